@@ -1,0 +1,288 @@
+//! `disburse.toml`: the office, ledger, output, signing, inputs, payers and
+//! programs of SPEC §2. Relative paths resolve against the config file's folder;
+//! `{period}` in a path is the period being run.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+use serde::Deserialize;
+
+use crate::domain::{Fen, Period, Program};
+
+/// Why a configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("config {path} is not valid: {message}")]
+    Invalid { path: PathBuf, message: String },
+}
+
+/// The whole configuration, paths already resolved.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder the config file is in (what relative paths resolve against).
+    pub base: PathBuf,
+    pub office: Office,
+    pub ledger_path: PathBuf,
+    pub output_dir: PathBuf,
+    pub signing: Signing,
+    pub approvals: String,
+    pub stops: Option<String>,
+    pub payers: BTreeMap<String, Payer>,
+    pub programs: BTreeMap<Program, ProgramConfig>,
+    /// Folder of bank layouts (`formats/`), resolved.
+    pub formats_dir: PathBuf,
+    /// Share (e.g. 0.2 = 20 %) above which a changed amount raises R06.
+    pub change_warn_share: Decimal,
+}
+
+/// The paying office (付款单位).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Office {
+    pub name: String,
+    /// 统一社会信用代码.
+    pub uscc: String,
+}
+
+/// Signing settings.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Signing {
+    pub algorithm: String,
+    pub key: PathBuf,
+    #[serde(default = "default_distid")]
+    pub distid: String,
+}
+
+fn default_distid() -> String {
+    "1234567812345678".to_string()
+}
+
+/// A paying account (付款账户).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Payer {
+    pub name: String,
+    pub account: String,
+    /// CNAPS code of the payer's branch (12 digits).
+    pub bank_code: String,
+}
+
+/// When a program pays.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Schedule {
+    Monthly,
+    Quarterly,
+    HalfYearly,
+    Annual,
+    Months(Vec<u32>),
+}
+
+impl Schedule {
+    /// Whether a run for `period` pays this program. Quarterly pays in the first
+    /// month of each quarter, half-yearly in January and July, annual in January,
+    /// unless months are listed explicitly.
+    pub fn is_due(&self, period: Period) -> bool {
+        let m = period.month;
+        match self {
+            Schedule::Monthly => true,
+            Schedule::Quarterly => m % 3 == 1,
+            Schedule::HalfYearly => m == 1 || m == 7,
+            Schedule::Annual => m == 1,
+            Schedule::Months(ms) => ms.contains(&m),
+        }
+    }
+}
+
+/// One program's settings.
+#[derive(Debug, Clone)]
+pub struct ProgramConfig {
+    pub program: Program,
+    pub schedule: Schedule,
+    pub payer: String,
+    pub format: String,
+    pub roster: String,
+    /// Sheet name for `.xlsx`/`.xls` rosters (first sheet if absent).
+    pub sheet: Option<String>,
+    pub cap: Fen,
+    pub purpose: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    office: Office,
+    ledger: RawLedger,
+    output: RawOutput,
+    signing: Signing,
+    inputs: RawInputs,
+    payers: BTreeMap<String, Payer>,
+    programs: BTreeMap<String, RawProgram>,
+    #[serde(default)]
+    checks: RawChecks,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLedger {
+    path: PathBuf,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    dir: PathBuf,
+    #[serde(default)]
+    formats: Option<PathBuf>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawInputs {
+    approvals: String,
+    #[serde(default)]
+    stops: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawChecks {
+    /// R06 threshold as a share, e.g. "0.2".
+    #[serde(default)]
+    change_warn_share: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProgram {
+    schedule: toml::Value,
+    payer: String,
+    format: String,
+    roster: String,
+    #[serde(default)]
+    sheet: Option<String>,
+    cap: String,
+    #[serde(default = "default_purpose")]
+    purpose: String,
+}
+
+fn default_purpose() -> String {
+    "BENE".to_string()
+}
+
+impl Config {
+    /// Reads and checks a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        Self::parse(&text, &base).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })
+    }
+
+    /// Parses config text; relative paths resolve against `base`.
+    pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
+        let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut programs = BTreeMap::new();
+        for (code, p) in raw.programs {
+            let program: Program = code.parse()?;
+            if !raw.payers.contains_key(&p.payer) {
+                return Err(format!("programs.{code}.payer '{}' is not a [payers.{}] table", p.payer, p.payer));
+            }
+            let cap = crate::domain::parse_amount(&p.cap)
+                .ok()
+                .and_then(Fen::from_yuan)
+                .filter(|c| c.0 > 0)
+                .ok_or_else(|| format!("programs.{code}.cap '{}' is not a positive amount in yuan", p.cap))?;
+            let schedule = parse_schedule(&p.schedule).map_err(|e| format!("programs.{code}.schedule: {e}"))?;
+            programs.insert(
+                program,
+                ProgramConfig {
+                    program,
+                    schedule,
+                    payer: p.payer,
+                    format: p.format,
+                    roster: p.roster,
+                    sheet: p.sheet,
+                    cap,
+                    purpose: p.purpose,
+                },
+            );
+        }
+        let change_warn_share = match raw.checks.change_warn_share {
+            Some(s) => s.parse().map_err(|_| format!("checks.change_warn_share '{s}' is not a number"))?,
+            None => Decimal::new(2, 1),
+        };
+        let formats_dir = base.join(raw.output.formats.unwrap_or_else(|| PathBuf::from("formats")));
+        Ok(Config {
+            base: base.to_path_buf(),
+            office: raw.office,
+            ledger_path: base.join(raw.ledger.path),
+            output_dir: base.join(raw.output.dir),
+            signing: Signing { key: base.join(&raw.signing.key), ..raw.signing },
+            approvals: raw.inputs.approvals,
+            stops: raw.inputs.stops,
+            payers: raw.payers,
+            programs,
+            formats_dir,
+            change_warn_share,
+        })
+    }
+
+    /// A config path pattern with `{period}` filled in, resolved against the config folder.
+    pub fn resolve(&self, pattern: &str, period: Period) -> PathBuf {
+        self.base.join(pattern.replace("{period}", &period.to_string()))
+    }
+
+    /// The same path as the clerk would name it (relative to the config folder).
+    pub fn display_path(&self, pattern: &str, period: Period) -> String {
+        pattern.replace("{period}", &period.to_string())
+    }
+
+    /// The folder a run for `period` writes into.
+    pub fn period_dir(&self, period: Period) -> PathBuf {
+        self.output_dir.join(period.to_string())
+    }
+
+    /// Programs due in `period`, in reporting order.
+    pub fn due_programs(&self, period: Period) -> Vec<&ProgramConfig> {
+        self.programs.values().filter(|p| p.schedule.is_due(period)).collect()
+    }
+}
+
+fn parse_schedule(v: &toml::Value) -> Result<Schedule, String> {
+    match v {
+        toml::Value::String(s) => match s.as_str() {
+            "monthly" => Ok(Schedule::Monthly),
+            "quarterly" => Ok(Schedule::Quarterly),
+            "half-yearly" => Ok(Schedule::HalfYearly),
+            "annual" => Ok(Schedule::Annual),
+            other => Err(format!("'{other}' is not monthly, quarterly, half-yearly, annual or a list of months")),
+        },
+        toml::Value::Array(items) => {
+            let months: Option<Vec<u32>> = items
+                .iter()
+                .map(|i| i.as_integer().and_then(|m| u32::try_from(m).ok()).filter(|m| (1..=12).contains(m)))
+                .collect();
+            months.map(Schedule::Months).ok_or_else(|| "a month list holds numbers 1 to 12".to_string())
+        }
+        _ => Err("expected a string or a list of months".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules() {
+        let p = |s: &str| s.parse::<Period>().unwrap();
+        assert!(Schedule::Quarterly.is_due(p("2026-10")));
+        assert!(!Schedule::Quarterly.is_due(p("2026-11")));
+        assert!(Schedule::Months(vec![1, 7]).is_due(p("2026-07")));
+        assert!(Schedule::Annual.is_due(p("2027-01")));
+    }
+}

@@ -1,0 +1,600 @@
+//! Domain types every stage shares: money, ID numbers, accounts, programs, periods,
+//! roster positions, payment lines, exceptions and receipts.
+//!
+//! Why a module of its own: each stage (ingest → validate → reconcile → totals →
+//! bankfile → sign → ledger → returns → report) speaks in these types, so none of
+//! them needs to reach into another stage to understand a line.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+mod money;
+mod person;
+
+pub use money::{parse_amount, AmountError, Fen};
+pub use person::{mask_account, mask_id, Account, AccountError, IdNumber, IdError};
+
+/// A benefit program (救助/优抚项目). The code is what configs, reports and the
+/// ledger use; it never changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Program {
+    /// 城乡最低生活保障金 (低保)
+    Dibao,
+    /// 特困人员供养金 (五保)
+    Wubao,
+    /// 优抚对象抚恤补助
+    Youfu,
+    /// 义务兵家庭优待金
+    Yiwubing,
+    /// 大中型水库移民后期扶持直补
+    Yimin,
+}
+
+impl Program {
+    /// All programs in their reporting order.
+    pub const ALL: [Program; 5] =
+        [Program::Dibao, Program::Wubao, Program::Youfu, Program::Yiwubing, Program::Yimin];
+
+    /// The stable code of SPEC §1 (`dibao`, `wubao`, …).
+    pub fn code(self) -> &'static str {
+        match self {
+            Program::Dibao => "dibao",
+            Program::Wubao => "wubao",
+            Program::Youfu => "youfu",
+            Program::Yiwubing => "yiwubing",
+            Program::Yimin => "yimin",
+        }
+    }
+
+    /// The name a clerk knows the program by.
+    pub fn chinese_name(self) -> &'static str {
+        match self {
+            Program::Dibao => "城乡最低生活保障金",
+            Program::Wubao => "特困人员供养金",
+            Program::Youfu => "优抚对象抚恤补助",
+            Program::Yiwubing => "义务兵家庭优待金",
+            Program::Yimin => "大中型水库移民后期扶持直补",
+        }
+    }
+
+    /// Two upper-case letters that start every end-to-end reference of the program.
+    pub fn ref_prefix(self) -> &'static str {
+        match self {
+            Program::Dibao => "DB",
+            Program::Wubao => "WB",
+            Program::Youfu => "YF",
+            Program::Yiwubing => "YW",
+            Program::Yimin => "YM",
+        }
+    }
+}
+
+impl fmt::Display for Program {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+impl FromStr for Program {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Program::ALL
+            .into_iter()
+            .find(|p| p.code() == s.trim())
+            .ok_or_else(|| format!("unknown program '{s}': expected one of dibao, wubao, youfu, yiwubing, yimin"))
+    }
+}
+
+/// A payment period, a calendar month (`YYYY-MM`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Period {
+    pub year: i32,
+    pub month: u32,
+}
+
+impl Period {
+    /// The first day of the period: stops effective on or before it are not paid.
+    pub fn first_day(self) -> chrono::NaiveDate {
+        chrono::NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("valid period")
+    }
+
+    /// The period before this one.
+    pub fn previous(self) -> Period {
+        if self.month == 1 {
+            Period { year: self.year - 1, month: 12 }
+        } else {
+            Period { year: self.year, month: self.month - 1 }
+        }
+    }
+
+    /// `YYYYMM`, used inside end-to-end references and file names.
+    pub fn compact(self) -> String {
+        format!("{:04}{:02}", self.year, self.month)
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl FromStr for Period {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("period '{s}' is not YYYY-MM (for example 2026-11)");
+        let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let year: i32 = y.parse().map_err(|_| bad())?;
+        let month: u32 = m.parse().map_err(|_| bad())?;
+        if !(1..=12).contains(&month) || !(1900..=9999).contains(&year) {
+            return Err(bad());
+        }
+        Ok(Period { year, month })
+    }
+}
+
+/// Who receives the money for a beneficiary (收款人类型).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum PayeeType {
+    /// 本人: the beneficiary's own account.
+    #[default]
+    SelfPaid,
+    /// 监护人: a guardian receives for a minor or incapacitated person.
+    Guardian,
+    /// 照料人: a caregiver receives the care fee (分散供养).
+    Caregiver,
+    /// 供养机构: a care institution's collective account (集中供养).
+    Institution,
+}
+
+impl PayeeType {
+    /// Parses the roster's 收款人类型 (English code or Chinese word); empty means `self`.
+    pub fn parse(s: &str) -> Option<PayeeType> {
+        match s.trim() {
+            "" | "self" | "本人" => Some(PayeeType::SelfPaid),
+            "guardian" | "监护人" => Some(PayeeType::Guardian),
+            "caregiver" | "照料人" | "护理人" => Some(PayeeType::Caregiver),
+            "institution" | "机构" | "供养机构" | "敬老院" => Some(PayeeType::Institution),
+            _ => None,
+        }
+    }
+
+    /// The English code of SPEC §2.
+    pub fn code(self) -> &'static str {
+        match self {
+            PayeeType::SelfPaid => "self",
+            PayeeType::Guardian => "guardian",
+            PayeeType::Caregiver => "caregiver",
+            PayeeType::Institution => "institution",
+        }
+    }
+}
+
+/// Where a line came from, as a person finds it: the file and the row number the
+/// spreadsheet shows (1-based, counting title and header rows).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourcePos {
+    /// The file name as the clerk knows it (relative to the config folder).
+    pub file: String,
+    /// The row a spreadsheet shows for this line.
+    pub row: u64,
+}
+
+/// A roster field of SPEC §2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Field {
+    Township,
+    Village,
+    Name,
+    IdNumber,
+    Account,
+    Bank,
+    Amount,
+    PayeeName,
+    PayeeType,
+    HouseholdSize,
+    Category,
+    Note,
+}
+
+impl Field {
+    /// Every field, in roster order.
+    pub const ALL: [Field; 12] = [
+        Field::Township,
+        Field::Village,
+        Field::Name,
+        Field::IdNumber,
+        Field::Account,
+        Field::Bank,
+        Field::Amount,
+        Field::PayeeName,
+        Field::PayeeType,
+        Field::HouseholdSize,
+        Field::Category,
+        Field::Note,
+    ];
+
+    /// The English column name of SPEC §2 (also what exceptions.csv says in `field`).
+    pub fn code(self) -> &'static str {
+        match self {
+            Field::Township => "township",
+            Field::Village => "village",
+            Field::Name => "name",
+            Field::IdNumber => "id_number",
+            Field::Account => "account",
+            Field::Bank => "bank",
+            Field::Amount => "amount",
+            Field::PayeeName => "payee_name",
+            Field::PayeeType => "payee_type",
+            Field::HouseholdSize => "household_size",
+            Field::Category => "category",
+            Field::Note => "note",
+        }
+    }
+
+    /// Whether SPEC §2 requires the column.
+    pub fn required(self) -> bool {
+        matches!(
+            self,
+            Field::Township | Field::Village | Field::Name | Field::IdNumber | Field::Account | Field::Amount
+        )
+    }
+
+    /// The header names a roster may use for this field (SPEC §2), already normalised
+    /// (no spaces, half-width, lower-case).
+    pub fn headers(self) -> &'static [&'static str] {
+        match self {
+            Field::Township => &["乡镇", "乡镇(街道)", "township"],
+            Field::Village => &["村(社区)", "村居", "village"],
+            Field::Name => &["姓名", "享受人", "name"],
+            Field::IdNumber => &["身份证号", "身份证号码", "公民身份号码", "id_number"],
+            Field::Account => &["银行账号", "账号", "卡号", "account"],
+            Field::Bank => &["开户行", "开户银行", "bank"],
+            Field::Amount => &["金额", "发放金额", "保障金额", "补贴金额", "amount"],
+            Field::PayeeName => &["收款人", "户名", "账户名称", "payee_name"],
+            Field::PayeeType => &["收款人类型", "payee_type"],
+            Field::HouseholdSize => &["保障人数", "household_size"],
+            Field::Category => &["类别", "category"],
+            Field::Note => &["备注", "note"],
+        }
+    }
+}
+
+/// A cell as ingest read it: text exactly as written, or a number a spreadsheet
+/// stored as an IEEE double (the only place a float exists, and only until
+/// validation turns it into exact fen or holds the line).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Empty,
+    Text(String),
+    /// A numeric spreadsheet cell. Kept as the shortest decimal text that
+    /// round-trips the double (e.g. `395.99999999999994`, `6.22848E+18` shows as
+    /// `6228480000000000000`), so no arithmetic ever happens on a float.
+    Number(String),
+}
+
+impl Cell {
+    /// The cell as text (numbers in their shortest round-trip form).
+    pub fn as_text(&self) -> &str {
+        match self {
+            Cell::Empty => "",
+            Cell::Text(s) | Cell::Number(s) => s,
+        }
+    }
+
+    /// True when the cell holds nothing but white space.
+    pub fn is_blank(&self) -> bool {
+        self.as_text().trim().is_empty()
+    }
+}
+
+/// One data row of a roster (发放名册) as read, before any check.
+#[derive(Debug, Clone)]
+pub struct RosterRow {
+    pub program: Program,
+    pub pos: SourcePos,
+    /// The cell of each field the roster has a column for.
+    pub cells: Vec<(Field, Cell)>,
+}
+
+impl RosterRow {
+    /// The cell of `field`, or `Cell::Empty` when the roster has no such column.
+    pub fn cell(&self, field: Field) -> &Cell {
+        static EMPTY: Cell = Cell::Empty;
+        self.cells.iter().find(|(f, _)| *f == field).map(|(_, c)| c).unwrap_or(&EMPTY)
+    }
+
+    /// The trimmed text of `field`.
+    pub fn text(&self, field: Field) -> &str {
+        self.cell(field).as_text().trim()
+    }
+}
+
+/// The reference that travels with one payment to the bank and back (≤ 35
+/// characters, unique for ever). Format: program prefix, period, `R` (run) or `C`
+/// (correction), batch number and line number, e.g. `DB202611R0010000042`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct EndToEndId(pub String);
+
+impl EndToEndId {
+    /// Builds the reference of line `seq` of batch `batch` of kind `kind` (`'R'` or `'C'`).
+    pub fn new(program: Program, period: Period, kind: char, batch: u32, seq: u64) -> EndToEndId {
+        EndToEndId(format!("{}{}{}{:03}{:07}", program.ref_prefix(), period.compact(), kind, batch, seq))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EndToEndId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A line that passed every check and goes to the bank (发放明细).
+#[derive(Debug, Clone, PartialEq)]
+pub struct PaymentLine {
+    pub program: Program,
+    pub end_to_end_id: EndToEndId,
+    pub township: String,
+    pub village: String,
+    /// 享受人: the beneficiary.
+    pub name: String,
+    pub id_number: IdNumber,
+    /// 户名: whose account receives.
+    pub payee_name: String,
+    pub payee_type: PayeeType,
+    pub account: Account,
+    /// 开户行 as written on the roster (may be empty).
+    pub bank: String,
+    pub amount: Fen,
+    pub household_size: Option<u32>,
+    pub category: String,
+    pub note: String,
+    /// Where the line came from (for corrections: the corrections file).
+    pub pos: SourcePos,
+}
+
+/// How serious an exception is (SPEC §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Severity {
+    /// The line is not paid.
+    Hold,
+    /// Paid, but listed for a person to look at.
+    Warn,
+    /// Already paid: silently never sent again, listed for the record.
+    Skip,
+    /// The whole program is refused.
+    Refuse,
+}
+
+impl Severity {
+    pub fn code(self) -> &'static str {
+        match self {
+            Severity::Hold => "hold",
+            Severity::Warn => "warn",
+            Severity::Skip => "skip",
+            Severity::Refuse => "refuse",
+        }
+    }
+}
+
+/// The check codes of SPEC §3.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Code {
+    V01,
+    V02,
+    V03,
+    V04,
+    V05,
+    V06,
+    W01,
+    R01,
+    R02,
+    R03,
+    R04,
+    R05,
+    R06,
+    R07,
+}
+
+impl Code {
+    pub fn severity(self) -> Severity {
+        match self {
+            Code::W01 | Code::R06 => Severity::Warn,
+            Code::R04 => Severity::Skip,
+            Code::R07 => Severity::Refuse,
+            _ => Severity::Hold,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Code::V01 => "V01",
+            Code::V02 => "V02",
+            Code::V03 => "V03",
+            Code::V04 => "V04",
+            Code::V05 => "V05",
+            Code::V06 => "V06",
+            Code::W01 => "W01",
+            Code::R01 => "R01",
+            Code::R02 => "R02",
+            Code::R03 => "R03",
+            Code::R04 => "R04",
+            Code::R05 => "R05",
+            Code::R06 => "R06",
+            Code::R07 => "R07",
+        }
+    }
+}
+
+impl fmt::Display for Code {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of the exception list (异常清单). Never carries a full ID number.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exception {
+    pub program: Program,
+    pub file: String,
+    /// The spreadsheet row; 0 for a file-level exception such as R07.
+    pub row: u64,
+    /// The field at fault (`""` for file-level exceptions).
+    pub field: &'static str,
+    pub code: Code,
+    pub name: String,
+    pub id_number_masked: String,
+    /// What a finance clerk reads: what is wrong and what to do.
+    pub message: String,
+}
+
+impl Exception {
+    pub fn severity(&self) -> Severity {
+        self.code.severity()
+    }
+}
+
+/// The text rules a bank format imposes on names, so validation can hold a line
+/// (V05) before anything is written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TextRules {
+    /// The file's character encoding.
+    pub encoding: TextEncoding,
+    /// Longest name (beneficiary or payee) the format carries.
+    pub name_max: Option<Length>,
+}
+
+/// A length limit counted the way the format counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Length {
+    /// Unicode characters (XML MaxNNText).
+    Chars(usize),
+    /// Bytes in the file's encoding (fixed-width Chinese layouts).
+    Bytes(usize),
+}
+
+/// Encodings bank files are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TextEncoding {
+    #[serde(alias = "utf-8")]
+    Utf8,
+    Gbk,
+    Gb18030,
+}
+
+impl TextEncoding {
+    fn encoder(self) -> &'static encoding_rs::Encoding {
+        match self {
+            TextEncoding::Utf8 => encoding_rs::UTF_8,
+            TextEncoding::Gbk => encoding_rs::GBK,
+            TextEncoding::Gb18030 => encoding_rs::GB18030,
+        }
+    }
+
+    /// Encodes `s`, or returns the first character the encoding cannot hold.
+    /// (encoding_rs would silently write `&#NNNN;` instead: never let it.)
+    pub fn encode(self, s: &str) -> Result<Vec<u8>, char> {
+        if self == TextEncoding::Utf8 {
+            return Ok(s.as_bytes().to_vec());
+        }
+        let (bytes, _, unmappable) = self.encoder().encode(s);
+        if unmappable {
+            let bad = s.chars().find(|c| self.encoder().encode(&c.to_string()).2).unwrap_or('?');
+            return Err(bad);
+        }
+        Ok(bytes.into_owned())
+    }
+
+    /// Decodes bytes in this encoding; `None` if they are not valid.
+    pub fn decode(self, bytes: &[u8]) -> Option<String> {
+        let (s, had_errors) = self.encoder().decode_without_bom_handling(bytes);
+        (!had_errors).then(|| s.into_owned())
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            TextEncoding::Utf8 => "UTF-8",
+            TextEncoding::Gbk => "GBK",
+            TextEncoding::Gb18030 => "GB18030",
+        }
+    }
+}
+
+/// The final or provisional state of a payment line at the bank (SPEC §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaymentStatus {
+    /// Written and signed, no receipt yet (在途).
+    Sent,
+    /// Receipt said: accepted, not final (处理中).
+    Pending,
+    /// Credited to the payee (成功).
+    Settled,
+    /// Rejected by the bank (失败).
+    Failed,
+    /// Credited, then sent back (退票).
+    Returned,
+}
+
+impl PaymentStatus {
+    pub fn code(self) -> &'static str {
+        match self {
+            PaymentStatus::Sent => "sent",
+            PaymentStatus::Pending => "pending",
+            PaymentStatus::Settled => "settled",
+            PaymentStatus::Failed => "failed",
+            PaymentStatus::Returned => "returned",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<PaymentStatus> {
+        [Self::Sent, Self::Pending, Self::Settled, Self::Failed, Self::Returned]
+            .into_iter()
+            .find(|st| st.code() == s)
+    }
+}
+
+/// What one receipt line says happened to one payment, in whatever format the bank
+/// sent it, normalised. Producing it is the receipt parsers' job; deciding whether
+/// it may be applied is the returns stage's.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReceiptLine {
+    /// The file the line came from.
+    pub file: String,
+    /// Where in the file (line number for text, element ordinal for XML), for flags.
+    pub position: u64,
+    pub end_to_end_id: String,
+    /// The outcome this line reports (never `Sent`).
+    pub status: PaymentStatus,
+    /// The amount the bank says it moved, if the receipt carries one.
+    pub amount: Option<Fen>,
+    /// ISO 20022 reason code (`AC04`, `MD07`, `NARR`, …); empty when settled.
+    pub reason_code: String,
+    /// The bank's own words, kept as written (e.g. 已销户).
+    pub reason_text: String,
+}
+
+/// Approved count and total of one program (审批), from approvals.csv.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Approval {
+    pub program: Program,
+    pub count: u64,
+    /// Exact decimal: the approval covers amounts as written.
+    pub total: Decimal,
+    pub reference: String,
+    pub approved_by: String,
+    pub approved_on: String,
+}

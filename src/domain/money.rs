@@ -1,0 +1,194 @@
+//! Money in integer fen (分). A yuan amount is parsed from text exactly; a float
+//! never touches it.
+
+use std::fmt;
+use std::iter::Sum;
+use std::ops::{Add, AddAssign, Sub};
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+/// An amount of money in fen (1 yuan = 100 fen). `i64` holds ±92 trillion yuan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
+pub struct Fen(pub i64);
+
+impl Fen {
+    pub const ZERO: Fen = Fen(0);
+
+    /// Converts an exact decimal yuan amount; `None` if it has more than 2 decimal
+    /// places or does not fit.
+    pub fn from_yuan(d: Decimal) -> Option<Fen> {
+        let scaled = d.checked_mul(Decimal::ONE_HUNDRED)?;
+        if !scaled.fract().is_zero() {
+            return None;
+        }
+        i64::try_from(scaled.trunc()).ok().map(Fen)
+    }
+
+    /// The amount in yuan as an exact decimal with two places.
+    pub fn to_yuan(self) -> Decimal {
+        Decimal::new(self.0, 2)
+    }
+
+    /// Yuan with exactly two decimals, e.g. `1200.00` (what CSV reports and XML carry).
+    pub fn yuan_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let a = self.0.unsigned_abs();
+        format!("{sign}{}.{:02}", a / 100, a % 100)
+    }
+
+    pub fn checked_add(self, o: Fen) -> Option<Fen> {
+        self.0.checked_add(o.0).map(Fen)
+    }
+}
+
+impl fmt::Display for Fen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.yuan_string())
+    }
+}
+
+impl Add for Fen {
+    type Output = Fen;
+    fn add(self, o: Fen) -> Fen {
+        Fen(self.0.checked_add(o.0).expect("money overflow: more than 92 trillion yuan"))
+    }
+}
+
+impl AddAssign for Fen {
+    fn add_assign(&mut self, o: Fen) {
+        *self = *self + o;
+    }
+}
+
+impl Sub for Fen {
+    type Output = Fen;
+    fn sub(self, o: Fen) -> Fen {
+        Fen(self.0.checked_sub(o.0).expect("money overflow"))
+    }
+}
+
+impl Sum for Fen {
+    fn sum<I: Iterator<Item = Fen>>(iter: I) -> Fen {
+        iter.fold(Fen::ZERO, |a, b| a + b)
+    }
+}
+
+/// Why an amount text is not an amount.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("amount is empty")]
+    Empty,
+    #[error("'{0}' is not a number")]
+    NotANumber(String),
+}
+
+/// Parses an amount as a clerk writes it: `1,200.00`, `¥396`, `￥396`, `396元`,
+/// full-width digits, surrounding spaces. Returns the exact decimal as written
+/// (scale kept, so `1.005` stays `1.005` and validation can hold it).
+///
+/// Thousands separators are accepted only in groups of three, so `1,20` is not
+/// silently read as 120.
+pub fn parse_amount(raw: &str) -> Result<Decimal, AmountError> {
+    let half: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
+    let mut s = half.as_str();
+    if s.is_empty() {
+        return Err(AmountError::Empty);
+    }
+    s = s.trim_start_matches(['¥', '￥']);
+    s = s.strip_suffix("元").unwrap_or(s);
+    s = s.strip_suffix("RMB").unwrap_or(s);
+    let (sign, body) = match s.strip_prefix('-') {
+        Some(rest) => ("-", rest),
+        None => ("", s.strip_prefix('+').unwrap_or(s)),
+    };
+    let body = strip_thousands(body).ok_or_else(|| AmountError::NotANumber(raw.trim().to_string()))?;
+    let valid = !body.is_empty()
+        && body.chars().all(|c| c.is_ascii_digit() || c == '.')
+        && body.matches('.').count() <= 1
+        && !body.starts_with('.')
+        && !body.ends_with('.');
+    if !valid {
+        return Err(AmountError::NotANumber(raw.trim().to_string()));
+    }
+    format!("{sign}{body}")
+        .parse::<Decimal>()
+        .map_err(|_| AmountError::NotANumber(raw.trim().to_string()))
+}
+
+/// Removes `,` thousands separators when they group the integer part by three.
+fn strip_thousands(s: &str) -> Option<String> {
+    if !s.contains(',') {
+        return Some(s.to_string());
+    }
+    let (int, frac) = match s.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (s, None),
+    };
+    let groups: Vec<&str> = int.split(',').collect();
+    let ok = groups[0].len() >= 1
+        && groups[0].len() <= 3
+        && groups[1..].iter().all(|g| g.len() == 3);
+    if !ok || frac.is_some_and(|f| f.contains(',')) {
+        return None;
+    }
+    let mut out = groups.concat();
+    if let Some(f) = frac {
+        out.push('.');
+        out.push_str(f);
+    }
+    Some(out)
+}
+
+/// Maps full-width ASCII forms (０-９, ．, ，, －, ＋, space) to half-width.
+pub(crate) fn half_width(c: char) -> char {
+    match c {
+        '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
+        '\u{3000}' => ' ',
+        _ => c,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn parses_clerk_forms() {
+        assert_eq!(parse_amount("1,200.00").unwrap(), dec!(1200.00));
+        assert_eq!(parse_amount("¥396").unwrap(), dec!(396));
+        assert_eq!(parse_amount("￥396").unwrap(), dec!(396));
+        assert_eq!(parse_amount("396元").unwrap(), dec!(396));
+        assert_eq!(parse_amount("３９６．５０").unwrap(), dec!(396.50));
+        assert_eq!(parse_amount(" 12 ").unwrap(), dec!(12));
+        assert_eq!(parse_amount("-5").unwrap(), dec!(-5));
+        assert_eq!(parse_amount("1.005").unwrap(), dec!(1.005));
+        assert_eq!(parse_amount("1,234,567.8").unwrap(), dec!(1234567.8));
+    }
+
+    #[test]
+    fn refuses_non_numbers() {
+        for bad in ["", "abc", "1,20", "1.2.3", ".5", "5.", "12a", "--1", "1e3", "NaN"] {
+            assert!(parse_amount(bad).is_err(), "{bad} should not parse");
+        }
+    }
+
+    #[test]
+    fn fen_conversion_is_exact() {
+        assert_eq!(Fen::from_yuan(dec!(396.5)), Some(Fen(39650)));
+        assert_eq!(Fen::from_yuan(dec!(1.005)), None);
+        assert_eq!(Fen(39650).yuan_string(), "396.50");
+        assert_eq!(Fen(-5).yuan_string(), "-0.05");
+        assert_eq!(Fen(7).to_yuan(), dec!(0.07));
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fen_text_round_trip(f in -10_000_000_000i64..10_000_000_000i64) {
+            let text = Fen(f).yuan_string();
+            let back = Fen::from_yuan(parse_amount(&text).unwrap()).unwrap();
+            proptest::prop_assert_eq!(back, Fen(f));
+        }
+    }
+}

@@ -1,0 +1,231 @@
+//! Identity numbers (公民身份号码) and bank accounts, with the masking every
+//! notice, log and failure list must use.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use super::money::half_width;
+
+/// A valid 18-character citizen ID number (GB 11643-1999), upper-case `X`.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct IdNumber(String);
+
+/// Why an ID number is not valid; the message is what a clerk reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("ID number has {0} characters, expected 18")]
+    Length(usize),
+    #[error("ID number looks like a spreadsheet float ({0}): its last digits are lost; type it again as text")]
+    Float(String),
+    #[error("ID number is a 15-digit legacy number; ask for the 18-digit number")]
+    Legacy,
+    #[error("ID number has a character that is not a digit (only the last may be X)")]
+    Characters,
+    #[error("ID number carries a birth date that does not exist ({0})")]
+    BirthDate(String),
+    #[error("ID number fails its check digit (expected {expected}, found {found}): a digit was mistyped")]
+    Check { expected: char, found: char },
+}
+
+const WEIGHTS: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+const CHECK: &[u8; 11] = b"10X98765432";
+
+impl IdNumber {
+    /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
+    pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
+        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
+        let s = s.to_ascii_uppercase();
+        if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || s.contains('.') {
+            return Err(IdError::Float(mask_id(&s)));
+        }
+        let n = s.chars().count();
+        if n == 15 && s.chars().all(|c| c.is_ascii_digit()) {
+            return Err(IdError::Legacy);
+        }
+        if n != 18 {
+            return Err(IdError::Length(n));
+        }
+        let b = s.as_bytes();
+        if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
+            return Err(IdError::Characters);
+        }
+        let birth = &s[6..14];
+        if chrono::NaiveDate::parse_from_str(birth, "%Y%m%d").is_err() || &s[6..8] < "18" {
+            return Err(IdError::BirthDate(birth.to_string()));
+        }
+        let expected = Self::check_char(&b[..17]);
+        if expected != b[17] as char {
+            return Err(IdError::Check { expected, found: b[17] as char });
+        }
+        Ok(IdNumber(s))
+    }
+
+    /// The ISO 7064 MOD 11-2 check character of the first 17 digits.
+    pub fn check_char(first17: &[u8]) -> char {
+        let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
+        CHECK[(sum % 11) as usize] as char
+    }
+
+    /// The full number: only for bank files, paid.csv and the ledger.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// First 6 and last 4 kept, the rest `*` (SPEC §4).
+    pub fn masked(&self) -> String {
+        mask_id(&self.0)
+    }
+
+    /// Birth date (YYYY-MM-DD) the number carries.
+    pub fn birth_date(&self) -> chrono::NaiveDate {
+        chrono::NaiveDate::parse_from_str(&self.0[6..14], "%Y%m%d").expect("validated")
+    }
+}
+
+/// `Debug` masks: a full ID must never reach a log by accident.
+impl fmt::Debug for IdNumber {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "IdNumber({})", self.masked())
+    }
+}
+
+/// Masks any ID-like text: first 6 and last 4 characters kept, the rest `*`.
+/// Short text (10 characters or fewer) is masked whole but for its last 2.
+pub fn mask_id(s: &str) -> String {
+    mask_keep(s, 6, 4)
+}
+
+/// Masks an account number for failure lists and logs: last 4 digits kept.
+pub fn mask_account(s: &str) -> String {
+    mask_keep(s, 0, 4)
+}
+
+fn mask_keep(s: &str, head: usize, tail: usize) -> String {
+    let chars: Vec<char> = s.chars().collect();
+    let n = chars.len();
+    if n <= head + tail {
+        let keep = n.min(2);
+        return "*".repeat(n - keep) + &chars[n - keep..].iter().collect::<String>();
+    }
+    chars
+        .iter()
+        .enumerate()
+        .map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' })
+        .collect()
+}
+
+/// A bank account or card number: digits only, 8–32 of them.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Account(String);
+
+/// Why an account number is not usable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountError {
+    #[error("account number was turned into a float by a spreadsheet ({0}); the real digits are lost, type it again as text")]
+    Float(String),
+    #[error("account number may hold only digits")]
+    Characters,
+    #[error("account number has {0} digits, expected 8 to 32")]
+    Length(usize),
+}
+
+impl Account {
+    /// Validates; spaces (and full-width digits) are normalised, nothing else is "fixed".
+    pub fn parse(raw: &str) -> Result<Account, AccountError> {
+        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
+        let up = s.to_ascii_uppercase();
+        if up.contains('E') && up.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || up.contains('.') {
+            return Err(AccountError::Float(mask_account(&s)));
+        }
+        if !s.chars().all(|c| c.is_ascii_digit()) {
+            return Err(AccountError::Characters);
+        }
+        if !(8..=32).contains(&s.len()) {
+            return Err(AccountError::Length(s.len()));
+        }
+        Ok(Account(s))
+    }
+
+    /// The full number: only for bank files, paid.csv and the ledger.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Last 4 digits kept.
+    pub fn masked(&self) -> String {
+        mask_account(&self.0)
+    }
+
+    /// A UnionPay card number (62…, 16–19 digits) that fails Luhn: W01. Passbook
+    /// and 一折通 account numbers are not cards, so Luhn is never applied to them.
+    pub fn is_card_failing_luhn(&self) -> bool {
+        let s = &self.0;
+        s.starts_with("62") && (16..=19).contains(&s.len()) && !luhn_ok(s)
+    }
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Account({})", self.masked())
+    }
+}
+
+/// The Luhn (ISO/IEC 7812) check over a digit string.
+pub fn luhn_ok(digits: &str) -> bool {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = (b - b'0') as u32;
+            if i % 2 == 1 {
+                let x = d * 2;
+                if x > 9 { x - 9 } else { x }
+            } else {
+                d
+            }
+        })
+        .sum();
+    sum % 10 == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn standard_vectors_pass() {
+        for id in ["11010519491231002X", "360426199101010071", "110101202311012176"] {
+            assert!(IdNumber::parse(id).is_ok(), "{id}");
+        }
+        assert_eq!(IdNumber::parse("11010519491231002x").unwrap().as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn bad_ids_say_why() {
+        assert_eq!(IdNumber::parse("110105194912310021"), Err(IdError::Check { expected: 'X', found: '1' }));
+        assert!(matches!(IdNumber::parse("1.10105194912E+17"), Err(IdError::Float(_))));
+        assert!(matches!(IdNumber::parse("110105194902300021"), Err(IdError::BirthDate(_))));
+        assert_eq!(IdNumber::parse("110105491231002"), Err(IdError::Legacy));
+        assert_eq!(IdNumber::parse("1101051949"), Err(IdError::Length(10)));
+        assert_eq!(IdNumber::parse("11010519491231A02X"), Err(IdError::Characters));
+    }
+
+    #[test]
+    fn masks_keep_six_and_four() {
+        assert_eq!(mask_id("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_account("6222081302002142160"), "***************2160");
+        assert_eq!(format!("{:?}", IdNumber::parse("11010519491231002X").unwrap()), "IdNumber(110105********002X)");
+    }
+
+    #[test]
+    fn accounts() {
+        assert!(matches!(Account::parse("6.22848E+18"), Err(AccountError::Float(_))));
+        assert_eq!(Account::parse("6222 0813 0200 2142 160").unwrap().as_str(), "6222081302002142160");
+        assert_eq!(Account::parse("12-34567890"), Err(AccountError::Characters));
+        assert!(!Account::parse("6222081302002142160").unwrap().is_card_failing_luhn());
+        assert!(Account::parse("6221558812340000").unwrap().is_card_failing_luhn());
+        assert!(!Account::parse("33001610000053012345").unwrap().is_card_failing_luhn());
+    }
+}

@@ -1,0 +1,1 @@
+//! `disburse init`: a working example office. (Stub: lands in its own change.)
