@@ -1,1 +1,406 @@
-//! validate (in progress)
+//! Validate: checks one roster row on its own (SPEC §3 V01–V06, W01) and turns it
+//! into a payment line, or holds it with exceptions a clerk can act on.
+//!
+//! Nothing here looks at other rows: duplicates, stops and shared accounts are
+//! the reconcile stage's business.
+
+use rust_decimal::Decimal;
+
+use crate::domain::{
+    parse_amount, Account, AccountError, Cell, Code, EndToEndId, Exception, Fen, Field, IdError, IdNumber,
+    Length, PayeeType, PaymentLine, Program, RosterRow, TextRules,
+};
+
+/// One row after validation.
+#[derive(Debug, Clone)]
+pub struct Checked {
+    pub program: Program,
+    pub file: String,
+    pub row: u64,
+    pub township: String,
+    pub village: String,
+    pub name: String,
+    /// The ID number if it is valid (reconcile keys people on it even when the
+    /// line is held for another reason).
+    pub id: Option<IdNumber>,
+    /// The amount as written (0 when missing or not a number): what the approval covers.
+    pub written_amount: Decimal,
+    /// The line to pay, when nothing holds it.
+    pub line: Option<PaymentLine>,
+    /// Every hold and warning found, in field order.
+    pub exceptions: Vec<Exception>,
+}
+
+impl Checked {
+    /// True when the row is held (some exception has severity hold).
+    pub fn is_held(&self) -> bool {
+        self.line.is_none()
+    }
+
+    /// The ID number as masked text, for exceptions.
+    pub fn id_masked(&self) -> String {
+        self.id.as_ref().map(IdNumber::masked).unwrap_or_default()
+    }
+
+    /// Holds the line with `code` on `field`, unless already held.
+    pub fn hold(&mut self, code: Code, field: Field, message: String) {
+        let ex = self.exception(code, field.code(), message);
+        self.exceptions.push(ex);
+        if code.severity() == crate::domain::Severity::Hold {
+            self.line = None;
+        }
+    }
+
+    /// Builds an exception for this row.
+    pub fn exception(&self, code: Code, field: &'static str, message: String) -> Exception {
+        Exception {
+            program: self.program,
+            file: self.file.clone(),
+            row: self.row,
+            field,
+            code,
+            name: self.name.clone(),
+            id_number_masked: self.id_masked(),
+            message,
+        }
+    }
+}
+
+/// What validation needs to know about a program.
+#[derive(Debug, Clone, Copy)]
+pub struct Rules {
+    pub cap: Fen,
+    /// Limits of the program's bank format (V05).
+    pub text: TextRules,
+}
+
+/// Checks one row.
+pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
+    let mut c = Checked {
+        program: row.program,
+        file: row.pos.file.clone(),
+        row: row.pos.row,
+        township: row.text(Field::Township).to_string(),
+        village: row.text(Field::Village).to_string(),
+        name: row.text(Field::Name).to_string(),
+        id: None,
+        written_amount: Decimal::ZERO,
+        line: None,
+        exceptions: Vec::new(),
+    };
+    let mut problems: Vec<(Code, Field, String)> = Vec::new();
+    for field in Field::ALL.into_iter().filter(|f| f.required()) {
+        if row.cell(field).is_blank() {
+            problems.push((Code::V01, field, format!("必填项“{}”为空，请补全后重新报送", field_zh(field))));
+        }
+    }
+    let id = check_id(row, &mut problems);
+    c.id = id.clone();
+    let account = check_account(row, &mut problems);
+    let (amount, written) = check_amount(row.cell(Field::Amount), rules.cap, &mut problems);
+    c.written_amount = written;
+    let payee_type = check_payee_type(row, &mut problems);
+    let payee_name = match row.text(Field::PayeeName) {
+        "" => c.name.clone(),
+        p => p.to_string(),
+    };
+    check_name(Field::Name, &c.name, rules.text, &mut problems);
+    if payee_name != c.name {
+        check_name(Field::PayeeName, &payee_name, rules.text, &mut problems);
+    }
+    if payee_type == Some(PayeeType::SelfPaid) && !c.name.is_empty() && payee_name != c.name {
+        problems.push((
+            Code::V06,
+            Field::PayeeName,
+            format!("收款人“{payee_name}”与享受人“{}”不一致，但收款人类型为本人：请核实，或填写收款人类型（监护人/照料人/机构）", c.name),
+        ));
+    }
+    let household_size = check_household(row, &mut problems);
+    let warn_luhn = account.as_ref().is_some_and(Account::is_card_failing_luhn);
+    for (code, field, msg) in problems {
+        c.exceptions.push(c.exception(code, field.code(), msg));
+    }
+    if warn_luhn {
+        let msg = "银行卡号未通过校验位（Luhn）检查：照常发放，请核对卡号是否抄错".to_string();
+        c.exceptions.push(c.exception(Code::W01, Field::Account.code(), msg));
+    }
+    if c.exceptions.iter().any(|e| e.severity() == crate::domain::Severity::Hold) {
+        return c;
+    }
+    if let (Some(id), Some(account), Some(amount), Some(payee_type)) = (id, account, amount, payee_type) {
+        c.line = Some(PaymentLine {
+            program: row.program,
+            end_to_end_id: EndToEndId(String::new()),
+            township: c.township.clone(),
+            village: c.village.clone(),
+            name: c.name.clone(),
+            id_number: id,
+            payee_name,
+            payee_type,
+            account,
+            bank: row.text(Field::Bank).to_string(),
+            amount,
+            household_size,
+            category: row.text(Field::Category).to_string(),
+            note: row.text(Field::Note).to_string(),
+            pos: row.pos.clone(),
+        });
+    }
+    c
+}
+
+/// The Chinese column name a clerk knows.
+pub fn field_zh(f: Field) -> &'static str {
+    f.headers()[0]
+}
+
+type Problems = Vec<(Code, Field, String)>;
+
+fn check_id(row: &RosterRow, problems: &mut Problems) -> Option<IdNumber> {
+    let raw = row.text(Field::IdNumber);
+    if raw.is_empty() {
+        return None;
+    }
+    // An ID typed into a numeric cell keeps only 15 significant digits.
+    if matches!(row.cell(Field::IdNumber), Cell::Number(n) if n.len() > 15 || n.contains(['e', 'E', '.'])) {
+        problems.push((Code::V02, Field::IdNumber, "身份证号被表格软件当成数字（末几位已丢失），请把该列设为文本后重新录入".into()));
+        return None;
+    }
+    IdNumber::parse(raw)
+        .map_err(|e| {
+            let msg = match e {
+                IdError::Length(n) => format!("身份证号有{n}位，应为18位"),
+                IdError::Float(_) => "身份证号被表格软件当成数字（末几位已丢失），请把该列设为文本后重新录入".into(),
+                IdError::Legacy => "身份证号为15位旧号码，请换成18位新号码".into(),
+                IdError::Characters => "身份证号含有非数字字符（只有最后一位可以是X）".into(),
+                IdError::BirthDate(d) => format!("身份证号中的出生日期{d}不存在"),
+                IdError::Check { .. } => "身份证号校验位不对，可能有数字录错，请与户口簿核对".into(),
+            };
+            problems.push((Code::V02, Field::IdNumber, msg));
+        })
+        .ok()
+}
+
+fn check_account(row: &RosterRow, problems: &mut Problems) -> Option<Account> {
+    let raw = row.text(Field::Account);
+    if raw.is_empty() {
+        return None;
+    }
+    let raw = match row.cell(Field::Account) {
+        // A number cell: the spreadsheet stored the account as a float. Even when
+        // it looks intact, digits past the 15th are not trustworthy.
+        Cell::Number(n) if n.len() > 15 || n.contains(['e', 'E', '.']) => {
+            problems.push((Code::V03, Field::Account, msg_account(AccountError::Float(String::new()))));
+            return None;
+        }
+        _ => raw,
+    };
+    Account::parse(raw).map_err(|e| problems.push((Code::V03, Field::Account, msg_account(e)))).ok()
+}
+
+fn msg_account(e: AccountError) -> String {
+    match e {
+        AccountError::Float(_) => "银行账号被表格软件改成了科学计数法（如6.22848E+18），真实数字已丢失：请把该列设为文本，按存折或银行卡重新录入".into(),
+        AccountError::Characters => "银行账号只能是数字".into(),
+        AccountError::Length(n) => format!("银行账号有{n}位，应为8到32位数字"),
+    }
+}
+
+/// Checks the amount; returns the payable amount and the amount as written.
+///
+/// Decision on spreadsheet floats (documented in the README): a numeric cell is a
+/// double, so `396` may arrive as `395.99999999999994`. A numeric cell within one
+/// millionth of a yuan of a whole fen is taken as that fen (it is what Excel
+/// shows); anything else with more than two decimals is V04. Text cells are taken
+/// literally: `395.999` typed as text is V04.
+fn check_amount(cell: &Cell, cap: Fen, problems: &mut Problems) -> (Option<Fen>, Decimal) {
+    let raw = cell.as_text().trim();
+    if raw.is_empty() {
+        return (None, Decimal::ZERO);
+    }
+    let Ok(mut value) = parse_amount(raw) else {
+        problems.push((Code::V04, Field::Amount, format!("金额“{raw}”不是数字")));
+        return (None, Decimal::ZERO);
+    };
+    if matches!(cell, Cell::Number(_)) && value.scale() > 2 {
+        let snapped = value.round_dp(2);
+        if (snapped - value).abs() < Decimal::new(1, 6) {
+            value = snapped;
+        }
+    }
+    let fen = Fen::from_yuan(value);
+    let msg = match fen {
+        None => Some(format!("金额“{raw}”超过两位小数（精确到分）")),
+        Some(f) if f.0 <= 0 => Some(format!("金额“{raw}”必须大于0")),
+        Some(f) if f > cap => Some(format!("金额{}元超过本项目单笔上限{}元，请核实", f, cap)),
+        Some(_) => None,
+    };
+    if let Some(m) = msg {
+        problems.push((Code::V04, Field::Amount, m));
+        return (None, value);
+    }
+    (fen, value)
+}
+
+fn check_payee_type(row: &RosterRow, problems: &mut Problems) -> Option<PayeeType> {
+    let raw = row.text(Field::PayeeType);
+    let t = PayeeType::parse(raw);
+    if t.is_none() {
+        problems.push((
+            Code::V06,
+            Field::PayeeType,
+            format!("收款人类型“{raw}”无法识别，应为本人/监护人/照料人/机构（self/guardian/caregiver/institution）"),
+        ));
+    }
+    t
+}
+
+fn check_household(row: &RosterRow, problems: &mut Problems) -> Option<u32> {
+    let raw = row.text(Field::HouseholdSize);
+    if raw.is_empty() {
+        return None;
+    }
+    let n = raw.strip_suffix(".0").unwrap_or(raw).trim_end_matches('人').parse::<u32>().ok().filter(|n| *n > 0);
+    if n.is_none() {
+        problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数")));
+    }
+    n
+}
+
+/// V05: a name must be letters of a person's or an institution's name, and fit
+/// the bank file's encoding and length.
+fn check_name(field: Field, name: &str, rules: TextRules, problems: &mut Problems) {
+    if name.is_empty() {
+        return;
+    }
+    let label = field_zh(field);
+    if let Some(bad) = name.chars().find(|c| !name_char_ok(*c, field == Field::PayeeName)) {
+        problems.push((Code::V05, field, format!("{label}“{name}”含有不应出现的字符“{}”", bad.escape_default())));
+        return;
+    }
+    match rules.encoding.encode(name) {
+        Err(c) => problems.push((
+            Code::V05,
+            field,
+            format!("{label}中的“{c}”是生僻字，银行文件的{}编码无法表示：请与银行核对户名的写法，人工处理", rules.encoding.name()),
+        )),
+        Ok(bytes) => {
+            let too_long = match rules.name_max {
+                Some(Length::Chars(n)) => name.chars().count() > n,
+                Some(Length::Bytes(n)) => bytes.len() > n,
+                None => false,
+            };
+            if too_long {
+                problems.push((Code::V05, field, format!("{label}“{name}”超过银行文件允许的长度，不能截断，请人工处理")));
+            }
+        }
+    }
+}
+
+fn name_char_ok(c: char, institution_allowed: bool) -> bool {
+    let cjk = matches!(c as u32,
+        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x323AF | 0x3007);
+    let sep = matches!(c, '·' | '•' | '・' | ' ' | '.');
+    let institution = institution_allowed && matches!(c, '(' | ')' | '（' | '）' | '、' | '-' | '0'..='9');
+    cjk || sep || c.is_ascii_alphabetic() || institution
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{SourcePos, TextEncoding};
+
+    fn row(cells: &[(Field, Cell)]) -> RosterRow {
+        RosterRow { program: Program::Dibao, pos: SourcePos { file: "d.csv".into(), row: 2 }, cells: cells.to_vec() }
+    }
+
+    fn good() -> Vec<(Field, Cell)> {
+        vec![
+            (Field::Township, Cell::Text("城关镇".into())),
+            (Field::Village, Cell::Text("东村".into())),
+            (Field::Name, Cell::Text("张三".into())),
+            (Field::IdNumber, Cell::Text("11010519491231002x".into())),
+            (Field::Account, Cell::Text("6222081302002142160".into())),
+            (Field::Amount, Cell::Text("¥396".into())),
+        ]
+    }
+
+    fn rules(enc: TextEncoding) -> Rules {
+        Rules { cap: Fen(300_000), text: TextRules { encoding: enc, name_max: None } }
+    }
+
+    fn codes(c: &Checked) -> Vec<Code> {
+        c.exceptions.iter().map(|e| e.code).collect()
+    }
+
+    #[test]
+    fn good_row_pays() {
+        let c = check_row(&row(&good()), &rules(TextEncoding::Gbk));
+        assert!(c.exceptions.is_empty(), "{:?}", c.exceptions);
+        let line = c.line.unwrap();
+        assert_eq!(line.amount, Fen(39600));
+        assert_eq!(line.id_number.as_str(), "11010519491231002X");
+    }
+
+    #[test]
+    fn excel_float_artefact_snaps_but_text_does_not() {
+        let mut cells = good();
+        cells[5] = (Field::Amount, Cell::Number("395.99999999999994".into()));
+        let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+        assert_eq!(c.line.unwrap().amount, Fen(39600));
+        cells[5] = (Field::Amount, Cell::Text("395.999".into()));
+        let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+        assert_eq!(codes(&c), vec![Code::V04]);
+        assert_eq!(c.written_amount, Decimal::new(395999, 3));
+    }
+
+    #[test]
+    fn rare_character_is_v05_only_for_gbk() {
+        let mut cells = good();
+        cells[2] = (Field::Name, Cell::Text("李㐀".into()));
+        assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Gbk))), vec![Code::V05]);
+        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8)).line.is_some());
+    }
+
+    #[test]
+    fn float_account_and_id() {
+        let mut cells = good();
+        cells[3] = (Field::IdNumber, Cell::Number("110105194912310000".into()));
+        cells[4] = (Field::Account, Cell::Text("6.22848E+18".into()));
+        let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+        assert_eq!(codes(&c), vec![Code::V02, Code::V03]);
+        assert!(c.exceptions[0].message.contains("末几位已丢失"));
+        assert!(c.exceptions.iter().all(|e| !e.message.contains("110105194912310000")));
+    }
+
+    #[test]
+    fn missing_and_mismatch() {
+        let mut cells = good();
+        cells[2] = (Field::Name, Cell::Empty);
+        let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+        assert_eq!(codes(&c), vec![Code::V01]);
+        let mut cells = good();
+        cells.push((Field::PayeeName, Cell::Text("李四".into())));
+        assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))), vec![Code::V06]);
+        cells.push((Field::PayeeType, Cell::Text("guardian".into())));
+        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8)).line.is_some());
+    }
+
+    #[test]
+    fn cap_and_non_positive() {
+        for amt in ["3000.01", "0", "-5", "abc"] {
+            let mut cells = good();
+            cells[5] = (Field::Amount, Cell::Text(amt.into()));
+            assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))), vec![Code::V04], "{amt}");
+        }
+    }
+
+    #[test]
+    fn luhn_warns_but_pays() {
+        let mut cells = good();
+        cells[4] = (Field::Account, Cell::Text("6221558812340000".into()));
+        let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+        assert_eq!(codes(&c), vec![Code::W01]);
+        assert!(c.line.is_some());
+    }
+}
