@@ -51,7 +51,9 @@ impl Format {
     /// Loads `pain001-v03`, `pain001-v09`, or `<name>.toml` from `formats_dir` (then the built-ins).
     pub fn load(name: &str, formats_dir: &Path) -> Result<Format, BankFileError> {
         let _ = formats_dir;
-        Ok(Format { name: name.to_string() })
+        Ok(Format {
+            name: name.to_string(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -60,7 +62,10 @@ impl Format {
 
     /// The name rules validation must enforce before writing (V05).
     pub fn text_rules(&self) -> TextRules {
-        TextRules { encoding: TextEncoding::Utf8, name_max: None }
+        TextRules {
+            encoding: TextEncoding::Utf8,
+            name_max: None,
+        }
     }
 
     /// Writes the batch into `dir`, split at the format's line limit; each file whole or not at all.
@@ -70,7 +75,11 @@ impl Format {
     }
 
     /// Reads this layout's return file (回盘) into receipt lines (text layouts only).
-    pub fn read_returns(&self, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
+    pub fn read_returns(
+        &self,
+        bytes: &[u8],
+        file: &str,
+    ) -> Result<Vec<ReceiptLine>, BankFileError> {
         let _ = (bytes, file);
         Err(BankFileError::Other("not implemented".into()))
     }

@@ -33,5 +33,8 @@ pub fn read_roster(
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
     let _ = (path, program, sheet, visit);
-    Err(IngestError::Refused { file: display.to_string(), reason: "not implemented".into() })
+    Err(IngestError::Refused {
+        file: display.to_string(),
+        reason: "not implemented".into(),
+    })
 }

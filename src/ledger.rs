@@ -1,1 +1,293 @@
-//! ledger (in progress)
+//! The ledger: every payment line ever sent and what became of it, in an embedded
+//! SQLite database behind the [`Ledger`] trait (a PostgreSQL backend can fill the
+//! same trait later without touching the pipeline).
+//!
+//! It holds runs, bank files, payment lines and applied receipts — nothing that
+//! could drift from the files. "One payment per person, program and period" is a
+//! unique index, so even a bug in the pipeline cannot record a second payment.
+
+use std::collections::{HashMap, HashSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::domain::{Fen, PaymentStatus, Period, Program};
+
+mod sqlite;
+pub use sqlite::SqliteLedger;
+
+/// Why the ledger could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum LedgerError {
+    #[error("ledger {path}: {source}")]
+    Open {
+        path: PathBuf,
+        source: rusqlite::Error,
+    },
+    #[error("ledger {path} has schema version {found}, newer than this program knows ({known}); upgrade disburse")]
+    TooNew {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
+    #[error("another disburse run holds the lock {0}; wait for it to finish (if none is running, the lock is released automatically)")]
+    Locked(PathBuf),
+    #[error(
+        "{program} {period}: a payment for this person is already recorded; nothing was committed"
+    )]
+    AlreadyPaid { program: String, period: String },
+    #[error("ledger: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("ledger lock {path}: {source}")]
+    LockIo {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("ledger holds a value it cannot read: {0}")]
+    Corrupt(String),
+}
+
+/// Kind of a batch: a normal run (发放) or a correction batch (更正发放).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchKind {
+    Run,
+    Correction,
+}
+
+impl BatchKind {
+    fn code(self) -> &'static str {
+        match self {
+            BatchKind::Run => "run",
+            BatchKind::Correction => "correction",
+        }
+    }
+
+    /// `R` or `C`, the letter inside references and batch names.
+    pub fn letter(self) -> char {
+        match self {
+            BatchKind::Run => 'R',
+            BatchKind::Correction => 'C',
+        }
+    }
+}
+
+/// A run about to be committed.
+#[derive(Debug, Clone)]
+pub struct NewRun {
+    pub period: Period,
+    pub batch: String,
+    pub kind: BatchKind,
+    pub staging_dir: PathBuf,
+    pub manifest_sha256: String,
+    pub created_at: String,
+}
+
+/// A committed run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRecord {
+    pub id: i64,
+    pub period: Period,
+    pub batch: String,
+    pub staging_dir: PathBuf,
+    pub published: bool,
+}
+
+/// A bank file as the ledger records it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileRecord {
+    pub name: String,
+    pub program: Program,
+    pub format: String,
+    pub lines: u64,
+    pub total: Fen,
+    pub sha256: String,
+}
+
+/// One payment line as recorded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LedgerLine {
+    pub end_to_end_id: String,
+    pub program: Program,
+    pub period: Period,
+    pub id_number: String,
+    pub name: String,
+    pub township: String,
+    pub village: String,
+    pub payee_name: String,
+    pub account: String,
+    pub bank: String,
+    pub amount: Fen,
+    pub bank_file: String,
+    pub status: PaymentStatus,
+    pub reason_code: String,
+    pub reason_text: String,
+    /// For a correction: the original line it replaces (the first one in the chain).
+    pub original_id: Option<String>,
+    pub retry: u32,
+}
+
+/// A status change to apply from a receipt.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusUpdate {
+    pub end_to_end_id: String,
+    pub status: PaymentStatus,
+    pub reason_code: String,
+    pub reason_text: String,
+}
+
+/// A receipt file about to be recorded as applied.
+#[derive(Debug, Clone)]
+pub struct ReceiptRecord {
+    pub sha256: String,
+    pub file_name: String,
+    pub kind: String,
+    pub flagged: u64,
+}
+
+/// Lines and amount of one status bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Bucket {
+    pub lines: u64,
+    pub amount: Fen,
+}
+
+impl Bucket {
+    fn add(&mut self, amount: Fen) {
+        self.lines += 1;
+        self.amount += amount;
+    }
+}
+
+/// Per program status of a period (SPEC §6 `status`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ProgramStatus {
+    pub sent: Bucket,
+    pub settled: Bucket,
+    pub failed: Bucket,
+    pub returned: Bucket,
+    /// Sent with no final receipt yet (no receipt, or a provisional one).
+    pub pending: Bucket,
+    /// Correction lines (a subset of `sent`).
+    pub reissued: Bucket,
+}
+
+impl ProgramStatus {
+    /// sent = settled + failed + returned + pending, lines and amount.
+    pub fn balances(&self) -> bool {
+        let parts = [self.settled, self.failed, self.returned, self.pending];
+        self.sent.lines == parts.iter().map(|b| b.lines).sum::<u64>()
+            && self.sent.amount == parts.iter().map(|b| b.amount).sum::<Fen>()
+    }
+
+    fn add(&mut self, line: &LedgerLine) {
+        self.sent.add(line.amount);
+        match line.status {
+            PaymentStatus::Settled => self.settled.add(line.amount),
+            PaymentStatus::Failed => self.failed.add(line.amount),
+            PaymentStatus::Returned => self.returned.add(line.amount),
+            PaymentStatus::Sent | PaymentStatus::Pending => self.pending.add(line.amount),
+        }
+        if line.original_id.is_some() {
+            self.reissued.add(line.amount);
+        }
+    }
+}
+
+/// What the pipeline needs from a ledger. Implemented by [`SqliteLedger`].
+pub trait Ledger {
+    /// Runs committed but not yet published (a crash came between the two).
+    fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError>;
+    /// Records that a run's files are all in place.
+    fn mark_published(&mut self, run_id: i64) -> Result<(), LedgerError>;
+    /// The next free batch number of `kind` in `period` (1, 2, …).
+    fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError>;
+    /// ID numbers with an original line for (program, period): R04.
+    fn paid_people(&self, program: Program, period: Period)
+        -> Result<HashSet<String>, LedgerError>;
+    /// The latest period before `period` in which `program` paid, with each
+    /// person's amount that reached or is on its way (not failed or returned).
+    fn last_paid_before(
+        &self,
+        program: Program,
+        period: Period,
+    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError>;
+    /// Commits a run, its files and its lines in one transaction.
+    fn commit_run(
+        &mut self,
+        run: &NewRun,
+        files: &[FileRecord],
+        lines: &[LedgerLine],
+    ) -> Result<i64, LedgerError>;
+    /// SHA-256 of the newest committed run's manifest (the chain link).
+    fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError>;
+    /// Bank files of a period (for the cumulative manifest).
+    fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError>;
+    /// The payment with this reference.
+    fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError>;
+    /// Every line of one bank file (a group-level rejection covers them all).
+    fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// Every line of a period.
+    fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// Corrections made for an original line.
+    fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// Whether a receipt file with these bytes was applied before.
+    fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
+    /// Applies status changes and records the receipt, in one transaction.
+    fn apply_receipt(
+        &mut self,
+        receipt: &ReceiptRecord,
+        updates: &[StatusUpdate],
+    ) -> Result<(), LedgerError>;
+    /// Periods that have any payment.
+    fn periods(&self) -> Result<Vec<Period>, LedgerError>;
+}
+
+/// Per program status of a period, computed from its lines.
+pub fn status_of(lines: &[LedgerLine]) -> std::collections::BTreeMap<Program, ProgramStatus> {
+    let mut out = std::collections::BTreeMap::new();
+    for l in lines {
+        out.entry(l.program)
+            .or_insert_with(ProgramStatus::default)
+            .add(l);
+    }
+    out
+}
+
+/// An exclusive lock on a ledger, held for the whole of a command that writes.
+/// Released when dropped, or by the OS if the process dies.
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+}
+
+impl Lock {
+    /// Takes the lock next to the ledger at once, or fails with `Locked`.
+    pub fn acquire(ledger_path: &Path) -> Result<Lock, LedgerError> {
+        let path = lock_path(ledger_path);
+        if let Some(dir) = path.parent() {
+            crate::fsutil::create_private_dir(dir).map_err(|source| LedgerError::LockIo {
+                path: path.clone(),
+                source,
+            })?;
+        }
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|source| LedgerError::LockIo {
+                path: path.clone(),
+                source,
+            })?;
+        match file.try_lock() {
+            Ok(()) => Ok(Lock { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(path)),
+            Err(std::fs::TryLockError::Error(source)) => Err(LedgerError::LockIo { path, source }),
+        }
+    }
+}
+
+fn lock_path(ledger_path: &Path) -> PathBuf {
+    let mut p = ledger_path.as_os_str().to_owned();
+    p.push(".lock");
+    PathBuf::from(p)
+}

@@ -43,7 +43,11 @@ fn hold_duplicates_in_program(rows: &mut [Checked]) {
     for group in groups {
         let where_rows: Vec<String> = group.iter().map(|&i| rows[i].row.to_string()).collect();
         for &i in &group {
-            let msg = format!("同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行", group.len(), where_rows.join("、"));
+            let msg = format!(
+                "同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行",
+                group.len(),
+                where_rows.join("、")
+            );
             rows[i].hold(Code::R01, Field::IdNumber, msg);
         }
     }
@@ -52,7 +56,10 @@ fn hold_duplicates_in_program(rows: &mut [Checked]) {
 /// R02: the same person in both 低保 and 特困 for the same period: both held.
 fn hold_dibao_wubao_overlap(rows: &mut [Checked]) {
     let ids_of = |p: Program, rows: &[Checked]| -> HashSet<String> {
-        rows.iter().filter(|c| c.program == p).filter_map(|c| id_key(c).map(str::to_string)).collect()
+        rows.iter()
+            .filter(|c| c.program == p)
+            .filter_map(|c| id_key(c).map(str::to_string))
+            .collect()
     };
     let dibao = ids_of(Program::Dibao, rows);
     let wubao = ids_of(Program::Wubao, rows);
@@ -77,7 +84,9 @@ fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono:
         .map(|s| (s.id_number.as_str(), s))
         .collect();
     for c in rows.iter_mut() {
-        let Some(s) = id_key(c).and_then(|id| stopped.get(id)) else { continue };
+        let Some(s) = id_key(c).and_then(|id| stopped.get(id)) else {
+            continue;
+        };
         let why = match s.reason.as_str() {
             "death" => "死亡",
             "prison" => "服刑",
@@ -85,7 +94,10 @@ fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono:
             "moved" => "迁出",
             other => other,
         };
-        let msg = format!("此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单", s.effective);
+        let msg = format!(
+            "此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单",
+            s.effective
+        );
         c.hold(Code::R03, Field::IdNumber, msg);
     }
 }
@@ -97,18 +109,28 @@ fn hold_shared_accounts(rows: &mut [Checked]) {
     let mut by_account: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in rows.iter().enumerate() {
         if let Some(line) = &c.line {
-            by_account.entry(line.account.as_str().to_string()).or_default().push(i);
+            by_account
+                .entry(line.account.as_str().to_string())
+                .or_default()
+                .push(i);
         }
     }
     for (_, group) in by_account.into_iter().filter(|(_, g)| g.len() > 1) {
-        let lines: Vec<_> = group.iter().filter_map(|&i| rows[i].line.as_ref()).collect();
+        let lines: Vec<_> = group
+            .iter()
+            .filter_map(|&i| rows[i].line.as_ref())
+            .collect();
         let people: HashSet<&str> = lines.iter().map(|l| l.id_number.as_str()).collect();
         if people.len() < 2 {
             continue;
         }
-        let institution = lines.iter().all(|l| l.payee_type == crate::domain::PayeeType::Institution);
+        let institution = lines
+            .iter()
+            .all(|l| l.payee_type == crate::domain::PayeeType::Institution);
         let first = lines[0];
-        let household = lines.iter().all(|l| l.payee_name == first.payee_name && l.village == first.village);
+        let household = lines
+            .iter()
+            .all(|l| l.payee_name == first.payee_name && l.village == first.village);
         if institution || household {
             continue;
         }
@@ -159,10 +181,20 @@ mod tests {
     use crate::domain::{Cell, Fen, RosterRow, SourcePos, TextEncoding, TextRules};
     use crate::validate::{check_row, Rules};
 
-    fn checked(program: Program, row: u64, name: &str, id: &str, account: &str, payee: &str) -> Checked {
+    fn checked(
+        program: Program,
+        row: u64,
+        name: &str,
+        id: &str,
+        account: &str,
+        payee: &str,
+    ) -> Checked {
         let r = RosterRow {
             program,
-            pos: SourcePos { file: "r.csv".into(), row },
+            pos: SourcePos {
+                file: "r.csv".into(),
+                row,
+            },
             cells: vec![
                 (Field::Township, Cell::Text("镇".into())),
                 (Field::Village, Cell::Text("村".into())),
@@ -171,10 +203,22 @@ mod tests {
                 (Field::Account, Cell::Text(account.into())),
                 (Field::Amount, Cell::Text("100".into())),
                 (Field::PayeeName, Cell::Text(payee.into())),
-                (Field::PayeeType, Cell::Text(if payee == name { "self" } else { "guardian" }.into())),
+                (
+                    Field::PayeeType,
+                    Cell::Text(if payee == name { "self" } else { "guardian" }.into()),
+                ),
             ],
         };
-        check_row(&r, &Rules { cap: Fen(1_000_000), text: TextRules { encoding: TextEncoding::Utf8, name_max: None } })
+        check_row(
+            &r,
+            &Rules {
+                cap: Fen(1_000_000),
+                text: TextRules {
+                    encoding: TextEncoding::Utf8,
+                    name_max: None,
+                },
+            },
+        )
     }
 
     const A: &str = "11010519491231002X";
@@ -193,9 +237,20 @@ mod tests {
             checked(Program::Wubao, 2, "李四", B, "6214831150131511", "李四"),
             checked(Program::Dibao, 4, "李四", B, "33001610000053012345", "李四"),
             checked(Program::Youfu, 2, "王五", C, "1234567890", "王五"),
-            checked(Program::Yimin, 2, "赵六", "360426199101010071", "1234567890", "赵六"),
+            checked(
+                Program::Yimin,
+                2,
+                "赵六",
+                "360426199101010071",
+                "1234567890",
+                "赵六",
+            ),
         ];
-        let stops = vec![StopEntry { id_number: C.into(), reason: "death".into(), effective: "2026-10-15".parse().unwrap() }];
+        let stops = vec![StopEntry {
+            id_number: C.into(),
+            reason: "death".into(),
+            effective: "2026-10-15".parse().unwrap(),
+        }];
         reconcile(&mut rows, &stops, "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R01]);
         assert_eq!(codes(&rows[1]), vec![Code::R01]);
@@ -219,7 +274,10 @@ mod tests {
             checked(Program::Yiwubing, 3, "王五", C, "1234567890", "王大"),
         ];
         reconcile(&mut rows, &[], "2026-11-01".parse().unwrap());
-        assert!(rows.iter().all(|r| r.line.is_some()), "one household (same payee, same village) may share");
+        assert!(
+            rows.iter().all(|r| r.line.is_some()),
+            "one household (same payee, same village) may share"
+        );
     }
 
     #[test]
@@ -233,7 +291,8 @@ mod tests {
             approved_on: String::new(),
         };
         assert!(check_approval(Program::Dibao, "f", Some(&a), 2, "100".parse().unwrap()).is_none());
-        let e = check_approval(Program::Dibao, "f", Some(&a), 2, "100.01".parse().unwrap()).unwrap();
+        let e =
+            check_approval(Program::Dibao, "f", Some(&a), 2, "100.01".parse().unwrap()).unwrap();
         assert_eq!(e.code, Code::R07);
         assert!(e.message.contains("0.01"));
         assert!(check_approval(Program::Dibao, "f", None, 2, "100".parse().unwrap()).is_some());

@@ -1,0 +1,510 @@
+//! The SQLite ledger (embedded, the default). Schema migrations are SQL files
+//! applied in order, tracked by `PRAGMA user_version`.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::{
+    BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, ReceiptRecord, RunRecord,
+    StatusUpdate,
+};
+use crate::domain::{Fen, PaymentStatus, Period, Program};
+
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+
+/// A ledger in one SQLite file.
+pub struct SqliteLedger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteLedger {
+    /// Opens (creating on first use) and migrates the ledger at `path`.
+    pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fsutil::create_private_dir(dir).map_err(|e| LedgerError::Open {
+                path: path.into(),
+                source: rusqlite::Error::InvalidPath(e.to_string().into()),
+            })?;
+        }
+        let open_err = |source| LedgerError::Open {
+            path: path.to_path_buf(),
+            source,
+        };
+        let conn = Connection::open(path).map_err(open_err)?;
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(open_err)?;
+        let mut ledger = SqliteLedger {
+            conn,
+            path: path.to_path_buf(),
+        };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let version: i64 = self
+            .conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let known = MIGRATIONS.len() as i64;
+        if version > known {
+            return Err(LedgerError::TooNew {
+                path: self.path.clone(),
+                found: version,
+                known,
+            });
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i as i64 + 1)?;
+            tx.commit()?;
+        }
+        Ok(())
+    }
+
+    fn lines(
+        &self,
+        where_sql: &str,
+        args: &[&dyn rusqlite::ToSql],
+    ) -> Result<Vec<LedgerLine>, LedgerError> {
+        let sql =
+            format!("SELECT {LINE_COLUMNS} FROM payments WHERE {where_sql} ORDER BY end_to_end_id");
+        let mut stmt = self.conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map(args, read_line)?;
+        let mut out = Vec::new();
+        for r in rows {
+            out.push(r?.map_err(LedgerError::Corrupt)?);
+        }
+        Ok(out)
+    }
+}
+
+const LINE_COLUMNS: &str =
+    "end_to_end_id, program, period, id_number, name, township, village, payee_name, \
+     account, bank, amount_fen, bank_file, status, reason_code, reason_text, original_id, retry";
+
+type ParsedLine = Result<LedgerLine, String>;
+
+fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
+    let program: String = r.get(1)?;
+    let period: String = r.get(2)?;
+    let status: String = r.get(12)?;
+    let parsed = (|| {
+        Ok(LedgerLine {
+            end_to_end_id: r.get(0).map_err(|e| e.to_string())?,
+            program: program.parse()?,
+            period: period.parse()?,
+            id_number: r.get(3).map_err(|e| e.to_string())?,
+            name: r.get(4).map_err(|e| e.to_string())?,
+            township: r.get(5).map_err(|e| e.to_string())?,
+            village: r.get(6).map_err(|e| e.to_string())?,
+            payee_name: r.get(7).map_err(|e| e.to_string())?,
+            account: r.get(8).map_err(|e| e.to_string())?,
+            bank: r.get(9).map_err(|e| e.to_string())?,
+            amount: Fen(r.get(10).map_err(|e| e.to_string())?),
+            bank_file: r.get(11).map_err(|e| e.to_string())?,
+            status: PaymentStatus::parse(&status).ok_or(format!("unknown status {status}"))?,
+            reason_code: r.get(13).map_err(|e| e.to_string())?,
+            reason_text: r.get(14).map_err(|e| e.to_string())?,
+            original_id: r.get(15).map_err(|e| e.to_string())?,
+            retry: r.get(16).map_err(|e| e.to_string())?,
+        })
+    })();
+    Ok(parsed)
+}
+
+fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+impl Ledger for SqliteLedger {
+    fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT id, period, batch, staging_dir FROM runs WHERE state = 'staged' ORDER BY id",
+        )?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, period, batch, dir) = row?;
+            let period = period.parse().map_err(LedgerError::Corrupt)?;
+            out.push(RunRecord {
+                id,
+                period,
+                batch,
+                staging_dir: dir.into(),
+                published: false,
+            });
+        }
+        Ok(out)
+    }
+
+    fn mark_published(&mut self, run_id: i64) -> Result<(), LedgerError> {
+        self.conn.execute(
+            "UPDATE runs SET state = 'published' WHERE id = $1",
+            params![run_id],
+        )?;
+        Ok(())
+    }
+
+    fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM runs WHERE period = $1 AND kind = $2",
+            params![period.to_string(), kind.code()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32 + 1)
+    }
+
+    fn paid_people(
+        &self,
+        program: Program,
+        period: Period,
+    ) -> Result<HashSet<String>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT id_number FROM payments WHERE program = $1 AND period = $2 AND original_id IS NULL",
+        )?;
+        let rows = stmt.query_map(params![program.code(), period.to_string()], |r| {
+            r.get::<_, String>(0)
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn last_paid_before(
+        &self,
+        program: Program,
+        period: Period,
+    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError> {
+        let last: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT MAX(period) FROM payments WHERE program = $1 AND period < $2",
+                params![program.code(), period.to_string()],
+                |r| r.get(0),
+            )
+            .optional()?
+            .flatten();
+        let Some(last) = last else { return Ok(None) };
+        let mut stmt = self.conn.prepare(
+            "SELECT id_number, SUM(amount_fen), MAX(name) FROM payments WHERE program = $1 AND period = $2 \
+             AND status NOT IN ('failed', 'returned') GROUP BY id_number",
+        )?;
+        let rows = stmt.query_map(params![program.code(), last], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                (Fen(r.get(1)?), r.get::<_, String>(2)?),
+            ))
+        })?;
+        let map = rows.collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
+    }
+
+    fn commit_run(
+        &mut self,
+        run: &NewRun,
+        files: &[FileRecord],
+        lines: &[LedgerLine],
+    ) -> Result<i64, LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute(
+            "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
+             VALUES ($1, $2, $3, 'staged', $4, $5, $6)",
+            params![
+                run.period.to_string(),
+                run.batch,
+                run.kind.code(),
+                run.staging_dir.to_string_lossy(),
+                run.manifest_sha256,
+                run.created_at
+            ],
+        )?;
+        let run_id = tx.last_insert_rowid();
+        {
+            let mut f = tx.prepare(
+                "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            )?;
+            for file in files {
+                f.execute(params![
+                    file.name,
+                    run_id,
+                    file.program.code(),
+                    run.period.to_string(),
+                    file.format,
+                    file.lines as i64,
+                    file.total.0,
+                    file.sha256
+                ])?;
+            }
+            let mut p = tx.prepare(
+                "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, township, village, \
+                 payee_name, account, bank, amount_fen, bank_file, status, original_id, retry, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'sent', $14, $15, $16)",
+            )?;
+            let ts = now();
+            for l in lines {
+                let res = p.execute(params![
+                    l.end_to_end_id,
+                    run_id,
+                    l.program.code(),
+                    l.period.to_string(),
+                    l.id_number,
+                    l.name,
+                    l.township,
+                    l.village,
+                    l.payee_name,
+                    l.account,
+                    l.bank,
+                    l.amount.0,
+                    l.bank_file,
+                    l.original_id,
+                    l.retry,
+                    ts
+                ]);
+                if let Err(rusqlite::Error::SqliteFailure(e, _)) = &res {
+                    if e.code == rusqlite::ErrorCode::ConstraintViolation {
+                        return Err(LedgerError::AlreadyPaid {
+                            program: l.program.code().into(),
+                            period: l.period.to_string(),
+                        });
+                    }
+                }
+                res?;
+            }
+        }
+        tx.commit()?;
+        Ok(run_id)
+    }
+
+    fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT manifest_sha256 FROM runs ORDER BY id DESC LIMIT 1",
+                [],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
+    fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, program, format, lines, total_fen, sha256 FROM bank_files WHERE period = $1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![period.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, program, format, lines, total, sha256) = row?;
+            let program = program.parse().map_err(LedgerError::Corrupt)?;
+            out.push(FileRecord {
+                name,
+                program,
+                format,
+                lines: lines as u64,
+                total: Fen(total),
+                sha256,
+            });
+        }
+        Ok(out)
+    }
+
+    fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError> {
+        Ok(self.lines("end_to_end_id = $1", &[&end_to_end_id])?.pop())
+    }
+
+    fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.lines("bank_file = $1", &[&bank_file])
+    }
+
+    fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.lines("period = $1", &[&period.to_string()])
+    }
+
+    fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.lines("original_id = $1", &[&original_id])
+    }
+
+    fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM receipts WHERE sha256 = $1",
+                params![sha256],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
+    fn apply_receipt(
+        &mut self,
+        receipt: &ReceiptRecord,
+        updates: &[StatusUpdate],
+    ) -> Result<(), LedgerError> {
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let ts = now();
+        {
+            let mut stmt = tx.prepare(
+                "UPDATE payments SET status = $2, reason_code = $3, reason_text = $4, updated_at = $5 \
+                 WHERE end_to_end_id = $1",
+            )?;
+            for u in updates {
+                stmt.execute(params![
+                    u.end_to_end_id,
+                    u.status.code(),
+                    u.reason_code,
+                    u.reason_text,
+                    ts
+                ])?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            params![receipt.sha256, receipt.file_name, receipt.kind, updates.len() as i64, receipt.flagged as i64, ts],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    fn periods(&self) -> Result<Vec<Period>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT period FROM payments ORDER BY period")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for p in rows {
+            out.push(p?.parse().map_err(LedgerError::Corrupt)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
+        LedgerLine {
+            end_to_end_id: e2e.into(),
+            program: Program::Dibao,
+            period: "2026-11".parse().unwrap(),
+            id_number: id.into(),
+            name: "张三".into(),
+            township: "镇".into(),
+            village: "村".into(),
+            payee_name: "张三".into(),
+            account: "1234567890".into(),
+            bank: String::new(),
+            amount: Fen(100),
+            bank_file: "f1".into(),
+            status: PaymentStatus::Sent,
+            reason_code: String::new(),
+            reason_text: String::new(),
+            original_id: original.map(str::to_string),
+            retry,
+        }
+    }
+
+    fn run(batch: &str) -> NewRun {
+        NewRun {
+            period: "2026-11".parse().unwrap(),
+            batch: batch.into(),
+            kind: BatchKind::Run,
+            staging_dir: "s".into(),
+            manifest_sha256: "m".into(),
+            created_at: "t".into(),
+        }
+    }
+
+    fn file(name: &str) -> FileRecord {
+        FileRecord {
+            name: name.into(),
+            program: Program::Dibao,
+            format: "x".into(),
+            lines: 1,
+            total: Fen(100),
+            sha256: "h".into(),
+        }
+    }
+
+    #[test]
+    fn the_database_refuses_a_second_payment() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)])
+            .unwrap();
+        let err = l
+            .commit_run(&run("R002"), &[file("f2")], &[line("E2", "A", None, 0)])
+            .unwrap_err();
+        assert!(matches!(err, LedgerError::AlreadyPaid { .. }));
+        // Nothing of the refused run stays.
+        assert_eq!(
+            l.files_of_period("2026-11".parse().unwrap()).unwrap().len(),
+            1
+        );
+        assert_eq!(
+            l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run)
+                .unwrap(),
+            2
+        );
+        // A linked correction is allowed once per retry.
+        l.commit_run(
+            &run("C001"),
+            &[file("f3")],
+            &[line("E3", "A", Some("E1"), 1)],
+        )
+        .unwrap();
+        assert!(l
+            .commit_run(
+                &run("C002"),
+                &[file("f4")],
+                &[line("E4", "A", Some("E1"), 1)]
+            )
+            .is_err());
+        assert_eq!(
+            l.paid_people(Program::Dibao, "2026-11".parse().unwrap())
+                .unwrap()
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn lock_is_exclusive() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("l.db");
+        let _a = super::super::Lock::acquire(&p).unwrap();
+        assert!(matches!(
+            super::super::Lock::acquire(&p),
+            Err(LedgerError::Locked(_))
+        ));
+    }
+}
