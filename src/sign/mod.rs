@@ -390,7 +390,13 @@ pub fn keygen(algorithm: &str, out: &Path) -> Result<(), SignError> {
                 <[u8; 32]>::try_generate().map_err(|e| SignError::Rng(e.to_string()))?,
             );
             let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
-            let pem = sk
+            // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 cannot read the
+            // v2 form ed25519-dalek writes by default.
+            let kp = ed25519_dalek::pkcs8::KeypairBytes {
+                secret_key: *seed,
+                public_key: None,
+            };
+            let pem = kp
                 .to_pkcs8_pem(LineEnding::LF)
                 .map_err(|e| SignError::Other(e.to_string()))?;
             let pubk = sk.verifying_key().to_public_key_pem(LineEnding::LF);
