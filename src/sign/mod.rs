@@ -156,14 +156,7 @@ impl Signer {
     /// `distid` matters only for SM2 (empty means the default).
     pub fn load(algorithm: &str, key_path: &Path, distid: &str) -> Result<Signer, SignError> {
         let alg: Algorithm = algorithm.parse()?;
-        check_private_mode(key_path)?;
-        let pem =
-            Zeroizing::new(
-                fs::read_to_string(key_path).map_err(|source| SignError::ReadKey {
-                    path: key_path.into(),
-                    source,
-                })?,
-            );
+        let pem = read_private_key(key_path)?;
         let bad = |reason: String| SignError::BadPrivateKey {
             path: key_path.into(),
             algorithm: alg,
@@ -249,17 +242,20 @@ fn distid_or_default(distid: &str) -> &str {
     }
 }
 
-/// Refuses a private key file that group or others may read: a signing key
-/// others can copy is a key anyone can pay with.
-fn check_private_mode(path: &Path) -> Result<(), SignError> {
-    let meta = fs::metadata(path).map_err(|source| SignError::ReadKey {
+/// Reads a private key file, refusing one that group or others may read: a
+/// signing key others can copy is a key anyone can pay with. The mode is taken
+/// from the open file, so a swap between check and read cannot slip through.
+fn read_private_key(path: &Path) -> Result<Zeroizing<String>, SignError> {
+    use std::io::Read as _;
+    let rerr = |source: io::Error| SignError::ReadKey {
         path: path.into(),
         source,
-    })?;
+    };
+    let mut f = fs::File::open(path).map_err(rerr)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = meta.permissions().mode() & 0o7777;
+        let mode = f.metadata().map_err(rerr)?.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
             return Err(SignError::KeyReadableByOthers {
                 path: path.into(),
@@ -267,8 +263,11 @@ fn check_private_mode(path: &Path) -> Result<(), SignError> {
             });
         }
     }
-    let _ = meta;
-    Ok(())
+    // Sized up front so no reallocation leaves an unwiped copy behind.
+    let len = f.metadata().map_err(rerr)?.len() as usize;
+    let mut pem = Zeroizing::new(String::with_capacity(len.min(1 << 20) + 1));
+    f.read_to_string(&mut pem).map_err(rerr)?;
+    Ok(pem)
 }
 
 enum PublicKey {
