@@ -5,9 +5,11 @@
 //! as "CSV" (GBK on Chinese Windows), "CSV UTF-8" (with a BOM) or from other tools
 //! (UTF-8 without BOM); a setting would be wrong half the time.
 
+use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Cursor, Read};
 use std::path::Path;
+use std::rc::Rc;
 
 use csv::StringRecord;
 use encoding_rs::{Decoder, DecoderResult, GB18030};
@@ -268,20 +270,77 @@ impl<R: Read> Read for GbkReader<R> {
 
 /// CSV records from a [`TextSource`], with their physical line numbers and errors
 /// turned into messages.
+///
+/// Why the history: the csv crate reports the line where it *started* looking for a
+/// record, before it skipped blank lines, so after a blank line its numbers are
+/// short of what a person sees. Counting the `\n`s among the skipped line ends
+/// (kept in a short history of the bytes it read) gives the exact line.
 pub(super) struct Records {
-    reader: csv::Reader<Box<dyn Read>>,
+    reader: csv::Reader<Tap>,
+    history: Rc<RefCell<History>>,
     encoding: Encoding,
     display: String,
 }
 
+/// The bytes the CSV parser has read but not yet finished with.
+#[derive(Default)]
+struct History {
+    /// Byte offset (in the parser's view) of `bytes[0]`.
+    base: u64,
+    bytes: Vec<u8>,
+}
+
+impl History {
+    /// The `\n`s among the line ends the parser skips from `byte` on.
+    fn leading_newlines(&self, byte: u64) -> u64 {
+        let from = usize::try_from(byte.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let rest = self.bytes.get(from..).unwrap_or(&[]);
+        rest.iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+    }
+
+    /// Drops what lies before `byte` (in large steps, so it costs nothing per row).
+    fn forget_before(&mut self, byte: u64) {
+        let k = usize::try_from(byte.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        if k >= 256 * 1024 {
+            self.bytes.drain(..k);
+            self.base += k as u64;
+        }
+    }
+}
+
+/// Hands the parser its bytes and keeps a copy in the [`History`].
+struct Tap {
+    inner: Box<dyn Read>,
+    history: Rc<RefCell<History>>,
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.history.borrow_mut().bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
 impl Records {
     pub(super) fn new(source: TextSource, display: &str) -> Records {
+        let history = Rc::new(RefCell::new(History::default()));
+        let tap = Tap {
+            inner: source.reader,
+            history: Rc::clone(&history),
+        };
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
-            .from_reader(source.reader);
+            .from_reader(tap);
         Records {
             reader,
+            history,
             encoding: source.encoding,
             display: display.to_string(),
         }
@@ -295,15 +354,26 @@ impl Records {
     /// returns its first physical line, or `None` at the end.
     pub(super) fn next(&mut self, rec: &mut StringRecord) -> Result<Option<u64>, IngestError> {
         match self.reader.read_record(rec) {
-            Ok(true) => Ok(Some(rec.position().map_or(0, |p| p.line()))),
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| self.line_at(p));
+                self.history
+                    .borrow_mut()
+                    .forget_before(self.reader.position().byte());
+                Ok(Some(line))
+            }
             Ok(false) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
     }
 
+    /// The physical line of the record whose parse started at `start`.
+    fn line_at(&self, start: &csv::Position) -> u64 {
+        start.line() + self.history.borrow().leading_newlines(start.byte())
+    }
+
     fn error(&self, e: csv::Error) -> IngestError {
         let file = self.display.clone();
-        let line = e.position().map_or(0, |p| p.line());
+        let line = e.position().map_or(0, |p| self.line_at(p));
         match e.into_kind() {
             csv::ErrorKind::Utf8 { .. } => IngestError::Encoding {
                 file,
@@ -333,6 +403,44 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn lines(text: &str) -> Vec<(u64, String)> {
+        let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));
+        let source = TextSource {
+            encoding: Encoding::Utf8,
+            reader,
+        };
+        let mut records = Records::new(source, "t.csv");
+        let mut rec = StringRecord::new();
+        let mut out = Vec::new();
+        while let Some(line) = records.next(&mut rec).unwrap() {
+            out.push((line, rec.get(0).unwrap_or("").to_string()));
+        }
+        out
+    }
+
+    #[test]
+    fn physical_lines_after_blank_lines_quoted_newlines_and_crlf() {
+        let got = lines("a\n\n\n\"x\ny\"\n\nc\n\n");
+        assert_eq!(got, [(1, "a".into()), (4, "x\ny".into()), (7, "c".into())]);
+        let got = lines("a\r\n\r\nb\r\n\"x\r\ny\"\r\n\r\nc");
+        assert_eq!(
+            got,
+            [
+                (1, "a".into()),
+                (3, "b".into()),
+                (4, "x\r\ny".into()),
+                (7, "c".into())
+            ]
+        );
+        let got = lines(&"r\n\n".repeat(200_000));
+        assert_eq!(got.len(), 200_000);
+        assert_eq!(
+            got.last().unwrap().0,
+            399_999,
+            "history trimming keeps lines exact"
+        );
+    }
 
     fn decode_all(bytes: &[u8]) -> io::Result<String> {
         let mut out = String::new();
