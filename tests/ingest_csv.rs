@@ -240,7 +240,17 @@ fn streams_many_rows() {
     many_rows(n);
 }
 
-fn many_rows(n: u64) {
+/// The speed target: `cargo test --release --test ingest_csv -- --ignored`.
+#[test]
+#[ignore]
+fn million_rows_in_a_few_seconds() {
+    let elapsed = many_rows(1_000_000);
+    if !cfg!(debug_assertions) {
+        assert!(elapsed.as_secs() < 5, "{elapsed:?}");
+    }
+}
+
+fn many_rows(n: u64) -> std::time::Duration {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("big.csv");
     {
@@ -263,6 +273,8 @@ fn many_rows(n: u64) {
         last_row = r.pos.row;
     })
     .unwrap();
-    eprintln!("{n} rows in {:?}", start.elapsed());
+    let elapsed = start.elapsed();
+    eprintln!("{n} rows in {elapsed:?}");
     assert_eq!((info.data_rows, count, last_row), (n, n, n + 1));
+    elapsed
 }

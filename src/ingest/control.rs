@@ -319,10 +319,7 @@ fn header_index(
             file: display.to_string(),
             row,
             missing: missing.join(", "),
-            accepted: format!(
-                "the first line must name the columns {}",
-                all_columns(layout)
-            ),
+            accepted: format!("the first line names the columns {}", all_columns(layout)),
         });
     }
     Ok(index)

@@ -131,7 +131,7 @@ impl<'a> HeaderSearch<'a> {
                 file,
                 row: *row,
                 missing: missing.iter().map(|f| describe(*f)).collect::<Vec<_>>().join(", "),
-                accepted: missing.iter().map(|f| accepted_names(*f)).collect::<Vec<_>>().join("; "),
+                accepted: format!("accepted names: {}", accepted_list(missing)),
             },
             _ => IngestError::NoHeader {
                 file,
@@ -159,6 +159,14 @@ impl<'a> HeaderSearch<'a> {
             map: named.iter().map(|(i, f, _)| (*i, *f)).collect(),
         })
     }
+}
+
+fn accepted_list(missing: &[Field]) -> String {
+    missing
+        .iter()
+        .map(|f| accepted_names(*f))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// `金额 (amount)`: the Chinese name a clerk uses, with the code exceptions use.

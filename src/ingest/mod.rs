@@ -33,9 +33,7 @@ pub enum IngestError {
     #[error("{file}: file not found: check the path in disburse.toml or put the file there")]
     NotFound { file: String },
 
-    #[error(
-        "{file}: is a folder, not a file: point the configuration at the roster file inside it"
-    )]
+    #[error("{file}: is a folder, not a file: point the configuration at the file inside it")]
     IsDirectory { file: String },
 
     #[error(
@@ -80,7 +78,7 @@ pub enum IngestError {
 
     #[error(
         "{file}: row {row} looks like the header but lacks the column(s) {missing}: add them \
-         (accepted names: {accepted})"
+         ({accepted})"
     )]
     MissingColumns {
         file: String,
