@@ -103,6 +103,17 @@ fn invalid_gbk_is_refused_with_its_line() {
 }
 
 #[test]
+fn tab_delimited_gbk_export_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let text =
+        "乡镇\t村(社区)\t姓名\t身份证号\t银行账号\t金额\n城关镇\t东村\t张三\t1\t2\t1,200.00\n";
+    let (info, rows) = read(&write(dir.path(), "tabs.txt", &gbk(text))).unwrap();
+    assert_eq!((info.encoding, info.data_rows), ("GBK", 1));
+    assert_eq!(rows[0].text(Field::Name), "张三");
+    assert_eq!(rows[0].text(Field::Amount), "1,200.00");
+}
+
+#[test]
 fn english_headers_any_case_shuffled_unknown_columns_ignored() {
     let dir = tempfile::tempdir().unwrap();
     let text = "No.,Amount,NAME,Account,ID_Number,Village,Township,Payee_Name,Remark\n\

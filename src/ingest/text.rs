@@ -48,6 +48,8 @@ pub(super) enum Sniffed {
 /// A CSV file ready to be read from its start, with its detected encoding.
 pub(super) struct TextSource {
     pub(super) encoding: Encoding,
+    /// `,` or, for Excel's "Text (tab delimited)" export, a tab.
+    delimiter: u8,
     reader: Box<dyn Read>,
 }
 
@@ -91,6 +93,7 @@ pub(super) fn sniff(
         )));
     }
     let encoding = detect(&head);
+    let delimiter = delimiter(&head);
     let skip = if encoding == Encoding::Utf8Bom { 3 } else { 0 };
     let mut cursor = Cursor::new(head);
     cursor.set_position(skip);
@@ -99,7 +102,11 @@ pub(super) fn sniff(
         Encoding::Gbk => Box::new(GbkReader::new(raw)),
         _ => Box::new(raw),
     };
-    Ok(Sniffed::Text(TextSource { encoding, reader }))
+    Ok(Sniffed::Text(TextSource {
+        encoding,
+        delimiter,
+        reader,
+    }))
 }
 
 /// Opens a file, turning the usual mistakes into messages a clerk can act on.
@@ -149,6 +156,22 @@ fn binary_kind(head: &[u8]) -> Option<&'static str> {
         return Some(kind);
     }
     head.contains(&0).then_some("it contains binary data")
+}
+
+/// A tab when the first lines hold more tabs than commas (a tab-delimited export
+/// saved as .csv or .txt), else a comma. Both bytes mean the same in UTF-8 and GBK.
+fn delimiter(head: &[u8]) -> u8 {
+    let first_lines = head.split(|&b| b == b'\n').take(20);
+    let (mut tabs, mut commas) = (0usize, 0usize);
+    for line in first_lines {
+        tabs += line.iter().filter(|&&b| b == b'\t').count();
+        commas += line.iter().filter(|&&b| b == b',').count();
+    }
+    if tabs > commas {
+        b'\t'
+    } else {
+        b','
+    }
 }
 
 /// UTF-8 with BOM, else strict UTF-8 over the window, else GBK (read as GB18030).
@@ -337,6 +360,7 @@ impl Records {
         let reader = csv::ReaderBuilder::new()
             .has_headers(false)
             .flexible(true)
+            .delimiter(source.delimiter)
             .from_reader(tap);
         Records {
             reader,
@@ -408,6 +432,7 @@ mod tests {
         let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));
         let source = TextSource {
             encoding: Encoding::Utf8,
+            delimiter: b',',
             reader,
         };
         let mut records = Records::new(source, "t.csv");
