@@ -24,12 +24,14 @@ pub(super) fn normalise(s: &str) -> String {
         .collect()
 }
 
-/// The roster field a header cell names, if any.
+/// The roster field a header cell names, if any. Beyond [`normalise`], the marks
+/// templates add are dropped: `*` for a required column and a `(元)` unit, so
+/// `*金额（元）` is the amount.
 pub(super) fn field_of(header: &str) -> Option<Field> {
     let h = normalise(header);
-    Field::ALL
-        .into_iter()
-        .find(|f| f.headers().contains(&h.as_str()))
+    let h = h.trim_matches('*');
+    let h = h.strip_suffix("(元)").unwrap_or(h);
+    Field::ALL.into_iter().find(|f| f.headers().contains(&h))
 }
 
 /// The header's verdict: which column holds which field.
@@ -185,7 +187,10 @@ mod tests {
         assert_eq!(field_of("ａｍｏｕｎｔ"), Some(Field::Amount));
         assert_eq!(field_of("Payee_Name"), Some(Field::PayeeName));
         assert_eq!(field_of("\u{FEFF}乡镇"), Some(Field::Township));
+        assert_eq!(field_of("*金额（元）"), Some(Field::Amount));
+        assert_eq!(field_of("身份证\n号码"), Some(Field::IdNumber));
         assert_eq!(field_of("序号"), None);
+        assert_eq!(field_of("金额合计"), None);
     }
 
     #[test]
