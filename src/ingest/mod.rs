@@ -1,0 +1,197 @@
+//! Ingest: reads rosters (.csv in UTF-8, UTF-8 with BOM or GBK, detected; .xlsx;
+//! .xls), approvals, stop lists and corrections into rows, without judging them.
+//!
+//! Why ingest does not judge: a bad cell in a roster is a *line* problem (validation
+//! holds the line, the rest is paid), so every roster cell reaches the visitor
+//! exactly as written. Only a file that cannot be read at all is refused here.
+//! Control files (approvals, stops, corrections) are different: a bad line in them
+//! would silently pay the wrong amount or the wrong person, so it refuses the file.
+//!
+//! Row numbers are always the ones a person sees in the spreadsheet (1-based,
+//! counting title and header rows), so a clerk can go straight to the line.
+
+use std::path::Path;
+
+use crate::domain::{Field, Program, RosterRow};
+
+mod control;
+mod header;
+mod roster_csv;
+mod roster_excel;
+mod text;
+
+pub use control::{read_approvals, read_corrections, read_stops, Correction, Stop, StopReason};
+
+/// A file that cannot be read at all. Every message names the file, says what is
+/// wrong and what to do, and never carries a full ID or account number.
+#[derive(Debug, thiserror::Error)]
+pub enum IngestError {
+    /// Anything not covered by a more specific variant.
+    #[error("{file}: {reason}")]
+    Refused { file: String, reason: String },
+
+    #[error("{file}: file not found: check the path in disburse.toml or put the file there")]
+    NotFound { file: String },
+
+    #[error("{file}: is a folder, not a file: point the configuration at the file inside it")]
+    IsDirectory { file: String },
+
+    #[error(
+        "{file}: could not be read ({source}): check that the file exists and that you may read it"
+    )]
+    Io {
+        file: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{file}: the file is empty: export the {what} again")]
+    Empty { file: String, what: &'static str },
+
+    #[error("{file}: is not a CSV file or Excel workbook ({looks_like}): export the data again as .csv or .xlsx")]
+    NotASpreadsheet { file: String, looks_like: String },
+
+    #[error(
+        "{file}: line {line} is not valid {encoding} text{hint}: save the file again as \
+         \"CSV UTF-8\" (or GBK) and run again"
+    )]
+    Encoding {
+        file: String,
+        line: u64,
+        encoding: &'static str,
+        hint: &'static str,
+    },
+
+    #[error("{file}: line {line}: the CSV text is malformed ({reason}): open the file in Excel or WPS and save it again as CSV")]
+    Csv {
+        file: String,
+        line: u64,
+        reason: String,
+    },
+
+    #[error("{file}: no header row found in the first {searched} rows: {needs}")]
+    NoHeader {
+        file: String,
+        searched: u64,
+        needs: String,
+    },
+
+    #[error(
+        "{file}: row {row} looks like the header but lacks the column(s) {missing}: add them \
+         ({accepted})"
+    )]
+    MissingColumns {
+        file: String,
+        row: u64,
+        missing: String,
+        accepted: String,
+    },
+
+    #[error(
+        "{file}: row {row}: columns {first} and {second} both mean {field}: keep one of them \
+         (rename or delete the other)"
+    )]
+    DuplicateColumn {
+        file: String,
+        row: u64,
+        field: String,
+        first: String,
+        second: String,
+    },
+
+    #[error("{file}: the workbook could not be read ({reason}): open it in Excel or WPS and save it again as .xlsx")]
+    Workbook { file: String, reason: String },
+
+    #[error("{file}: has no sheet named '{sheet}'; its sheets are: {available}: fix the sheet name in disburse.toml")]
+    NoSuchSheet {
+        file: String,
+        sheet: String,
+        available: String,
+    },
+
+    #[error("{file}: row {row}, {field}: {reason}: correct the line and run again")]
+    BadLine {
+        file: String,
+        row: u64,
+        field: String,
+        reason: String,
+    },
+}
+
+/// What reading a roster found besides its rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RosterInfo {
+    /// How the file was read: `UTF-8`, `UTF-8 (BOM)`, `GBK`, `xlsx`, `xls`.
+    pub encoding: &'static str,
+    /// Data rows passed to the visitor (blank rows are not data rows).
+    pub data_rows: u64,
+}
+
+/// Reads the roster at `path`, calling `visit` with every data row in file order.
+/// `display` is the name exceptions use for the file. `sheet` picks a worksheet of
+/// a workbook (first sheet if `None`).
+///
+/// The format is taken from the file's content, not its name: a workbook saved
+/// with a `.csv` name is still read as a workbook, and a CSV is read in the
+/// encoding its bytes show (UTF-8 with or without BOM, else GBK/GB18030).
+pub fn read_roster(
+    path: &Path,
+    display: &str,
+    program: Program,
+    sheet: Option<&str>,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<RosterInfo, IngestError> {
+    match text::sniff(path, display, "roster")? {
+        text::Sniffed::Xlsx => roster_excel::read(
+            path,
+            display,
+            program,
+            sheet,
+            roster_excel::Kind::Xlsx,
+            visit,
+        ),
+        text::Sniffed::Xls => roster_excel::read(
+            path,
+            display,
+            program,
+            sheet,
+            roster_excel::Kind::Xls,
+            visit,
+        ),
+        text::Sniffed::Text(source) => roster_csv::read(source, display, program, visit),
+    }
+}
+
+/// The accepted header names of `field`, for messages (`金额/发放金额/…/amount`).
+fn accepted_names(field: Field) -> String {
+    field.headers().join("/")
+}
+
+/// Spreadsheet column letters of a 0-based column index (`0` → `A`, `27` → `AB`).
+fn column_letter(mut index: usize) -> String {
+    let mut out = Vec::new();
+    loop {
+        out.push(b'A' + (index % 26) as u8);
+        if index < 26 {
+            break;
+        }
+        index = index / 26 - 1;
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn column_letters() {
+        assert_eq!(column_letter(0), "A");
+        assert_eq!(column_letter(25), "Z");
+        assert_eq!(column_letter(26), "AA");
+        assert_eq!(column_letter(27), "AB");
+        assert_eq!(column_letter(701), "ZZ");
+        assert_eq!(column_letter(702), "AAA");
+    }
+}

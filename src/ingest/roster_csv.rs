@@ -1,0 +1,51 @@
+//! Streaming a CSV roster: one reused record, rows handed to the visitor as read,
+//! so a million-line roster never sits in memory.
+
+use csv::StringRecord;
+
+use crate::domain::{Cell, Program, RosterRow};
+
+use super::header::HeaderSearch;
+use super::text::{Records, TextSource};
+use super::{IngestError, RosterInfo};
+
+pub(super) fn read(
+    source: TextSource,
+    display: &str,
+    program: Program,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<RosterInfo, IngestError> {
+    let mut records = Records::new(source, display);
+    let mut rec = StringRecord::new();
+    let mut search = HeaderSearch::new(display);
+    let columns = loop {
+        let Some(line) = records.next(&mut rec)? else {
+            return Err(search.end_of_file());
+        };
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if let Some(columns) = search.offer(line, rec.iter())? {
+            break columns;
+        }
+    };
+    let mut data_rows = 0;
+    while let Some(line) = records.next(&mut rec)? {
+        if let Some(row) = columns.row(program, display, line, |i| text_cell(rec.get(i))) {
+            data_rows += 1;
+            visit(row);
+        }
+    }
+    Ok(RosterInfo {
+        encoding: records.encoding().label(),
+        data_rows,
+    })
+}
+
+/// A CSV cell as written; nothing but white space (or no cell at all) is empty.
+fn text_cell(raw: Option<&str>) -> Cell {
+    match raw {
+        Some(s) if !s.trim().is_empty() => Cell::Text(s.to_string()),
+        _ => Cell::Empty,
+    }
+}

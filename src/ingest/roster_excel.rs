@@ -1,0 +1,192 @@
+//! Reading a roster from an Excel workbook (.xlsx/.xlsm or legacy .xls).
+//!
+//! Why numbers stay text: Excel stores every number as an IEEE double, so an ID
+//! or card number typed as a number has already lost digits. Ingest hands the
+//! shortest text that round-trips the double (`6228480000000000000`,
+//! `395.99999999999994`) to validation, which can then see the damage and hold
+//! the line instead of paying a wrong account or a wrong amount.
+
+use std::fs::File;
+use std::io::BufReader;
+use std::path::Path;
+
+use calamine::{Data, Range, Reader, Xls, Xlsx};
+
+use crate::domain::{Cell, Program, RosterRow};
+
+use super::header::HeaderSearch;
+use super::{IngestError, RosterInfo};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Kind {
+    Xlsx,
+    Xls,
+}
+
+pub(super) fn read(
+    path: &Path,
+    display: &str,
+    program: Program,
+    sheet: Option<&str>,
+    kind: Kind,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<RosterInfo, IngestError> {
+    let range = match kind {
+        Kind::Xlsx => {
+            let wb: Xlsx<BufReader<File>> =
+                calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
+            load(wb, display, sheet)?
+        }
+        Kind::Xls => {
+            let wb: Xls<BufReader<File>> =
+                calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
+            load(wb, display, sheet)?
+        }
+    };
+    let data_rows = rows(&range, display, program, visit)?;
+    let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
+    Ok(RosterInfo {
+        encoding,
+        data_rows,
+    })
+}
+
+fn bad_workbook(display: &str, e: impl std::fmt::Display) -> IngestError {
+    IngestError::Workbook {
+        file: display.to_string(),
+        reason: e.to_string(),
+    }
+}
+
+/// The named sheet, or the first one.
+fn load<R: Reader<BufReader<File>>>(
+    mut wb: R,
+    display: &str,
+    sheet: Option<&str>,
+) -> Result<Range<Data>, IngestError>
+where
+    R::Error: std::fmt::Display,
+{
+    let names = wb.sheet_names();
+    let name = match sheet {
+        Some(want) => names
+            .iter()
+            .find(|n| n.trim() == want.trim())
+            .cloned()
+            .ok_or_else(|| IngestError::NoSuchSheet {
+                file: display.to_string(),
+                sheet: want.to_string(),
+                available: names
+                    .iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            })?,
+        None => names.first().cloned().ok_or_else(|| IngestError::Empty {
+            file: display.to_string(),
+            what: "roster",
+        })?,
+    };
+    wb.worksheet_range(&name)
+        .map_err(|e| bad_workbook(display, e))
+}
+
+/// Finds the header and hands every data row to `visit`; returns how many.
+fn rows(
+    range: &Range<Data>,
+    display: &str,
+    program: Program,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<u64, IngestError> {
+    // The range starts at its first used cell; rows and columns before it are
+    // empty but still count for the numbers a person sees.
+    let (row0, col0) = range
+        .start()
+        .map_or((0, 0), |(r, c)| (r as u64, c as usize));
+    let mut search = HeaderSearch::new(display);
+    let mut it = range.rows().enumerate();
+    let columns = loop {
+        let Some((i, cells)) = it.next() else {
+            return Err(search.end_of_file());
+        };
+        let texts: Vec<String> = leading(col0).chain(cells.iter().map(cell_text)).collect();
+        if texts.iter().all(|t| t.trim().is_empty()) {
+            continue;
+        }
+        if let Some(columns) =
+            search.offer(row0 + i as u64 + 1, texts.iter().map(String::as_str))?
+        {
+            break columns;
+        }
+    };
+    let mut data_rows = 0;
+    for (i, cells) in it {
+        let at = |c: usize| {
+            c.checked_sub(col0)
+                .and_then(|c| cells.get(c))
+                .map_or(Cell::Empty, to_cell)
+        };
+        if let Some(row) = columns.row(program, display, row0 + i as u64 + 1, at) {
+            data_rows += 1;
+            visit(row);
+        }
+    }
+    Ok(data_rows)
+}
+
+fn leading(n: usize) -> impl Iterator<Item = String> {
+    std::iter::repeat_n(String::new(), n)
+}
+
+/// The cell as ingest hands it on.
+fn to_cell(d: &Data) -> Cell {
+    match d {
+        Data::Empty => Cell::Empty,
+        Data::Float(f) => Cell::Number(number_text(*f)),
+        Data::Int(i) => Cell::Number(i.to_string()),
+        Data::String(s) if s.trim().is_empty() => Cell::Empty,
+        _ => Cell::Text(cell_text(d)),
+    }
+}
+
+/// Any cell as text (headers, and non-numeric cells).
+fn cell_text(d: &Data) -> String {
+    match d {
+        Data::Empty => String::new(),
+        Data::String(s) | Data::DateTimeIso(s) | Data::DurationIso(s) => s.clone(),
+        Data::Float(f) => number_text(*f),
+        Data::Int(i) => i.to_string(),
+        Data::Bool(b) => if *b { "TRUE" } else { "FALSE" }.to_string(),
+        Data::DateTime(dt) => match dt.as_datetime() {
+            Some(t) if t.time() == chrono::NaiveTime::MIN => t.format("%Y-%m-%d").to_string(),
+            Some(t) => t.format("%Y-%m-%d %H:%M:%S").to_string(),
+            None => dt.to_string(),
+        },
+        Data::Error(e) => e.to_string(),
+    }
+}
+
+/// The shortest decimal text that round-trips the double, without exponent and
+/// without a `.0` on whole numbers (Rust's `Display` for `f64` does exactly that).
+pub(super) fn number_text(f: f64) -> String {
+    if f == 0.0 {
+        return "0".to_string();
+    }
+    format!("{f}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_shortest_round_trip_form() {
+        assert_eq!(number_text(396.0), "396");
+        assert_eq!(number_text(395.99999999999994), "395.99999999999994");
+        assert_eq!(number_text(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(number_text(6.22848e18), "6228480000000000000");
+        assert_eq!(number_text(110105194912310012.0), "110105194912310020");
+        assert_eq!(number_text(-0.0), "0");
+        assert_eq!(number_text(-12.5), "-12.5");
+    }
+}

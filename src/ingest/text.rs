@@ -1,0 +1,508 @@
+//! Opening an input file, telling what it is from its bytes, and reading CSV text in
+//! whichever encoding it turns out to be in.
+//!
+//! Why detect instead of configure: village clerks save rosters from Excel or WPS
+//! as "CSV" (GBK on Chinese Windows), "CSV UTF-8" (with a BOM) or from other tools
+//! (UTF-8 without BOM); a setting would be wrong half the time.
+
+use std::cell::RefCell;
+use std::fs::File;
+use std::io::{self, Cursor, Read};
+use std::path::Path;
+use std::rc::Rc;
+
+use csv::StringRecord;
+use encoding_rs::{Decoder, DecoderResult, GB18030};
+
+use super::IngestError;
+
+/// How many bytes decide the encoding. Large enough that a roster with a pure
+/// ASCII title and header still shows its Chinese names.
+const WINDOW: usize = 64 * 1024;
+
+/// A text encoding a CSV input may be in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Encoding {
+    Utf8,
+    Utf8Bom,
+    Gbk,
+}
+
+impl Encoding {
+    pub(super) fn label(self) -> &'static str {
+        match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Utf8Bom => "UTF-8 (BOM)",
+            Encoding::Gbk => "GBK",
+        }
+    }
+}
+
+/// What a file turned out to be.
+pub(super) enum Sniffed {
+    Xlsx,
+    Xls,
+    Text(TextSource),
+}
+
+/// A CSV file ready to be read from its start, with its detected encoding.
+pub(super) struct TextSource {
+    pub(super) encoding: Encoding,
+    /// `,` or, for Excel's "Text (tab delimited)" export, a tab.
+    delimiter: u8,
+    reader: Box<dyn Read>,
+}
+
+/// Opens `path` and tells what it is. `what` names the kind of input for messages
+/// ("roster", "approvals file", …).
+pub(super) fn sniff(
+    path: &Path,
+    display: &str,
+    what: &'static str,
+) -> Result<Sniffed, IngestError> {
+    let file = open(path, display)?;
+    let mut file = file;
+    let head = read_window(&mut file).map_err(|source| io_error(display, source))?;
+    if head.is_empty() {
+        return Err(IngestError::Empty {
+            file: display.to_string(),
+            what,
+        });
+    }
+    if head.starts_with(b"PK\x03\x04") {
+        return Ok(Sniffed::Xlsx);
+    }
+    if head.starts_with(&[0xD0, 0xCF, 0x11, 0xE0, 0xA1, 0xB1, 0x1A, 0xE1]) {
+        return Ok(Sniffed::Xls);
+    }
+    let not_sheet = |looks_like: &str| IngestError::NotASpreadsheet {
+        file: display.to_string(),
+        looks_like: looks_like.to_string(),
+    };
+    if let Some(kind) = binary_kind(&head) {
+        return Err(not_sheet(kind));
+    }
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls") {
+        return Err(not_sheet(&format!(
+            "it is named .{ext} but its content is not an Excel workbook"
+        )));
+    }
+    let encoding = detect(&head);
+    let delimiter = delimiter(&head);
+    let skip = if encoding == Encoding::Utf8Bom { 3 } else { 0 };
+    let mut cursor = Cursor::new(head);
+    cursor.set_position(skip);
+    let raw = cursor.chain(file);
+    let reader: Box<dyn Read> = match encoding {
+        Encoding::Gbk => Box::new(GbkReader::new(raw)),
+        _ => Box::new(raw),
+    };
+    Ok(Sniffed::Text(TextSource {
+        encoding,
+        delimiter,
+        reader,
+    }))
+}
+
+/// Opens a file, turning the usual mistakes into messages a clerk can act on.
+pub(super) fn open(path: &Path, display: &str) -> Result<File, IngestError> {
+    let file = display.to_string();
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(IngestError::NotFound { file })
+        }
+        Err(source) => return Err(IngestError::Io { file, source }),
+        Ok(m) if m.is_dir() => return Err(IngestError::IsDirectory { file }),
+        Ok(_) => {}
+    }
+    File::open(path).map_err(|source| IngestError::Io { file, source })
+}
+
+pub(super) fn io_error(display: &str, source: io::Error) -> IngestError {
+    IngestError::Io {
+        file: display.to_string(),
+        source,
+    }
+}
+
+fn read_window(file: &mut File) -> io::Result<Vec<u8>> {
+    let mut head = Vec::with_capacity(WINDOW);
+    file.by_ref().take(WINDOW as u64).read_to_end(&mut head)?;
+    Ok(head)
+}
+
+/// Recognises files that are certainly not CSV text, to refuse them with a name.
+fn binary_kind(head: &[u8]) -> Option<&'static str> {
+    const MAGIC: &[(&[u8], &str)] = &[
+        (b"\x89PNG", "it is a PNG image"),
+        (b"\xFF\xD8\xFF", "it is a JPEG image"),
+        (b"GIF8", "it is a GIF image"),
+        (b"%PDF", "it is a PDF document"),
+        (b"\x1F\x8B", "it is a gzip archive"),
+        (b"Rar!", "it is a RAR archive"),
+        (b"7z\xBC\xAF", "it is a 7-Zip archive"),
+        (
+            b"\xFF\xFE",
+            "it is UTF-16 text, as Excel's \"Unicode text\" export writes",
+        ),
+        (b"\xFE\xFF", "it is UTF-16 text"),
+    ];
+    if let Some((_, kind)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
+        return Some(kind);
+    }
+    head.contains(&0).then_some("it contains binary data")
+}
+
+/// A tab when the first lines hold more tabs than commas (a tab-delimited export
+/// saved as .csv or .txt), else a comma. Both bytes mean the same in UTF-8 and GBK.
+fn delimiter(head: &[u8]) -> u8 {
+    let first_lines = head.split(|&b| b == b'\n').take(20);
+    let (mut tabs, mut commas) = (0usize, 0usize);
+    for line in first_lines {
+        tabs += line.iter().filter(|&&b| b == b'\t').count();
+        commas += line.iter().filter(|&&b| b == b',').count();
+    }
+    if tabs > commas {
+        b'\t'
+    } else {
+        b','
+    }
+}
+
+/// UTF-8 with BOM, else strict UTF-8 over the window, else GBK (read as GB18030).
+/// A multi-byte character cut by the window's edge does not count against UTF-8.
+fn detect(head: &[u8]) -> Encoding {
+    if head.starts_with(b"\xEF\xBB\xBF") {
+        return Encoding::Utf8Bom;
+    }
+    match std::str::from_utf8(head) {
+        Ok(_) => Encoding::Utf8,
+        Err(e) if e.error_len().is_none() && head.len() == WINDOW => Encoding::Utf8,
+        Err(_) => Encoding::Gbk,
+    }
+}
+
+/// The error a [`GbkReader`] raises for bytes that are not GB18030, carrying the
+/// line so the clerk finds them.
+#[derive(Debug)]
+struct BadBytes {
+    line: u64,
+}
+
+impl std::fmt::Display for BadBytes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is not valid GBK/GB18030", self.line)
+    }
+}
+
+impl std::error::Error for BadBytes {}
+
+/// Decodes GBK/GB18030 to UTF-8 as a stream (GB18030 is a superset of GBK, so
+/// nothing a GBK file holds is lost). Malformed bytes stop the stream with the
+/// line they are on, never a replacement character.
+struct GbkReader<R> {
+    inner: R,
+    decoder: Decoder,
+    input: Vec<u8>,
+    in_pos: usize,
+    in_len: usize,
+    eof: bool,
+    output: Vec<u8>,
+    out_pos: usize,
+    out_len: usize,
+    finished: bool,
+    newlines: u64,
+}
+
+impl<R: Read> GbkReader<R> {
+    fn new(inner: R) -> Self {
+        GbkReader {
+            inner,
+            decoder: GB18030.new_decoder_without_bom_handling(),
+            input: vec![0; 32 * 1024],
+            in_pos: 0,
+            in_len: 0,
+            eof: false,
+            output: vec![0; 64 * 1024],
+            out_pos: 0,
+            out_len: 0,
+            finished: false,
+            newlines: 0,
+        }
+    }
+
+    /// Decodes the next chunk into `output`.
+    fn fill(&mut self) -> io::Result<()> {
+        if self.in_pos == self.in_len && !self.eof {
+            let n = loop {
+                match self.inner.read(&mut self.input) {
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    other => break other?,
+                }
+            };
+            self.in_pos = 0;
+            self.in_len = n;
+            self.eof = n == 0;
+        }
+        let (result, read, written) = self.decoder.decode_to_utf8_without_replacement(
+            &self.input[self.in_pos..self.in_len],
+            &mut self.output,
+            self.eof,
+        );
+        self.in_pos += read;
+        self.out_pos = 0;
+        self.out_len = written;
+        self.newlines += self.output[..written]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count() as u64;
+        match result {
+            DecoderResult::InputEmpty => self.finished = self.eof,
+            DecoderResult::OutputFull => {}
+            DecoderResult::Malformed(_, _) => {
+                let line = self.newlines + 1;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    BadBytes { line },
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl<R: Read> Read for GbkReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.out_pos == self.out_len {
+            if self.finished {
+                return Ok(0);
+            }
+            self.fill()?;
+        }
+        let n = buf.len().min(self.out_len - self.out_pos);
+        buf[..n].copy_from_slice(&self.output[self.out_pos..self.out_pos + n]);
+        self.out_pos += n;
+        Ok(n)
+    }
+}
+
+/// CSV records from a [`TextSource`], with their physical line numbers and errors
+/// turned into messages.
+///
+/// Why the history: the csv crate reports the line where it *started* looking for a
+/// record, before it skipped blank lines, so after a blank line its numbers are
+/// short of what a person sees. Counting the `\n`s among the skipped line ends
+/// (kept in a short history of the bytes it read) gives the exact line.
+pub(super) struct Records {
+    reader: csv::Reader<Tap>,
+    history: Rc<RefCell<History>>,
+    encoding: Encoding,
+    display: String,
+}
+
+/// The bytes the CSV parser has read but not yet finished with.
+#[derive(Default)]
+struct History {
+    /// Byte offset (in the parser's view) of `bytes[0]`.
+    base: u64,
+    bytes: Vec<u8>,
+}
+
+impl History {
+    /// The `\n`s among the line ends the parser skips from `byte` on.
+    fn leading_newlines(&self, byte: u64) -> u64 {
+        let from = usize::try_from(byte.saturating_sub(self.base)).unwrap_or(usize::MAX);
+        let rest = self.bytes.get(from..).unwrap_or(&[]);
+        rest.iter()
+            .take_while(|&&b| b == b'\r' || b == b'\n')
+            .filter(|&&b| b == b'\n')
+            .count() as u64
+    }
+
+    /// Drops what lies before `byte` (in large steps, so it costs nothing per row).
+    fn forget_before(&mut self, byte: u64) {
+        let k = usize::try_from(byte.saturating_sub(self.base))
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        if k >= 256 * 1024 {
+            self.bytes.drain(..k);
+            self.base += k as u64;
+        }
+    }
+}
+
+/// Hands the parser its bytes and keeps a copy in the [`History`].
+struct Tap {
+    inner: Box<dyn Read>,
+    history: Rc<RefCell<History>>,
+}
+
+impl Read for Tap {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.history.borrow_mut().bytes.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+}
+
+impl Records {
+    pub(super) fn new(source: TextSource, display: &str) -> Records {
+        let history = Rc::new(RefCell::new(History::default()));
+        let tap = Tap {
+            inner: source.reader,
+            history: Rc::clone(&history),
+        };
+        let reader = csv::ReaderBuilder::new()
+            .has_headers(false)
+            .flexible(true)
+            .delimiter(source.delimiter)
+            .from_reader(tap);
+        Records {
+            reader,
+            history,
+            encoding: source.encoding,
+            display: display.to_string(),
+        }
+    }
+
+    pub(super) fn encoding(&self) -> Encoding {
+        self.encoding
+    }
+
+    /// Reads the next record into `rec` (reused, so no allocation per row);
+    /// returns its first physical line, or `None` at the end.
+    pub(super) fn next(&mut self, rec: &mut StringRecord) -> Result<Option<u64>, IngestError> {
+        match self.reader.read_record(rec) {
+            Ok(true) => {
+                let line = rec.position().map_or(0, |p| self.line_at(p));
+                self.history
+                    .borrow_mut()
+                    .forget_before(self.reader.position().byte());
+                Ok(Some(line))
+            }
+            Ok(false) => Ok(None),
+            Err(e) => Err(self.error(e)),
+        }
+    }
+
+    /// The physical line of the record whose parse started at `start`.
+    fn line_at(&self, start: &csv::Position) -> u64 {
+        start.line() + self.history.borrow().leading_newlines(start.byte())
+    }
+
+    fn error(&self, e: csv::Error) -> IngestError {
+        let file = self.display.clone();
+        let line = e.position().map_or(0, |p| self.line_at(p));
+        match e.into_kind() {
+            csv::ErrorKind::Utf8 { .. } => IngestError::Encoding {
+                file,
+                line,
+                encoding: "UTF-8",
+                hint: " although the start of the file is (mixed encodings?)",
+            },
+            csv::ErrorKind::Io(io) => match io.get_ref().and_then(|r| r.downcast_ref::<BadBytes>())
+            {
+                Some(bad) => IngestError::Encoding {
+                    file,
+                    line: bad.line,
+                    encoding: "UTF-8 or GBK",
+                    hint: " (is it really a CSV file?)",
+                },
+                None => IngestError::Io { file, source: io },
+            },
+            other => IngestError::Csv {
+                file,
+                line,
+                reason: format!("{other:?}"),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lines(text: &str) -> Vec<(u64, String)> {
+        let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));
+        let source = TextSource {
+            encoding: Encoding::Utf8,
+            delimiter: b',',
+            reader,
+        };
+        let mut records = Records::new(source, "t.csv");
+        let mut rec = StringRecord::new();
+        let mut out = Vec::new();
+        while let Some(line) = records.next(&mut rec).unwrap() {
+            out.push((line, rec.get(0).unwrap_or("").to_string()));
+        }
+        out
+    }
+
+    #[test]
+    fn physical_lines_after_blank_lines_quoted_newlines_and_crlf() {
+        let got = lines("a\n\n\n\"x\ny\"\n\nc\n\n");
+        assert_eq!(got, [(1, "a".into()), (4, "x\ny".into()), (7, "c".into())]);
+        let got = lines("a\r\n\r\nb\r\n\"x\r\ny\"\r\n\r\nc");
+        assert_eq!(
+            got,
+            [
+                (1, "a".into()),
+                (3, "b".into()),
+                (4, "x\r\ny".into()),
+                (7, "c".into())
+            ]
+        );
+        let got = lines(&"r\n\n".repeat(200_000));
+        assert_eq!(got.len(), 200_000);
+        assert_eq!(
+            got.last().unwrap().0,
+            399_999,
+            "history trimming keeps lines exact"
+        );
+    }
+
+    fn decode_all(bytes: &[u8]) -> io::Result<String> {
+        let mut out = String::new();
+        GbkReader::new(bytes).read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn detects_encodings() {
+        assert_eq!(detect("姓名".as_bytes()), Encoding::Utf8);
+        assert_eq!(detect(b"\xEF\xBB\xBFa"), Encoding::Utf8Bom);
+        let (gbk, _, _) = encoding_rs::GBK.encode("姓名");
+        assert_eq!(detect(&gbk), Encoding::Gbk);
+    }
+
+    #[test]
+    fn utf8_char_cut_at_window_edge_is_still_utf8() {
+        let mut head = vec![b'a'; WINDOW - 1];
+        head.push(0xE5); // first byte of a 3-byte character
+        assert_eq!(detect(&head), Encoding::Utf8);
+        head.truncate(100);
+        head.push(0xE5);
+        assert_eq!(
+            detect(&head),
+            Encoding::Gbk,
+            "a cut character only counts at the window edge"
+        );
+    }
+
+    #[test]
+    fn gbk_reader_decodes_across_small_chunks_and_reports_bad_line() {
+        let text = "张三,李四\n王五\n".repeat(10_000);
+        let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+        assert_eq!(decode_all(&gbk).unwrap(), text);
+        let mut bad = b"a\nb\n".to_vec();
+        bad.extend_from_slice(&[0x81, 0x20, b'\n']);
+        let err = decode_all(&bad).unwrap_err();
+        assert!(err.to_string().contains("line 3"), "{err}");
+    }
+}
