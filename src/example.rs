@@ -1,1 +1,0 @@
-//! `disburse init`: a working example office. (Stub: lands in its own change.)
