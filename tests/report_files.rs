@@ -625,3 +625,99 @@ fn empty_run_still_writes_openable_files() {
         .iter()
         .any(|c| c.contains("零元整")));
 }
+
+/// Writes the sample reports into `$REPORT_SAMPLE_DIR` for a person to look at
+/// (e.g. render report.html in a browser): `cargo test --test report_files -- --ignored`.
+#[test]
+#[ignore]
+fn write_sample_for_eyes() {
+    let Ok(dir) = std::env::var("REPORT_SAMPLE_DIR") else {
+        return;
+    };
+    let mut fx = Fixture::new();
+    let towns = [
+        "城关镇",
+        "河口乡",
+        "石桥镇",
+        "新华街道",
+        "双龙乡",
+        "白马镇",
+        "青山乡",
+        "一个名字特别特别长的乡镇",
+    ];
+    for (i, town) in towns.iter().enumerate() {
+        for v in 0..3u32 {
+            let key = PlaceKey {
+                program: Program::Dibao,
+                township: town.to_string(),
+                village: format!("第{}村", v + 1),
+            };
+            let paid = Decimal::from(1000 * (i as u32 + 1) * (v + 2)) + dec!(0.5);
+            fx.totals.places.insert(
+                key,
+                PlaceTotals {
+                    households: 10,
+                    people: 23,
+                    paid: tally(12, paid),
+                    held: tally(v as u64, dec!(300)),
+                },
+            );
+        }
+    }
+    for (i, code) in [
+        Code::V01,
+        Code::V03,
+        Code::V03,
+        Code::R01,
+        Code::R01,
+        Code::R01,
+        Code::W01,
+        Code::R04,
+    ]
+    .iter()
+    .enumerate()
+    {
+        let mut e = fx.exceptions[0].clone();
+        e.code = *code;
+        e.row = 10 + i as u64;
+        fx.exceptions.push(e);
+    }
+    write_reports(Path::new(&dir), &fx.report(), ReportSet::Run).unwrap();
+}
+
+/// Scale check, by hand: `REPORT_SCALE_LINES=1000000 cargo test --release --test
+/// report_files -- --ignored scale`. Prints the time and file sizes.
+#[test]
+#[ignore]
+fn scale_many_paid_lines() {
+    let n: u64 = std::env::var("REPORT_SCALE_LINES")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(100_000);
+    let template = paid_lines();
+    let paid: Vec<PaymentLine> = (0..n)
+        .map(|i| {
+            let mut l = template[(i % 3) as usize].clone();
+            l.end_to_end_id = EndToEndId::new(l.program, PERIOD, 'R', 1, i + 1);
+            l
+        })
+        .collect();
+    let bank_files = vec!["bank.txt".to_string(); paid.len()];
+    let fx = Fixture::new();
+    let r = RunReport {
+        paid: &paid,
+        bank_files: &bank_files,
+        ..fx.report()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let start = std::time::Instant::now();
+    let written = write_reports(dir.path(), &r, ReportSet::Run).unwrap();
+    eprintln!("{n} lines: {:?}", start.elapsed());
+    for p in written {
+        eprintln!(
+            "  {} {} bytes",
+            p.file_name().unwrap().to_string_lossy(),
+            fs::metadata(&p).unwrap().len()
+        );
+    }
+}

