@@ -100,9 +100,9 @@ pub(super) fn render(r: &RunReport, set: ReportSet) -> String {
     } else {
         ""
     };
-    let _ = write!(
+    let _ = writeln!(
         h,
-        "<h1>{}{tag}</h1><p class=\"meta\">期次 {} · 生成时间 {}</p>\n",
+        "<h1>{}{tag}</h1><p class=\"meta\">期次 {} · 生成时间 {}</p>",
         esc(&title),
         esc(&r.period.to_string()),
         esc(&r.generated_at)
@@ -247,7 +247,7 @@ fn townships(h: &mut String, r: &RunReport) {
     }
     // Chart: largest first, so the eye finds where the money went; the table stays by name.
     let mut by_amount: Vec<_> = towns.iter().collect();
-    by_amount.sort_by(|a, b| b.1 .0.amount.cmp(&a.1 .0.amount));
+    by_amount.sort_by_key(|t| std::cmp::Reverse(t.1 .0.amount));
     let items: Vec<_> = by_amount
         .into_iter()
         .map(|(t, (paid, _))| {

@@ -94,7 +94,7 @@ fn needs_zero(hi: u64, lo: u64, top: u64) -> bool {
 
 fn trailing_zeros(mut n: u64) -> u32 {
     let mut z = 0;
-    while n > 0 && n % 10 == 0 {
+    while n > 0 && n.is_multiple_of(10) {
         n /= 10;
         z += 1;
     }

@@ -535,7 +535,7 @@ fn list_sheet(
         if c == kind.amount_col {
             ws.write_number_with_format(row, c, num(sum.to_yuan()), &s.total_money)?;
         } else if c == 1 {
-            ws.write_string_with_format(row, c, &format!("共{}笔", lines.len()), &s.total_text)?;
+            ws.write_string_with_format(row, c, format!("共{}笔", lines.len()), &s.total_text)?;
         } else {
             ws.write_string_with_format(row, c, "", &s.total_text)?;
         }
