@@ -1,0 +1,261 @@
+//! Reports people read: the CSV lists (summary, exceptions, notice, paid, changes,
+//! failures), the 汇总表, 发放名册 and 公示 workbooks (.xlsx) and the one-page HTML
+//! run report.
+//!
+//! Why the care over plain text:
+//! - Every CSV starts with a UTF-8 byte-order mark, so Excel on a Chinese Windows
+//!   desk opens it as UTF-8 instead of GBK and shows 姓名 rather than mojibake.
+//! - Text that a spreadsheet would run as a formula (starting `=`, `+`, `-`, `@`,
+//!   tab or CR) is defused: in CSV it gets a leading `'`, in xlsx it is written as
+//!   a string cell (never a formula). A roster typed by someone else must not run
+//!   code on the clerk's machine (CSV injection).
+//! - Full ID and account numbers appear only in `paid.csv` and `roster.xlsx`, which
+//!   exist for the bank reconciliation; every other report carries masked IDs, and
+//!   free text is scrubbed of any long digit run that looks like one.
+//! - Every file is written whole or not at all (`fsutil::write_atomic_with`), and
+//!   the large ones (CSV lists, roster) are streamed so a run of a million lines
+//!   stays cheap.
+
+use std::borrow::Cow;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rust_decimal::Decimal;
+
+use crate::domain::{
+    mask_account, mask_id, Change, Exception, Failure, PaymentLine, Period, Program,
+};
+use crate::totals::RunTotals;
+
+mod csvout;
+mod html;
+mod words;
+mod xlsx;
+
+pub use words::amount_in_words;
+
+/// Everything a run hands over for its reports.
+#[derive(Debug, Clone)]
+pub struct RunReport<'a> {
+    pub office_name: &'a str,
+    pub period: Period,
+    /// Local time as the caller wants it shown, e.g. `2026-11-25 14:03`.
+    pub generated_at: String,
+    pub totals: &'a RunTotals,
+    /// Lines paid (or, for `check`, lines that would be paid).
+    pub paid: &'a [PaymentLine],
+    /// Bank file name of each paid line, same index as `paid` (may be empty for `check`).
+    pub bank_files: &'a [String],
+    pub exceptions: &'a [Exception],
+    pub changes: &'a [Change],
+    /// Empty until receipts arrive.
+    pub failures: &'a [Failure],
+}
+
+/// Which reports a command writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportSet {
+    /// `check`: nothing was paid, so no `paid.csv` and no `roster.xlsx`.
+    Check,
+    /// A real run: every report.
+    Run,
+}
+
+/// Why a report could not be written. Nothing half-written is left behind.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("could not write report {}: {cause}; check that the folder is writable and the disk is not full, then run again", path.display())]
+    Io { path: PathBuf, cause: io::Error },
+    #[error("could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display())]
+    Xlsx { path: PathBuf, message: String },
+    #[error("internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)")]
+    BankFilesMismatch { paid: usize, files: usize },
+}
+
+impl ReportError {
+    fn io(path: &Path, cause: io::Error) -> ReportError {
+        ReportError::Io {
+            path: path.to_path_buf(),
+            cause,
+        }
+    }
+}
+
+/// Writes every report of `set` into `reports_dir` (created if missing) and returns
+/// the paths written, in a fixed order.
+pub fn write_reports(
+    reports_dir: &Path,
+    r: &RunReport,
+    set: ReportSet,
+) -> Result<Vec<PathBuf>, ReportError> {
+    if set == ReportSet::Run && r.bank_files.len() != r.paid.len() {
+        return Err(ReportError::BankFilesMismatch {
+            paid: r.paid.len(),
+            files: r.bank_files.len(),
+        });
+    }
+    let mut written = Vec::new();
+    let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
+        let path = reports_dir.join(name);
+        f(&path)?;
+        written.push(path);
+        Ok::<(), ReportError>(())
+    };
+    out("summary.csv", &|p| csvout::summary(p, r.totals))?;
+    out("exceptions.csv", &|p| csvout::exceptions(p, r.exceptions))?;
+    out("notice.csv", &|p| csvout::notice(p, r.paid))?;
+    if set == ReportSet::Run {
+        out("paid.csv", &|p| csvout::paid(p, r.paid, r.bank_files))?;
+    }
+    out("changes.csv", &|p| csvout::changes(p, r.changes))?;
+    out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
+    if set == ReportSet::Run {
+        out("roster.xlsx", &|p| xlsx::roster(p, r))?;
+    }
+    out("notice.xlsx", &|p| xlsx::notice(p, r))?;
+    out("report.html", &|p| html::write(p, r, set))?;
+    Ok(written)
+}
+
+/// Writes `failures.csv` (SPEC §6): masked IDs only, never an account number.
+pub fn write_failures_csv(path: &Path, failures: &[Failure]) -> Result<(), ReportError> {
+    csvout::failures(path, failures)
+}
+
+/// Defuses text a spreadsheet would otherwise run as a formula: a leading `'`
+/// makes Excel show it as text. Only for CSV; xlsx cells are typed.
+fn defuse(s: &str) -> Cow<'_, str> {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        Cow::Owned(format!("'{s}"))
+    } else {
+        Cow::Borrowed(s)
+    }
+}
+
+/// Masks any run of 15 or more digits (an `X` may end it) inside free text, so a
+/// message or bank reason that quotes an ID or account never leaks it into a
+/// report meant for many eyes.
+fn scrub(s: &str) -> Cow<'_, str> {
+    let long_run = s
+        .as_bytes()
+        .windows(15)
+        .any(|w| w.iter().all(u8::is_ascii_digit));
+    if !long_run {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        if run.chars().filter(char::is_ascii_digit).count() >= 15 {
+            out.push_str(&if run.len() == 18 {
+                mask_id(run)
+            } else {
+                mask_account(run)
+            });
+        } else {
+            out.push_str(run);
+        }
+        run.clear();
+    };
+    for c in s.chars() {
+        if c.is_ascii_digit() || (matches!(c, 'X' | 'x') && !run.is_empty()) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    Cow::Owned(out)
+}
+
+/// An ID field that should already be masked; masks it if a caller forgot.
+fn masked_id(s: &str) -> Cow<'_, str> {
+    if s.is_empty() || s.contains('*') {
+        Cow::Borrowed(s)
+    } else {
+        Cow::Owned(mask_id(s))
+    }
+}
+
+/// Yuan with at least two decimals. Paid amounts are whole fen; a held line keeps
+/// the amount as written (e.g. `1.005`), so extra decimals are kept rather than
+/// rounded: approved = paid + held must still add up to the digit.
+fn yuan(d: Decimal) -> String {
+    let mut d = d.normalize();
+    if d.scale() < 2 {
+        d.rescale(2);
+    }
+    d.to_string()
+}
+
+/// `2026年11月`, as titles print a period.
+fn period_cn(p: Period) -> String {
+    format!("{}年{}月", p.year, p.month)
+}
+
+/// Programs that appear in the totals (in reporting order).
+fn programs_of(t: &RunTotals) -> Vec<Program> {
+    Program::ALL
+        .into_iter()
+        .filter(|p| t.programs.contains_key(p) || t.places.keys().any(|k| k.program == *p))
+        .collect()
+}
+
+/// The Chinese meaning of each check code (SPEC §3), for the HTML report.
+fn code_meaning(code: &str) -> &'static str {
+    match code {
+        "V01" => "必填项缺失",
+        "V02" => "身份证号无效（长度、字符、出生日期或校验码）",
+        "V03" => "银行账号无效（非数字、长度不符或被表格改成科学计数）",
+        "V04" => "金额无效（非数字、不大于0、超过两位小数或超过上限）",
+        "V05" => "姓名无效或含银行文件编码无法表示的字",
+        "V06" => "本人领取但收款人与享受人姓名不一致",
+        "W01" => "银行卡号未通过Luhn校验（照发，请核对）",
+        "R01" => "同一项目名册中同一人重复出现",
+        "R02" => "同一期同时享受低保和特困供养",
+        "R03" => "在停发名单中",
+        "R04" => "本期已发放或在途，不再重复发放",
+        "R05" => "同一账号收取非同户、非机构多人资金",
+        "R06" => "金额较上期变动超过设定比例（照发，请核对）",
+        "R07" => "名册与审批笔数或金额不符，该项目整体不发放",
+        _ => "",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn defuses_formula_starts_only() {
+        assert_eq!(defuse("=1+1"), "'=1+1");
+        assert_eq!(defuse("+86"), "'+86");
+        assert_eq!(defuse("-2"), "'-2");
+        assert_eq!(defuse("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(defuse("\tx"), "'\tx");
+        assert_eq!(defuse("张三=李四"), "张三=李四");
+    }
+
+    #[test]
+    fn scrubs_long_digit_runs() {
+        assert_eq!(
+            scrub("号码 11010519491231002X 有误"),
+            "号码 110105********002X 有误"
+        );
+        assert_eq!(
+            scrub("账号6222021234567890123已销户"),
+            "账号***************0123已销户"
+        );
+        assert_eq!(scrub("DB202611R0010000042"), "DB202611R0010000042");
+    }
+
+    #[test]
+    fn yuan_keeps_exact_decimals() {
+        assert_eq!(yuan(dec!(396)), "396.00");
+        assert_eq!(yuan(dec!(396.5)), "396.50");
+        assert_eq!(yuan(dec!(1.005)), "1.005");
+        assert_eq!(yuan(dec!(-5.00)), "-5.00");
+    }
+}
