@@ -122,6 +122,11 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
             Event::Eof => break,
             _ => continue,
         };
+        let name = start.name().into_inner();
+        if !valid_name(name) {
+            let line = line_at(text, reader.buffer_position() as usize);
+            return Err(malformed(file, line, "not well-formed XML: an element name with characters no XML name has".into()));
+        }
         if names.is_empty() {
             ns = iso_namespace(&start);
         }
@@ -165,6 +170,14 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
             "root <{root}>, message element <{message}>"
         ))),
     }
+}
+
+/// An XML name as far as receipts need: a letter or `_` first, then letters,
+/// digits, `-`, `.`, `_` or `:` (non-ASCII letters allowed).
+fn valid_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars.next().is_some_and(|c| c.is_alphabetic() || c == '_');
+    first_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
 }
 
 /// The ISO 20022 message identifier (`pain.002.001.03`) of the root's default or
@@ -337,6 +350,12 @@ impl<'a> Walker<'a> {
                 let at = self.reader.error_position() as usize;
                 self.error_at(at, format!("not well-formed XML: {e}"))
             })?;
+            if let Event::Start(s) | Event::Empty(s) = &ev {
+                if !valid_name(s.name().into_inner()) {
+                    let msg = "not well-formed XML: an element name with characters no XML name has";
+                    return Err(self.error(msg.into()));
+                }
+            }
             match ev {
                 Event::Start(s) => return Ok(self.open(&s, false)),
                 Event::Empty(s) => return Ok(self.open(&s, true)),
@@ -390,8 +409,12 @@ impl<'a> Walker<'a> {
         if self.stack.is_empty() {
             return Ok(Step::Eof);
         }
+        let inside = match self.stack.iter().rev().find(|t| **t != Tag::Other) {
+            Some(t) => format!("<{t:?}>"),
+            None => "an element".to_string(),
+        };
         Err(self.error(format!(
-            "the file ends inside an element (depth {}): it is truncated; ask the bank to resend it",
+            "the file ends inside {inside} ({} elements open): it is truncated; ask the bank to resend it",
             self.stack.len()
         )))
     }
