@@ -2,8 +2,12 @@
 //!
 //! A benefit payment the bank first credited and then sent back (退票) shows up
 //! as an entry on the payer's 专户 whose `TxDtls` carries `RtrInf`. Every other
-//! `TxDtls` (ordinary debits and credits) is not a return and is skipped; how
-//! many were skipped is logged at debug level.
+//! `TxDtls` (ordinary debits and credits) is not a return and is skipped; so are
+//! returns in an entry that is not booked (`Sts` PDNG, FUTR or INFO: the bank
+//! will notify again when it books it) or that reverses an earlier booking
+//! (`RvslInd` true). How many were skipped is logged at debug level. An amount
+//! is checked (CNY, ≤ 2 decimals) only where a return needs it, so an unrelated
+//! entry in another currency does not refuse the file.
 
 use super::xml::{Reason, Step, Tag, Walker};
 use super::{ParsedReceipt, ReceiptKind, ReturnsError};
@@ -15,7 +19,7 @@ struct TxDtls {
     ordinal: u64,
     start: usize,
     e2e: Option<String>,
-    amount: Option<Fen>,
+    amount: Option<Result<Fen, ReturnsError>>,
     returned: bool,
     reason: Reason,
 }
@@ -24,7 +28,9 @@ struct TxDtls {
 /// single-transaction entry can lend its amount to a `TxDtls` that has none.
 #[derive(Default)]
 struct Entry {
-    amount: Option<Fen>,
+    amount: Option<Result<Fen, ReturnsError>>,
+    /// False for an unbooked entry or a reversal: its returns are not returns yet.
+    counts: bool,
     txs: Vec<TxDtls>,
 }
 
@@ -70,7 +76,12 @@ pub(super) fn parse(text: &str, file: &str) -> Result<ParsedReceipt, ReturnsErro
 impl State {
     fn start(&mut self, w: &Walker, tag: Tag) {
         match tag {
-            Tag::Ntry => self.entry = Some(Entry::default()),
+            Tag::Ntry => {
+                self.entry = Some(Entry {
+                    counts: true,
+                    ..Entry::default()
+                })
+            }
             Tag::TxDtls => {
                 self.tx_count += 1;
                 self.tx = Some(TxDtls {
@@ -108,9 +119,20 @@ impl State {
                 self.set_account(w)?
             }
             Tag::Amt if w.at(&[Tag::Ntry, Tag::Amt]) => {
-                let amount = w.amount("Ntry/Amt")?;
                 if let Some(e) = self.entry.as_mut() {
-                    e.amount = Some(amount);
+                    e.amount = Some(w.amount("Ntry/Amt"));
+                }
+            }
+            Tag::Cd if w.at(&[Tag::Ntry, Tag::Sts, Tag::Cd]) => {
+                let booked = !matches!(w.value().as_str(), "PDNG" | "FUTR" | "INFO");
+                if let Some(e) = self.entry.as_mut() {
+                    e.counts &= booked;
+                }
+            }
+            Tag::RvslInd if w.at(&[Tag::Ntry, Tag::RvslInd]) => {
+                let reversal = w.value() == "true" || w.value() == "1";
+                if let Some(e) = self.entry.as_mut() {
+                    e.counts &= !reversal;
                 }
             }
             Tag::Ntry => self.finish_entry(w)?,
@@ -142,7 +164,7 @@ impl State {
         };
         let single = entry.txs.len() == 1;
         for tx in entry.txs {
-            if !tx.returned {
+            if !tx.returned || !entry.counts {
                 self.skipped += 1;
                 continue;
             }
@@ -155,7 +177,11 @@ impl State {
                     ),
                 )
             })?;
-            let amount = tx.amount.or(if single { entry.amount } else { None });
+            let amount = match (tx.amount, &entry.amount) {
+                (Some(a), _) => Some(a?),
+                (None, Some(a)) if single => Some(a.clone()?),
+                _ => None,
+            };
             self.lines.push(ReceiptLine {
                 file: w.file.to_string(),
                 position: tx.ordinal,
@@ -176,7 +202,7 @@ fn tx_field(tx: &mut TxDtls, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
         Tag::EndToEndId if w.at(&[Tag::TxDtls, Tag::Refs, Tag::EndToEndId]) => {
             tx.e2e = Some(w.value())
         }
-        Tag::Amt if w.at(&[Tag::TxDtls, Tag::Amt]) => tx.amount = Some(w.amount("TxDtls/Amt")?),
+        Tag::Amt if w.at(&[Tag::TxDtls, Tag::Amt]) => tx.amount = Some(w.amount("TxDtls/Amt")),
         _ => tx.reason.feed(w, Tag::TxDtls, Tag::RtrInf, tag),
     }
     Ok(())

@@ -5,7 +5,7 @@
 
 use super::xml::{Reason, Step, Tag, Walker};
 use super::{status_of, GroupStatus, ParsedReceipt, ReceiptKind, ReturnsError};
-use crate::domain::{Fen, ReceiptLine};
+use crate::domain::{mask_account, Fen, ReceiptLine};
 
 /// The status block being read: the original group or one PmtInf block.
 #[derive(Default)]
@@ -77,8 +77,13 @@ fn check_code(w: &Walker, what: &str) -> Result<String, ReturnsError> {
     if ok {
         Ok(v)
     } else {
+        let shown = if v.chars().filter(char::is_ascii_digit).count() >= 8 {
+            mask_account(&v)
+        } else {
+            v
+        };
         Err(w.error(format!(
-            "{what} '{v}' is not a status code (1–4 letters, e.g. ACSC, RJCT)"
+            "{what} '{shown}' is not a status code (1–4 letters, e.g. ACSC, RJCT)"
         )))
     }
 }

@@ -125,7 +125,11 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
         let name = start.name().into_inner();
         if !valid_name(name) {
             let line = line_at(text, reader.buffer_position() as usize);
-            return Err(malformed(file, line, "not well-formed XML: an element name with characters no XML name has".into()));
+            return Err(malformed(
+                file,
+                line,
+                "not well-formed XML: an element name with characters no XML name has".into(),
+            ));
         }
         if names.is_empty() {
             ns = iso_namespace(&start);
@@ -225,6 +229,8 @@ pub(super) enum Tag {
     Refs,
     EndToEndId,
     RtrInf,
+    Sts,
+    RvslInd,
     Other,
 }
 
@@ -261,6 +267,8 @@ impl Tag {
             "Refs" => Tag::Refs,
             "EndToEndId" => Tag::EndToEndId,
             "RtrInf" => Tag::RtrInf,
+            "Sts" => Tag::Sts,
+            "RvslInd" => Tag::RvslInd,
             _ => Tag::Other,
         }
     }
@@ -352,7 +360,8 @@ impl<'a> Walker<'a> {
             })?;
             if let Event::Start(s) | Event::Empty(s) = &ev {
                 if !valid_name(s.name().into_inner()) {
-                    let msg = "not well-formed XML: an element name with characters no XML name has";
+                    let msg =
+                        "not well-formed XML: an element name with characters no XML name has";
                     return Err(self.error(msg.into()));
                 }
             }
