@@ -92,6 +92,11 @@ pub enum ReturnsError {
 /// XML at all (so the caller tries the text layouts of `formats/`), an error if
 /// they are XML but not a readable pain.002 / camt.054, or are broken anywhere.
 ///
+/// The kind comes from the root's namespace (`pain.002.001.03`, `.10`,
+/// `camt.054.001.08`; other versions are refused); a file without one is judged
+/// by its message element, a `CstmrPmtStsRpt` then counting as v03 (v03 and v10
+/// are read alike).
+///
 /// Reason codes are left as the bank sent them: a line with only a Chinese text
 /// has an empty `reason_code`; [`ReasonMap::complete`] fills it in.
 pub fn parse_xml_receipt(bytes: &[u8], file: &str) -> Result<Option<ParsedReceipt>, ReturnsError> {
