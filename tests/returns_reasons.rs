@@ -58,7 +58,7 @@ fn office_table_overrides_and_extends() {
     let path = dir.path().join("reasons.toml");
     std::fs::write(
         &path,
-        "[[reason]]\ntext = \"冻结\"\ncode = \"AC07\"\n\n[[reason]]\ntext = \"户口迁出\"\ncode = \"BE06\"\ncode_of_bank = \"9001\"\n",
+        "[[reason]]\ntext = \"冻结\"\ncode = \"AC07\"\n\n[[reason]]\ntext = \"户口迁出\"\ncode = \"BE06\"\ncode_of_bank = \"9001\"\n\n[[reason]]\ntext = \"销户重开\"\ncode = \"AC01\"\n",
     )
     .unwrap();
     let m = ReasonMap::load(dir.path()).unwrap();
@@ -66,6 +66,11 @@ fn office_table_overrides_and_extends() {
     assert_eq!(m.code_for("户口迁出"), "BE06", "new entry");
     assert_eq!(m.code_for_bank("9001"), Some("BE06"));
     assert_eq!(m.code_for("已销户"), "AC04", "built-in kept");
+    assert_eq!(
+        m.code_for("已销户重开新账户"),
+        "AC01",
+        "longest keyword wins over 销户"
+    );
 
     let empty = tempfile::tempdir().unwrap();
     assert_eq!(

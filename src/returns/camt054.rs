@@ -105,10 +105,11 @@ impl State {
                 return tx_field(tx, w, tag);
             }
             let tx = self.tx.take().unwrap_or_default();
-            return match self.entry.as_mut() {
-                Some(e) => Ok(e.txs.push(tx)),
-                None => Err(w.error_at(tx.start, "TxDtls outside an Ntry".into())),
+            let Some(e) = self.entry.as_mut() else {
+                return Err(w.error_at(tx.start, "TxDtls outside an Ntry".into()));
             };
+            e.txs.push(tx);
+            return Ok(());
         }
         match tag {
             Tag::MsgId if w.at(&[Tag::GrpHdr, Tag::MsgId]) => self.message_id = Some(w.value()),
