@@ -424,7 +424,13 @@ pub(crate) fn read(
                     c.ok_or_else(|| bad(format!("unknown entity '&{};'", &*g.xml10_content())))?,
                 );
             }
-            Event::Eof => break,
+            Event::Eof if w.path.is_empty() => break,
+            Event::Eof => {
+                return Err(bad(format!(
+                    "the document ends inside <{}>: the file is cut short",
+                    w.path.join("/")
+                )))
+            }
             _ => {}
         }
     }

@@ -327,10 +327,11 @@ pub(crate) fn read(
     let mut summary = Controls::default();
     let n_details = lines.len() - head - tail;
     for (i, rec) in c.layout.lines.iter().enumerate() {
+        // records after the details come after all detail lines
         let at = if i < head {
             i
         } else {
-            i - head - 1 + head + n_details
+            (i + n_details).saturating_sub(1)
         };
         match rec.kind {
             RecordKind::Details => {}
