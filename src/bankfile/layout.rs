@@ -217,7 +217,8 @@ pub(crate) enum Source {
 }
 
 impl Source {
-    fn detail_only(self) -> bool {
+    /// Sources whose value differs from line to line.
+    pub fn detail_only(self) -> bool {
         use Source::*;
         matches!(
             self,

@@ -342,7 +342,7 @@ impl Format {
             let name = match &self.kind {
                 Kind::Pain(_) => format!("{}.xml", part.file_id),
                 Kind::Text(c) => {
-                    let ctx = text::FileCtx { batch, part };
+                    let ctx = text::FileCtx::new(batch, part);
                     c.file_name.render(|p| ctx.placeholder(&c.layout.amount, p))
                 }
             };
@@ -381,7 +381,7 @@ impl Format {
                 Kind::Pain(v) => {
                     pain::write_part(*v, batch, part, &mut tee).map_err(BankFileError::Io)
                 }
-                Kind::Text(c) => text::write_part(c, &text::FileCtx { batch, part }, &mut tee),
+                Kind::Text(c) => text::write_part(c, &text::FileCtx::new(batch, part), &mut tee),
             };
             digest = Some((hex::encode(tee.hash.finalize()), tee.size));
             r.map_err(|e| {

@@ -9,17 +9,31 @@ use crate::domain::{Fen, PaymentLine, ReceiptLine};
 
 /// What the placeholders and fields of one file draw on.
 pub(crate) struct FileCtx<'a> {
-    pub batch: &'a Batch<'a>,
-    pub part: &'a Part<'a>,
+    batch: &'a Batch<'a>,
+    part: &'a Part<'a>,
+    /// Values every line repeats, formatted once per file.
+    date: String,
+    period: String,
+    purpose: String,
 }
 
-impl FileCtx<'_> {
+impl<'a> FileCtx<'a> {
+    pub fn new(batch: &'a Batch<'a>, part: &'a Part<'a>) -> Self {
+        FileCtx {
+            batch,
+            part,
+            date: batch.execution_date.format("%Y%m%d").to_string(),
+            period: batch.period.compact(),
+            purpose: purpose_text(batch),
+        }
+    }
+
     pub(crate) fn placeholder(&self, spec: &AmountSpec, p: Placeholder) -> String {
         let b = self.batch;
         match p {
             Placeholder::BatchId => b.batch_id.clone(),
             Placeholder::FileId => self.part.file_id.clone(),
-            Placeholder::Date => b.execution_date.format("%Y%m%d").to_string(),
+            Placeholder::Date => self.date.clone(),
             Placeholder::Created => b.created.format("%Y%m%d%H%M%S").to_string(),
             Placeholder::Part => self.part.number.to_string(),
             Placeholder::Parts => self.part.of.to_string(),
@@ -30,7 +44,7 @@ impl FileCtx<'_> {
             Placeholder::PayerBankCode => b.payer.bank_code.clone(),
             Placeholder::Program => b.program.chinese_name().to_string(),
             Placeholder::ProgramCode => b.program.code().to_string(),
-            Placeholder::Period => b.period.compact(),
+            Placeholder::Period => self.period.clone(),
             Placeholder::Office => b.office.name.clone(),
         }
     }
@@ -61,10 +75,10 @@ impl FileCtx<'_> {
         match f.source {
             Source::IdType => f.value.as_deref().unwrap_or("01").into(),
             Source::Literal => f.value.as_deref().unwrap_or("").into(),
-            Source::Purpose => purpose_text(b).into(),
+            Source::Purpose => self.purpose.as_str().into(),
             Source::Program => b.program.chinese_name().into(),
-            Source::Period => b.period.compact().into(),
-            Source::Date => b.execution_date.format("%Y%m%d").to_string().into(),
+            Source::Period => self.period.as_str().into(),
+            Source::Date => self.date.as_str().into(),
             Source::PayerAccount => b.payer.account.as_str().into(),
             Source::PayerName => b.payer.name.as_str().into(),
             Source::PayerBankCode => b.payer.bank_code.as_str().into(),
@@ -114,14 +128,15 @@ pub(crate) fn write_part(
             }
             RecordKind::Summary => {
                 buf.clear();
-                render_line(c, ctx, &rec.fields, None, &mut buf)?;
+                render_line(c, ctx, &rec.fields, &[], None, &mut buf)?;
                 buf.extend_from_slice(eol);
                 w.write_all(&buf)?;
             }
             RecordKind::Details => {
+                let consts = constant_fields(c, ctx, &rec.fields)?;
                 for (n, line) in ctx.part.lines.iter().enumerate() {
                     buf.clear();
-                    render_line(c, ctx, &rec.fields, Some((line, n + 1)), &mut buf)?;
+                    render_line(c, ctx, &rec.fields, &consts, Some((line, n + 1)), &mut buf)?;
                     buf.extend_from_slice(eol);
                     w.write_all(&buf)?;
                 }
@@ -131,10 +146,32 @@ pub(crate) fn write_part(
     Ok(())
 }
 
+/// The padded bytes of detail fields that are the same on every line of a file
+/// (payer, date, literals…), encoded once.
+fn constant_fields(
+    c: &Checked,
+    ctx: &FileCtx,
+    fields: &[FieldSpec],
+) -> Result<Vec<Option<Vec<u8>>>, BankFileError> {
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        if f.source.detail_only() {
+            out.push(None);
+        } else {
+            let mut b = Vec::new();
+            render_field(c, ctx, f, None, &mut b)?;
+            out.push(Some(b));
+        }
+    }
+    Ok(out)
+}
+
+/// One line: fields (from `consts` where given) joined per the layout.
 fn render_line(
     c: &Checked,
     ctx: &FileCtx,
     fields: &[FieldSpec],
+    consts: &[Option<Vec<u8>>],
     line: Option<(&PaymentLine, usize)>,
     out: &mut Vec<u8>,
 ) -> Result<(), BankFileError> {
@@ -144,15 +181,35 @@ fn render_line(
         if i > 0 {
             out.extend_from_slice(delim.unwrap_or("").as_bytes());
         }
+        match consts.get(i) {
+            Some(Some(b)) => out.extend_from_slice(b),
+            _ => render_field(c, ctx, f, line, out)?,
+        }
+    }
+    if l.trailing_delimiter {
+        out.extend_from_slice(delim.unwrap_or("").as_bytes());
+    }
+    Ok(())
+}
+
+/// One field: value, checks (line breaks, delimiter, encoding, width), padding.
+fn render_field(
+    c: &Checked,
+    ctx: &FileCtx,
+    f: &FieldSpec,
+    line: Option<(&PaymentLine, usize)>,
+    out: &mut Vec<u8>,
+) -> Result<(), BankFileError> {
+    let l = &c.layout;
+    let delim = l.delimiter.as_deref();
+    {
         let v = ctx.value(&l.amount, f, line);
         let fail = |why: String| match line {
             Some((pl, _)) => BankFileError::Line {
                 end_to_end_id: pl.end_to_end_id.to_string(),
                 message: why,
             },
-            None => {
-                BankFileError::Other(format!("summary line of file {}: {why}", ctx.part.file_id))
-            }
+            None => BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)),
         };
         if v.contains(['\r', '\n']) || delim.is_some_and(|d| v.contains(d)) {
             return Err(fail(format!(
@@ -160,13 +217,18 @@ fn render_line(
                 field_label(f)
             )));
         }
-        let bytes = l.encoding.encode(&v).map_err(|ch| {
-            fail(format!(
-                "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
-                field_label(f),
-                l.encoding.name()
-            ))
-        })?;
+        // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
+        let bytes: Cow<[u8]> = if v.is_ascii() {
+            Cow::Borrowed(v.as_bytes())
+        } else {
+            Cow::Owned(l.encoding.encode(&v).map_err(|ch| {
+                fail(format!(
+                    "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
+                    field_label(f),
+                    l.encoding.name()
+                ))
+            })?)
+        };
         let limit = f.width.or(f.max);
         if let Some(n) = limit.filter(|&n| bytes.len() > n) {
             return Err(fail(format!(
@@ -184,9 +246,6 @@ fn render_line(
         if f.align == Align::Left {
             out.extend(std::iter::repeat_n(f.pad as u8, pad));
         }
-    }
-    if l.trailing_delimiter {
-        out.extend_from_slice(delim.unwrap_or("").as_bytes());
     }
     Ok(())
 }
