@@ -139,7 +139,7 @@ fn fixed_gbk_lines_are_exact_byte_widths() {
     let files = f.write(&batch(&o, &p, &ls), dir.path()).unwrap();
     assert_eq!(
         files[0].file_name,
-        "DB202611R001.33001610000053012345.20261120013000"
+        "DB202611R001.33001610000053012345.20261120093000"
     );
     let bytes = std::fs::read(&files[0].path).unwrap();
     let rows: Vec<&[u8]> = bytes

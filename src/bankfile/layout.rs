@@ -582,3 +582,58 @@ fn check_returns(r: &ReturnsSpec) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        let t = Template::parse("{batch_id}_{part:03}{{x}}.txt").unwrap();
+        let s = t.render(|p| match p {
+            Placeholder::BatchId => "B1".into(),
+            Placeholder::Part => "7".into(),
+            _ => "?".into(),
+        });
+        assert_eq!(s, "B1_007{x}.txt");
+        assert!(t.uses(Placeholder::Part) && !t.uses(Placeholder::Date));
+        assert!(Template::parse("{nope}").unwrap_err().contains("nope"));
+        assert!(Template::parse("a}b").is_err());
+        assert!(Template::parse("{part:x}").is_err());
+    }
+
+    #[test]
+    fn amounts() {
+        let y3 = AmountSpec {
+            unit: AmountUnit::Yuan,
+            decimals: 3,
+        };
+        assert_eq!(y3.format(Fen(76500)), "765.000");
+        assert_eq!(
+            AmountSpec {
+                unit: AmountUnit::Fen,
+                decimals: 2
+            }
+            .format(Fen(76500)),
+            "76500"
+        );
+        assert_eq!(
+            AmountSpec::parse(AmountUnit::Yuan, "765.000"),
+            Some(Fen(76500))
+        );
+        assert_eq!(AmountSpec::parse(AmountUnit::Yuan, "765.001"), None);
+        assert_eq!(
+            AmountSpec::parse(AmountUnit::Fen, "76500"),
+            Some(Fen(76500))
+        );
+        assert_eq!(AmountSpec::parse(AmountUnit::Fen, "765.00"), None);
+        assert_eq!(AmountSpec::parse(AmountUnit::Fen, ""), None);
+    }
+
+    #[test]
+    fn shipped_layouts_parse() {
+        for (name, text) in crate::bankfile::builtin_formats() {
+            parse(text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        }
+    }
+}

@@ -34,7 +34,14 @@ impl<'a> FileCtx<'a> {
             Placeholder::BatchId => b.batch_id.clone(),
             Placeholder::FileId => self.part.file_id.clone(),
             Placeholder::Date => self.date.clone(),
-            Placeholder::Created => b.created.format("%Y%m%d%H%M%S").to_string(),
+            Placeholder::Created => {
+                // Beijing time, as on the bank's side (and in pain.001 CreDtTm).
+                let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+                b.created
+                    .with_timezone(&cst)
+                    .format("%Y%m%d%H%M%S")
+                    .to_string()
+            }
             Placeholder::Part => self.part.number.to_string(),
             Placeholder::Parts => self.part.of.to_string(),
             Placeholder::Count => self.part.lines.len().to_string(),
