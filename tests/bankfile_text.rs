@@ -5,7 +5,6 @@
 #[path = "bankfile_common.rs"]
 mod common;
 
-use std::path::Path;
 
 use common::*;
 use disburse::bankfile::{builtin_formats, BankFileError, Format, ParsedPayment};
