@@ -1,0 +1,599 @@
+//! Writing and reading Chinese bank text files described by a [`layout`](super::layout).
+
+use std::borrow::Cow;
+use std::io::Write;
+
+use super::layout::{Align, AmountSpec, Checked, FieldSpec, Kind, Placeholder, RecordKind, Source};
+use super::{BankFileError, Batch, Controls, ParsedPayment, Part};
+use crate::domain::{Fen, PaymentLine, ReceiptLine};
+
+/// What the placeholders and fields of one file draw on.
+pub(crate) struct FileCtx<'a> {
+    batch: &'a Batch<'a>,
+    part: &'a Part<'a>,
+    /// Values every line repeats, formatted once per file.
+    date: String,
+    period: String,
+    purpose: String,
+}
+
+impl<'a> FileCtx<'a> {
+    pub fn new(batch: &'a Batch<'a>, part: &'a Part<'a>) -> Self {
+        FileCtx {
+            batch,
+            part,
+            date: batch.execution_date.format("%Y%m%d").to_string(),
+            period: batch.period.compact(),
+            purpose: purpose_text(batch),
+        }
+    }
+
+    pub(crate) fn placeholder(&self, spec: &AmountSpec, p: Placeholder) -> String {
+        let b = self.batch;
+        match p {
+            Placeholder::BatchId => b.batch_id.clone(),
+            Placeholder::FileId => self.part.file_id.clone(),
+            Placeholder::Date => self.date.clone(),
+            Placeholder::Created => {
+                // Beijing time, as on the bank's side (and in pain.001 CreDtTm).
+                let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+                b.created
+                    .with_timezone(&cst)
+                    .format("%Y%m%d%H%M%S")
+                    .to_string()
+            }
+            Placeholder::Part => self.part.number.to_string(),
+            Placeholder::Parts => self.part.of.to_string(),
+            Placeholder::Count => self.part.lines.len().to_string(),
+            Placeholder::Total => spec.format(self.part.total),
+            Placeholder::PayerAccount => b.payer.account.clone(),
+            Placeholder::PayerName => b.payer.name.clone(),
+            Placeholder::PayerBankCode => b.payer.bank_code.clone(),
+            Placeholder::Program => b.program.chinese_name().to_string(),
+            Placeholder::ProgramCode => b.program.code().to_string(),
+            Placeholder::Period => self.period.clone(),
+            Placeholder::Office => b.office.name.clone(),
+        }
+    }
+
+    /// The value of a field; `line` and `seq` are set on detail lines.
+    fn value<'v>(
+        &'v self,
+        spec: &AmountSpec,
+        f: &'v FieldSpec,
+        line: Option<(&'v PaymentLine, usize)>,
+    ) -> Cow<'v, str> {
+        let b = self.batch;
+        if let Some((l, seq)) = line {
+            match f.source {
+                Source::Sequence => return seq.to_string().into(),
+                Source::EndToEndId => return l.end_to_end_id.as_str().into(),
+                Source::Account => return l.account.as_str().into(),
+                Source::Name => return l.payee_name.as_str().into(),
+                Source::BeneficiaryName => return l.name.as_str().into(),
+                Source::Amount => return spec.format(l.amount).into(),
+                Source::IdNumber => return l.id_number.as_str().into(),
+                Source::Bank => return l.bank.as_str().into(),
+                Source::Township => return l.township.as_str().into(),
+                Source::Village => return l.village.as_str().into(),
+                _ => {}
+            }
+        }
+        match f.source {
+            Source::IdType => f.value.as_deref().unwrap_or("01").into(),
+            Source::Literal => f.value.as_deref().unwrap_or("").into(),
+            Source::Purpose => self.purpose.as_str().into(),
+            Source::Program => b.program.chinese_name().into(),
+            Source::Period => self.period.as_str().into(),
+            Source::Date => self.date.as_str().into(),
+            Source::PayerAccount => b.payer.account.as_str().into(),
+            Source::PayerName => b.payer.name.as_str().into(),
+            Source::PayerBankCode => b.payer.bank_code.as_str().into(),
+            Source::BatchId => b.batch_id.as_str().into(),
+            Source::Count => self.part.lines.len().to_string().into(),
+            Source::Total => spec.format(self.part.total).into(),
+            _ => "".into(),
+        }
+    }
+}
+
+/// 用途 text, e.g. `2026年11月城乡最低生活保障金`.
+pub(crate) fn purpose_text(b: &Batch) -> String {
+    format!(
+        "{}年{}月{}",
+        b.period.year,
+        b.period.month,
+        b.program.chinese_name()
+    )
+}
+
+/// Writes one part (a whole file) into `w`.
+pub(crate) fn write_part(
+    c: &Checked,
+    ctx: &FileCtx,
+    w: &mut dyn Write,
+) -> Result<(), BankFileError> {
+    let l = &c.layout;
+    let eol = l.line_ending.bytes();
+    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    for (i, rec) in l.lines.iter().enumerate() {
+        match rec.kind {
+            RecordKind::Text => {
+                let t = c.texts[i]
+                    .as_ref()
+                    .expect("checked: text records have templates");
+                let s = t.render(|p| ctx.placeholder(&l.amount, p));
+                let bytes = l.encoding.encode(&s).map_err(|ch| {
+                    BankFileError::Other(format!(
+                        "text line {} of layout becomes '{s}', whose character '{ch}' {} cannot hold",
+                        i + 1,
+                        l.encoding.name()
+                    ))
+                })?;
+                w.write_all(&bytes)?;
+                w.write_all(eol)?;
+            }
+            RecordKind::Summary => {
+                buf.clear();
+                render_line(c, ctx, &rec.fields, &[], None, &mut buf)?;
+                buf.extend_from_slice(eol);
+                w.write_all(&buf)?;
+            }
+            RecordKind::Details => {
+                let consts = constant_fields(c, ctx, &rec.fields)?;
+                for (n, line) in ctx.part.lines.iter().enumerate() {
+                    buf.clear();
+                    render_line(c, ctx, &rec.fields, &consts, Some((line, n + 1)), &mut buf)?;
+                    buf.extend_from_slice(eol);
+                    w.write_all(&buf)?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The padded bytes of detail fields that are the same on every line of a file
+/// (payer, date, literals…), encoded once.
+fn constant_fields(
+    c: &Checked,
+    ctx: &FileCtx,
+    fields: &[FieldSpec],
+) -> Result<Vec<Option<Vec<u8>>>, BankFileError> {
+    let mut out = Vec::with_capacity(fields.len());
+    for f in fields {
+        if f.source.detail_only() {
+            out.push(None);
+        } else {
+            let mut b = Vec::new();
+            render_field(c, ctx, f, None, &mut b)?;
+            out.push(Some(b));
+        }
+    }
+    Ok(out)
+}
+
+/// One line: fields (from `consts` where given) joined per the layout.
+fn render_line(
+    c: &Checked,
+    ctx: &FileCtx,
+    fields: &[FieldSpec],
+    consts: &[Option<Vec<u8>>],
+    line: Option<(&PaymentLine, usize)>,
+    out: &mut Vec<u8>,
+) -> Result<(), BankFileError> {
+    let l = &c.layout;
+    let delim = l.delimiter.as_deref();
+    for (i, f) in fields.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(delim.unwrap_or("").as_bytes());
+        }
+        match consts.get(i) {
+            Some(Some(b)) => out.extend_from_slice(b),
+            _ => render_field(c, ctx, f, line, out)?,
+        }
+    }
+    if l.trailing_delimiter {
+        out.extend_from_slice(delim.unwrap_or("").as_bytes());
+    }
+    Ok(())
+}
+
+/// One field: value, checks (line breaks, delimiter, encoding, width), padding.
+fn render_field(
+    c: &Checked,
+    ctx: &FileCtx,
+    f: &FieldSpec,
+    line: Option<(&PaymentLine, usize)>,
+    out: &mut Vec<u8>,
+) -> Result<(), BankFileError> {
+    let l = &c.layout;
+    let delim = l.delimiter.as_deref();
+    {
+        let v = ctx.value(&l.amount, f, line);
+        let fail = |why: String| match line {
+            Some((pl, _)) => BankFileError::Line {
+                end_to_end_id: pl.end_to_end_id.to_string(),
+                message: why,
+            },
+            None => BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)),
+        };
+        if v.contains(['\r', '\n']) || delim.is_some_and(|d| v.contains(d)) {
+            return Err(fail(format!(
+                "field {} contains a line break or the delimiter",
+                field_label(f)
+            )));
+        }
+        // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
+        let bytes: Cow<[u8]> = if v.is_ascii() {
+            Cow::Borrowed(v.as_bytes())
+        } else {
+            Cow::Owned(l.encoding.encode(&v).map_err(|ch| {
+                fail(format!(
+                    "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
+                    field_label(f),
+                    l.encoding.name()
+                ))
+            })?)
+        };
+        let limit = f.width.or(f.max);
+        if let Some(n) = limit.filter(|&n| bytes.len() > n) {
+            return Err(fail(format!(
+                "field {} needs {} bytes in {} but the layout allows {n}; it is never cut",
+                field_label(f),
+                bytes.len(),
+                l.encoding.name()
+            )));
+        }
+        let pad = f.width.map_or(0, |n| n - bytes.len());
+        if f.align == Align::Right {
+            out.extend(std::iter::repeat_n(f.pad as u8, pad));
+        }
+        out.extend_from_slice(&bytes);
+        if f.align == Align::Left {
+            out.extend(std::iter::repeat_n(f.pad as u8, pad));
+        }
+    }
+    Ok(())
+}
+
+/// A field's name for messages (never its value: it may be an ID or account number).
+fn field_label(f: &FieldSpec) -> String {
+    format!("{:?}", f.source).to_lowercase()
+}
+
+/// Splits bytes into lines (without the line ending). A final line ending is
+/// required: a file cut short in the middle of a line is refused.
+fn split_lines<'b>(bytes: &'b [u8], file: &str) -> Result<Vec<&'b [u8]>, BankFileError> {
+    if bytes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut lines: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
+    if lines.last().is_some_and(|l| l.is_empty()) {
+        lines.pop();
+    }
+    for l in lines.iter_mut() {
+        if let Some(s) = l.strip_suffix(b"\r") {
+            *l = s;
+        }
+    }
+    if !bytes.ends_with(b"\n") && !lines.is_empty() {
+        return Err(malformed(
+            file,
+            lines.len(),
+            "the last line has no line ending: the file may be cut short",
+        ));
+    }
+    Ok(lines)
+}
+
+fn malformed(file: &str, line: usize, message: impl Into<String>) -> BankFileError {
+    BankFileError::Malformed {
+        file: file.to_string(),
+        line: line as u64,
+        message: message.into(),
+    }
+}
+
+/// Cuts one line of a layout we wrote into field texts (pads removed).
+fn cut_fields(
+    c: &Checked,
+    fields: &[FieldSpec],
+    raw: &[u8],
+    file: &str,
+    n: usize,
+) -> Result<Vec<String>, BankFileError> {
+    let l = &c.layout;
+    let enc = l.encoding;
+    match l.kind {
+        Kind::Fixed => {
+            let want: usize = fields.iter().map(|f| f.width.unwrap_or(0)).sum();
+            if raw.len() != want {
+                return Err(malformed(
+                    file,
+                    n,
+                    format!("line has {} bytes, the layout has {want}", raw.len()),
+                ));
+            }
+            let mut at = 0;
+            let mut out = Vec::with_capacity(fields.len());
+            for f in fields {
+                let w = f.width.unwrap_or(0);
+                let s = enc.decode(&raw[at..at + w]).ok_or_else(|| {
+                    malformed(
+                        file,
+                        n,
+                        format!("field {} is not valid {}", field_label(f), enc.name()),
+                    )
+                })?;
+                at += w;
+                out.push(unpad(f, &s).to_string());
+            }
+            Ok(out)
+        }
+        Kind::Delimited => {
+            let s = enc
+                .decode(raw)
+                .ok_or_else(|| malformed(file, n, format!("line is not valid {}", enc.name())))?;
+            let d = l.delimiter.as_deref().unwrap_or("|");
+            let mut parts: Vec<&str> = s.split(d).collect();
+            if l.trailing_delimiter {
+                if parts.last() != Some(&"") {
+                    return Err(malformed(file, n, format!("line does not end with '{d}'")));
+                }
+                parts.pop();
+            }
+            if parts.len() != fields.len() {
+                return Err(malformed(
+                    file,
+                    n,
+                    format!(
+                        "line has {} fields, the layout has {}",
+                        parts.len(),
+                        fields.len()
+                    ),
+                ));
+            }
+            Ok(parts
+                .iter()
+                .zip(fields)
+                .map(|(p, f)| unpad(f, p).to_string())
+                .collect())
+        }
+    }
+}
+
+fn unpad<'s>(f: &FieldSpec, s: &'s str) -> &'s str {
+    if f.width.is_none() {
+        return s;
+    }
+    match f.align {
+        Align::Left => s.trim_end_matches(f.pad),
+        Align::Right => s.trim_start_matches(f.pad),
+    }
+}
+
+/// Re-reads a file we wrote: detail lines into payments, and the summary line's
+/// count and total if the layout has one.
+pub(crate) fn read(
+    c: &Checked,
+    bytes: &[u8],
+    file: &str,
+) -> Result<(Vec<ParsedPayment>, Controls), BankFileError> {
+    let lines = split_lines(bytes, file)?;
+    let head = c.details;
+    let tail = c.layout.lines.len() - head - 1;
+    if lines.len() < head + tail {
+        return Err(malformed(
+            file,
+            lines.len(),
+            "the file has fewer lines than its layout's header and trailer",
+        ));
+    }
+    let mut summary = Controls::default();
+    let n_details = lines.len() - head - tail;
+    for (i, rec) in c.layout.lines.iter().enumerate() {
+        // records after the details come after all detail lines
+        let at = if i < head {
+            i
+        } else {
+            (i + n_details).saturating_sub(1)
+        };
+        match rec.kind {
+            RecordKind::Details => {}
+            RecordKind::Text => {
+                let want = c.layout.lines[i].text.as_deref().unwrap_or("");
+                if !want.contains('{')
+                    && c.layout.encoding.decode(lines[at]).as_deref() != Some(want)
+                {
+                    return Err(malformed(
+                        file,
+                        at + 1,
+                        format!("expected the layout's line '{want}'"),
+                    ));
+                }
+            }
+            RecordKind::Summary => {
+                let vals = cut_fields(c, &rec.fields, lines[at], file, at + 1)?;
+                summary = summary_values(c, &rec.fields, &vals, file, at + 1)?;
+            }
+        }
+    }
+    let fields = c.detail_fields();
+    let mut out = Vec::with_capacity(n_details);
+    for (k, raw) in lines[head..head + n_details].iter().enumerate() {
+        let n = head + k + 1;
+        let vals = cut_fields(c, fields, raw, file, n)?;
+        out.push(payment(c, fields, vals, file, n)?);
+    }
+    Ok((out, summary))
+}
+
+fn summary_values(
+    c: &Checked,
+    fields: &[FieldSpec],
+    vals: &[String],
+    file: &str,
+    n: usize,
+) -> Result<Controls, BankFileError> {
+    let mut count = None;
+    let mut total = None;
+    for (f, v) in fields.iter().zip(vals) {
+        match f.source {
+            Source::Count => {
+                count = Some(
+                    v.trim()
+                        .parse::<u64>()
+                        .map_err(|_| malformed(file, n, format!("总笔数 '{v}' is not a number")))?,
+                )
+            }
+            Source::Total => {
+                total =
+                    Some(AmountSpec::parse(c.layout.amount.unit, v).ok_or_else(|| {
+                        malformed(file, n, format!("总金额 '{v}' is not an amount"))
+                    })?)
+            }
+            _ => {}
+        }
+    }
+    Ok(Controls { count, total })
+}
+
+fn payment(
+    c: &Checked,
+    fields: &[FieldSpec],
+    vals: Vec<String>,
+    file: &str,
+    n: usize,
+) -> Result<ParsedPayment, BankFileError> {
+    let mut p = ParsedPayment {
+        end_to_end_id: String::new(),
+        name: String::new(),
+        account: String::new(),
+        id_number: None,
+        amount: Fen::ZERO,
+    };
+    for (f, v) in fields.iter().zip(vals) {
+        match f.source {
+            Source::EndToEndId => p.end_to_end_id = v,
+            Source::Name => p.name = v,
+            Source::Account => p.account = v,
+            Source::IdNumber => p.id_number = Some(v),
+            Source::Amount => {
+                p.amount = AmountSpec::parse(c.layout.amount.unit, &v)
+                    .ok_or_else(|| malformed(file, n, format!("amount '{v}' is not an amount")))?
+            }
+            _ => {}
+        }
+    }
+    if p.end_to_end_id.is_empty() {
+        return Err(malformed(file, n, "the end-to-end reference is empty"));
+    }
+    Ok(p)
+}
+
+/// Reads the layout's return file (回盘). Reason codes are left empty: the
+/// returns stage maps the bank's text to ISO codes.
+pub(crate) fn read_returns(
+    c: &Checked,
+    bytes: &[u8],
+    file: &str,
+) -> Result<Vec<ReceiptLine>, BankFileError> {
+    let r = &c.layout.returns;
+    let bytes = bytes
+        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
+        .unwrap_or(bytes);
+    let lines = split_lines(bytes, file)?;
+    let mut out = Vec::new();
+    let mut ended = false;
+    for (i, raw) in lines.iter().enumerate() {
+        let n = i + 1;
+        let text = r.encoding.decode(raw).ok_or_else(|| {
+            malformed(file, n, format!("line is not valid {}", r.encoding.name()))
+        })?;
+        if text.trim().is_empty() {
+            continue;
+        }
+        if ended {
+            return Err(malformed(file, n, "text after the end marker"));
+        }
+        if i < r.skip_lines
+            || r.comment_prefix
+                .as_deref()
+                .is_some_and(|p| text.starts_with(p))
+        {
+            continue;
+        }
+        if r.end_marker.as_deref() == Some(text.trim()) {
+            ended = true;
+            continue;
+        }
+        out.push(return_line(c, &text, file, n)?);
+    }
+    if let (Some(m), false) = (&r.end_marker, ended) {
+        return Err(malformed(
+            file,
+            lines.len(),
+            format!("the end marker '{m}' is missing: the file may be incomplete"),
+        ));
+    }
+    Ok(out)
+}
+
+fn return_line(
+    c: &Checked,
+    text: &str,
+    file: &str,
+    n: usize,
+) -> Result<ReceiptLine, BankFileError> {
+    let r = &c.layout.returns;
+    let mut cols: Vec<&str> = text.split(r.delimiter.as_str()).collect();
+    if r.trailing_delimiter && cols.len() > 1 && cols.last() == Some(&"") {
+        cols.pop();
+    }
+    if cols.len() != r.columns {
+        return Err(malformed(
+            file,
+            n,
+            format!(
+                "line has {} columns, the return layout has {}",
+                cols.len(),
+                r.columns
+            ),
+        ));
+    }
+    let col = |k: usize| cols[k - 1].trim();
+    let e2e = col(r.end_to_end_id);
+    if e2e.is_empty() {
+        return Err(malformed(
+            file,
+            n,
+            "the end-to-end reference column is empty",
+        ));
+    }
+    let st = col(r.status);
+    let status = *r.statuses.get(st).ok_or_else(|| {
+        let known: Vec<&str> = r.statuses.keys().map(String::as_str).collect();
+        malformed(
+            file,
+            n,
+            format!("status '{st}' is not one of {}", known.join(", ")),
+        )
+    })?;
+    let amount = match r.amount.map(col) {
+        None | Some("") => None,
+        Some(a) => Some(
+            AmountSpec::parse(r.amount_unit, a)
+                .ok_or_else(|| malformed(file, n, format!("amount '{a}' is not an amount")))?,
+        ),
+    };
+    Ok(ReceiptLine {
+        file: file.to_string(),
+        position: n as u64,
+        end_to_end_id: e2e.to_string(),
+        status,
+        amount,
+        reason_code: String::new(),
+        reason_text: r.reason.map(col).unwrap_or("").to_string(),
+    })
+}
