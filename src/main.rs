@@ -1,1 +1,131 @@
-fn main() {}
+//! The `disburse` command line: parses arguments, sets up logging, calls the
+//! library, and turns the outcome into the exit status of SPEC §7
+//! (0 done, 2 needs a person, 1 refused or failed, 3 locked).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use disburse::config::Config;
+use disburse::domain::Period;
+use disburse::pipeline::{self, Outcome, PipelineError, Progress};
+
+#[derive(Parser)]
+#[command(name = "disburse", version, about = "Pays social benefits: rosters in, signed bank files out, receipts back in")]
+struct Cli {
+    /// Log format on stderr: `text` for people, `json` (one object per line) for cron.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DISBURSE_LOG_FORMAT")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a working example office (config, rosters, approvals, stops, key) into DIR.
+    Init { dir: PathBuf },
+    /// Ingest, validate, reconcile and total a period; write reports only.
+    Check {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        period: Period,
+    },
+    /// The whole pipeline: bank files, signatures, manifest, reports and the ledger.
+    Run {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        period: Period,
+    },
+    /// Apply bank receipts (pain.002, camt.054, or a formats/ return file).
+    Returns {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Build the correction batch (更正发放) for failed or returned lines.
+    Reissue {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        period: Period,
+        #[arg(long)]
+        corrections: PathBuf,
+    },
+    /// Sent, settled, failed, returned, pending and reissued per program.
+    Status {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        period: Option<Period>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a run folder's digests, signatures, counts, totals and manifest chain.
+    Verify {
+        dir: PathBuf,
+        /// Pin the public key (SPKI PEM) instead of trusting the one in the manifest.
+        #[arg(long)]
+        public_key: Option<PathBuf>,
+    },
+    /// Make a signing key: FILE (PKCS#8 PEM, mode 0600) and FILE.pub.
+    Keygen {
+        #[arg(long, value_parser = ["sm2", "ed25519"])]
+        algorithm: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let progress = Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match dispatch(cli.command, &progress) {
+        Ok(outcome) => {
+            for line in &outcome.summary {
+                println!("{line}");
+            }
+            ExitCode::from(outcome.exit_code())
+        }
+        Err(e) => {
+            tracing::error!(error = %format!("{e:#}"), "refused");
+            eprintln!("disburse: {e:#}");
+            let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
+    let load = |p: &PathBuf| Config::load(p).map_err(PipelineError::from);
+    Ok(match command {
+        Command::Init { dir } => pipeline::init(&dir)?,
+        Command::Check { config, period } => pipeline::check(&load(&config)?, period, progress)?,
+        Command::Run { config, period } => pipeline::run(&load(&config)?, period, progress)?,
+        Command::Returns { config, files } => pipeline::returns(&load(&config)?, &files)?,
+        Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
+        Command::Status { config, period, json } => pipeline::status(&load(&config)?, period, json)?,
+        Command::Verify { dir, public_key } => pipeline::verify(&dir, public_key.as_deref())?,
+        Command::Keygen { algorithm, out } => pipeline::keygen(&algorithm, &out)?,
+    })
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("DISBURSE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
+        LogFormat::Text => builder.with_target(false).init(),
+    }
+}

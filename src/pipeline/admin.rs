@@ -1,0 +1,120 @@
+//! The small commands: `init`, `keygen`, `status`, `verify`.
+
+use std::path::Path;
+
+use super::{Outcome, PipelineError};
+use crate::bankfile::Format;
+use crate::config::Config;
+use crate::domain::Period;
+use crate::ledger::{status_of, Bucket, Ledger, ProgramStatus, SqliteLedger};
+
+/// `disburse init DIR`: the example office.
+pub fn init(dir: &Path) -> Result<Outcome, PipelineError> {
+    let info = crate::example::write_example(dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
+    let periods: Vec<String> = info.periods.iter().map(Period::to_string).collect();
+    let config = info.config.display();
+    let mut summary = vec![format!("示例办公室已写入 {}（期间 {}）", dir.display(), periods.join("、"))];
+    for p in &periods {
+        summary.push(format!("  disburse run --config {config} --period {p}"));
+    }
+    Ok(Outcome { needs_person: false, summary })
+}
+
+/// `disburse keygen`.
+pub fn keygen(algorithm: &str, out: &Path) -> Result<Outcome, PipelineError> {
+    crate::sign::keygen(algorithm, out)?;
+    Ok(Outcome {
+        needs_person: false,
+        summary: vec![format!("{algorithm} key written to {} (private, 0600) and {}.pub", out.display(), out.display())],
+    })
+}
+
+/// `disburse status`: per program sent, settled, failed, returned, pending, reissued.
+pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Outcome, PipelineError> {
+    if !config.ledger_path.exists() {
+        return Err(PipelineError::Refused(format!(
+            "no ledger at {}: nothing has been run yet",
+            config.ledger_path.display()
+        )));
+    }
+    let ledger = SqliteLedger::open(&config.ledger_path)?;
+    let periods = match period {
+        Some(p) => vec![p],
+        None => ledger.periods()?,
+    };
+    let mut summary = Vec::new();
+    let mut docs = Vec::new();
+    for p in periods {
+        let by_program = status_of(&ledger.payments_of_period(p)?);
+        if json {
+            docs.push(status_json(p, &by_program));
+        } else {
+            summary.push(format!("{p}"));
+            for (program, s) in &by_program {
+                summary.push(status_line(program.code(), s));
+            }
+        }
+    }
+    if json {
+        let v = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
+        summary.push(serde_json::to_string_pretty(&v).expect("json"));
+    }
+    Ok(Outcome { needs_person: false, summary })
+}
+
+fn status_line(program: &str, s: &ProgramStatus) -> String {
+    let b = |name: &str, b: &Bucket| format!("{name} {} 笔 {} 元", b.lines, b.amount);
+    format!(
+        "  {program:<9} {} = {} + {} + {} + {}；{}",
+        b("发出", &s.sent),
+        b("成功", &s.settled),
+        b("失败", &s.failed),
+        b("退票", &s.returned),
+        b("在途", &s.pending),
+        b("更正", &s.reissued)
+    )
+}
+
+fn status_json(period: Period, by_program: &std::collections::BTreeMap<crate::domain::Program, ProgramStatus>) -> serde_json::Value {
+    let bucket = |b: &Bucket| serde_json::json!({"lines": b.lines, "amount": b.amount.yuan_string()});
+    let programs: serde_json::Map<String, serde_json::Value> = by_program
+        .iter()
+        .map(|(p, s)| {
+            let v = serde_json::json!({
+                "sent": bucket(&s.sent),
+                "settled": bucket(&s.settled),
+                "failed": bucket(&s.failed),
+                "returned": bucket(&s.returned),
+                "pending": bucket(&s.pending),
+                "reissued": bucket(&s.reissued),
+            });
+            (p.code().to_string(), v)
+        })
+        .collect();
+    serde_json::json!({"period": period.to_string(), "programs": programs})
+}
+
+/// `disburse verify DIR`: digests, signatures, counts, totals and the chain.
+pub fn verify(dir: &Path, public_key: Option<&Path>) -> Result<Outcome, PipelineError> {
+    // Layouts: the office's formats/ folder (two levels above <output>/<period>), then the built-ins.
+    let formats_dir = dir.join("../../formats");
+    let count = |path: &Path, format: &str| -> Result<(u64, crate::domain::Fen), String> {
+        let f = Format::load(format, &formats_dir).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        f.count_and_total(&bytes).map_err(|e| e.to_string())
+    };
+    let report = crate::sign::manifest::verify_dir(dir, public_key, &count)
+        .map_err(|e| PipelineError::Refused(format!("verify {}: {e}", dir.display())))?;
+    let key = if report.key_pinned { "pinned key" } else { "key in the manifest (pin one with --public-key)" };
+    let line = format!(
+        "{}: OK — {} {}: {} bank files, {} lines, {} yuan; signatures verified with the {key}; chain {}",
+        dir.display(),
+        report.period,
+        report.run_id,
+        report.files.len(),
+        report.lines,
+        report.total,
+        if report.previous_manifest.is_some() { "linked" } else { "starts here" }
+    );
+    Ok(Outcome { needs_person: false, summary: vec![line] })
+}

@@ -1,0 +1,44 @@
+//! `disburse check`: ingest, validate, reconcile, total; writes reports only.
+
+use super::{prepare, publish, summary_lines, Outcome, PipelineError, Progress};
+use crate::config::Config;
+use crate::domain::Period;
+use crate::ledger::SqliteLedger;
+use crate::report::{self, ReportSet, RunReport};
+
+/// Checks the period's rosters and writes `reports/` (summary, exceptions,
+/// notice, changes). Reads the ledger if one exists (for R04/R06), never writes it.
+pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
+    let ledger = match config.ledger_path.exists() {
+        true => Some(SqliteLedger::open(&config.ledger_path)?),
+        false => None,
+    };
+    let prepared = prepare(config, period, ledger.as_ref().map(|l| l as &dyn crate::ledger::Ledger), progress)?;
+    let paid: Vec<_> = prepared.payable().cloned().collect();
+    let names = vec![String::new(); paid.len()];
+    let period_dir = config.period_dir(period);
+    let staging = period_dir.join(format!(".check-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    let r = RunReport {
+        office_name: &config.office.name,
+        period,
+        generated_at: super::run::now_cn().format("%Y-%m-%d %H:%M").to_string(),
+        totals: &prepared.totals,
+        paid: &paid,
+        bank_files: &names,
+        exceptions: &prepared.exceptions,
+        changes: &prepared.changes,
+        failures: &[],
+    };
+    report::write_reports(&staging.join("reports"), &r, ReportSet::Check)?;
+    publish::publish(&staging, &period_dir)?;
+    let mut summary = vec![format!("{} {} 检查完成（未发放，未写账本）", config.office.name, period)];
+    summary.extend(summary_lines(&prepared));
+    summary.push(format!(
+        "暂缓 {} 笔，警告 {} 笔；明细见 {}",
+        prepared.held_lines(),
+        prepared.warned_lines(),
+        period_dir.join("reports/exceptions.csv").display()
+    ));
+    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+}

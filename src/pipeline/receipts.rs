@@ -1,0 +1,286 @@
+//! `disburse returns`: applies bank receipts to the ledger, flags what must not be
+//! applied, and writes `returns/failures.csv` for every period touched.
+//!
+//! What is never applied silently: a reference we never sent, an amount other
+//! than the one we sent, and a status that contradicts a final one already
+//! recorded. Each is flagged (exit 2) and changes nothing.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use super::{io_err, publish, Outcome, PipelineError};
+use crate::bankfile::Format;
+use crate::config::Config;
+use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
+use crate::ledger::{Ledger, LedgerLine, Lock, ReceiptRecord, SqliteLedger, StatusUpdate};
+use crate::returns::{self, ReasonMap};
+
+/// A receipt line that was not applied, and why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Flag {
+    pub file: String,
+    pub position: u64,
+    pub end_to_end_id: String,
+    pub problem: String,
+}
+
+/// One receipt file, parsed.
+struct Receipt {
+    name: String,
+    sha256: String,
+    kind: String,
+    lines: Vec<ReceiptLine>,
+}
+
+/// Applies receipt files. All files are parsed first: one malformed file refuses
+/// the whole command and nothing is applied.
+pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
+    let _lock = Lock::acquire(&config.ledger_path)?;
+    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
+    let mut summary = publish::recover(config, &mut ledger)?;
+    let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
+    let text_formats = text_formats(config)?;
+    let mut receipts = Vec::new();
+    for path in files {
+        receipts.push(parse_file(path, &text_formats, &ledger)?);
+    }
+    let mut flags = Vec::new();
+    let mut touched = BTreeSet::new();
+    let mut applied_total = 0;
+    for mut r in receipts {
+        if ledger.receipt_seen(&r.sha256)? {
+            summary.push(format!("{}：此回执已处理过，没有任何改动", r.name));
+            continue;
+        }
+        for l in &mut r.lines {
+            if l.reason_code.is_empty() && matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
+                l.reason_code = reasons.code_for(&l.reason_text).to_string();
+            }
+        }
+        let (updates, mut f) = decide(&ledger, &r.lines)?;
+        for u in &updates {
+            if let Some(p) = ledger.payment(&u.end_to_end_id)? {
+                touched.insert(p.period);
+            }
+        }
+        let record = ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone(), flagged: f.len() as u64 };
+        ledger.apply_receipt(&record, &updates)?;
+        super::fault::point("receipt");
+        applied_total += updates.len();
+        summary.push(format!("{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行", r.name, r.kind, r.lines.len(), updates.len(), f.len()));
+        flags.append(&mut f);
+    }
+    let mut failures_found = 0;
+    for period in &touched {
+        failures_found += write_failures(config, &ledger, *period)?;
+    }
+    for f in flags.iter().take(20) {
+        summary.push(format!("  待查 {} 第{}行 {}：{}", f.file, f.position, f.end_to_end_id, f.problem));
+    }
+    if flags.len() > 20 {
+        summary.push(format!("  ……另有 {} 行待查", flags.len() - 20));
+    }
+    if !flags.is_empty() {
+        write_flags(config, &flags)?;
+    }
+    summary.push(format!("共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行", flags.len()));
+    Ok(Outcome { needs_person: !flags.is_empty() || failures_found > 0, summary })
+}
+
+/// The text layouts the office's programs use, for return files that are not XML.
+fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
+    let mut names: Vec<&str> = config.programs.values().map(|p| p.format.as_str()).collect();
+    names.sort();
+    names.dedup();
+    let mut out = Vec::new();
+    for n in names.into_iter().filter(|n| !n.starts_with("pain001")) {
+        out.push(Format::load(n, &config.formats_dir)?);
+    }
+    Ok(out)
+}
+
+fn parse_file(path: &Path, text_formats: &[Format], ledger: &dyn Ledger) -> Result<Receipt, PipelineError> {
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    let name = path.display().to_string();
+    let sha256 = crate::fsutil::sha256_hex(&bytes);
+    let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
+    if let Some(parsed) = returns::parse_xml_receipt(&bytes, &name).map_err(|e| refuse(e.to_string()))? {
+        let mut lines = parsed.lines;
+        for g in &parsed.group_statuses {
+            lines.extend(expand_group(ledger, g, &name)?);
+        }
+        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), lines });
+    }
+    let mut errors = Vec::new();
+    for f in text_formats {
+        match f.read_returns(&bytes, &name) {
+            Ok(lines) => return Ok(Receipt { name, sha256, kind: f.name().to_string(), lines }),
+            Err(e) => errors.push(format!("as {}: {e}", f.name())),
+        }
+    }
+    Err(refuse(format!("not a receipt this office can read ({})", errors.join("; "))))
+}
+
+/// A group or payment-information level status covers every line of the file it
+/// names (the bank file's MsgId is its file name without `.xml`).
+fn expand_group(ledger: &dyn Ledger, g: &returns::GroupStatus, file: &str) -> Result<Vec<ReceiptLine>, PipelineError> {
+    if g.status != PaymentStatus::Failed {
+        return Ok(Vec::new());
+    }
+    let lines = ledger.payments_in_file(&format!("{}.xml", g.original_msg_id))?;
+    Ok(lines
+        .into_iter()
+        .map(|l| ReceiptLine {
+            file: file.to_string(),
+            position: g.position,
+            end_to_end_id: l.end_to_end_id,
+            status: PaymentStatus::Failed,
+            amount: None,
+            reason_code: g.reason_code.clone(),
+            reason_text: g.reason_text.clone(),
+        })
+        .collect())
+}
+
+/// Which lines may be applied, and which must be flagged.
+fn decide(ledger: &dyn Ledger, lines: &[ReceiptLine]) -> Result<(Vec<StatusUpdate>, Vec<Flag>), PipelineError> {
+    let mut updates: Vec<StatusUpdate> = Vec::new();
+    let mut now: HashMap<String, PaymentStatus> = HashMap::new();
+    let mut flags = Vec::new();
+    for l in lines {
+        let flag = |problem: String| Flag {
+            file: l.file.clone(),
+            position: l.position,
+            end_to_end_id: l.end_to_end_id.clone(),
+            problem,
+        };
+        let Some(p) = ledger.payment(&l.end_to_end_id)? else {
+            flags.push(flag("未知的业务参考号：本单位没有发出过这笔".into()));
+            continue;
+        };
+        if let Some(a) = l.amount.filter(|a| *a != p.amount) {
+            flags.push(flag(format!("回执金额{a}元与发出金额{}元不符", p.amount)));
+            continue;
+        }
+        let current = *now.get(&p.end_to_end_id).unwrap_or(&p.status);
+        match transition(current, l.status) {
+            Transition::Apply => {
+                now.insert(p.end_to_end_id.clone(), l.status);
+                updates.retain(|u| u.end_to_end_id != p.end_to_end_id);
+                updates.push(StatusUpdate {
+                    end_to_end_id: p.end_to_end_id.clone(),
+                    status: l.status,
+                    reason_code: l.reason_code.clone(),
+                    reason_text: l.reason_text.clone(),
+                });
+            }
+            Transition::Same => {}
+            Transition::Contradicts => flags.push(flag(format!(
+                "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
+                status_zh(current),
+                status_zh(l.status)
+            ))),
+        }
+    }
+    Ok((updates, flags))
+}
+
+enum Transition {
+    Apply,
+    Same,
+    Contradicts,
+}
+
+fn transition(from: PaymentStatus, to: PaymentStatus) -> Transition {
+    use PaymentStatus::*;
+    match (from, to) {
+        (a, b) if a == b => Transition::Same,
+        (Sent | Pending, Pending | Settled | Failed | Returned) => Transition::Apply,
+        (Settled, Returned) => Transition::Apply,
+        _ => Transition::Contradicts,
+    }
+}
+
+pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
+    match s {
+        PaymentStatus::Sent => "已发出",
+        PaymentStatus::Pending => "处理中",
+        PaymentStatus::Settled => "成功",
+        PaymentStatus::Failed => "失败",
+        PaymentStatus::Returned => "退票",
+    }
+}
+
+/// Rewrites `<period>/returns/failures.csv` from the ledger, and the death stop
+/// suggestions. Returns how many failed or returned lines still need a person
+/// (no correction settled or in flight).
+fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
+    let lines = ledger.payments_of_period(period)?;
+    let corrected: BTreeSet<&str> = lines
+        .iter()
+        .filter(|l| l.original_id.is_some() && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+        .filter_map(|l| l.original_id.as_deref())
+        .collect();
+    let failures: Vec<Failure> = lines
+        .iter()
+        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+        .map(failure)
+        .collect();
+    let open = lines
+        .iter()
+        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+        .filter(|l| !corrected.contains(root(l)))
+        .count() as u64;
+    let dir = config.period_dir(period).join("returns");
+    crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
+    let deaths: Vec<&LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).collect();
+    if !deaths.is_empty() {
+        let path = dir.join("stops_suggested.csv");
+        crate::fsutil::write_atomic_with(&path, |w| {
+            writeln!(w, "id_number,reason,effective")?;
+            for l in &deaths {
+                writeln!(w, "{},death,{}", l.id_number, period.first_day())?;
+            }
+            Ok(())
+        })
+        .map_err(io_err(&path))?;
+    }
+    Ok(open)
+}
+
+fn root(l: &LedgerLine) -> &str {
+    l.original_id.as_deref().unwrap_or(&l.end_to_end_id)
+}
+
+fn failure(l: &LedgerLine) -> Failure {
+    let reason_text = if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text.clone() };
+    Failure {
+        program: l.program,
+        end_to_end_id: l.end_to_end_id.clone(),
+        township: l.township.clone(),
+        village: l.village.clone(),
+        name: l.name.clone(),
+        id_number_masked: mask_id(&l.id_number),
+        amount: l.amount,
+        status: l.status,
+        reason_code: l.reason_code.clone(),
+        reason_text,
+        action: returns::action_zh(l.status, &l.reason_code).to_string(),
+    }
+}
+
+fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
+    let stamp = super::run::now_cn().format("%Y%m%d-%H%M%S");
+    let path = config.output_dir.join("flags").join(format!("receipts-{stamp}.csv"));
+    crate::fsutil::write_atomic_with(&path, |w| {
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record(["file", "position", "end_to_end_id", "problem"])?;
+        for f in flags {
+            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem])?;
+        }
+        c.flush()?;
+        Ok(())
+    })
+    .map_err(io_err(&path))
+}
+

@@ -1,0 +1,286 @@
+//! `disburse run`: the whole pipeline — check, bank files, signatures, manifest,
+//! reports and the ledger, committed as one (see [`super::publish`]).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::{DateTime, FixedOffset};
+
+use super::{fault, io_err, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
+use crate::bankfile::{Batch, WrittenFile};
+use crate::config::Config;
+use crate::domain::{EndToEndId, PaymentLine, Period, Program};
+use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerLine, Lock, NewRun, SqliteLedger};
+use crate::report::{self, ReportSet, RunReport};
+use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
+use crate::sign::Signer;
+
+/// Now, in China Standard Time (what banks and clerks read).
+pub(crate) fn now_cn() -> DateTime<FixedOffset> {
+    chrono::Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+}
+
+/// Runs the period: pays every line not yet paid, exactly once.
+pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
+    let _lock = Lock::acquire(&config.ledger_path)?;
+    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
+    let mut summary = publish::recover(config, &mut ledger)?;
+    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    summary.extend(summary_lines(&prepared));
+    let payable: Vec<&PaymentLine> = prepared.payable().collect();
+    if payable.is_empty() {
+        let skipped: u64 = prepared.skipped.values().sum();
+        if skipped > 0 {
+            summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
+            return Ok(Outcome { needs_person: false, summary });
+        }
+        summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
+        return Ok(Outcome { needs_person: true, summary });
+    }
+    let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
+    let n = ledger.next_batch_number(period, BatchKind::Run)?;
+    let batch = format!("R{n:03}");
+    let staged = stage(config, &prepared, &payable, &ledger, &signer, &batch, BatchKind::Run)?;
+    let run_id = ledger.commit_run(&staged.run, &staged.files, &staged.lines)?;
+    fault::point("committed");
+    publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
+    ledger.mark_published(run_id)?;
+    summary.push(format!(
+        "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",
+        staged.files.len(),
+        staged.lines.len(),
+        prepared.held_lines(),
+        prepared.warned_lines()
+    ));
+    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+}
+
+/// A run written to its staging folder, ready for the ledger.
+pub(crate) struct Staged {
+    pub run: NewRun,
+    pub files: Vec<FileRecord>,
+    pub lines: Vec<LedgerLine>,
+}
+
+/// Writes bank files, signatures, reports and the manifest into the staging folder.
+pub(crate) fn stage(
+    config: &Config,
+    prepared: &Prepared,
+    payable: &[&PaymentLine],
+    ledger: &dyn Ledger,
+    signer: &Signer,
+    batch: &str,
+    kind: BatchKind,
+) -> Result<Staged, PipelineError> {
+    let period = prepared.period;
+    let period_dir = config.period_dir(period);
+    let staging = publish::staging_dir(&period_dir, batch);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
+    }
+    let created = now_cn();
+    let mut by_program: BTreeMap<Program, Vec<PaymentLine>> = BTreeMap::new();
+    for line in payable {
+        let list = by_program.entry(line.program).or_default();
+        let mut l = (*line).clone();
+        if l.end_to_end_id.0.is_empty() {
+            let seq = list.len() as u64 + 1;
+            l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), seq);
+        }
+        list.push(l);
+    }
+    let mut files = Vec::new();
+    let mut ledger_lines = Vec::new();
+    let mut paid = Vec::new();
+    let mut bank_names = Vec::new();
+    for (program, lines) in &by_program {
+        let written = write_program(config, prepared, *program, lines, batch, created, &staging)?;
+        let mut rest = lines.as_slice();
+        for w in &written {
+            let (these, more) = rest.split_at((w.lines as usize).min(rest.len()));
+            rest = more;
+            manifest::sign_file(&w.path, signer)?;
+            fault::point("signed");
+            for l in these {
+                ledger_lines.push(ledger_line(l, period, &w.file_name));
+                paid.push(l.clone());
+                bank_names.push(w.file_name.clone());
+            }
+            files.push(FileRecord {
+                name: w.file_name.clone(),
+                program: *program,
+                format: prepared.formats[program].name().to_string(),
+                lines: w.lines,
+                total: w.total,
+                sha256: w.sha256.clone(),
+            });
+        }
+        if !rest.is_empty() {
+            return Err(PipelineError::Refused(format!("{program}: bank files hold fewer lines than were written")));
+        }
+    }
+    let r = RunReport {
+        office_name: &config.office.name,
+        period,
+        generated_at: created.format("%Y-%m-%d %H:%M").to_string(),
+        totals: &prepared.totals,
+        paid: &paid,
+        bank_files: &bank_names,
+        exceptions: &prepared.exceptions,
+        changes: &prepared.changes,
+        failures: &[],
+    };
+    if kind == BatchKind::Run {
+        report::write_reports(&staging.join("reports"), &r, ReportSet::Run)?;
+        fault::point("reports");
+    }
+    let sha = write_manifest(config, prepared, ledger, signer, batch, &files, created, &staging)?;
+    fault::point("manifest");
+    let run = NewRun {
+        period,
+        batch: batch.to_string(),
+        kind,
+        staging_dir: staging,
+        manifest_sha256: sha,
+        created_at: created.to_rfc3339(),
+    };
+    Ok(Staged { run, files, lines: ledger_lines })
+}
+
+fn batch_number(batch: &str) -> u32 {
+    batch[1..].parse().unwrap_or(0)
+}
+
+fn write_program(
+    config: &Config,
+    prepared: &Prepared,
+    program: Program,
+    lines: &[PaymentLine],
+    batch: &str,
+    created: DateTime<FixedOffset>,
+    staging: &Path,
+) -> Result<Vec<WrittenFile>, PipelineError> {
+    let pc = &config.programs[&program];
+    let payer = &config.payers[&pc.payer];
+    let b = Batch {
+        office: &config.office,
+        payer,
+        program,
+        period: prepared.period,
+        purpose: &pc.purpose,
+        batch_id: format!("{}{}{}", program.ref_prefix(), prepared.period.compact(), batch),
+        created,
+        execution_date: created.date_naive(),
+        lines,
+    };
+    let written = prepared.formats[&program].write(&b, &staging.join("bank"))?;
+    fault::point("bankfile");
+    Ok(written)
+}
+
+fn ledger_line(l: &PaymentLine, period: Period, bank_file: &str) -> LedgerLine {
+    LedgerLine {
+        end_to_end_id: l.end_to_end_id.0.clone(),
+        program: l.program,
+        period,
+        id_number: l.id_number.as_str().to_string(),
+        name: l.name.clone(),
+        township: l.township.clone(),
+        village: l.village.clone(),
+        payee_name: l.payee_name.clone(),
+        account: l.account.as_str().to_string(),
+        bank: l.bank.clone(),
+        amount: l.amount,
+        bank_file: bank_file.to_string(),
+        status: crate::domain::PaymentStatus::Sent,
+        reason_code: String::new(),
+        reason_text: String::new(),
+        original_id: None,
+        retry: 0,
+    }
+}
+
+/// Writes the cumulative manifest of the period (earlier files from the ledger,
+/// plus this batch's) into the staging folder; keeps the current one in history.
+#[allow(clippy::too_many_arguments)]
+fn write_manifest(
+    config: &Config,
+    prepared: &Prepared,
+    ledger: &dyn Ledger,
+    signer: &Signer,
+    batch: &str,
+    new_files: &[FileRecord],
+    created: DateTime<FixedOffset>,
+    staging: &Path,
+) -> Result<String, PipelineError> {
+    let period_dir = config.period_dir(prepared.period);
+    keep_history(&period_dir, staging)?;
+    let mut all = ledger.files_of_period(prepared.period)?;
+    all.extend(new_files.iter().cloned());
+    let files = all
+        .iter()
+        .map(|f| FileEntry {
+            path: format!("bank/{}", f.name),
+            program: f.program.code().to_string(),
+            format: f.format.clone(),
+            size: file_size(&period_dir, staging, &f.name),
+            sha256: f.sha256.clone(),
+            lines: f.lines,
+            total: f.total.yuan_string(),
+            signature: format!("bank/{}.sig", f.name),
+        })
+        .collect();
+    let programs = prepared
+        .totals
+        .programs
+        .iter()
+        .map(|(p, t)| {
+            let e = ProgramEntry {
+                approved_lines: t.approved.lines,
+                approved_amount: super::fmt2(t.approved.amount),
+                paid_lines: t.paid.lines,
+                paid_amount: super::fmt2(t.paid.amount),
+                held_lines: t.held.lines,
+                held_amount: super::fmt2(t.held.amount),
+                skipped_lines: t.skipped.lines,
+                skipped_amount: super::fmt2(t.skipped.amount),
+            };
+            (p.code().to_string(), e)
+        })
+        .collect();
+    let m = Manifest {
+        format_version: 1,
+        office: config.office.name.clone(),
+        office_uscc: config.office.uscc.clone(),
+        period: prepared.period.to_string(),
+        run_id: batch.to_string(),
+        created: created.to_rfc3339(),
+        files,
+        programs,
+        previous_manifest_sha256: ledger.last_manifest_sha()?,
+        signing: SigningInfo::of(signer),
+    };
+    Ok(manifest::write_manifest(staging, &m, signer)?)
+}
+
+fn file_size(period_dir: &Path, staging: &Path, name: &str) -> u64 {
+    let staged = staging.join("bank").join(name);
+    let path = if staged.exists() { staged } else { period_dir.join("bank").join(name) };
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Copies the period's current manifest into the staging `history/`, so the
+/// publish step keeps it when the new manifest replaces it.
+fn keep_history(period_dir: &Path, staging: &Path) -> Result<(), PipelineError> {
+    let current = period_dir.join("manifest.json");
+    let Ok(bytes) = std::fs::read(&current) else { return Ok(()) };
+    let old: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| PipelineError::Refused(format!("{}: not a manifest ({e}); move it away", current.display())))?;
+    let hist = staging.join("history");
+    let name = format!("manifest-{}.json", old.run_id);
+    crate::fsutil::write_atomic(&hist.join(&name), &bytes).map_err(io_err(&hist))?;
+    if let Ok(sig) = std::fs::read(period_dir.join("manifest.json.sig")) {
+        crate::fsutil::write_atomic(&hist.join(format!("{name}.sig")), &sig).map_err(io_err(&hist))?;
+    }
+    Ok(())
+}

@@ -1,0 +1,203 @@
+//! The example office end to end, through the real binary on real files: check,
+//! run, verify, receipts (with rejections, a late 退票 and a duplicate), reissue,
+//! receipts for the reissue, status, and a second month.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use common::{expect, fake_bank, office, read_csv, text};
+use disburse::ledger::{Ledger, SqliteLedger};
+use rust_decimal::Decimal;
+
+fn listing(dir: &Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    for e in walk(dir) {
+        out.insert(format!("{} {}", e.display(), std::fs::metadata(&e).unwrap().len()));
+    }
+    out
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.path().is_dir() {
+                out.extend(walk(&e.path()));
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+fn dec(s: &str) -> Decimal {
+    s.parse().unwrap_or_else(|_| panic!("not a decimal: {s}"))
+}
+
+#[test]
+fn check_reports_match_the_hand_computed_expectations() {
+    let (_tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    let out = expect(&["check", "--config", c, "--period", "2026-11"], 2);
+    assert!(text(&out).contains("dibao"), "prints a short summary");
+    let reports = dir.join("out/2026-11/reports");
+    let ex = read_csv(&reports.join("exceptions.csv"));
+    assert_eq!(ex[0], ["program", "file", "row", "field", "code", "severity", "name", "id_number_masked", "message"]);
+    let got: BTreeSet<Vec<String>> = ex[1..].iter().map(|r| r[..5].to_vec()).collect();
+    let expected = read_csv(&dir.join("expected_exceptions.csv"));
+    let want: BTreeSet<Vec<String>> = expected[1..]
+        .iter()
+        .filter(|r| r[0] == "2026-11" && !matches!(r[5].as_str(), "R04" | "R06"))
+        .map(|r| r[1..6].to_vec())
+        .collect();
+    assert_eq!(got, want, "exceptions (program,file,row,field,code) differ from expected_exceptions.csv");
+    for r in &ex[1..] {
+        assert!(!r[8].is_empty(), "every exception has a message: {r:?}");
+    }
+
+    // approved = paid + held, per program, to the fen.
+    let summary = read_csv(&reports.join("summary.csv"));
+    assert_eq!(summary[0], ["program", "township", "village", "paid_lines", "paid_amount", "held_lines", "held_amount"]);
+    let mut by_program: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
+    for r in &summary[1..] {
+        let e = by_program.entry(r[0].clone()).or_default();
+        e.0 += r[3].parse::<u64>().unwrap() + r[5].parse::<u64>().unwrap();
+        e.1 += dec(&r[4]) + dec(&r[6]);
+        assert!(r[4].split('.').nth(1).is_some_and(|f| f.len() == 2), "two decimals: {}", r[4]);
+    }
+    let approvals = read_csv(&dir.join("rosters/2026-11/approvals.csv"));
+    for a in &approvals[1..] {
+        let (lines, amount) = by_program.get(&a[0]).copied().unwrap_or_default();
+        assert_eq!((lines, amount), (a[1].parse().unwrap(), dec(&a[2])), "approved = paid + held for {}", a[0]);
+    }
+
+    // The notice never carries an account number, and IDs are masked.
+    let notice = read_csv(&reports.join("notice.csv"));
+    assert_eq!(notice[0], ["program", "township", "village", "name", "id_number_masked", "amount"]);
+    for r in &notice[1..] {
+        assert!(r[4].contains("********"), "masked: {}", r[4]);
+    }
+    // check never writes the ledger or a bank file.
+    assert!(!dir.join("state/ledger.db").exists());
+    assert!(!dir.join("out/2026-11/bank").exists());
+}
+
+#[test]
+fn pay_receipts_reissue_and_second_month() {
+    let (tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    let oct = dir.join("out/2026-10");
+    let mut printed = String::new();
+
+    printed += &text(&expect(&["run", "--config", c, "--period", "2026-10"], 2));
+    printed += &text(&expect(&["verify", oct.to_str().unwrap()], 0));
+    let paid = read_csv(&oct.join("reports/paid.csv"));
+    assert_eq!(paid[0], ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"]);
+    let full_ids: Vec<String> = paid[1..].iter().flat_map(|r| [r[5].clone(), r[6].clone()]).collect();
+
+    // Running the same period again pays nobody and writes nothing.
+    let ledger_before = dump(&config);
+    let files_before = listing(&dir.join("out"));
+    let again = expect(&["run", "--config", c, "--period", "2026-10"], 0);
+    assert_eq!(text(&again).lines().filter(|l| l.contains("没有新的")).count(), 1, "says so in one line");
+    assert_eq!(dump(&config), ledger_before);
+    assert_eq!(listing(&dir.join("out")), files_before);
+
+    // The bank answers: rejections, a late return; then the same file again.
+    let inbox = tmp.path().join("inbox");
+    let answer = fake_bank::answer(&oct, &inbox, 7).unwrap();
+    assert!(!answer.rejected.is_empty());
+    let p002 = inbox.join("pain002.xml");
+    let camt = inbox.join("camt054.xml");
+    printed += &text(&expect(&["returns", "--config", c, p002.to_str().unwrap(), camt.to_str().unwrap()], 2));
+    let twice = expect(&["returns", "--config", c, p002.to_str().unwrap()], 0);
+    assert!(text(&twice).contains("已处理过"));
+    assert_eq!(dump(&config).len(), ledger_before.len());
+
+    let failures = read_csv(&oct.join("returns/failures.csv"));
+    assert_eq!(
+        failures[0],
+        ["program", "end_to_end_id", "township", "village", "name", "id_number_masked", "amount", "status", "reason_code", "reason_text", "action"]
+    );
+    assert_eq!(failures.len() - 1, answer.rejected.len() + 1, "every rejection and the 退票 listed");
+    assert!(failures[1..].iter().all(|r| !r[10].is_empty() && r[5].contains('*')));
+    assert!(failures[1..].iter().any(|r| r[7] == "returned"));
+
+    // Correction batch for the failed lines; run twice, pays once.
+    let corrections = inbox.join("corrections.csv");
+    printed += &text(&expect(&["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()], 0));
+    let second = expect(&["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()], 2);
+    assert!(text(&second).contains("不再重复"));
+    printed += &text(&expect(&["verify", oct.to_str().unwrap()], 0));
+
+    // The bank settles every correction.
+    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    let corr: Vec<fake_bank::Paid> = ledger
+        .payments_of_period("2026-10".parse().unwrap())
+        .unwrap()
+        .into_iter()
+        .filter(|l| l.original_id.is_some())
+        .map(|l| fake_bank::Paid { e2e: l.end_to_end_id, amount: l.amount.yuan_string(), account: l.account })
+        .collect();
+    drop(ledger);
+    assert_eq!(corr.len(), answer.rejected.len() + 1);
+    let settle = inbox.join("pain002-corrections.xml");
+    std::fs::write(&settle, fake_bank::pain002(&corr, usize::MAX).replace("BANKRPT0001", "BANKRPT0002")).unwrap();
+    printed += &text(&expect(&["returns", "--config", c, settle.to_str().unwrap()], 0));
+
+    // sent = settled + failed + returned + pending, per program; every original settled once or visibly failed.
+    let status = expect(&["status", "--config", c, "--period", "2026-10", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["period"], "2026-10");
+    for (program, s) in v["programs"].as_object().unwrap() {
+        let lines = |k: &str| s[k]["lines"].as_u64().unwrap();
+        let amount = |k: &str| dec(s[k]["amount"].as_str().unwrap());
+        assert_eq!(lines("sent"), lines("settled") + lines("failed") + lines("returned") + lines("pending"), "{program}");
+        assert_eq!(amount("sent"), amount("settled") + amount("failed") + amount("returned") + amount("pending"), "{program}");
+    }
+    let lines = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap().payments_of_period("2026-10".parse().unwrap()).unwrap();
+    let mut settled_per_person: BTreeMap<(String, String), u32> = BTreeMap::new();
+    for l in &lines {
+        if l.status == disburse::domain::PaymentStatus::Settled {
+            *settled_per_person.entry((l.program.to_string(), l.id_number.clone())).or_default() += 1;
+        }
+    }
+    assert!(settled_per_person.values().all(|n| *n == 1), "nobody settled twice");
+
+    // November: the ledger now compares (R06, changes) and pays only November.
+    printed += &text(&expect(&["run", "--config", c, "--period", "2026-11"], 2));
+    let nov = dir.join("out/2026-11");
+    printed += &text(&expect(&["verify", nov.to_str().unwrap()], 0));
+    let changes = read_csv(&nov.join("reports/changes.csv"));
+    assert_eq!(changes[0], ["program", "id_number_masked", "name", "change", "previous_amount", "amount"]);
+    let kinds: BTreeSet<&str> = changes[1..].iter().map(|r| r[3].as_str()).collect();
+    assert!(kinds.contains("new") && kinds.contains("dropped") && kinds.contains("amount_changed"), "{kinds:?}");
+    let ex = read_csv(&nov.join("reports/exceptions.csv"));
+    assert!(ex[1..].iter().any(|r| r[4] == "R06"), "a raise of more than 20% warns");
+
+    // Privacy: nothing printed, and no notice or failure list, carries a full number.
+    let mut public = printed.clone();
+    for f in ["reports/notice.csv", "reports/exceptions.csv", "reports/report.html"] {
+        public += &std::fs::read_to_string(nov.join(f)).unwrap();
+    }
+    public += &std::fs::read_to_string(oct.join("returns/failures.csv")).unwrap();
+    for n in &full_ids {
+        assert!(!public.contains(n.as_str()), "a full ID or account number leaked ({}…)", &n[..6]);
+    }
+}
+
+/// Every payment row, as text, for comparing ledgers.
+fn dump(config: &Path) -> Vec<String> {
+    let l = SqliteLedger::open(&config.parent().unwrap().join("state/ledger.db")).unwrap();
+    let mut out = Vec::new();
+    for p in l.periods().unwrap() {
+        out.extend(l.payments_of_period(p).unwrap().into_iter().map(|x| format!("{x:?}")));
+    }
+    out
+}
