@@ -14,10 +14,7 @@ use crate::domain::{Fen, Period, Program};
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },
 }
@@ -179,20 +176,11 @@ fn default_purpose() -> String {
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let base = if base.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            base
-        };
-        Self::parse(&text, &base).map_err(|message| ConfigError::Invalid {
-            path: path.to_path_buf(),
-            message,
-        })
+        let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
+        Self::parse(&text, &base).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })
     }
 
     /// Parses config text; relative paths resolve against `base`.
@@ -202,23 +190,14 @@ impl Config {
         for (code, p) in raw.programs {
             let program: Program = code.parse()?;
             if !raw.payers.contains_key(&p.payer) {
-                return Err(format!(
-                    "programs.{code}.payer '{}' is not a [payers.{}] table",
-                    p.payer, p.payer
-                ));
+                return Err(format!("programs.{code}.payer '{}' is not a [payers.{}] table", p.payer, p.payer));
             }
             let cap = crate::domain::parse_amount(&p.cap)
                 .ok()
                 .and_then(Fen::from_yuan)
                 .filter(|c| c.0 > 0)
-                .ok_or_else(|| {
-                    format!(
-                        "programs.{code}.cap '{}' is not a positive amount in yuan",
-                        p.cap
-                    )
-                })?;
-            let schedule = parse_schedule(&p.schedule)
-                .map_err(|e| format!("programs.{code}.schedule: {e}"))?;
+                .ok_or_else(|| format!("programs.{code}.cap '{}' is not a positive amount in yuan", p.cap))?;
+            let schedule = parse_schedule(&p.schedule).map_err(|e| format!("programs.{code}.schedule: {e}"))?;
             programs.insert(
                 program,
                 ProgramConfig {
@@ -234,25 +213,16 @@ impl Config {
             );
         }
         let change_warn_share = match raw.checks.change_warn_share {
-            Some(s) => s
-                .parse()
-                .map_err(|_| format!("checks.change_warn_share '{s}' is not a number"))?,
+            Some(s) => s.parse().map_err(|_| format!("checks.change_warn_share '{s}' is not a number"))?,
             None => Decimal::new(2, 1),
         };
-        let formats_dir = base.join(
-            raw.output
-                .formats
-                .unwrap_or_else(|| PathBuf::from("formats")),
-        );
+        let formats_dir = base.join(raw.output.formats.unwrap_or_else(|| PathBuf::from("formats")));
         Ok(Config {
             base: base.to_path_buf(),
             office: raw.office,
             ledger_path: base.join(raw.ledger.path),
             output_dir: base.join(raw.output.dir),
-            signing: Signing {
-                key: base.join(&raw.signing.key),
-                ..raw.signing
-            },
+            signing: Signing { key: base.join(&raw.signing.key), ..raw.signing },
             approvals: raw.inputs.approvals,
             stops: raw.inputs.stops,
             payers: raw.payers,
@@ -264,8 +234,7 @@ impl Config {
 
     /// A config path pattern with `{period}` filled in, resolved against the config folder.
     pub fn resolve(&self, pattern: &str, period: Period) -> PathBuf {
-        self.base
-            .join(pattern.replace("{period}", &period.to_string()))
+        self.base.join(pattern.replace("{period}", &period.to_string()))
     }
 
     /// The same path as the clerk would name it (relative to the config folder).
@@ -280,10 +249,7 @@ impl Config {
 
     /// Programs due in `period`, in reporting order.
     pub fn due_programs(&self, period: Period) -> Vec<&ProgramConfig> {
-        self.programs
-            .values()
-            .filter(|p| p.schedule.is_due(period))
-            .collect()
+        self.programs.values().filter(|p| p.schedule.is_due(period)).collect()
     }
 }
 
@@ -294,22 +260,14 @@ fn parse_schedule(v: &toml::Value) -> Result<Schedule, String> {
             "quarterly" => Ok(Schedule::Quarterly),
             "half-yearly" => Ok(Schedule::HalfYearly),
             "annual" => Ok(Schedule::Annual),
-            other => Err(format!(
-                "'{other}' is not monthly, quarterly, half-yearly, annual or a list of months"
-            )),
+            other => Err(format!("'{other}' is not monthly, quarterly, half-yearly, annual or a list of months")),
         },
         toml::Value::Array(items) => {
             let months: Option<Vec<u32>> = items
                 .iter()
-                .map(|i| {
-                    i.as_integer()
-                        .and_then(|m| u32::try_from(m).ok())
-                        .filter(|m| (1..=12).contains(m))
-                })
+                .map(|i| i.as_integer().and_then(|m| u32::try_from(m).ok()).filter(|m| (1..=12).contains(m)))
                 .collect();
-            months
-                .map(Schedule::Months)
-                .ok_or_else(|| "a month list holds numbers 1 to 12".to_string())
+            months.map(Schedule::Months).ok_or_else(|| "a month list holds numbers 1 to 12".to_string())
         }
         _ => Err("expected a string or a list of months".to_string()),
     }

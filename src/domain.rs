@@ -36,13 +36,7 @@ pub enum Program {
 
 impl Program {
     /// All programs in their reporting order.
-    pub const ALL: [Program; 5] = [
-        Program::Dibao,
-        Program::Wubao,
-        Program::Youfu,
-        Program::Yiwubing,
-        Program::Yimin,
-    ];
+    pub const ALL: [Program; 5] = [Program::Dibao, Program::Wubao, Program::Youfu, Program::Yiwubing, Program::Yimin];
 
     /// The stable code of SPEC §1 (`dibao`, `wubao`, …).
     pub fn code(self) -> &'static str {
@@ -90,11 +84,7 @@ impl FromStr for Program {
         Program::ALL
             .into_iter()
             .find(|p| p.code() == s.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown program '{s}': expected one of dibao, wubao, youfu, yiwubing, yimin"
-                )
-            })
+            .ok_or_else(|| format!("unknown program '{s}': expected one of dibao, wubao, youfu, yiwubing, yimin"))
     }
 }
 
@@ -114,15 +104,9 @@ impl Period {
     /// The period before this one.
     pub fn previous(self) -> Period {
         if self.month == 1 {
-            Period {
-                year: self.year - 1,
-                month: 12,
-            }
+            Period { year: self.year - 1, month: 12 }
         } else {
-            Period {
-                year: self.year,
-                month: self.month - 1,
-            }
+            Period { year: self.year, month: self.month - 1 }
         }
     }
 
@@ -259,12 +243,7 @@ impl Field {
     pub fn required(self) -> bool {
         matches!(
             self,
-            Field::Township
-                | Field::Village
-                | Field::Name
-                | Field::IdNumber
-                | Field::Account
-                | Field::Amount
+            Field::Township | Field::Village | Field::Name | Field::IdNumber | Field::Account | Field::Amount
         )
     }
 
@@ -329,11 +308,7 @@ impl RosterRow {
     /// The cell of `field`, or `Cell::Empty` when the roster has no such column.
     pub fn cell(&self, field: Field) -> &Cell {
         static EMPTY: Cell = Cell::Empty;
-        self.cells
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, c)| c)
-            .unwrap_or(&EMPTY)
+        self.cells.iter().find(|(f, _)| *f == field).map(|(_, c)| c).unwrap_or(&EMPTY)
     }
 
     /// The trimmed text of `field`.
@@ -351,14 +326,7 @@ pub struct EndToEndId(pub String);
 impl EndToEndId {
     /// Builds the reference of line `seq` of batch `batch` of kind `kind` (`'R'` or `'C'`).
     pub fn new(program: Program, period: Period, kind: char, batch: u32, seq: u64) -> EndToEndId {
-        EndToEndId(format!(
-            "{}{}{}{:03}{:07}",
-            program.ref_prefix(),
-            period.compact(),
-            kind,
-            batch,
-            seq
-        ))
+        EndToEndId(format!("{}{}{}{:03}{:07}", program.ref_prefix(), period.compact(), kind, batch, seq))
     }
 
     pub fn as_str(&self) -> &str {
@@ -543,10 +511,7 @@ impl TextEncoding {
         }
         let (bytes, _, unmappable) = self.encoder().encode(s);
         if unmappable {
-            let bad = s
-                .chars()
-                .find(|c| self.encoder().encode(&c.to_string()).2)
-                .unwrap_or('?');
+            let bad = s.chars().find(|c| self.encoder().encode(&c.to_string()).2).unwrap_or('?');
             return Err(bad);
         }
         Ok(bytes.into_owned())
@@ -595,15 +560,7 @@ impl PaymentStatus {
     }
 
     pub fn parse(s: &str) -> Option<PaymentStatus> {
-        [
-            Self::Sent,
-            Self::Pending,
-            Self::Settled,
-            Self::Failed,
-            Self::Returned,
-        ]
-        .into_iter()
-        .find(|st| st.code() == s)
+        [Self::Sent, Self::Pending, Self::Settled, Self::Failed, Self::Returned].into_iter().find(|st| st.code() == s)
     }
 }
 

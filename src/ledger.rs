@@ -19,29 +19,17 @@ pub use sqlite::SqliteLedger;
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
     #[error("ledger {path}: {source}")]
-    Open {
-        path: PathBuf,
-        source: rusqlite::Error,
-    },
+    Open { path: PathBuf, source: rusqlite::Error },
     #[error("ledger {path} has schema version {found}, newer than this program knows ({known}); upgrade disburse")]
-    TooNew {
-        path: PathBuf,
-        found: i64,
-        known: i64,
-    },
+    TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("another disburse run holds the lock {0}; wait for it to finish (if none is running, the lock is released automatically)")]
     Locked(PathBuf),
-    #[error(
-        "{program} {period}: a payment for this person is already recorded; nothing was committed"
-    )]
+    #[error("{program} {period}: a payment for this person is already recorded; nothing was committed")]
     AlreadyPaid { program: String, period: String },
     #[error("ledger: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("ledger lock {path}: {source}")]
-    LockIo {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),
 }
@@ -201,8 +189,7 @@ pub trait Ledger {
     /// The next free batch number of `kind` in `period` (1, 2, …).
     fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError>;
     /// ID numbers with an original line for (program, period): R04.
-    fn paid_people(&self, program: Program, period: Period)
-        -> Result<HashSet<String>, LedgerError>;
+    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<String>, LedgerError>;
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(
@@ -211,12 +198,7 @@ pub trait Ledger {
         period: Period,
     ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError>;
     /// Commits a run, its files and its lines in one transaction.
-    fn commit_run(
-        &mut self,
-        run: &NewRun,
-        files: &[FileRecord],
-        lines: &[LedgerLine],
-    ) -> Result<i64, LedgerError>;
+    fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError>;
     /// SHA-256 of the newest committed run's manifest (the chain link).
     fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError>;
     /// Bank files of a period (for the cumulative manifest).
@@ -232,11 +214,7 @@ pub trait Ledger {
     /// Whether a receipt file with these bytes was applied before.
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
     /// Applies status changes and records the receipt, in one transaction.
-    fn apply_receipt(
-        &mut self,
-        receipt: &ReceiptRecord,
-        updates: &[StatusUpdate],
-    ) -> Result<(), LedgerError>;
+    fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError>;
     /// Periods that have any payment.
     fn periods(&self) -> Result<Vec<Period>, LedgerError>;
 }
@@ -245,9 +223,7 @@ pub trait Ledger {
 pub fn status_of(lines: &[LedgerLine]) -> std::collections::BTreeMap<Program, ProgramStatus> {
     let mut out = std::collections::BTreeMap::new();
     for l in lines {
-        out.entry(l.program)
-            .or_insert_with(ProgramStatus::default)
-            .add(l);
+        out.entry(l.program).or_insert_with(ProgramStatus::default).add(l);
     }
     out
 }
@@ -264,20 +240,15 @@ impl Lock {
     pub fn acquire(ledger_path: &Path) -> Result<Lock, LedgerError> {
         let path = lock_path(ledger_path);
         if let Some(dir) = path.parent() {
-            crate::fsutil::create_private_dir(dir).map_err(|source| LedgerError::LockIo {
-                path: path.clone(),
-                source,
-            })?;
+            crate::fsutil::create_private_dir(dir)
+                .map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
         }
         let file = File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(|source| LedgerError::LockIo {
-                path: path.clone(),
-                source,
-            })?;
+            .map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(Lock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(path)),

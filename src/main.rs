@@ -12,7 +12,11 @@ use disburse::domain::Period;
 use disburse::pipeline::{self, Outcome, PipelineError, Progress};
 
 #[derive(Parser)]
-#[command(name = "disburse", version, about = "Pays social benefits: rosters in, signed bank files out, receipts back in")]
+#[command(
+    name = "disburse",
+    version,
+    about = "Pays social benefits: rosters in, signed bank files out, receipts back in"
+)]
 struct Cli {
     /// Log format on stderr: `text` for people, `json` (one object per line) for cron.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DISBURSE_LOG_FORMAT")]
@@ -89,7 +93,8 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
-    let progress = Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    let progress =
+        Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
     match dispatch(cli.command, &progress) {
         Ok(outcome) => {
             for line in &outcome.summary {

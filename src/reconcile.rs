@@ -56,10 +56,7 @@ fn hold_duplicates_in_program(rows: &mut [Checked]) {
 /// R02: the same person in both 低保 and 特困 for the same period: both held.
 fn hold_dibao_wubao_overlap(rows: &mut [Checked]) {
     let ids_of = |p: Program, rows: &[Checked]| -> HashSet<String> {
-        rows.iter()
-            .filter(|c| c.program == p)
-            .filter_map(|c| id_key(c).map(str::to_string))
-            .collect()
+        rows.iter().filter(|c| c.program == p).filter_map(|c| id_key(c).map(str::to_string)).collect()
     };
     let dibao = ids_of(Program::Dibao, rows);
     let wubao = ids_of(Program::Wubao, rows);
@@ -70,7 +67,8 @@ fn hold_dibao_wubao_overlap(rows: &mut [Checked]) {
             _ => continue,
         };
         if id_key(c).is_some_and(|id| other.contains(id)) {
-            let msg = "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".to_string();
+            let msg =
+                "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".to_string();
             c.hold(Code::R02, Field::IdNumber, msg);
         }
     }
@@ -78,11 +76,8 @@ fn hold_dibao_wubao_overlap(rows: &mut [Checked]) {
 
 /// R03: a person on the stop list, stopped on or before the period's first day.
 fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
-    let stopped: HashMap<&str, &StopEntry> = stops
-        .iter()
-        .filter(|s| s.effective <= period_start)
-        .map(|s| (s.id_number.as_str(), s))
-        .collect();
+    let stopped: HashMap<&str, &StopEntry> =
+        stops.iter().filter(|s| s.effective <= period_start).map(|s| (s.id_number.as_str(), s)).collect();
     for c in rows.iter_mut() {
         let Some(s) = id_key(c).and_then(|id| stopped.get(id)) else {
             continue;
@@ -94,10 +89,7 @@ fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono:
             "moved" => "迁出",
             other => other,
         };
-        let msg = format!(
-            "此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单",
-            s.effective
-        );
+        let msg = format!("此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单", s.effective);
         c.hold(Code::R03, Field::IdNumber, msg);
     }
 }
@@ -109,34 +101,25 @@ fn hold_shared_accounts(rows: &mut [Checked]) {
     let mut by_account: HashMap<String, Vec<usize>> = HashMap::new();
     for (i, c) in rows.iter().enumerate() {
         if let Some(line) = &c.line {
-            by_account
-                .entry(line.account.as_str().to_string())
-                .or_default()
-                .push(i);
+            by_account.entry(line.account.as_str().to_string()).or_default().push(i);
         }
     }
     for (_, group) in by_account.into_iter().filter(|(_, g)| g.len() > 1) {
-        let lines: Vec<_> = group
-            .iter()
-            .filter_map(|&i| rows[i].line.as_ref())
-            .collect();
+        let lines: Vec<_> = group.iter().filter_map(|&i| rows[i].line.as_ref()).collect();
         let people: HashSet<&str> = lines.iter().map(|l| l.id_number.as_str()).collect();
         if people.len() < 2 {
             continue;
         }
-        let institution = lines
-            .iter()
-            .all(|l| l.payee_type == crate::domain::PayeeType::Institution);
+        let institution = lines.iter().all(|l| l.payee_type == crate::domain::PayeeType::Institution);
         let first = lines[0];
-        let household = lines
-            .iter()
-            .all(|l| l.payee_name == first.payee_name && l.village == first.village);
+        let household = lines.iter().all(|l| l.payee_name == first.payee_name && l.village == first.village);
         if institution || household {
             continue;
         }
         let n = people.len();
         for i in group {
-            let msg = format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领");
+            let msg =
+                format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领");
             rows[i].hold(Code::R05, Field::Account, msg);
         }
     }
@@ -152,7 +135,11 @@ pub fn check_approval(
     total: Decimal,
 ) -> Option<Exception> {
     let message = match approval {
-        None => format!("审批表中没有{}（{}）这一行：没有审批不能发放，整个项目不发放", program.chinese_name(), program.code()),
+        None => format!(
+            "审批表中没有{}（{}）这一行：没有审批不能发放，整个项目不发放",
+            program.chinese_name(),
+            program.code()
+        ),
         Some(a) if a.count != count || a.total != total => format!(
             "名册与审批不符：审批{}笔、{}元，名册实有{}笔、{}元（差{}元）；整个项目不发放，请核对名册或审批表",
             a.count,
@@ -181,20 +168,10 @@ mod tests {
     use crate::domain::{Cell, Fen, RosterRow, SourcePos, TextEncoding, TextRules};
     use crate::validate::{check_row, Rules};
 
-    fn checked(
-        program: Program,
-        row: u64,
-        name: &str,
-        id: &str,
-        account: &str,
-        payee: &str,
-    ) -> Checked {
+    fn checked(program: Program, row: u64, name: &str, id: &str, account: &str, payee: &str) -> Checked {
         let r = RosterRow {
             program,
-            pos: SourcePos {
-                file: "r.csv".into(),
-                row,
-            },
+            pos: SourcePos { file: "r.csv".into(), row },
             cells: vec![
                 (Field::Township, Cell::Text("镇".into())),
                 (Field::Village, Cell::Text("村".into())),
@@ -203,22 +180,10 @@ mod tests {
                 (Field::Account, Cell::Text(account.into())),
                 (Field::Amount, Cell::Text("100".into())),
                 (Field::PayeeName, Cell::Text(payee.into())),
-                (
-                    Field::PayeeType,
-                    Cell::Text(if payee == name { "self" } else { "guardian" }.into()),
-                ),
+                (Field::PayeeType, Cell::Text(if payee == name { "self" } else { "guardian" }.into())),
             ],
         };
-        check_row(
-            &r,
-            &Rules {
-                cap: Fen(1_000_000),
-                text: TextRules {
-                    encoding: TextEncoding::Utf8,
-                    name_max: None,
-                },
-            },
-        )
+        check_row(&r, &Rules { cap: Fen(1_000_000), text: TextRules { encoding: TextEncoding::Utf8, name_max: None } })
     }
 
     const A: &str = "11010519491231002X";
@@ -237,20 +202,10 @@ mod tests {
             checked(Program::Wubao, 2, "李四", B, "6214831150131511", "李四"),
             checked(Program::Dibao, 4, "李四", B, "33001610000053012345", "李四"),
             checked(Program::Youfu, 2, "王五", C, "1234567890", "王五"),
-            checked(
-                Program::Yimin,
-                2,
-                "赵六",
-                "360426199101010071",
-                "1234567890",
-                "赵六",
-            ),
+            checked(Program::Yimin, 2, "赵六", "360426199101010071", "1234567890", "赵六"),
         ];
-        let stops = vec![StopEntry {
-            id_number: C.into(),
-            reason: "death".into(),
-            effective: "2026-10-15".parse().unwrap(),
-        }];
+        let stops =
+            vec![StopEntry { id_number: C.into(), reason: "death".into(), effective: "2026-10-15".parse().unwrap() }];
         reconcile(&mut rows, &stops, "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R01]);
         assert_eq!(codes(&rows[1]), vec![Code::R01]);
@@ -274,10 +229,7 @@ mod tests {
             checked(Program::Yiwubing, 3, "王五", C, "1234567890", "王大"),
         ];
         reconcile(&mut rows, &[], "2026-11-01".parse().unwrap());
-        assert!(
-            rows.iter().all(|r| r.line.is_some()),
-            "one household (same payee, same village) may share"
-        );
+        assert!(rows.iter().all(|r| r.line.is_some()), "one household (same payee, same village) may share");
     }
 
     #[test]
@@ -291,8 +243,7 @@ mod tests {
             approved_on: String::new(),
         };
         assert!(check_approval(Program::Dibao, "f", Some(&a), 2, "100".parse().unwrap()).is_none());
-        let e =
-            check_approval(Program::Dibao, "f", Some(&a), 2, "100.01".parse().unwrap()).unwrap();
+        let e = check_approval(Program::Dibao, "f", Some(&a), 2, "100.01".parse().unwrap()).unwrap();
         assert_eq!(e.code, Code::R07);
         assert!(e.message.contains("0.01"));
         assert!(check_approval(Program::Dibao, "f", None, 2, "100".parse().unwrap()).is_some());

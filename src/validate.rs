@@ -7,8 +7,8 @@
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    parse_amount, Account, AccountError, Cell, Code, EndToEndId, Exception, Fen, Field, IdError,
-    IdNumber, Length, PayeeType, PaymentLine, Program, RosterRow, TextRules,
+    parse_amount, Account, AccountError, Cell, Code, EndToEndId, Exception, Fen, Field, IdError, IdNumber, Length,
+    PayeeType, PaymentLine, Program, RosterRow, TextRules,
 };
 
 /// One row after validation.
@@ -91,11 +91,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
     let mut problems: Vec<(Code, Field, String)> = Vec::new();
     for field in Field::ALL.into_iter().filter(|f| f.required()) {
         if row.cell(field).is_blank() {
-            problems.push((
-                Code::V01,
-                field,
-                format!("必填项“{}”为空，请补全后重新报送", field_zh(field)),
-            ));
+            problems.push((Code::V01, field, format!("必填项“{}”为空，请补全后重新报送", field_zh(field))));
         }
     }
     let id = check_id(row, &mut problems);
@@ -126,18 +122,12 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
     }
     if warn_luhn {
         let msg = "银行卡号未通过校验位（Luhn）检查：照常发放，请核对卡号是否抄错".to_string();
-        c.exceptions
-            .push(c.exception(Code::W01, Field::Account.code(), msg));
+        c.exceptions.push(c.exception(Code::W01, Field::Account.code(), msg));
     }
-    if c.exceptions
-        .iter()
-        .any(|e| e.severity() == crate::domain::Severity::Hold)
-    {
+    if c.exceptions.iter().any(|e| e.severity() == crate::domain::Severity::Hold) {
         return c;
     }
-    if let (Some(id), Some(account), Some(amount), Some(payee_type)) =
-        (id, account, amount, payee_type)
-    {
+    if let (Some(id), Some(account), Some(amount), Some(payee_type)) = (id, account, amount, payee_type) {
         c.line = Some(PaymentLine {
             program: row.program,
             end_to_end_id: EndToEndId(String::new()),
@@ -172,8 +162,7 @@ fn check_id(row: &RosterRow, problems: &mut Problems) -> Option<IdNumber> {
         return None;
     }
     // An ID typed into a numeric cell keeps only 15 significant digits.
-    if matches!(row.cell(Field::IdNumber), Cell::Number(n) if n.len() > 15 || n.contains(['e', 'E', '.']))
-    {
+    if matches!(row.cell(Field::IdNumber), Cell::Number(n) if n.len() > 15 || n.contains(['e', 'E', '.'])) {
         problems.push((
             Code::V02,
             Field::IdNumber,
@@ -185,15 +174,11 @@ fn check_id(row: &RosterRow, problems: &mut Problems) -> Option<IdNumber> {
         .map_err(|e| {
             let msg = match e {
                 IdError::Length(n) => format!("身份证号有{n}位，应为18位"),
-                IdError::Float(_) => {
-                    "身份证号被表格软件当成数字（末几位已丢失），请把该列设为文本后重新录入".into()
-                }
+                IdError::Float(_) => "身份证号被表格软件当成数字（末几位已丢失），请把该列设为文本后重新录入".into(),
                 IdError::Legacy => "身份证号为15位旧号码，请换成18位新号码".into(),
                 IdError::Characters => "身份证号含有非数字字符（只有最后一位可以是X）".into(),
                 IdError::BirthDate(d) => format!("身份证号中的出生日期{d}不存在"),
-                IdError::Check { .. } => {
-                    "身份证号校验位不对，可能有数字录错，请与户口簿核对".into()
-                }
+                IdError::Check { .. } => "身份证号校验位不对，可能有数字录错，请与户口簿核对".into(),
             };
             problems.push((Code::V02, Field::IdNumber, msg));
         })
@@ -209,18 +194,12 @@ fn check_account(row: &RosterRow, problems: &mut Problems) -> Option<Account> {
         // A number cell: the spreadsheet stored the account as a float. Even when
         // it looks intact, digits past the 15th are not trustworthy.
         Cell::Number(n) if n.len() > 15 || n.contains(['e', 'E', '.']) => {
-            problems.push((
-                Code::V03,
-                Field::Account,
-                msg_account(AccountError::Float(String::new())),
-            ));
+            problems.push((Code::V03, Field::Account, msg_account(AccountError::Float(String::new()))));
             return None;
         }
         _ => raw,
     };
-    Account::parse(raw)
-        .map_err(|e| problems.push((Code::V03, Field::Account, msg_account(e))))
-        .ok()
+    Account::parse(raw).map_err(|e| problems.push((Code::V03, Field::Account, msg_account(e)))).ok()
 }
 
 fn msg_account(e: AccountError) -> String {
@@ -285,19 +264,9 @@ fn check_household(row: &RosterRow, problems: &mut Problems) -> Option<u32> {
     if raw.is_empty() {
         return None;
     }
-    let n = raw
-        .strip_suffix(".0")
-        .unwrap_or(raw)
-        .trim_end_matches('人')
-        .parse::<u32>()
-        .ok()
-        .filter(|n| *n > 0);
+    let n = raw.strip_suffix(".0").unwrap_or(raw).trim_end_matches('人').parse::<u32>().ok().filter(|n| *n > 0);
     if n.is_none() {
-        problems.push((
-            Code::V01,
-            Field::HouseholdSize,
-            format!("保障人数“{raw}”不是正整数"),
-        ));
+        problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数")));
     }
     n
 }
@@ -309,25 +278,18 @@ fn check_name(field: Field, name: &str, rules: TextRules, problems: &mut Problem
         return;
     }
     let label = field_zh(field);
-    if let Some(bad) = name
-        .chars()
-        .find(|c| !name_char_ok(*c, field == Field::PayeeName))
-    {
-        problems.push((
-            Code::V05,
-            field,
-            format!(
-                "{label}“{name}”含有不应出现的字符“{}”",
-                bad.escape_default()
-            ),
-        ));
+    if let Some(bad) = name.chars().find(|c| !name_char_ok(*c, field == Field::PayeeName)) {
+        problems.push((Code::V05, field, format!("{label}“{name}”含有不应出现的字符“{}”", bad.escape_default())));
         return;
     }
     match rules.encoding.encode(name) {
         Err(c) => problems.push((
             Code::V05,
             field,
-            format!("{label}中的“{c}”是生僻字，银行文件的{}编码无法表示：请与银行核对户名的写法，人工处理", rules.encoding.name()),
+            format!(
+                "{label}中的“{c}”是生僻字，银行文件的{}编码无法表示：请与银行核对户名的写法，人工处理",
+                rules.encoding.name()
+            ),
         )),
         Ok(bytes) => {
             let too_long = match rules.name_max {
@@ -336,7 +298,11 @@ fn check_name(field: Field, name: &str, rules: TextRules, problems: &mut Problem
                 None => false,
             };
             if too_long {
-                problems.push((Code::V05, field, format!("{label}“{name}”超过银行文件允许的长度，不能截断，请人工处理")));
+                problems.push((
+                    Code::V05,
+                    field,
+                    format!("{label}“{name}”超过银行文件允许的长度，不能截断，请人工处理"),
+                ));
             }
         }
     }
@@ -346,8 +312,7 @@ fn name_char_ok(c: char, institution_allowed: bool) -> bool {
     let cjk = matches!(c as u32,
         0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x323AF | 0x3007);
     let sep = matches!(c, '·' | '•' | '・' | ' ' | '.');
-    let institution =
-        institution_allowed && matches!(c, '(' | ')' | '（' | '）' | '、' | '-' | '0'..='9');
+    let institution = institution_allowed && matches!(c, '(' | ')' | '（' | '）' | '、' | '-' | '0'..='9');
     cjk || sep || c.is_ascii_alphabetic() || institution
 }
 
@@ -357,14 +322,7 @@ mod tests {
     use crate::domain::{SourcePos, TextEncoding};
 
     fn row(cells: &[(Field, Cell)]) -> RosterRow {
-        RosterRow {
-            program: Program::Dibao,
-            pos: SourcePos {
-                file: "d.csv".into(),
-                row: 2,
-            },
-            cells: cells.to_vec(),
-        }
+        RosterRow { program: Program::Dibao, pos: SourcePos { file: "d.csv".into(), row: 2 }, cells: cells.to_vec() }
     }
 
     fn good() -> Vec<(Field, Cell)> {
@@ -379,13 +337,7 @@ mod tests {
     }
 
     fn rules(enc: TextEncoding) -> Rules {
-        Rules {
-            cap: Fen(300_000),
-            text: TextRules {
-                encoding: enc,
-                name_max: None,
-            },
-        }
+        Rules { cap: Fen(300_000), text: TextRules { encoding: enc, name_max: None } }
     }
 
     fn codes(c: &Checked) -> Vec<Code> {
@@ -417,13 +369,8 @@ mod tests {
     fn rare_character_is_v05_only_for_gbk() {
         let mut cells = good();
         cells[2] = (Field::Name, Cell::Text("李㐀".into()));
-        assert_eq!(
-            codes(&check_row(&row(&cells), &rules(TextEncoding::Gbk))),
-            vec![Code::V05]
-        );
-        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8))
-            .line
-            .is_some());
+        assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Gbk))), vec![Code::V05]);
+        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8)).line.is_some());
     }
 
     #[test]
@@ -434,10 +381,7 @@ mod tests {
         let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
         assert_eq!(codes(&c), vec![Code::V02, Code::V03]);
         assert!(c.exceptions[0].message.contains("末几位已丢失"));
-        assert!(c
-            .exceptions
-            .iter()
-            .all(|e| !e.message.contains("110105194912310000")));
+        assert!(c.exceptions.iter().all(|e| !e.message.contains("110105194912310000")));
     }
 
     #[test]
@@ -448,14 +392,9 @@ mod tests {
         assert_eq!(codes(&c), vec![Code::V01]);
         let mut cells = good();
         cells.push((Field::PayeeName, Cell::Text("李四".into())));
-        assert_eq!(
-            codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))),
-            vec![Code::V06]
-        );
+        assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))), vec![Code::V06]);
         cells.push((Field::PayeeType, Cell::Text("guardian".into())));
-        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8))
-            .line
-            .is_some());
+        assert!(check_row(&row(&cells), &rules(TextEncoding::Utf8)).line.is_some());
     }
 
     #[test]
@@ -463,11 +402,7 @@ mod tests {
         for amt in ["3000.01", "0", "-5", "abc"] {
             let mut cells = good();
             cells[5] = (Field::Amount, Cell::Text(amt.into()));
-            assert_eq!(
-                codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))),
-                vec![Code::V04],
-                "{amt}"
-            );
+            assert_eq!(codes(&check_row(&row(&cells), &rules(TextEncoding::Utf8))), vec![Code::V04], "{amt}");
         }
     }
 

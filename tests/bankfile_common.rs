@@ -6,15 +6,10 @@ use std::path::{Path, PathBuf};
 
 use disburse::bankfile::Batch;
 use disburse::config::{Office, Payer};
-use disburse::domain::{
-    Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos,
-};
+use disburse::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos};
 
 pub fn office() -> Office {
-    Office {
-        name: "某县民政局".into(),
-        uscc: "11330100MB1234567X".into(),
-    }
+    Office { name: "某县民政局".into(), uscc: "11330100MB1234567X".into() }
 }
 
 pub fn payer() -> Payer {
@@ -33,10 +28,7 @@ pub fn id_number(n: u64) -> IdNumber {
 }
 
 pub fn line(seq: u64, name: &str, fen: i64, bank: &str) -> PaymentLine {
-    let period = Period {
-        year: 2026,
-        month: 11,
-    };
+    let period = Period { year: 2026, month: 11 };
     PaymentLine {
         program: Program::Dibao,
         end_to_end_id: EndToEndId::new(Program::Dibao, period, 'R', 1, seq),
@@ -52,26 +44,14 @@ pub fn line(seq: u64, name: &str, fen: i64, bank: &str) -> PaymentLine {
         household_size: Some(1),
         category: String::new(),
         note: String::new(),
-        pos: SourcePos {
-            file: "roster.xlsx".into(),
-            row: seq + 1,
-        },
+        pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }
 
 /// `n` lines with rotating Chinese names and amounts.
 pub fn lines(n: u64) -> Vec<PaymentLine> {
     let names = ["张三", "李四", "王小五", "欧阳娜娜", "赵六"];
-    (1..=n)
-        .map(|i| {
-            line(
-                i,
-                names[(i % 5) as usize],
-                30000 + (i as i64 * 37) % 50000,
-                "",
-            )
-        })
-        .collect()
+    (1..=n).map(|i| line(i, names[(i % 5) as usize], 30000 + (i as i64 * 37) % 50000, "")).collect()
 }
 
 pub fn batch<'a>(office: &'a Office, payer: &'a Payer, lines: &'a [PaymentLine]) -> Batch<'a> {
@@ -81,10 +61,7 @@ pub fn batch<'a>(office: &'a Office, payer: &'a Payer, lines: &'a [PaymentLine])
         office,
         payer,
         program: Program::Dibao,
-        period: Period {
-            year: 2026,
-            month: 11,
-        },
+        period: Period { year: 2026, month: 11 },
         purpose: "BENE",
         batch_id: "DB202611R001".into(),
         created: utc.with_ymd_and_hms(2026, 11, 20, 1, 30, 0).unwrap(),
@@ -98,10 +75,5 @@ pub fn formats_dir() -> PathBuf {
 }
 
 pub fn fixture(name: &str) -> Vec<u8> {
-    std::fs::read(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("fixtures/bankfile")
-            .join(name),
-    )
-    .unwrap()
+    std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/bankfile").join(name)).unwrap()
 }

@@ -24,12 +24,7 @@ fn xsd_dir() -> PathBuf {
 /// DISBURSE_SKIP_XMLLINT=1.
 fn xmllint(file: &Path, version: &str) {
     let xsd = xsd_dir().join(format!("pain.001.001.{version}.xsd"));
-    let out = Command::new("xmllint")
-        .arg("--noout")
-        .arg("--schema")
-        .arg(&xsd)
-        .arg(file)
-        .output();
+    let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(file).output();
     match out {
         Ok(o) => assert!(
             o.status.success(),
@@ -55,11 +50,7 @@ fn expected(l: &disburse::domain::PaymentLine) -> ParsedPayment {
     }
 }
 
-fn write(
-    name: &str,
-    lines: &[disburse::domain::PaymentLine],
-    dir: &Path,
-) -> Result<Vec<WrittenFile>, BankFileError> {
+fn write(name: &str, lines: &[disburse::domain::PaymentLine], dir: &Path) -> Result<Vec<WrittenFile>, BankFileError> {
     let (o, p) = (office(), payer());
     let f = Format::load(name, Path::new("/nonexistent")).unwrap();
     f.write(&batch(&o, &p, lines), dir)
@@ -84,24 +75,12 @@ fn small_files_validate_and_round_trip() {
         assert_eq!(f.size, bytes.len() as u64);
         assert_eq!(f.sha256, disburse::fsutil::sha256_hex(&bytes));
         let xml = String::from_utf8(bytes.clone()).unwrap();
-        assert_eq!(
-            xml.matches("<NbOfTxs>3</NbOfTxs>").count(),
-            2,
-            "NbOfTxs at group and PmtInf level"
-        );
-        assert_eq!(
-            xml.matches("<CtrlSum>1235332.90</CtrlSum>").count(),
-            2,
-            "CtrlSum at both levels"
-        );
+        assert_eq!(xml.matches("<NbOfTxs>3</NbOfTxs>").count(), 2, "NbOfTxs at group and PmtInf level");
+        assert_eq!(xml.matches("<CtrlSum>1235332.90</CtrlSum>").count(), 2, "CtrlSum at both levels");
         assert!(xml.contains(r#"<InstdAmt Ccy="CNY">0.01</InstdAmt>"#));
         assert!(xml.contains(r#"<InstdAmt Ccy="CNY">765.00</InstdAmt>"#));
         assert!(xml.contains("A&amp;B &lt;C&gt;"), "names escaped");
-        assert!(
-            xml.contains("<Cd>SSBE</Cd>")
-                && xml.contains("<Cd>NIDN</Cd>")
-                && xml.contains("<Cd>CNAPS</Cd>")
-        );
+        assert!(xml.contains("<Cd>SSBE</Cd>") && xml.contains("<Cd>NIDN</Cd>") && xml.contains("<Cd>CNAPS</Cd>"));
         assert!(xml.contains("<MmbId>402331000007</MmbId>"));
         assert!(xml.contains("<Nm>某县农村信用合作联社城关分社</Nm>"));
         assert!(xml.contains("<CreDtTm>2026-11-20T09:30:00+08:00</CreDtTm>"));
@@ -133,11 +112,7 @@ fn large_files_validate() {
         let f = Format::load(name, dir.path()).unwrap();
         assert_eq!(f.count_and_total(&bytes).unwrap(), (20_000, total));
         let xml = String::from_utf8(bytes).unwrap();
-        assert_eq!(
-            xml.matches(&format!("<CtrlSum>{}</CtrlSum>", total.yuan_string()))
-                .count(),
-            2
-        );
+        assert_eq!(xml.matches(&format!("<CtrlSum>{}</CtrlSum>", total.yuan_string())).count(), 2);
     }
 }
 
@@ -149,22 +124,10 @@ fn long_names_are_refused_never_cut() {
     xmllint(&files[0].path, "09");
     let too_long = "张".repeat(141);
     let dir = tempfile::tempdir().unwrap();
-    let err = write(
-        "pain001-v03",
-        &[line(1, "张三", 100, ""), line(2, &too_long, 100, "")],
-        dir.path(),
-    )
-    .unwrap_err();
+    let err = write("pain001-v03", &[line(1, "张三", 100, ""), line(2, &too_long, 100, "")], dir.path()).unwrap_err();
     let msg = err.to_string();
-    assert!(
-        msg.contains("DB202611R0010000002") && msg.contains("141"),
-        "{msg}"
-    );
-    assert_eq!(
-        std::fs::read_dir(dir.path()).unwrap().count(),
-        0,
-        "nothing written"
-    );
+    assert!(msg.contains("DB202611R0010000002") && msg.contains("141"), "{msg}");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
     let err = write("pain001-v03", &[line(1, "张\n三", 100, "")], dir.path()).unwrap_err();
     assert!(err.to_string().contains("control"), "{err}");
 }
@@ -173,30 +136,16 @@ fn long_names_are_refused_never_cut() {
 fn text_rules_and_tampering() {
     let f = Format::load("pain001-v03", Path::new("/nonexistent")).unwrap();
     let r = f.text_rules();
-    assert_eq!(
-        (r.encoding, r.name_max),
-        (TextEncoding::Utf8, Some(Length::Chars(140)))
-    );
+    assert_eq!((r.encoding, r.name_max), (TextEncoding::Utf8, Some(Length::Chars(140))));
     assert!(f.read_returns(b"x", "r.txt").is_err());
     let dir = tempfile::tempdir().unwrap();
     let files = write("pain001-v03", &lines(3), dir.path()).unwrap();
     let xml = std::fs::read_to_string(&files[0].path).unwrap();
     let sum = files[0].total.yuan_string();
-    let bad = xml.replacen(
-        &format!("<CtrlSum>{sum}</CtrlSum>"),
-        "<CtrlSum>1.00</CtrlSum>",
-        1,
-    );
-    assert!(f
-        .count_and_total(bad.as_bytes())
-        .unwrap_err()
-        .to_string()
-        .contains("CtrlSum"));
+    let bad = xml.replacen(&format!("<CtrlSum>{sum}</CtrlSum>"), "<CtrlSum>1.00</CtrlSum>", 1);
+    assert!(f.count_and_total(bad.as_bytes()).unwrap_err().to_string().contains("CtrlSum"));
     let bad = xml.replacen("<NbOfTxs>3</NbOfTxs>", "<NbOfTxs>4</NbOfTxs>", 2);
     assert!(f.count_and_total(bad.as_bytes()).is_err());
     assert!(f.read_payments(b"<Document><unclosed>").is_err());
-    assert!(
-        f.read_payments(&xml.as_bytes()[..xml.len() / 2]).is_err(),
-        "a file cut short is refused"
-    );
+    assert!(f.read_payments(&xml.as_bytes()[..xml.len() / 2]).is_err(), "a file cut short is refused");
 }

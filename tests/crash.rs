@@ -97,16 +97,13 @@ fn check_consistent(dir: &Path, trial: &str) {
     let period_dir = dir.join("out/2026-11");
     let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
     let lines = ledger.payments_of_period("2026-11".parse().unwrap()).unwrap();
-    let people: BTreeSet<(String, String)> = lines.iter().map(|l| (l.program.to_string(), l.id_number.clone())).collect();
+    let people: BTreeSet<(String, String)> =
+        lines.iter().map(|l| (l.program.to_string(), l.id_number.clone())).collect();
     assert_eq!(lines.len() as u64, LINES, "{trial}: every line recorded once");
     assert_eq!(people.len() as u64, LINES, "{trial}: nobody recorded twice");
     let ledger_refs: BTreeSet<String> = lines.iter().map(|l| l.end_to_end_id.clone()).collect();
-    let formats: BTreeMap<String, String> = ledger
-        .files_of_period("2026-11".parse().unwrap())
-        .unwrap()
-        .into_iter()
-        .map(|f| (f.name, f.format))
-        .collect();
+    let formats: BTreeMap<String, String> =
+        ledger.files_of_period("2026-11".parse().unwrap()).unwrap().into_iter().map(|f| (f.name, f.format)).collect();
     let mut file_refs = Vec::new();
     for e in std::fs::read_dir(period_dir.join("bank")).unwrap().flatten() {
         let name = e.file_name().to_string_lossy().to_string();
@@ -163,7 +160,8 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
 
     let mut trials = 0;
     let mut died = 0;
-    let mut points: Vec<(&str, u32)> = vec![("ingest", 1), ("ingest", 2), ("reconcile", 1), ("reports", 1), ("manifest", 1), ("committed", 1)];
+    let mut points: Vec<(&str, u32)> =
+        vec![("ingest", 1), ("ingest", 2), ("reconcile", 1), ("reports", 1), ("manifest", 1), ("committed", 1)];
     for n in 1..=2 {
         points.push(("bankfile", n));
         points.push(("signed", n));
@@ -203,11 +201,7 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
 }
 
 fn walk_count(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| if e.path().is_dir() { walk_count(&e.path()) } else { 1 })
-        .sum()
+    std::fs::read_dir(dir).unwrap().flatten().map(|e| if e.path().is_dir() { walk_count(&e.path()) } else { 1 }).sum()
 }
 
 #[test]

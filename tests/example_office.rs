@@ -26,21 +26,12 @@ fn office() -> (tempfile::TempDir, ExampleInfo) {
             (t, info)
         }
         Err(ExampleError::Keygen(e)) => {
-            assert!(
-                e.to_string().contains("not implemented"),
-                "keygen failed: {e}"
-            );
+            assert!(e.to_string().contains("not implemented"), "keygen failed: {e}");
             let again = tempfile::tempdir().unwrap();
             let info = write_files(again.path()).unwrap();
             // The failed run left a complete office except the key: same files.
             assert_eq!(files(&dir), files(again.path()));
-            (
-                t,
-                ExampleInfo {
-                    config: dir.join("disburse.toml"),
-                    ..info
-                },
-            )
+            (t, ExampleInfo { config: dir.join("disburse.toml"), ..info })
         }
         Err(e) => panic!("write_example failed: {e}"),
     }
@@ -53,11 +44,7 @@ fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
     while let Some(d) = stack.pop() {
         for e in std::fs::read_dir(&d).unwrap() {
             let p = e.unwrap().path();
-            let rel = p
-                .strip_prefix(dir)
-                .unwrap()
-                .to_string_lossy()
-                .replace('\\', "/");
+            let rel = p.strip_prefix(dir).unwrap().to_string_lossy().replace('\\', "/");
             // keys/: per office, never committed; .gitattributes: keeps git off the fixture bytes.
             if rel.starts_with("keys") || rel == ".gitattributes" {
                 continue;
@@ -105,10 +92,7 @@ fn office_is_byte_identical_to_the_fixtures() {
         "file list differs: run `cargo test --test example_office -- --ignored regenerate_fixtures`"
     );
     for (name, bytes) in &made {
-        assert!(
-            bytes == &committed[name],
-            "{name} differs from fixtures/office: regenerate the fixtures"
-        );
+        assert!(bytes == &committed[name], "{name} differs from fixtures/office: regenerate the fixtures");
         assert!(bytes.len() < 1_000_000, "{name} is over 1 MB");
     }
 }
@@ -118,15 +102,8 @@ fn refuses_a_folder_that_is_not_empty() {
     let t = tempfile::tempdir().unwrap();
     std::fs::write(t.path().join("notes.txt"), "mine").unwrap();
     let e = write_example(t.path()).unwrap_err();
-    assert!(
-        e.to_string().contains("is not empty; choose a new folder"),
-        "{e}"
-    );
-    assert_eq!(
-        std::fs::read_dir(t.path()).unwrap().count(),
-        1,
-        "nothing may be written"
-    );
+    assert!(e.to_string().contains("is not empty; choose a new folder"), "{e}");
+    assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1, "nothing may be written");
 }
 
 /// One data line as a person sees it: its spreadsheet row and its fields by SPEC code.
@@ -142,10 +119,7 @@ impl Row {
 }
 
 fn field_of(header: &str) -> Option<&'static str> {
-    let h: String = header
-        .chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{feff}')
-        .collect();
+    let h: String = header.chars().filter(|c| !c.is_whitespace() && *c != '\u{feff}').collect();
     Some(match h.as_str() {
         "乡镇" | "township" => "township",
         "村(社区)" | "village" => "village",
@@ -184,15 +158,8 @@ fn read_roster(path: &Path) -> Vec<Row> {
         .enumerate()
         .map(|(i, rec)| {
             let rec = rec.unwrap();
-            let f = fields
-                .iter()
-                .zip(rec.iter())
-                .filter_map(|(f, v)| f.map(|f| (f, v.to_string())))
-                .collect();
-            Row {
-                row: i as u64 + 2,
-                f,
-            }
+            let f = fields.iter().zip(rec.iter()).filter_map(|(f, v)| f.map(|f| (f, v.to_string()))).collect();
+            Row { row: i as u64 + 2, f }
         })
         .collect()
 }
@@ -201,10 +168,7 @@ fn read_xlsx(path: &Path) -> Vec<Row> {
     let mut wb = calamine::open_workbook_auto(path).unwrap();
     let range = wb.worksheet_range_at(0).unwrap().unwrap();
     let rows: Vec<&[Data]> = range.rows().collect();
-    assert!(
-        rows[0][0].to_string().contains("城乡低保发放名册"),
-        "title row"
-    );
+    assert!(rows[0][0].to_string().contains("城乡低保发放名册"), "title row");
     let fields: Vec<Option<&str>> = rows[1].iter().map(|h| field_of(&h.to_string())).collect();
     rows[2..]
         .iter()
@@ -212,22 +176,11 @@ fn read_xlsx(path: &Path) -> Vec<Row> {
         .map(|(i, cells)| {
             for (c, cell) in cells.iter().enumerate() {
                 if matches!(fields[c], Some("id_number" | "account")) {
-                    assert!(
-                        matches!(cell, Data::String(_)),
-                        "ID/account must be text cells, row {}",
-                        i + 3
-                    );
+                    assert!(matches!(cell, Data::String(_)), "ID/account must be text cells, row {}", i + 3);
                 }
             }
-            let f = fields
-                .iter()
-                .zip(cells.iter())
-                .filter_map(|(f, v)| f.map(|f| (f, cell_text(v))))
-                .collect();
-            Row {
-                row: i as u64 + 3,
-                f,
-            }
+            let f = fields.iter().zip(cells.iter()).filter_map(|(f, v)| f.map(|f| (f, cell_text(v)))).collect();
+            Row { row: i as u64 + 3, f }
         })
         .collect()
 }
@@ -260,33 +213,20 @@ fn approvals_match_their_rosters() {
         let mut r = csv::Reader::from_reader(text.as_bytes());
         assert_eq!(
             r.headers().unwrap().iter().collect::<Vec<_>>(),
-            [
-                "program",
-                "count",
-                "total",
-                "reference",
-                "approved_by",
-                "approved_on"
-            ]
+            ["program", "count", "total", "reference", "approved_by", "approved_on"]
         );
         let approvals: BTreeMap<String, (u64, Decimal)> = r
             .records()
             .map(|rec| {
                 let rec = rec.unwrap();
                 assert!(rec[3].starts_with("示民审〔2026〕") && rec[3].ends_with('号'));
-                (
-                    rec[0].to_string(),
-                    (rec[1].parse().unwrap(), rec[2].parse().unwrap()),
-                )
+                (rec[0].to_string(), (rec[1].parse().unwrap(), rec[2].parse().unwrap()))
             })
             .collect();
         let rosters = rosters(&cfg, period);
         assert_eq!(approvals.len(), 5);
         for (program, file, rows) in rosters {
-            let total: Decimal = rows
-                .iter()
-                .map(|r| parse_amount(r.get("amount")).unwrap_or(Decimal::ZERO))
-                .sum();
+            let total: Decimal = rows.iter().map(|r| parse_amount(r.get("amount")).unwrap_or(Decimal::ZERO)).sum();
             let (count, approved) = approvals[program.code()];
             assert_eq!(count, rows.len() as u64, "{file}: count");
             assert_eq!(approved, total, "{file}: total");
@@ -300,30 +240,18 @@ fn check_digits_hold_except_where_planted() {
     let cfg = Config::load(&info.config).unwrap();
     assert!(uscc_ok(&cfg.office.uscc), "office USCC {}", cfg.office.uscc);
     let planted = |file: &str, row: u64, code: Code| {
-        info.expected
-            .iter()
-            .any(|e| e.file == file && e.row == row && e.code == code)
+        info.expected.iter().any(|e| e.file == file && e.row == row && e.code == code)
     };
     let mut cards = 0;
     for &period in &info.periods {
         for (_, file, rows) in rosters(&cfg, period) {
             for r in &rows {
                 let id_ok = IdNumber::parse(r.get("id_number")).is_ok();
-                assert_eq!(
-                    id_ok,
-                    !planted(&file, r.row, Code::V02),
-                    "{file} row {}: ID check",
-                    r.row
-                );
+                assert_eq!(id_ok, !planted(&file, r.row, Code::V02), "{file} row {}: ID check", r.row);
                 let a = r.get("account");
                 if a.starts_with("62") && a.len() == 19 && a.bytes().all(|b| b.is_ascii_digit()) {
                     cards += 1;
-                    assert_eq!(
-                        luhn_ok(a),
-                        !planted(&file, r.row, Code::W01),
-                        "{file} row {}: Luhn",
-                        r.row
-                    );
+                    assert_eq!(luhn_ok(a), !planted(&file, r.row, Code::W01), "{file} row {}: Luhn", r.row);
                 }
             }
         }
@@ -331,10 +259,7 @@ fn check_digits_hold_except_where_planted() {
     assert!(cards > 100, "most accounts are cards ({cards})");
     let stops = std::fs::read_to_string(cfg.base.join("stops.csv")).unwrap();
     for line in stops.lines().skip(1) {
-        assert!(
-            IdNumber::parse(line.split(',').next().unwrap()).is_ok(),
-            "stop list IDs are valid"
-        );
+        assert!(IdNumber::parse(line.split(',').next().unwrap()).is_ok(), "stop list IDs are valid");
     }
 }
 
@@ -355,15 +280,9 @@ fn planted_mistakes_are_in_the_files() {
                 .collect()
         };
         for e in info.expected.iter().filter(|e| e.period == period) {
-            assert!(listed.contains(&format!(
-                "{period},{},{},{},{},{}",
-                e.program, e.file, e.row, e.field, e.code
-            )));
+            assert!(listed.contains(&format!("{period},{},{},{},{},{}", e.program, e.file, e.row, e.field, e.code)));
             let (_, _, rows) = all.iter().find(|(p, ..)| *p == e.program).unwrap();
-            let r = rows
-                .iter()
-                .find(|r| r.row == e.row)
-                .unwrap_or_else(|| panic!("{} row {} missing", e.file, e.row));
+            let r = rows.iter().find(|r| r.row == e.row).unwrap_or_else(|| panic!("{} row {} missing", e.file, e.row));
             let cap = cfg.programs[&e.program].cap.to_yuan();
             let id = r.get("id_number");
             let ok = match e.code {
@@ -374,26 +293,13 @@ fn planted_mistakes_are_in_the_files() {
                 Code::V06 => r.get("payee_name") != r.get("name") && r.get("payee_type") == "self",
                 Code::W01 => !luhn_ok(r.get("account")),
                 Code::R01 => rows.iter().filter(|o| o.get("id_number") == id).count() == 2,
-                Code::R02 => {
-                    ids_in(Program::Dibao).contains(id) && ids_in(Program::Wubao).contains(id)
-                }
-                Code::R03 => stops
-                    .lines()
-                    .any(|l| l.starts_with(id) && l.ends_with("2026-10-15")),
-                Code::R05 => {
-                    rows.iter()
-                        .filter(|o| o.get("account") == r.get("account"))
-                        .count()
-                        == 2
-                }
+                Code::R02 => ids_in(Program::Dibao).contains(id) && ids_in(Program::Wubao).contains(id),
+                Code::R03 => stops.lines().any(|l| l.starts_with(id) && l.ends_with("2026-10-15")),
+                Code::R05 => rows.iter().filter(|o| o.get("account") == r.get("account")).count() == 2,
                 Code::R06 => r.get("note").contains("新生儿"),
                 other => panic!("unexpected planted code {other}"),
             };
-            assert!(
-                ok,
-                "{} row {}: {} is not what the file holds",
-                e.file, e.row, e.code
-            );
+            assert!(ok, "{} row {}: {} is not what the file holds", e.file, e.row, e.code);
         }
     }
 }
@@ -403,33 +309,15 @@ fn rosters_have_the_shapes_clerks_hand_over() {
     let (_t, info) = office();
     let dir = info.config.parent().unwrap();
     let wubao = std::fs::read(dir.join("rosters/2026-11/wubao.csv")).unwrap();
-    assert!(
-        std::str::from_utf8(&wubao).is_err(),
-        "wubao.csv is GBK, not UTF-8"
-    );
-    assert!(std::fs::read(dir.join("rosters/2026-11/youfu.csv"))
-        .unwrap()
-        .starts_with(b"\xEF\xBB\xBF"));
+    assert!(std::str::from_utf8(&wubao).is_err(), "wubao.csv is GBK, not UTF-8");
+    assert!(std::fs::read(dir.join("rosters/2026-11/youfu.csv")).unwrap().starts_with(b"\xEF\xBB\xBF"));
     let dibao = read_roster(&dir.join("rosters/2026-11/dibao.xlsx"));
-    assert!(
-        dibao.iter().any(|r| r.get("name").contains('䶮')),
-        "a rare character stays in the UTF-8 pain.001 roster"
-    );
+    assert!(dibao.iter().any(|r| r.get("name").contains('䶮')), "a rare character stays in the UTF-8 pain.001 roster");
     let wubao = read_roster(&dir.join("rosters/2026-11/wubao.csv"));
-    let home: Vec<&Row> = wubao
-        .iter()
-        .filter(|r| r.get("payee_name") == "示例县中心敬老院")
-        .collect();
-    assert!(
-        home.len() >= 3
-            && home
-                .iter()
-                .all(|r| r.get("account") == home[0].get("account"))
-    );
+    let home: Vec<&Row> = wubao.iter().filter(|r| r.get("payee_name") == "示例县中心敬老院").collect();
+    assert!(home.len() >= 3 && home.iter().all(|r| r.get("account") == home[0].get("account")));
     let yiwubing = read_roster(&dir.join("rosters/2026-11/yiwubing.csv"));
-    assert!(yiwubing
-        .iter()
-        .any(|r| r.get("payee_type") == "监护人" && r.get("payee_name") != r.get("name")));
+    assert!(yiwubing.iter().any(|r| r.get("payee_type") == "监护人" && r.get("payee_name") != r.get("name")));
     let yimin = std::fs::read_to_string(dir.join("rosters/2026-11/yimin.csv")).unwrap();
     for form in ["¥300", "300元", "３００", "300.00"] {
         assert!(yimin.contains(form), "yimin shows {form}");

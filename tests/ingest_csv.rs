@@ -22,13 +22,7 @@ fn gbk(s: &str) -> Vec<u8> {
 
 fn read(path: &Path) -> Result<(RosterInfo, Vec<RosterRow>), IngestError> {
     let mut rows = Vec::new();
-    let info = read_roster(
-        path,
-        "rosters/2026-11/dibao.csv",
-        Program::Dibao,
-        None,
-        &mut |r| rows.push(r),
-    )?;
+    let info = read_roster(path, "rosters/2026-11/dibao.csv", Program::Dibao, None, &mut |r| rows.push(r))?;
     Ok((info, rows))
 }
 
@@ -45,22 +39,14 @@ fn utf8_bom_and_gbk_are_detected_and_decoded() {
     let dir = tempfile::tempdir().unwrap();
     let cases = [
         ("utf8.csv", body().into_bytes(), "UTF-8"),
-        (
-            "bom.csv",
-            [b"\xEF\xBB\xBF".as_slice(), body().as_bytes()].concat(),
-            "UTF-8 (BOM)",
-        ),
+        ("bom.csv", [b"\xEF\xBB\xBF".as_slice(), body().as_bytes()].concat(), "UTF-8 (BOM)"),
         ("gbk.csv", gbk(&body()), "GBK"),
     ];
     for (name, bytes, enc) in cases {
         let (info, rows) = read(&write(dir.path(), name, &bytes)).unwrap();
         assert_eq!(info.encoding, enc, "{name}");
         assert_eq!(info.data_rows, 2, "{name}");
-        assert_eq!(
-            rows[0].text(Field::Township),
-            "城关镇",
-            "{name}: the BOM must not stick to the first header"
-        );
+        assert_eq!(rows[0].text(Field::Township), "城关镇", "{name}: the BOM must not stick to the first header");
         assert_eq!(rows[0].text(Field::Name), "张三", "{name}");
         assert_eq!(rows[1].text(Field::Name), "李四", "{name}");
         assert_eq!(rows[1].text(Field::Amount), "1,200.00", "{name}");
@@ -105,8 +91,7 @@ fn invalid_gbk_is_refused_with_its_line() {
 #[test]
 fn tab_delimited_gbk_export_is_read() {
     let dir = tempfile::tempdir().unwrap();
-    let text =
-        "乡镇\t村(社区)\t姓名\t身份证号\t银行账号\t金额\n城关镇\t东村\t张三\t1\t2\t1,200.00\n";
+    let text = "乡镇\t村(社区)\t姓名\t身份证号\t银行账号\t金额\n城关镇\t东村\t张三\t1\t2\t1,200.00\n";
     let (info, rows) = read(&write(dir.path(), "tabs.txt", &gbk(text))).unwrap();
     assert_eq!((info.encoding, info.data_rows), ("GBK", 1));
     assert_eq!(rows[0].text(Field::Name), "张三");
@@ -124,12 +109,7 @@ fn english_headers_any_case_shuffled_unknown_columns_ignored() {
     assert_eq!(r.text(Field::Name), "Zhang San");
     assert_eq!(r.text(Field::Township), "Town");
     assert_eq!(r.text(Field::PayeeName), "Li Si");
-    assert_eq!(
-        r.cells.len(),
-        7,
-        "only recognised columns are carried: {:?}",
-        r.cells
-    );
+    assert_eq!(r.cells.len(), 7, "only recognised columns are carried: {:?}", r.cells);
     assert_eq!(*r.cell(Field::Note), Cell::Empty);
 }
 
@@ -148,18 +128,11 @@ fn title_rows_blank_rows_trailing_separators_and_embedded_newlines_keep_visible_
                 4,,,,,,,,\n\
                 ,,,,,,,,,\n";
     let (info, rows) = read(&write(dir.path(), "layout.csv", text.as_bytes())).unwrap();
-    let seen: Vec<(u64, &str)> = rows
-        .iter()
-        .map(|r| (r.pos.row, r.text(Field::Name)))
-        .collect();
+    let seen: Vec<(u64, &str)> = rows.iter().map(|r| (r.pos.row, r.text(Field::Name))).collect();
     assert_eq!(seen, vec![(5, "张三"), (7, "李四"), (10, "王五")]);
     assert_eq!(info.data_rows, 3);
     assert_eq!(rows[1].text(Field::Note), "两行\n备注");
-    assert_eq!(
-        *rows[2].cell(Field::Amount),
-        Cell::Empty,
-        "a short row has its missing cells empty"
-    );
+    assert_eq!(*rows[2].cell(Field::Amount), Cell::Empty, "a short row has its missing cells empty");
 }
 
 #[test]
@@ -168,10 +141,7 @@ fn missing_columns_are_named() {
     let text = "乡镇,村(社区),姓名,身份证号,备注\n城关镇,东村,张三,1,x\n";
     let err = refused(&write(dir.path(), "missing.csv", text.as_bytes()));
     assert!(err.starts_with("rosters/2026-11/dibao.csv: row 1"), "{err}");
-    assert!(
-        err.contains("银行账号 (account)") && err.contains("金额 (amount)"),
-        "{err}"
-    );
+    assert!(err.contains("银行账号 (account)") && err.contains("金额 (amount)"), "{err}");
     assert!(!err.contains("姓名 (name)"), "{err}");
 }
 
@@ -180,10 +150,7 @@ fn duplicate_columns_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let text = "乡镇,村(社区),姓名,身份证号,银行账号,金额,账号\n";
     let err = refused(&write(dir.path(), "dup.csv", text.as_bytes()));
-    assert!(
-        err.contains("E '银行账号'") && err.contains("G '账号'") && err.contains("account"),
-        "{err}"
-    );
+    assert!(err.contains("E '银行账号'") && err.contains("G '账号'") && err.contains("account"), "{err}");
 }
 
 #[test]
@@ -191,10 +158,7 @@ fn no_header_in_first_twenty_rows_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let text = format!("{}{HEADER}\n", "说明\n".repeat(20));
     let err = refused(&write(dir.path(), "late_header.csv", text.as_bytes()));
-    assert!(
-        err.contains("no header row found in the first 20 rows") && err.contains("身份证号"),
-        "{err}"
-    );
+    assert!(err.contains("no header row found in the first 20 rows") && err.contains("身份证号"), "{err}");
     let text = format!("{}{HEADER}\n城关镇,东村,张三,1,2,3\n", "说明\n".repeat(19));
     let (_, rows) = read(&write(dir.path(), "header_20.csv", text.as_bytes())).unwrap();
     assert_eq!(rows[0].pos.row, 21);
@@ -213,18 +177,10 @@ fn unreadable_files_are_refused_clearly() {
     assert!(err.contains("empty"), "{err}");
     let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01";
     let err = refused(&write(dir.path(), "photo.csv", png));
-    assert!(
-        err.contains("not a CSV file or Excel workbook") && err.contains("PNG"),
-        "{err}"
-    );
-    let junk: Vec<u8> = (0..4096u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    assert!(err.contains("not a CSV file or Excel workbook") && err.contains("PNG"), "{err}");
+    let junk: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     let err = refused(&write(dir.path(), "junk.csv", &junk));
-    assert!(
-        err.contains("not a CSV file or Excel workbook") || err.contains("not valid"),
-        "{err}"
-    );
+    assert!(err.contains("not a CSV file or Excel workbook") || err.contains("not valid"), "{err}");
     let err = refused(&write(dir.path(), "fake.xlsx", body().as_bytes()));
     assert!(err.contains("not an Excel workbook"), "{err}");
 }
@@ -234,20 +190,13 @@ fn messages_never_carry_full_numbers() {
     let dir = tempfile::tempdir().unwrap();
     let text = "乡镇,村(社区),姓名,11010519491231002X,6228480000000000017\n";
     let err = refused(&write(dir.path(), "odd.csv", text.as_bytes()));
-    assert!(
-        !err.contains("11010519491231002X") && !err.contains("6228480000000000017"),
-        "{err}"
-    );
+    assert!(!err.contains("11010519491231002X") && !err.contains("6228480000000000017"), "{err}");
 }
 
 /// Streams many rows (a million in release builds).
 #[test]
 fn streams_many_rows() {
-    let n: u64 = if cfg!(debug_assertions) {
-        20_000
-    } else {
-        1_000_000
-    };
+    let n: u64 = if cfg!(debug_assertions) { 20_000 } else { 1_000_000 };
     many_rows(n);
 }
 
@@ -269,11 +218,7 @@ fn many_rows(n: u64) -> std::time::Duration {
         let mut w = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
         writeln!(w, "{HEADER}").unwrap();
         for i in 0..n {
-            writeln!(
-                w,
-                "城关镇,东村,张{i},110105194912310021,6228480000000000017,396.00"
-            )
-            .unwrap();
+            writeln!(w, "城关镇,东村,张{i},110105194912310021,6228480000000000017,396.00").unwrap();
         }
     }
     let start = std::time::Instant::now();

@@ -62,7 +62,10 @@ fn check_reports_match_the_hand_computed_expectations() {
 
     // approved = paid + held, per program, to the fen.
     let summary = read_csv(&reports.join("summary.csv"));
-    assert_eq!(summary[0], ["program", "township", "village", "paid_lines", "paid_amount", "held_lines", "held_amount"]);
+    assert_eq!(
+        summary[0],
+        ["program", "township", "village", "paid_lines", "paid_amount", "held_lines", "held_amount"]
+    );
     let mut by_program: BTreeMap<String, (u64, Decimal)> = BTreeMap::new();
     for r in &summary[1..] {
         let e = by_program.entry(r[0].clone()).or_default();
@@ -98,7 +101,10 @@ fn pay_receipts_reissue_and_second_month() {
     printed += &text(&expect(&["run", "--config", c, "--period", "2026-10"], 2));
     printed += &text(&expect(&["verify", oct.to_str().unwrap()], 0));
     let paid = read_csv(&oct.join("reports/paid.csv"));
-    assert_eq!(paid[0], ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"]);
+    assert_eq!(
+        paid[0],
+        ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"]
+    );
     let full_ids: Vec<String> = paid[1..].iter().flat_map(|r| [r[5].clone(), r[6].clone()]).collect();
 
     // Running the same period again pays nobody and writes nothing.
@@ -123,7 +129,19 @@ fn pay_receipts_reissue_and_second_month() {
     let failures = read_csv(&oct.join("returns/failures.csv"));
     assert_eq!(
         failures[0],
-        ["program", "end_to_end_id", "township", "village", "name", "id_number_masked", "amount", "status", "reason_code", "reason_text", "action"]
+        [
+            "program",
+            "end_to_end_id",
+            "township",
+            "village",
+            "name",
+            "id_number_masked",
+            "amount",
+            "status",
+            "reason_code",
+            "reason_text",
+            "action"
+        ]
     );
     assert_eq!(failures.len() - 1, answer.rejected.len() + 1, "every rejection and the 退票 listed");
     assert!(failures[1..].iter().all(|r| !r[10].is_empty() && r[5].contains('*')));
@@ -131,8 +149,12 @@ fn pay_receipts_reissue_and_second_month() {
 
     // Correction batch for the failed lines; run twice, pays once.
     let corrections = inbox.join("corrections.csv");
-    printed += &text(&expect(&["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()], 0));
-    let second = expect(&["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()], 2);
+    printed += &text(&expect(
+        &["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()],
+        0,
+    ));
+    let second =
+        expect(&["reissue", "--config", c, "--period", "2026-10", "--corrections", corrections.to_str().unwrap()], 2);
     assert!(text(&second).contains("不再重复"));
     printed += &text(&expect(&["verify", oct.to_str().unwrap()], 0));
 
@@ -158,10 +180,21 @@ fn pay_receipts_reissue_and_second_month() {
     for (program, s) in v["programs"].as_object().unwrap() {
         let lines = |k: &str| s[k]["lines"].as_u64().unwrap();
         let amount = |k: &str| dec(s[k]["amount"].as_str().unwrap());
-        assert_eq!(lines("sent"), lines("settled") + lines("failed") + lines("returned") + lines("pending"), "{program}");
-        assert_eq!(amount("sent"), amount("settled") + amount("failed") + amount("returned") + amount("pending"), "{program}");
+        assert_eq!(
+            lines("sent"),
+            lines("settled") + lines("failed") + lines("returned") + lines("pending"),
+            "{program}"
+        );
+        assert_eq!(
+            amount("sent"),
+            amount("settled") + amount("failed") + amount("returned") + amount("pending"),
+            "{program}"
+        );
     }
-    let lines = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap().payments_of_period("2026-10".parse().unwrap()).unwrap();
+    let lines = SqliteLedger::open(&dir.join("state/ledger.db"))
+        .unwrap()
+        .payments_of_period("2026-10".parse().unwrap())
+        .unwrap();
     let mut settled_per_person: BTreeMap<(String, String), u32> = BTreeMap::new();
     for l in &lines {
         if l.status == disburse::domain::PaymentStatus::Settled {

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use disburse::domain::{
-    Account, Change, ChangeKind, Code, EndToEndId, Exception, Failure, Fen, IdNumber, PayeeType,
-    PaymentLine, PaymentStatus, Period, Program, SourcePos,
+    Account, Change, ChangeKind, Code, EndToEndId, Exception, Failure, Fen, IdNumber, PayeeType, PaymentLine,
+    PaymentStatus, Period, Program, SourcePos,
 };
 use disburse::report::{write_failures_csv, write_reports, ReportError, ReportSet, RunReport};
 use disburse::totals::{PlaceKey, PlaceTotals, ProgramTotals, RunTotals, Tally};
@@ -15,10 +15,7 @@ use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 const BOM: &str = "\u{feff}";
-const PERIOD: Period = Period {
-    year: 2026,
-    month: 11,
-};
+const PERIOD: Period = Period { year: 2026, month: 11 };
 
 /// A valid ID from its first 17 digits.
 fn id(first17: &str) -> IdNumber {
@@ -27,16 +24,7 @@ fn id(first17: &str) -> IdNumber {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn line(
-    p: Program,
-    seq: u64,
-    town: &str,
-    village: &str,
-    name: &str,
-    id17: &str,
-    acct: &str,
-    fen: i64,
-) -> PaymentLine {
+fn line(p: Program, seq: u64, town: &str, village: &str, name: &str, id17: &str, acct: &str, fen: i64) -> PaymentLine {
     PaymentLine {
         program: p,
         end_to_end_id: EndToEndId::new(p, PERIOD, 'R', 1, seq),
@@ -52,10 +40,7 @@ fn line(
         household_size: Some(2),
         category: String::new(),
         note: String::new(),
-        pos: SourcePos {
-            file: "roster.xlsx".into(),
-            row: seq + 1,
-        },
+        pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }
 
@@ -67,39 +52,12 @@ const ACCT2: &str = "6228480000000000018";
 const ACCT3: &str = "6217001234567890";
 
 fn paid_lines() -> Vec<PaymentLine> {
-    let mut wubao = line(
-        Program::Wubao,
-        1,
-        "河口乡",
-        "河口村",
-        "李四",
-        ID3,
-        ACCT3,
-        120_000,
-    );
+    let mut wubao = line(Program::Wubao, 1, "河口乡", "河口村", "李四", ID3, ACCT3, 120_000);
     wubao.payee_type = PayeeType::Institution;
     wubao.payee_name = "河口乡敬老院".into();
     vec![
-        line(
-            Program::Dibao,
-            1,
-            "城关镇",
-            "东街社区",
-            "张三",
-            ID1,
-            ACCT1,
-            39_600,
-        ),
-        line(
-            Program::Dibao,
-            2,
-            "城关镇",
-            "西街社区",
-            "=HYPERLINK(\"x\")",
-            ID2,
-            ACCT2,
-            50_050,
-        ),
+        line(Program::Dibao, 1, "城关镇", "东街社区", "张三", ID1, ACCT1, 39_600),
+        line(Program::Dibao, 2, "城关镇", "西街社区", "=HYPERLINK(\"x\")", ID2, ACCT2, 50_050),
         wubao,
     ]
 }
@@ -130,41 +88,14 @@ fn totals() -> RunTotals {
     );
     let place = |p, town: &str, village: &str, paid, held| {
         (
-            PlaceKey {
-                program: p,
-                township: town.into(),
-                village: village.into(),
-            },
-            PlaceTotals {
-                households: 1,
-                people: 2,
-                paid,
-                held,
-            },
+            PlaceKey { program: p, township: town.into(), village: village.into() },
+            PlaceTotals { households: 1, people: 2, paid, held },
         )
     };
     t.places.extend([
-        place(
-            Program::Dibao,
-            "城关镇",
-            "东街社区",
-            tally(1, dec!(396.00)),
-            tally(1, dec!(300)),
-        ),
-        place(
-            Program::Dibao,
-            "城关镇",
-            "西街社区",
-            tally(1, dec!(500.50)),
-            Tally::default(),
-        ),
-        place(
-            Program::Wubao,
-            "河口乡",
-            "河口村",
-            tally(1, dec!(1200.00)),
-            tally(1, dec!(1.005)),
-        ),
+        place(Program::Dibao, "城关镇", "东街社区", tally(1, dec!(396.00)), tally(1, dec!(300))),
+        place(Program::Dibao, "城关镇", "西街社区", tally(1, dec!(500.50)), Tally::default()),
+        place(Program::Wubao, "河口乡", "河口村", tally(1, dec!(1200.00)), tally(1, dec!(1.005))),
     ]);
     t
 }
@@ -254,11 +185,7 @@ impl Fixture {
         Fixture {
             totals: totals(),
             paid: paid_lines(),
-            bank_files: vec![
-                "dibao_1.txt".into(),
-                "dibao_1.txt".into(),
-                "wubao_1.xml".into(),
-            ],
+            bank_files: vec!["dibao_1.txt".into(), "dibao_1.txt".into(), "wubao_1.xml".into()],
             exceptions: exceptions(),
             changes: changes(),
             failures: failures(),
@@ -284,10 +211,7 @@ fn run_reports(set: ReportSet) -> (tempfile::TempDir, Vec<String>) {
     let dir = tempfile::tempdir().unwrap();
     let fx = Fixture::new();
     let written = write_reports(&dir.path().join("reports"), &fx.report(), set).unwrap();
-    let names = written
-        .iter()
-        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
-        .collect();
+    let names = written.iter().map(|p| p.file_name().unwrap().to_string_lossy().into_owned()).collect();
     (dir, names)
 }
 
@@ -302,10 +226,7 @@ fn full_id(i: usize) -> String {
 /// No full ID (any of the fixture's, or any 17 digits + check) and no run of 16+ digits.
 fn assert_no_secrets(what: &str, text: &str) {
     for i in 0..3 {
-        assert!(
-            !text.contains(&full_id(i)),
-            "{what} contains a full ID number"
-        );
+        assert!(!text.contains(&full_id(i)), "{what} contains a full ID number");
     }
     for a in [ACCT1, ACCT2, ACCT3] {
         assert!(!text.contains(a), "{what} contains an account number");
@@ -335,9 +256,7 @@ fn run_writes_every_file_and_check_skips_paid_and_roster() {
         ]
     );
     let (d, check) = run_reports(ReportSet::Check);
-    assert!(
-        !check.contains(&"paid.csv".to_string()) && !check.contains(&"roster.xlsx".to_string())
-    );
+    assert!(!check.contains(&"paid.csv".to_string()) && !check.contains(&"roster.xlsx".to_string()));
     assert_eq!(check.len(), 7);
     assert!(!d.path().join("reports/paid.csv").exists());
     // Nothing temporary left behind.
@@ -422,13 +341,7 @@ fn failures_csv_is_exact_and_masked() {
 #[test]
 fn public_files_never_carry_full_ids_or_accounts() {
     let (d, _) = run_reports(ReportSet::Run);
-    for name in [
-        "notice.csv",
-        "exceptions.csv",
-        "changes.csv",
-        "summary.csv",
-        "report.html",
-    ] {
+    for name in ["notice.csv", "exceptions.csv", "changes.csv", "summary.csv", "report.html"] {
         assert_no_secrets(name, &read(d.path(), name));
     }
     for name in ["notice.xlsx", "summary.xlsx"] {
@@ -436,8 +349,7 @@ fn public_files_never_carry_full_ids_or_accounts() {
         assert_no_secrets(name, &text);
     }
     // The masked ID is there (so the check above is not vacuous).
-    assert!(all_cells(&d.path().join("reports/notice.xlsx"))
-        .contains(&"110105********002X".to_string()));
+    assert!(all_cells(&d.path().join("reports/notice.xlsx")).contains(&"110105********002X".to_string()));
 }
 
 /// Every cell of every sheet, as text.
@@ -453,20 +365,12 @@ fn all_cells(path: &Path) -> Vec<String> {
 
 fn cell(path: &Path, sheet: &str, row: u32, col: u32) -> Data {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap();
-    wb.worksheet_range(sheet)
-        .unwrap()
-        .get_value((row, col))
-        .cloned()
-        .unwrap_or(Data::Empty)
+    wb.worksheet_range(sheet).unwrap().get_value((row, col)).cloned().unwrap_or(Data::Empty)
 }
 
 fn formula(path: &Path, sheet: &str, row: u32, col: u32) -> String {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap();
-    wb.worksheet_formula(sheet)
-        .unwrap()
-        .get_value((row, col))
-        .cloned()
-        .unwrap_or_default()
+    wb.worksheet_formula(sheet).unwrap().get_value((row, col)).cloned().unwrap_or_default()
 }
 
 #[test]
@@ -475,17 +379,11 @@ fn formula_text_is_a_string_cell_in_xlsx() {
     let reports = d.path().join("reports");
     // roster: row 3 = first data line, row 4 = the second (the =HYPERLINK name in column 3).
     let roster = reports.join("roster.xlsx");
-    assert_eq!(
-        cell(&roster, "城乡最低生活保障金", 4, 3),
-        Data::String("=HYPERLINK(\"x\")".into())
-    );
+    assert_eq!(cell(&roster, "城乡最低生活保障金", 4, 3), Data::String("=HYPERLINK(\"x\")".into()));
     assert_eq!(formula(&roster, "城乡最低生活保障金", 4, 3), "");
     // notice: name in column 1.
     let notice = reports.join("notice.xlsx");
-    assert_eq!(
-        cell(&notice, "城乡最低生活保障金", 4, 1),
-        Data::String("=HYPERLINK(\"x\")".into())
-    );
+    assert_eq!(cell(&notice, "城乡最低生活保障金", 4, 1), Data::String("=HYPERLINK(\"x\")".into()));
     assert_eq!(formula(&notice, "城乡最低生活保障金", 4, 1), "");
 }
 
@@ -495,19 +393,13 @@ fn roster_keeps_ids_and_accounts_as_text_and_totals() {
     let roster = d.path().join("reports/roster.xlsx");
     let sheet = "城乡最低生活保障金";
     assert_eq!(cell(&roster, sheet, 2, 4), Data::String("身份证号".into()));
-    assert_eq!(
-        cell(&roster, sheet, 3, 4),
-        Data::String("11010519491231002X".into())
-    );
+    assert_eq!(cell(&roster, sheet, 3, 4), Data::String("11010519491231002X".into()));
     assert_eq!(cell(&roster, sheet, 3, 5), Data::String(ACCT1.into()));
     assert_eq!(cell(&roster, sheet, 3, 6), Data::Float(396.0));
     assert_eq!(cell(&roster, sheet, 5, 0), Data::String("合计".into()));
     assert_eq!(cell(&roster, sheet, 5, 6), Data::Float(896.5));
     let wubao = "特困人员供养金";
-    assert_eq!(
-        cell(&roster, wubao, 3, 7),
-        Data::String("收款人：河口乡敬老院（供养机构）".into())
-    );
+    assert_eq!(cell(&roster, wubao, 3, 7), Data::String("收款人：河口乡敬老院（供养机构）".into()));
 }
 
 #[test]
@@ -515,23 +407,14 @@ fn summary_xlsx_has_grand_total_and_capitals() {
     let (d, _) = run_reports(ReportSet::Run);
     let path = d.path().join("reports/summary.xlsx");
     let wb: Xlsx<_> = open_workbook(&path).unwrap();
-    assert_eq!(
-        wb.sheet_names(),
-        ["总表", "城乡最低生活保障金", "特困人员供养金"]
-    );
-    assert_eq!(
-        cell(&path, "总表", 0, 0),
-        Data::String("某县民政局 2026年11月 社会救助资金发放汇总表".into())
-    );
+    assert_eq!(wb.sheet_names(), ["总表", "城乡最低生活保障金", "特困人员供养金"]);
+    assert_eq!(cell(&path, "总表", 0, 0), Data::String("某县民政局 2026年11月 社会救助资金发放汇总表".into()));
     // 合计 row (after two program rows) and paid total 896.50 + 1200.00.
     assert_eq!(cell(&path, "总表", 5, 0), Data::String("合计".into()));
     assert_eq!(cell(&path, "总表", 5, 5), Data::Float(2096.5));
     assert_eq!(cell(&path, "总表", 5, 2), Data::Float(5.0));
     let cells = all_cells(&path);
-    assert!(
-        cells.contains(&"本次发放金额合计（大写）：人民币贰仟零玖拾陆元伍角".to_string()),
-        "{cells:?}"
-    );
+    assert!(cells.contains(&"本次发放金额合计（大写）：人民币贰仟零玖拾陆元伍角".to_string()), "{cells:?}");
     for sign in ["制表人：", "审核人：", "负责人："] {
         assert!(cells.contains(&sign.to_string()));
     }
@@ -540,15 +423,9 @@ fn summary_xlsx_has_grand_total_and_capitals() {
         cell(&path, "城乡最低生活保障金", 0, 0),
         Data::String("某县民政局 2026年11月 城乡最低生活保障金发放汇总表".into())
     );
-    assert_eq!(
-        cell(&path, "城乡最低生活保障金", 5, 1),
-        Data::String("小计".into())
-    );
+    assert_eq!(cell(&path, "城乡最低生活保障金", 5, 1), Data::String("小计".into()));
     assert_eq!(cell(&path, "城乡最低生活保障金", 5, 5), Data::Float(896.5));
-    assert_eq!(
-        cell(&path, "城乡最低生活保障金", 6, 0),
-        Data::String("合计".into())
-    );
+    assert_eq!(cell(&path, "城乡最低生活保障金", 6, 0), Data::String("合计".into()));
     assert!(cells.contains(&"发放金额合计（大写）：人民币捌佰玖拾陆元伍角".to_string()));
 }
 
@@ -557,21 +434,13 @@ fn html_is_self_contained_escaped_and_has_charts() {
     let (d, _) = run_reports(ReportSet::Run);
     let html = read(d.path(), "report.html");
     assert!(html.contains("<svg"));
-    assert!(
-        !html.to_lowercase().contains("<script"),
-        "injected script survived"
-    );
+    assert!(!html.to_lowercase().contains("<script"), "injected script survived");
     assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
     assert!(!html.contains("http"), "external reference");
     assert!(!html.contains("url("));
     assert!(!html.contains("<img") && !html.contains("<link"));
-    for label in [
-        "各项目合计",
-        "各乡镇发放金额",
-        "暂缓及提示原因",
-        "与上期相比的变动",
-        "银行回盘失败及退票",
-    ] {
+    for label in ["各项目合计", "各乡镇发放金额", "暂缓及提示原因", "与上期相比的变动", "银行回盘失败及退票"]
+    {
         assert!(html.contains(label), "missing section {label}");
     }
     assert!(html.contains("身份证号校验码") || html.contains("身份证号无效"));
@@ -596,10 +465,7 @@ fn mismatched_bank_files_write_nothing() {
     let mut fx = Fixture::new();
     fx.bank_files.pop();
     let err = write_reports(dir.path(), &fx.report(), ReportSet::Run).unwrap_err();
-    assert!(matches!(
-        err,
-        ReportError::BankFilesMismatch { paid: 3, files: 2 }
-    ));
+    assert!(matches!(err, ReportError::BankFilesMismatch { paid: 3, files: 2 }));
     assert!(!dir.path().join("summary.csv").exists());
 }
 
@@ -621,9 +487,7 @@ fn empty_run_still_writes_openable_files() {
     let written = write_reports(dir.path(), &r, ReportSet::Run).unwrap();
     assert_eq!(written.len(), 9);
     assert!(all_cells(&dir.path().join("roster.xlsx")).contains(&"本次无发放数据".to_string()));
-    assert!(all_cells(&dir.path().join("summary.xlsx"))
-        .iter()
-        .any(|c| c.contains("零元整")));
+    assert!(all_cells(&dir.path().join("summary.xlsx")).iter().any(|c| c.contains("零元整")));
 }
 
 /// Writes the sample reports into `$REPORT_SAMPLE_DIR` for a person to look at
@@ -635,47 +499,20 @@ fn write_sample_for_eyes() {
         return;
     };
     let mut fx = Fixture::new();
-    let towns = [
-        "城关镇",
-        "河口乡",
-        "石桥镇",
-        "新华街道",
-        "双龙乡",
-        "白马镇",
-        "青山乡",
-        "一个名字特别特别长的乡镇",
-    ];
+    let towns = ["城关镇", "河口乡", "石桥镇", "新华街道", "双龙乡", "白马镇", "青山乡", "一个名字特别特别长的乡镇"];
     for (i, town) in towns.iter().enumerate() {
         for v in 0..3u32 {
-            let key = PlaceKey {
-                program: Program::Dibao,
-                township: town.to_string(),
-                village: format!("第{}村", v + 1),
-            };
+            let key =
+                PlaceKey { program: Program::Dibao, township: town.to_string(), village: format!("第{}村", v + 1) };
             let paid = Decimal::from(1000 * (i as u32 + 1) * (v + 2)) + dec!(0.5);
             fx.totals.places.insert(
                 key,
-                PlaceTotals {
-                    households: 10,
-                    people: 23,
-                    paid: tally(12, paid),
-                    held: tally(v as u64, dec!(300)),
-                },
+                PlaceTotals { households: 10, people: 23, paid: tally(12, paid), held: tally(v as u64, dec!(300)) },
             );
         }
     }
-    for (i, code) in [
-        Code::V01,
-        Code::V03,
-        Code::V03,
-        Code::R01,
-        Code::R01,
-        Code::R01,
-        Code::W01,
-        Code::R04,
-    ]
-    .iter()
-    .enumerate()
+    for (i, code) in
+        [Code::V01, Code::V03, Code::V03, Code::R01, Code::R01, Code::R01, Code::W01, Code::R04].iter().enumerate()
     {
         let mut e = fx.exceptions[0].clone();
         e.code = *code;
@@ -690,10 +527,7 @@ fn write_sample_for_eyes() {
 #[test]
 #[ignore]
 fn scale_many_paid_lines() {
-    let n: u64 = std::env::var("REPORT_SCALE_LINES")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(100_000);
+    let n: u64 = std::env::var("REPORT_SCALE_LINES").ok().and_then(|s| s.parse().ok()).unwrap_or(100_000);
     let template = paid_lines();
     let paid: Vec<PaymentLine> = (0..n)
         .map(|i| {
@@ -704,20 +538,12 @@ fn scale_many_paid_lines() {
         .collect();
     let bank_files = vec!["bank.txt".to_string(); paid.len()];
     let fx = Fixture::new();
-    let r = RunReport {
-        paid: &paid,
-        bank_files: &bank_files,
-        ..fx.report()
-    };
+    let r = RunReport { paid: &paid, bank_files: &bank_files, ..fx.report() };
     let dir = tempfile::tempdir().unwrap();
     let start = std::time::Instant::now();
     let written = write_reports(dir.path(), &r, ReportSet::Run).unwrap();
     eprintln!("{n} lines: {:?}", start.elapsed());
     for p in written {
-        eprintln!(
-            "  {} {} bytes",
-            p.file_name().unwrap().to_string_lossy(),
-            fs::metadata(&p).unwrap().len()
-        );
+        eprintln!("  {} {} bytes", p.file_name().unwrap().to_string_lossy(), fs::metadata(&p).unwrap().len());
     }
 }

@@ -40,13 +40,7 @@ fn chinese_texts_map_to_iso_codes() {
 #[test]
 fn bank_numeric_codes_map() {
     let m = ReasonMap::builtin();
-    for (bank, code) in [
-        ("3031", "BE01"),
-        ("3018", "AC04"),
-        ("3017", "AC06"),
-        ("3008", "AM04"),
-        ("3009", "AC01"),
-    ] {
+    for (bank, code) in [("3031", "BE01"), ("3018", "AC04"), ("3017", "AC06"), ("3008", "AM04"), ("3009", "AC01")] {
         assert_eq!(m.code_for_bank(bank), Some(code), "{bank}");
     }
     assert_eq!(m.code_for_bank("9999"), None);
@@ -66,18 +60,10 @@ fn office_table_overrides_and_extends() {
     assert_eq!(m.code_for("户口迁出"), "BE06", "new entry");
     assert_eq!(m.code_for_bank("9001"), Some("BE06"));
     assert_eq!(m.code_for("已销户"), "AC04", "built-in kept");
-    assert_eq!(
-        m.code_for("已销户重开新账户"),
-        "AC01",
-        "longest keyword wins over 销户"
-    );
+    assert_eq!(m.code_for("已销户重开新账户"), "AC01", "longest keyword wins over 销户");
 
     let empty = tempfile::tempdir().unwrap();
-    assert_eq!(
-        ReasonMap::load(empty.path()).unwrap().code_for("已销户"),
-        "AC04",
-        "no file: built-in"
-    );
+    assert_eq!(ReasonMap::load(empty.path()).unwrap().code_for("已销户"), "AC04", "no file: built-in");
 
     std::fs::write(&path, "[[reason]]\ntext = \"x\"\n").unwrap();
     let e = ReasonMap::load(dir.path()).unwrap_err();

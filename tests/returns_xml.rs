@@ -2,9 +2,7 @@
 //! fixtures in `fixtures/returns/` and from receipts generated here.
 
 use disburse::domain::{Fen, PaymentStatus, ReceiptLine};
-use disburse::returns::{
-    parse_xml_receipt, GroupStatus, ParsedReceipt, ReasonMap, ReceiptKind, ReturnsError,
-};
+use disburse::returns::{parse_xml_receipt, GroupStatus, ParsedReceipt, ReasonMap, ReceiptKind, ReturnsError};
 
 fn fixture(name: &str) -> Vec<u8> {
     let path = format!("{}/fixtures/returns/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -25,14 +23,7 @@ fn refuse(xml: &str) -> String {
     }
 }
 
-fn line(
-    e2e: &str,
-    status: PaymentStatus,
-    amount: Option<i64>,
-    code: &str,
-    text: &str,
-    pos: u64,
-) -> ReceiptLine {
+fn line(e2e: &str, status: PaymentStatus, amount: Option<i64>, code: &str, text: &str, pos: u64) -> ReceiptLine {
     ReceiptLine {
         file: "bank/ret.xml".into(),
         position: pos,
@@ -46,47 +37,24 @@ fn line(
 
 #[test]
 fn shared_samples_parse_both_versions() {
-    for (name, kind) in [
-        ("pain002_03_sample.xml", ReceiptKind::Pain002V03),
-        ("pain002_10_sample.xml", ReceiptKind::Pain002V10),
-    ] {
+    for (name, kind) in
+        [("pain002_03_sample.xml", ReceiptKind::Pain002V03), ("pain002_10_sample.xml", ReceiptKind::Pain002V10)]
+    {
         let p = parse(&fixture(name));
         assert_eq!(p.kind, kind, "{name}");
         assert_eq!(p.message_id, "BANK-STS-20250625-0001");
         assert_eq!(p.account, None);
-        assert_eq!(
-            p.lines,
-            vec![line(
-                "DB202506-000002",
-                PaymentStatus::Failed,
-                None,
-                "AC04",
-                "已销户",
-                1
-            )]
-        );
+        assert_eq!(p.lines, vec![line("DB202506-000002", PaymentStatus::Failed, None, "AC04", "已销户", 1)]);
         let groups: Vec<(Option<&str>, &str, PaymentStatus)> = p
             .group_statuses
             .iter()
-            .map(|g| {
-                (
-                    g.original_pmt_inf_id.as_deref(),
-                    g.raw_status.as_str(),
-                    g.status,
-                )
-            })
+            .map(|g| (g.original_pmt_inf_id.as_deref(), g.raw_status.as_str(), g.status))
             .collect();
         assert_eq!(
             groups,
-            vec![
-                (None, "PART", PaymentStatus::Pending),
-                (Some("DB-202506-001"), "PART", PaymentStatus::Pending)
-            ]
+            vec![(None, "PART", PaymentStatus::Pending), (Some("DB-202506-001"), "PART", PaymentStatus::Pending)]
         );
-        assert!(p
-            .group_statuses
-            .iter()
-            .all(|g| g.original_msg_id == "MZ-2025-06-DB-000001"));
+        assert!(p.group_statuses.iter().all(|g| g.original_msg_id == "MZ-2025-06-DB-000001"));
     }
 }
 
@@ -113,54 +81,23 @@ fn pmtinf_rejection_and_line_outcomes() {
     let p = parse(&fixture("pain002_10_pmtinf.xml"));
     assert_eq!(p.kind, ReceiptKind::Pain002V10);
     assert_eq!(p.message_id, "BANK-STS-20251127-0002");
-    let pmt: Vec<_> = p
-        .group_statuses
-        .iter()
-        .filter(|g| g.original_pmt_inf_id.is_some())
-        .collect();
+    let pmt: Vec<_> = p.group_statuses.iter().filter(|g| g.original_pmt_inf_id.is_some()).collect();
     assert_eq!(pmt.len(), 2);
     assert_eq!(pmt[0].original_pmt_inf_id.as_deref(), Some("TK-202511-001"));
-    assert_eq!(
-        (pmt[0].status, pmt[0].reason_code.as_str(), pmt[0].position),
-        (PaymentStatus::Failed, "DS0B", 1)
-    );
+    assert_eq!((pmt[0].status, pmt[0].reason_code.as_str(), pmt[0].position), (PaymentStatus::Failed, "DS0B", 1));
     assert_eq!(pmt[0].reason_text, "数字签名或证书错");
-    assert_eq!(
-        (pmt[1].status, pmt[1].position),
-        (PaymentStatus::Pending, 2)
-    );
+    assert_eq!((pmt[1].status, pmt[1].position), (PaymentStatus::Pending, 2));
     use PaymentStatus::*;
     assert_eq!(
         p.lines,
         vec![
             // no TxSts of its own: takes the PmtInf's RJCT and reason
-            line(
-                "TK202511R0010000001",
-                Failed,
-                None,
-                "DS0B",
-                "数字签名或证书错",
-                1
-            ),
+            line("TK202511R0010000001", Failed, None, "DS0B", "数字签名或证书错", 1),
             line("TK202511R0020000001", Settled, Some(120000), "", "", 2),
             // text only: the code is left empty for ReasonMap
-            line(
-                "TK202511R0020000002",
-                Failed,
-                Some(39650),
-                "",
-                "户名不符,原户名为[张三丰]",
-                3
-            ),
+            line("TK202511R0020000002", Failed, Some(39650), "", "户名不符,原户名为[张三丰]", 3),
             line("TK202511R0020000003", Pending, None, "", "", 4),
-            line(
-                "TK202511R0020000004",
-                Failed,
-                None,
-                "3031",
-                "账号户名不符",
-                5
-            ),
+            line("TK202511R0020000004", Failed, None, "3031", "账号户名不符", 5),
             // v10 codes are an open list: unknown → pending
             line("TK202511R0020000005", Pending, None, "", "", 6),
         ]
@@ -172,14 +109,8 @@ fn reason_map_completes_lines() {
     let map = ReasonMap::builtin();
     let mut lines = parse(&fixture("pain002_10_pmtinf.xml")).lines;
     lines.iter_mut().for_each(|l| map.complete(l));
-    assert_eq!(
-        (lines[2].reason_code.as_str(), lines[2].reason_text.as_str()),
-        ("BE01", "户名不符,原户名为[张三丰]")
-    );
-    assert_eq!(
-        (lines[4].reason_code.as_str(), lines[4].reason_text.as_str()),
-        ("BE01", "3031 账号户名不符")
-    );
+    assert_eq!((lines[2].reason_code.as_str(), lines[2].reason_text.as_str()), ("BE01", "户名不符,原户名为[张三丰]"));
+    assert_eq!((lines[4].reason_code.as_str(), lines[4].reason_text.as_str()), ("BE01", "3031 账号户名不符"));
     assert_eq!(lines[1].reason_code, "", "a settled line gets no reason");
     assert_eq!(lines[3].reason_code, "", "a pending line gets no reason");
 }
@@ -196,22 +127,8 @@ fn camt054_returns() {
         p.lines,
         vec![
             // single TxDtls without Amt: the entry's amount
-            line(
-                "DB202511R0010000042",
-                Returned,
-                Some(76500),
-                "AC04",
-                "退票：已销户",
-                1
-            ),
-            line(
-                "TK202511R0010000007",
-                Returned,
-                Some(100000),
-                "MD07",
-                "收款人已死亡 请核实",
-                2
-            ),
+            line("DB202511R0010000042", Returned, Some(76500), "AC04", "退票：已销户", 1),
+            line("TK202511R0010000007", Returned, Some(100000), "MD07", "收款人已死亡 请核实", 2),
         ]
     );
 }
@@ -219,29 +136,19 @@ fn camt054_returns() {
 #[test]
 fn camt054_two_accounts_refused_without_full_number() {
     let xml = String::from_utf8(fixture("camt054_return.xml")).unwrap();
-    let second =
-        "<Ntfctn><Id>N2</Id><Acct><Id><Othr><Id>15009999999990002</Id></Othr></Id></Acct></Ntfctn>";
+    let second = "<Ntfctn><Id>N2</Id><Acct><Id><Othr><Id>15009999999990002</Id></Othr></Id></Acct></Ntfctn>";
     let xml = xml.replace("</Ntfctn>", &format!("</Ntfctn>{second}"));
     let e = refuse(&xml);
     assert!(e.contains("two accounts"), "{e}");
-    assert!(
-        !e.contains("15009999999990002") && !e.contains("15001234567890001"),
-        "account not masked: {e}"
-    );
+    assert!(!e.contains("15009999999990002") && !e.contains("15001234567890001"), "account not masked: {e}");
 }
 
 #[test]
 fn gbk_receipt_is_decoded() {
-    let xml = String::from_utf8(fixture("pain002_03_sample.xml"))
-        .unwrap()
-        .replace("UTF-8", "GBK");
+    let xml = String::from_utf8(fixture("pain002_03_sample.xml")).unwrap().replace("UTF-8", "GBK");
     let (bytes, _, bad) = encoding_rs::GBK.encode(&xml);
     assert!(!bad);
-    assert_ne!(
-        bytes.as_ref(),
-        xml.as_bytes(),
-        "the fixture must hold Chinese text"
-    );
+    assert_ne!(bytes.as_ref(), xml.as_bytes(), "the fixture must hold Chinese text");
     let p = parse(&bytes);
     assert_eq!(p.lines[0].reason_text, "已销户");
 }
@@ -254,21 +161,9 @@ fn prefixed_namespace_bom_entities_and_no_namespace() {
         <p:TxSts>RJCT</p:TxSts><p:StsRsnInf><p:Rsn><p:Prtry>账户已冻结请联系开户行</p:Prtry></p:Rsn></p:StsRsnInf>\
         </p:TxInfAndSts></p:OrgnlPmtInfAndSts></p:CstmrPmtStsRpt></p:Document>";
     let p = parse(xml.as_bytes());
-    assert_eq!(
-        (p.kind, p.message_id.as_str()),
-        (ReceiptKind::Pain002V10, "M&1")
-    );
-    assert_eq!(
-        (
-            p.lines[0].reason_code.as_str(),
-            p.lines[0].reason_text.as_str()
-        ),
-        ("NARR", "账户已冻结请联系开户行")
-    );
-    assert!(
-        p.group_statuses.is_empty(),
-        "no GrpSts/PmtInfSts: no group status"
-    );
+    assert_eq!((p.kind, p.message_id.as_str()), (ReceiptKind::Pain002V10, "M&1"));
+    assert_eq!((p.lines[0].reason_code.as_str(), p.lines[0].reason_text.as_str()), ("NARR", "账户已冻结请联系开户行"));
+    assert!(p.group_statuses.is_empty(), "no GrpSts/PmtInfSts: no group status");
 
     let bare = "<Document><BkToCstmrDbtCdtNtfctn><GrpHdr><MsgId>C1</MsgId></GrpHdr></BkToCstmrDbtCdtNtfctn></Document>";
     assert_eq!(parse(bare.as_bytes()).kind, ReceiptKind::Camt054);
@@ -295,28 +190,17 @@ fn tx(e2e: &str, sts: &str, amount: &str) -> String {
 
 #[test]
 fn missing_end_to_end_id_names_file_and_line() {
-    let xml = pain002(&format!(
-        "{}<TxInfAndSts>\n<TxSts>RJCT</TxSts>\n</TxInfAndSts>\n",
-        tx("E1", "ACSC", "1.00")
-    ));
+    let xml = pain002(&format!("{}<TxInfAndSts>\n<TxSts>RJCT</TxSts>\n</TxInfAndSts>\n", tx("E1", "ACSC", "1.00")));
     let e = refuse(&xml);
     // header is lines 1–6, the first TxInfAndSts lines 7–11, the bad one starts on line 12
-    assert_eq!(
-        e,
-        "bank/ret.xml: line 12: TxInfAndSts #2 without OrgnlEndToEndId"
-    );
+    assert_eq!(e, "bank/ret.xml: line 12: TxInfAndSts #2 without OrgnlEndToEndId");
 }
 
 #[test]
 fn amount_with_three_decimals_is_refused() {
-    let e = refuse(&pain002(
-        &(tx("E1", "ACSC", "1.00") + &tx("E2", "ACSC", "12.345")),
-    ));
+    let e = refuse(&pain002(&(tx("E1", "ACSC", "1.00") + &tx("E2", "ACSC", "12.345"))));
     assert!(e.starts_with("bank/ret.xml: line 15: "), "{e}");
-    assert!(
-        e.contains("12.345") && e.contains("more than 2 decimals"),
-        "{e}"
-    );
+    assert!(e.contains("12.345") && e.contains("more than 2 decimals"), "{e}");
 }
 
 #[test]
@@ -325,78 +209,41 @@ fn other_currency_and_bad_status_are_refused() {
     assert!(e.contains("line 10") && e.contains("USD"), "{e}");
     let e = refuse(&pain002(&tx("E1", "NOT-A-CODE", "1.00")));
     let masked = refuse(&pain002(&tx("E1", "6222020200112233445", "1.00")));
-    assert!(
-        !masked.contains("6222020200112233445") && masked.contains("3445"),
-        "{masked}"
-    );
+    assert!(!masked.contains("6222020200112233445") && masked.contains("3445"), "{masked}");
     assert!(e.contains("line 9") && e.contains("TxSts"), "{e}");
 }
 
 #[test]
 fn truncated_file_is_refused() {
     let full = pain002(&(tx("E1", "ACSC", "1.00") + &tx("E2", "RJCT", "2.00")));
-    for cut in [
-        full.find("<TxSts>RJCT").unwrap() + 4,
-        full.find("E2").unwrap(),
-        full.len() - 20,
-    ] {
+    for cut in [full.find("<TxSts>RJCT").unwrap() + 4, full.find("E2").unwrap(), full.len() - 20] {
         let e = refuse(&full[..cut]);
         assert!(e.starts_with("bank/ret.xml: line "), "cut at {cut}: {e}");
     }
     let e = refuse(&full[..full.find("<TxSts>RJCT").unwrap()]);
-    assert!(
-        e.contains("truncated") && e.contains("inside <TxInfAndSts>"),
-        "{e}"
-    );
+    assert!(e.contains("truncated") && e.contains("inside <TxInfAndSts>"), "{e}");
 }
 
 #[test]
 fn garbage_and_unknown_roots() {
     let e = refuse("<<<\u{0}garbage&&&>");
-    assert!(
-        e.starts_with("bank/ret.xml: line 1: not well-formed XML"),
-        "{e}"
-    );
-    let e = refuse(&pain002(
-        "<TxInfAndSts>\n<Tx#Sts>RJCT</Tx#Sts></TxInfAndSts>",
-    ));
-    assert!(
-        e.starts_with("bank/ret.xml: line 8: not well-formed XML"),
-        "{e}"
-    );
-    let e = refuse(&pain002(
-        "<TxInfAndSts><OrgnlEndToEndId>E&bogus;</OrgnlEndToEndId></TxInfAndSts>",
-    ));
+    assert!(e.starts_with("bank/ret.xml: line 1: not well-formed XML"), "{e}");
+    let e = refuse(&pain002("<TxInfAndSts>\n<Tx#Sts>RJCT</Tx#Sts></TxInfAndSts>"));
+    assert!(e.starts_with("bank/ret.xml: line 8: not well-formed XML"), "{e}");
+    let e = refuse(&pain002("<TxInfAndSts><OrgnlEndToEndId>E&bogus;</OrgnlEndToEndId></TxInfAndSts>"));
     assert!(e.contains("line 7") && e.contains("&bogus;"), "{e}");
     let e = refuse("<?xml version=\"1.0\"?>\n<Invoice><Total>1</Total></Invoice>");
-    assert!(
-        e.contains("line 2")
-            && e.contains("not a pain.002 or camt.054 receipt")
-            && e.contains("Invoice"),
-        "{e}"
-    );
+    assert!(e.contains("line 2") && e.contains("not a pain.002 or camt.054 receipt") && e.contains("Invoice"), "{e}");
     let pain001 = "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.001.001.09\"><CstmrCdtTrfInitn/></Document>";
     assert!(refuse(pain001).contains("pain.001.001.09"));
     let old = "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.05\"><CstmrPmtStsRpt/></Document>";
     assert!(refuse(old).contains("not a supported version"));
     let mixed = "<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:camt.054.001.08\"><CstmrPmtStsRpt/></Document>";
-    assert!(matches!(
-        parse_xml_receipt(mixed.as_bytes(), "f"),
-        Err(ReturnsError::NotAReceipt { .. })
-    ));
+    assert!(matches!(parse_xml_receipt(mixed.as_bytes(), "f"), Err(ReturnsError::NotAReceipt { .. })));
     let bad_utf8 = b"<Document>\n<X>\xFF\xFE</X></Document>";
-    let e = parse_xml_receipt(bad_utf8, "f.xml")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        e.starts_with("f.xml: line 2: ") && e.contains("UTF-8"),
-        "{e}"
-    );
-    assert_eq!(
-        parse_xml_receipt(b"\xFF\x00garbage", "f"),
-        Ok(None),
-        "not XML: the text layouts decide"
-    );
+    let e = parse_xml_receipt(bad_utf8, "f.xml").unwrap_err().to_string();
+    assert!(e.starts_with("f.xml: line 2: ") && e.contains("UTF-8"), "{e}");
+    assert_eq!(parse_xml_receipt(b"\xFF\x00garbage", "f"), Ok(None), "not XML: the text layouts decide");
 }
 
 #[test]
@@ -415,30 +262,15 @@ fn two_hundred_thousand_lines() {
     let mut txs = String::with_capacity(N * 200);
     for i in 0..N {
         let sts = ["ACSC", "RJCT", "ACSP", "ACCC"][i % 4];
-        txs.push_str(&tx(
-            &format!("DB202611R001{i:07}"),
-            sts,
-            &format!("{}.{:02}", i % 1000, i % 100),
-        ));
+        txs.push_str(&tx(&format!("DB202611R001{i:07}"), sts, &format!("{}.{:02}", i % 1000, i % 100)));
     }
     let p = parse(pain002(&txs).as_bytes());
     assert_eq!(p.lines.len(), N);
-    let failed = p
-        .lines
-        .iter()
-        .filter(|l| l.status == PaymentStatus::Failed)
-        .count();
-    let settled = p
-        .lines
-        .iter()
-        .filter(|l| l.status == PaymentStatus::Settled)
-        .count();
+    let failed = p.lines.iter().filter(|l| l.status == PaymentStatus::Failed).count();
+    let settled = p.lines.iter().filter(|l| l.status == PaymentStatus::Settled).count();
     assert_eq!((failed, settled), (N / 4, N / 2));
     let last = &p.lines[N - 1];
-    assert_eq!(
-        (last.position, last.end_to_end_id.as_str()),
-        (N as u64, "DB202611R0010199999")
-    );
+    assert_eq!((last.position, last.end_to_end_id.as_str()), (N as u64, "DB202611R0010199999"));
     assert_eq!(last.amount, Some(Fen(99_999)));
     let total: i64 = p.lines.iter().map(|l| l.amount.unwrap().0).sum();
     let expected: i64 = (0..N as i64).map(|i| (i % 1000) * 100 + i % 100).sum();
@@ -458,12 +290,7 @@ fn million_lines_speed() {
     let xml = pain002(&txs);
     let t = std::time::Instant::now();
     let p = parse(xml.as_bytes());
-    eprintln!(
-        "{} lines, {} MB, parsed in {:?}",
-        p.lines.len(),
-        xml.len() / 1_000_000,
-        t.elapsed()
-    );
+    eprintln!("{} lines, {} MB, parsed in {:?}", p.lines.len(), xml.len() / 1_000_000, t.elapsed());
     assert_eq!(p.lines.len(), N);
 }
 
@@ -473,44 +300,19 @@ fn camt054_unbooked_reversed_and_foreign_entries() {
     // the first entry still pending at the bank: not a return yet
     let pdng = xml.replacen("<Cd>BOOK</Cd>", "<Cd>PDNG</Cd>", 1);
     let p = parse(pdng.as_bytes());
-    assert_eq!(
-        p.lines
-            .iter()
-            .map(|l| l.end_to_end_id.as_str())
-            .collect::<Vec<_>>(),
-        ["TK202511R0010000007"]
-    );
+    assert_eq!(p.lines.iter().map(|l| l.end_to_end_id.as_str()).collect::<Vec<_>>(), ["TK202511R0010000007"]);
     // a reversal of the booking is not a return either
-    let rvsl = xml.replacen(
-        "<CdtDbtInd>CRDT</CdtDbtInd>",
-        "<CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd>",
-        1,
-    );
+    let rvsl = xml.replacen("<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd>", 1);
     assert_eq!(parse(rvsl.as_bytes()).lines.len(), 1);
     // an ordinary credit in another currency does not matter
-    let usd = xml.replace(
-        "<Amt Ccy=\"CNY\">530.50</Amt>",
-        "<Amt Ccy=\"USD\">530.505</Amt>",
-    );
+    let usd = xml.replace("<Amt Ccy=\"CNY\">530.50</Amt>", "<Amt Ccy=\"USD\">530.505</Amt>");
     assert_eq!(parse(usd.as_bytes()).lines.len(), 2);
     // a return's own amount with 3 decimals refuses the file
-    let bad = xml.replace(
-        "<Amt Ccy=\"CNY\">1000.00</Amt>",
-        "<Amt Ccy=\"CNY\">1000.005</Amt>",
-    );
+    let bad = xml.replace("<Amt Ccy=\"CNY\">1000.00</Amt>", "<Amt Ccy=\"CNY\">1000.005</Amt>");
     let e = refuse(&bad);
-    assert!(
-        e.contains("line 46") && e.contains("more than 2 decimals"),
-        "{e}"
-    );
+    assert!(e.contains("line 46") && e.contains("more than 2 decimals"), "{e}");
     // a return without its reference
-    let no_ref = xml.replace(
-        "<Refs><EndToEndId>TK202511R0010000007</EndToEndId></Refs>",
-        "",
-    );
+    let no_ref = xml.replace("<Refs><EndToEndId>TK202511R0010000007</EndToEndId></Refs>", "");
     let e = refuse(&no_ref);
-    assert_eq!(
-        e,
-        "bank/ret.xml: line 44: TxDtls #2 with RtrInf but without Refs/EndToEndId"
-    );
+    assert_eq!(e, "bank/ret.xml: line 44: TxDtls #2 with RtrInf but without Refs/EndToEndId");
 }

@@ -19,10 +19,7 @@ fn keygen_private_key_is_0600_and_pub_is_spki_pem() {
         keygen(alg, &key).unwrap();
         assert_eq!(mode(&key), 0o600, "{alg} private key mode");
         let text = fs::read_to_string(&key).unwrap();
-        assert!(
-            text.starts_with("-----BEGIN PRIVATE KEY-----"),
-            "{alg}: {text:.40}"
-        );
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----"), "{alg}: {text:.40}");
         let pubk = fs::read_to_string(pub_path(&key)).unwrap();
         assert!(pubk.starts_with("-----BEGIN PUBLIC KEY-----"));
         // The .pub belongs to the private key.
@@ -47,15 +44,9 @@ fn key_readable_by_others_is_refused_with_chmod_advice() {
         for m in [0o644, 0o640, 0o604, 0o660] {
             fs::set_permissions(&key, fs::Permissions::from_mode(m)).unwrap();
             let err = Signer::load(alg, &key, "").unwrap_err();
-            assert!(
-                matches!(err, SignError::KeyReadableByOthers { .. }),
-                "{err:?}"
-            );
+            assert!(matches!(err, SignError::KeyReadableByOthers { .. }), "{err:?}");
             let msg = err.to_string();
-            assert!(
-                msg.contains("chmod 600") && msg.contains(&*key.to_string_lossy()),
-                "{msg}"
-            );
+            assert!(msg.contains("chmod 600") && msg.contains(&*key.to_string_lossy()), "{msg}");
         }
         fs::set_permissions(&key, fs::Permissions::from_mode(0o400)).unwrap();
         Signer::load(alg, &key, "").unwrap();
@@ -69,19 +60,10 @@ fn missing_or_garbage_key_names_the_file() {
     let msg = Signer::load("sm2", &missing, "").unwrap_err().to_string();
     assert!(msg.contains("nope.pem"), "{msg}");
     let garbage = d.path().join("garbage.pem");
-    fs::write(
-        &garbage,
-        "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
-    )
-    .unwrap();
+    fs::write(&garbage, "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n").unwrap();
     fs::set_permissions(&garbage, fs::Permissions::from_mode(0o600)).unwrap();
-    let msg = Signer::load("ed25519", &garbage, "")
-        .unwrap_err()
-        .to_string();
-    assert!(
-        msg.contains("garbage.pem") && !msg.contains("AAAA"),
-        "{msg}"
-    );
+    let msg = Signer::load("ed25519", &garbage, "").unwrap_err().to_string();
+    assert!(msg.contains("garbage.pem") && !msg.contains("AAAA"), "{msg}");
 }
 
 #[test]
@@ -93,16 +75,10 @@ fn sm2_distid_must_match() {
     assert_eq!(s.distid(), Some("BANK-ID-0001"));
     let sig = s.sign(b"payload");
     let pem = s.public_key_pem();
-    Verifier::from_public_pem("sm2", &pem, "BANK-ID-0001")
-        .unwrap()
-        .verify(b"payload", &sig)
-        .unwrap();
+    Verifier::from_public_pem("sm2", &pem, "BANK-ID-0001").unwrap().verify(b"payload", &sig).unwrap();
     for other in ["", "1234567812345678", "BANK-ID-0002"] {
         let v = Verifier::from_public_pem("sm2", &pem, other).unwrap();
-        assert!(
-            v.verify(b"payload", &sig).is_err(),
-            "distid {other:?} accepted"
-        );
+        assert!(v.verify(b"payload", &sig).is_err(), "distid {other:?} accepted");
     }
     // The default distid is used when none is configured.
     let s0 = Signer::load("sm2", &key, "").unwrap();
@@ -151,9 +127,7 @@ fn sig_file_is_base64_line() {
         assert_eq!(text.matches('\n').count(), 1);
         assert!(text.ends_with('\n'));
         use base64::Engine as _;
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(text.trim())
-            .unwrap();
+        let raw = base64::engine::general_purpose::STANDARD.decode(text.trim()).unwrap();
         assert_eq!(raw, s.sign_raw(b"x"), "{alg}: signing is deterministic");
         assert!(raw_len.contains(&raw.len()), "{alg}: {} bytes", raw.len());
     }

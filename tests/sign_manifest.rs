@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use disburse::domain::{parse_amount, Fen};
 use disburse::fsutil::{sha256_file, sha256_hex};
 use disburse::sign::manifest::{
-    sign_file, verify_dir, write_manifest, FileEntry, Manifest, ProgramEntry, SigningInfo,
-    VerifyError, VerifyReport,
+    sign_file, verify_dir, write_manifest, FileEntry, Manifest, ProgramEntry, SigningInfo, VerifyError, VerifyReport,
 };
 use disburse::sign::{keygen, pub_path, Signer};
 
@@ -22,10 +21,7 @@ fn count_lines(path: &Path, format: &str) -> Result<(u64, Fen), String> {
     let mut n = 0;
     let mut total = Fen::ZERO;
     for (i, line) in text.lines().enumerate() {
-        let amt = line
-            .split('|')
-            .nth(1)
-            .ok_or(format!("line {}: no amount", i + 1))?;
+        let amt = line.split('|').nth(1).ok_or(format!("line {}: no amount", i + 1))?;
         let fen = parse_amount(amt).ok().and_then(Fen::from_yuan);
         total += fen.ok_or(format!("line {}: bad amount", i + 1))?;
         n += 1;
@@ -64,20 +60,11 @@ fn bank_file(period_dir: &Path, name: &str, rows: usize, amount: &str, s: &Signe
     }
 }
 
-fn manifest(
-    period: &str,
-    run_id: &str,
-    files: Vec<FileEntry>,
-    prev: Option<String>,
-    s: &Signer,
-) -> Manifest {
+fn manifest(period: &str, run_id: &str, files: Vec<FileEntry>, prev: Option<String>, s: &Signer) -> Manifest {
     let mut programs = std::collections::BTreeMap::new();
     programs.insert(
         "dibao".to_string(),
-        ProgramEntry {
-            paid_lines: files.iter().map(|f| f.lines).sum(),
-            ..Default::default()
-        },
+        ProgramEntry { paid_lines: files.iter().map(|f| f.lines).sum(), ..Default::default() },
     );
     Manifest {
         format_version: 1,
@@ -133,10 +120,7 @@ fn correct_dir_passes_and_reports() {
     for alg in ["sm2", "ed25519"] {
         let (s, pubk) = signer(root.path(), alg, alg);
         let (dir, sha) = period(&root.path().join(alg), "2026-11", &s, None);
-        assert_eq!(
-            sha,
-            sha256_hex(&fs::read(dir.join("manifest.json")).unwrap())
-        );
+        assert_eq!(sha, sha256_hex(&fs::read(dir.join("manifest.json")).unwrap()));
         let r = verify(&dir, None).unwrap();
         assert_eq!((r.files.len(), r.lines, r.total), (2, 5, Fen(360_010)));
         assert!(!r.key_pinned);
@@ -162,11 +146,7 @@ fn any_flipped_byte_fails() {
         for at in positions {
             let orig = flip(f, at);
             let r = verify(&dir, None);
-            assert!(
-                r.is_err(),
-                "{} byte {at} flipped: verify passed",
-                f.display()
-            );
+            assert!(r.is_err(), "{} byte {at} flipped: verify passed", f.display());
             assert!(verify(&dir, Some(&pubk)).is_err());
             fs::write(f, orig).unwrap();
         }
@@ -208,17 +188,13 @@ fn miscounted_missing_and_added_files_fail() {
         fs::remove_file(&p).unwrap();
         let e = verify(&dir, None).unwrap_err();
         assert!(matches!(e, VerifyError::Missing { .. }), "{e:?}");
-        assert!(
-            e.to_string().contains(gone.rsplit('/').next().unwrap()),
-            "{e}"
-        );
+        assert!(e.to_string().contains(gone.rsplit('/').next().unwrap()), "{e}");
         fs::write(&p, orig).unwrap();
     }
     verify(&dir, None).unwrap();
 
     // A manifest (validly signed) whose count or total disagrees with the file.
-    let mut m: Manifest =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut m: Manifest = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     m.files[0].lines += 1;
     write_manifest(&dir, &m, &s).unwrap();
     let e = verify(&dir, None).unwrap_err();
@@ -226,17 +202,11 @@ fn miscounted_missing_and_added_files_fail() {
     m.files[0].lines -= 1;
     m.files[0].total = "3600.01".into();
     write_manifest(&dir, &m, &s).unwrap();
-    assert!(matches!(
-        verify(&dir, None),
-        Err(VerifyError::CountMismatch { .. })
-    ));
+    assert!(matches!(verify(&dir, None), Err(VerifyError::CountMismatch { .. })));
     // A path escaping the folder is refused before anything is read.
     m.files[0].path = "../../etc/passwd".into();
     write_manifest(&dir, &m, &s).unwrap();
-    assert!(matches!(
-        verify(&dir, None),
-        Err(VerifyError::UnsafePath { .. })
-    ));
+    assert!(matches!(verify(&dir, None), Err(VerifyError::UnsafePath { .. })));
 }
 
 #[test]
@@ -246,16 +216,11 @@ fn chain_across_periods_and_within_history() {
     let (oct, oct_sha) = period(root.path(), "2026-10", &s, None);
     let (nov, nov_sha) = period(root.path(), "2026-11", &s, Some(oct_sha.clone()));
     let r = verify(&nov, Some(&pubk)).unwrap();
-    assert!(r
-        .previous_manifest
-        .unwrap()
-        .ends_with("2026-10/manifest.json"));
+    assert!(r.previous_manifest.unwrap().ends_with("2026-10/manifest.json"));
 
     // A correction batch in November: the R001 manifest moves to history/.
-    let mut m: Manifest =
-        serde_json::from_slice(&fs::read(nov.join("manifest.json")).unwrap()).unwrap();
-    m.files
-        .push(bank_file(&nov, "DB202611C001-1.txt", 1, "300.00", &s));
+    let mut m: Manifest = serde_json::from_slice(&fs::read(nov.join("manifest.json")).unwrap()).unwrap();
+    m.files.push(bank_file(&nov, "DB202611C001-1.txt", 1, "300.00", &s));
     m.run_id = "C001".into();
     m.previous_manifest_sha256 = Some(nov_sha.clone());
     let c_sha = write_manifest(&nov, &m, &s).unwrap();
@@ -304,10 +269,7 @@ fn chain_broken_is_reported() {
     verify(&nov, None).unwrap();
 
     let (dec, _) = period(root.path(), "2026-12", &s, Some("ab".repeat(32)));
-    assert!(matches!(
-        verify(&dec, None),
-        Err(VerifyError::ChainBroken { .. })
-    ));
+    assert!(matches!(verify(&dec, None), Err(VerifyError::ChainBroken { .. })));
 }
 
 #[test]
@@ -316,18 +278,14 @@ fn pinned_key_catches_a_resigned_folder() {
     let (s, pubk) = signer(root.path(), "office", "sm2");
     let (mallory, mallory_pub) = signer(root.path(), "mallory", "sm2");
     let (dir, _) = period(root.path(), "2026-11", &s, None);
-    assert!(matches!(
-        verify(&dir, Some(&mallory_pub)),
-        Err(VerifyError::KeyMismatch { .. })
-    ));
+    assert!(matches!(verify(&dir, Some(&mallory_pub)), Err(VerifyError::KeyMismatch { .. })));
 
     // Someone changes a file and re-signs everything with their own key.
     let bank = dir.join("bank/DB202611R001-1.txt");
     fs::write(&bank, "张0|1200.00\n张1|1200.00\n李四|1200.00\n").unwrap();
     sign_file(&bank, &mallory).unwrap();
     sign_file(&dir.join("bank/DB202611R001-2.txt"), &mallory).unwrap();
-    let mut m: Manifest =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let mut m: Manifest = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     m.files[0].size = fs::metadata(&bank).unwrap().len();
     m.files[0].sha256 = sha256_file(&bank).unwrap();
     m.signing = SigningInfo::of(&mallory);
@@ -343,8 +301,7 @@ fn rewriting_same_run_keeps_both_manifests() {
     let root = tempfile::tempdir().unwrap();
     let (s, _) = signer(root.path(), "k", "ed25519");
     let (dir, _) = period(root.path(), "2026-11", &s, None);
-    let m: Manifest =
-        serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
+    let m: Manifest = serde_json::from_slice(&fs::read(dir.join("manifest.json")).unwrap()).unwrap();
     write_manifest(&dir, &m, &s).unwrap();
     write_manifest(&dir, &m, &s).unwrap();
     assert!(dir.join("history/manifest-R001.json").is_file());

@@ -13,10 +13,7 @@ use disburse::sign::{keygen, pub_path, Signer, Verifier, DEFAULT_DISTID};
 const DATA: &[u8] = "H|20261115|3|3600.00\n张三|6222020200000000001|1200.00\n".as_bytes();
 
 fn have_openssl() -> bool {
-    let ok = Command::new("openssl")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success());
+    let ok = Command::new("openssl").arg("version").output().map(|o| o.status.success());
     if !matches!(ok, Ok(true)) {
         eprintln!("NOTE: openssl not on PATH; OpenSSL interop test skipped");
         return false;
@@ -25,10 +22,7 @@ fn have_openssl() -> bool {
 }
 
 fn openssl(args: &[&str]) -> bool {
-    let o = Command::new("openssl")
-        .args(args)
-        .output()
-        .expect("run openssl");
+    let o = Command::new("openssl").args(args).output().expect("run openssl");
     if !o.status.success() {
         eprintln!("openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
     }
@@ -54,29 +48,17 @@ fn unb64(sig: &[u8]) -> Vec<u8> {
 /// The `pkeyutl` options that select the algorithm's hashing.
 fn opts(alg: &str, distid: &str) -> Vec<String> {
     match alg {
-        "sm2" => vec![
-            "-digest".into(),
-            "sm3".into(),
-            "-pkeyopt".into(),
-            format!("distid:{distid}"),
-        ],
+        "sm2" => vec!["-digest".into(), "sm3".into(), "-pkeyopt".into(), format!("distid:{distid}")],
         _ => vec![],
     }
 }
 
 fn ossl_verify(alg: &str, distid: &str, pubk: &Path, data: &Path, sig: &Path) -> bool {
-    let mut a: Vec<String> = ["pkeyutl", "-verify", "-pubin", "-inkey"]
-        .map(String::from)
-        .into();
+    let mut a: Vec<String> = ["pkeyutl", "-verify", "-pubin", "-inkey"].map(String::from).into();
     a.push(pubk.to_str().unwrap().into());
     a.push("-rawin".into());
     a.extend(opts(alg, distid));
-    a.extend([
-        "-in".into(),
-        data.to_str().unwrap().into(),
-        "-sigfile".into(),
-        sig.to_str().unwrap().into(),
-    ]);
+    a.extend(["-in".into(), data.to_str().unwrap().into(), "-sigfile".into(), sig.to_str().unwrap().into()]);
     openssl(&a.iter().map(String::as_str).collect::<Vec<_>>())
 }
 
@@ -85,16 +67,8 @@ fn ossl_sign(alg: &str, distid: &str, key: &Path, data: &Path, out: &Path) {
     a.push(key.to_str().unwrap().into());
     a.push("-rawin".into());
     a.extend(opts(alg, distid));
-    a.extend([
-        "-in".into(),
-        data.to_str().unwrap().into(),
-        "-out".into(),
-        out.to_str().unwrap().into(),
-    ]);
-    assert!(
-        openssl(&a.iter().map(String::as_str).collect::<Vec<_>>()),
-        "openssl sign failed"
-    );
+    a.extend(["-in".into(), data.to_str().unwrap().into(), "-out".into(), out.to_str().unwrap().into()]);
+    assert!(openssl(&a.iter().map(String::as_str).collect::<Vec<_>>()), "openssl sign failed");
 }
 
 /// Both directions for one key pair (`key`, `pubk`) and distid.
@@ -114,46 +88,27 @@ fn both_directions(alg: &str, distid: &str, key: &Path, pubk: &Path, dir: &Path)
         assert_eq!(raw.len(), 64);
     }
     fs::write(&sig_bin, &raw).unwrap();
-    assert!(
-        ossl_verify(alg, distid, pubk, &data, &sig_bin),
-        "{alg}: openssl rejects our signature"
-    );
-    assert!(
-        !ossl_verify(alg, distid, pubk, &bad_data, &sig_bin),
-        "{alg}: openssl accepts flipped data"
-    );
+    assert!(ossl_verify(alg, distid, pubk, &data, &sig_bin), "{alg}: openssl rejects our signature");
+    assert!(!ossl_verify(alg, distid, pubk, &bad_data, &sig_bin), "{alg}: openssl accepts flipped data");
     let mut bad_sig = raw.clone();
     let last = bad_sig.len() - 1;
     bad_sig[last] ^= 0x01;
     fs::write(&sig_bin, &bad_sig).unwrap();
-    assert!(
-        !ossl_verify(alg, distid, pubk, &data, &sig_bin),
-        "{alg}: openssl accepts flipped sig"
-    );
+    assert!(!ossl_verify(alg, distid, pubk, &data, &sig_bin), "{alg}: openssl accepts flipped sig");
 
     // OpenSSL → ours.
     let pem = fs::read_to_string(pubk).unwrap();
     let v = Verifier::from_public_pem(alg, &pem, distid).unwrap();
-    assert_eq!(
-        v.public_key_pem(),
-        signer.public_key_pem(),
-        "{alg}: public keys differ"
-    );
+    assert_eq!(v.public_key_pem(), signer.public_key_pem(), "{alg}: public keys differ");
     let osig = dir.join("openssl.sig.bin");
     ossl_sign(alg, distid, key, &data, &osig);
     let osig = fs::read(&osig).unwrap();
     v.verify(DATA, &b64(&osig)).unwrap();
-    assert!(
-        v.verify(&flipped, &b64(&osig)).is_err(),
-        "{alg}: we accept flipped data"
-    );
+    assert!(v.verify(&flipped, &b64(&osig)).is_err(), "{alg}: we accept flipped data");
     let mut bad = osig.clone();
     let mid = bad.len() / 2;
     bad[mid] ^= 0x01;
-    assert!(
-        v.verify(DATA, &b64(&bad)).is_err(),
-        "{alg}: we accept a flipped OpenSSL signature"
-    );
+    assert!(v.verify(DATA, &b64(&bad)).is_err(), "{alg}: we accept a flipped OpenSSL signature");
 }
 
 #[test]
@@ -184,18 +139,8 @@ fn our_keys_interoperate() {
         keygen(alg, &key).unwrap();
         // OpenSSL derives the same public key from our private key file.
         let derived = d.path().join("derived.pub");
-        assert!(openssl(&[
-            "pkey",
-            "-in",
-            key.to_str().unwrap(),
-            "-pubout",
-            "-out",
-            derived.to_str().unwrap()
-        ]));
-        assert_eq!(
-            fs::read_to_string(&derived).unwrap(),
-            fs::read_to_string(pub_path(&key)).unwrap()
-        );
+        assert!(openssl(&["pkey", "-in", key.to_str().unwrap(), "-pubout", "-out", derived.to_str().unwrap()]));
+        assert_eq!(fs::read_to_string(&derived).unwrap(), fs::read_to_string(pub_path(&key)).unwrap());
         both_directions(alg, DEFAULT_DISTID, &key, &pub_path(&key), d.path());
     }
 }
@@ -215,11 +160,5 @@ fn sm2_custom_distid_matches_openssl_only_with_same_distid() {
     let sig = d.path().join("s.bin");
     fs::write(&data, DATA).unwrap();
     fs::write(&sig, unb64(&s.sign(DATA))).unwrap();
-    assert!(!ossl_verify(
-        "sm2",
-        DEFAULT_DISTID,
-        &pub_path(&key),
-        &data,
-        &sig
-    ));
+    assert!(!ossl_verify("sm2", DEFAULT_DISTID, &pub_path(&key), &data, &sig));
 }

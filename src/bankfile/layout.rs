@@ -346,26 +346,14 @@ impl Template {
                     let (name, width) = match inner.split_once(':') {
                         Some((n, w)) => {
                             let w = w.strip_prefix('0').unwrap_or(w);
-                            (
-                                n,
-                                w.parse::<usize>().map_err(|_| {
-                                    format!("'{{{inner}}}': width must be like :03")
-                                })?,
-                            )
+                            (n, w.parse::<usize>().map_err(|_| format!("'{{{inner}}}': width must be like :03"))?)
                         }
                         None => (inner.as_str(), 0),
                     };
-                    let ph = PLACEHOLDERS
-                        .iter()
-                        .find(|(n, _)| *n == name)
-                        .map(|(_, p)| *p)
-                        .ok_or_else(|| {
-                            let known: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
-                            format!(
-                                "unknown placeholder '{{{inner}}}' (known: {})",
-                                known.join(", ")
-                            )
-                        })?;
+                    let ph = PLACEHOLDERS.iter().find(|(n, _)| *n == name).map(|(_, p)| *p).ok_or_else(|| {
+                        let known: Vec<&str> = PLACEHOLDERS.iter().map(|(n, _)| *n).collect();
+                        format!("unknown placeholder '{{{inner}}}' (known: {})", known.join(", "))
+                    })?;
                     if !lit.is_empty() {
                         pieces.push(Piece::Lit(std::mem::take(&mut lit)));
                     }
@@ -382,9 +370,7 @@ impl Template {
     }
 
     pub fn uses(&self, p: Placeholder) -> bool {
-        self.0
-            .iter()
-            .any(|x| matches!(x, Piece::Ph(q, _) if *q == p))
+        self.0.iter().any(|x| matches!(x, Piece::Ph(q, _) if *q == p))
     }
 
     /// Fills the placeholders with `value`.
@@ -449,14 +435,8 @@ fn check(layout: Layout) -> Result<Checked, String> {
         return Err("amount.decimals applies to unit = \"yuan\" only".into());
     }
     let file_name = Template::parse(&layout.file_name).map_err(|e| format!("file_name: {e}"))?;
-    if layout.line_limit.is_some()
-        && !file_name.uses(Placeholder::Part)
-        && !file_name.uses(Placeholder::FileId)
-    {
-        return Err(
-            "file_name needs {part} (or {file_id}) when line_limit splits a batch into parts"
-                .into(),
-        );
+    if layout.line_limit.is_some() && !file_name.uses(Placeholder::Part) && !file_name.uses(Placeholder::FileId) {
+        return Err("file_name needs {part} (or {file_id}) when line_limit splits a batch into parts".into());
     }
     let mut texts = Vec::new();
     let mut details = None;
@@ -465,14 +445,9 @@ fn check(layout: Layout) -> Result<Checked, String> {
         let at = format!("lines[{}]", i + 1);
         match r.kind {
             RecordKind::Text => {
-                let t = r
-                    .text
-                    .as_deref()
-                    .ok_or(format!("{at}: kind = \"text\" needs text"))?;
+                let t = r.text.as_deref().ok_or(format!("{at}: kind = \"text\" needs text"))?;
                 if !r.fields.is_empty() || t.contains(['\r', '\n']) {
-                    return Err(format!(
-                        "{at}: a text line has one line of text and no fields"
-                    ));
+                    return Err(format!("{at}: a text line has one line of text and no fields"));
                 }
                 texts.push(Some(Template::parse(t).map_err(|e| format!("{at}: {e}"))?));
                 continue;
@@ -486,42 +461,23 @@ fn check(layout: Layout) -> Result<Checked, String> {
         }
         texts.push(None);
         if r.text.is_some() || r.fields.is_empty() {
-            return Err(format!(
-                "{at}: summary and details records have fields and no text"
-            ));
+            return Err(format!("{at}: summary and details records have fields and no text"));
         }
         for (j, f) in r.fields.iter().enumerate() {
-            check_field(&layout, r.kind, f)
-                .map_err(|e| format!("{at}.fields[{}] ({:?}): {e}", j + 1, f.source))?;
+            check_field(&layout, r.kind, f).map_err(|e| format!("{at}.fields[{}] ({:?}): {e}", j + 1, f.source))?;
         }
     }
     if summaries > 1 {
         return Err("at most one kind = \"summary\" record is allowed".into());
     }
     let details = details.ok_or("the layout needs one kind = \"details\" record")?;
-    for need in [
-        Source::EndToEndId,
-        Source::Account,
-        Source::Name,
-        Source::Amount,
-    ] {
-        if !layout.lines[details]
-            .fields
-            .iter()
-            .any(|f| f.source == need)
-        {
-            return Err(format!(
-                "detail lines must carry {need:?} (it is how a line is matched and checked)"
-            ));
+    for need in [Source::EndToEndId, Source::Account, Source::Name, Source::Amount] {
+        if !layout.lines[details].fields.iter().any(|f| f.source == need) {
+            return Err(format!("detail lines must carry {need:?} (it is how a line is matched and checked)"));
         }
     }
     check_returns(&layout.returns).map_err(|e| format!("[returns]: {e}"))?;
-    Ok(Checked {
-        layout,
-        file_name,
-        texts,
-        details,
-    })
+    Ok(Checked { layout, file_name, texts, details })
 }
 
 fn check_field(layout: &Layout, kind: RecordKind, f: &FieldSpec) -> Result<(), String> {
@@ -538,18 +494,11 @@ fn check_field(layout: &Layout, kind: RecordKind, f: &FieldSpec) -> Result<(), S
         return Err("a literal needs value".into());
     }
     if !f.pad.is_ascii() || f.pad.is_ascii_control() {
-        return Err(
-            "pad must be one printable ASCII character (so padding never splits a character)"
-                .into(),
-        );
+        return Err("pad must be one printable ASCII character (so padding never splits a character)".into());
     }
     match layout.kind {
-        Kind::Fixed if f.width.is_none() => {
-            return Err("fixed layouts give every field a width (bytes)".into())
-        }
-        Kind::Fixed if f.max.is_some() => {
-            return Err("max is for delimited layouts; use width".into())
-        }
+        Kind::Fixed if f.width.is_none() => return Err("fixed layouts give every field a width (bytes)".into()),
+        Kind::Fixed if f.max.is_some() => return Err("max is for delimited layouts; use width".into()),
         _ => {}
     }
     if f.width == Some(0) || f.max == Some(0) {
@@ -569,10 +518,7 @@ fn check_returns(r: &ReturnsSpec) -> Result<(), String> {
     }
     let cols = [Some(r.end_to_end_id), Some(r.status), r.amount, r.reason];
     if cols.iter().flatten().any(|&c| c == 0 || c > r.columns) {
-        return Err(format!(
-            "column numbers count from 1 and must be at most columns = {}",
-            r.columns
-        ));
+        return Err(format!("column numbers count from 1 and must be at most columns = {}", r.columns));
     }
     if r.statuses.is_empty() {
         return Err("statuses must map at least one bank status".into());
@@ -604,28 +550,12 @@ mod tests {
 
     #[test]
     fn amounts() {
-        let y3 = AmountSpec {
-            unit: AmountUnit::Yuan,
-            decimals: 3,
-        };
+        let y3 = AmountSpec { unit: AmountUnit::Yuan, decimals: 3 };
         assert_eq!(y3.format(Fen(76500)), "765.000");
-        assert_eq!(
-            AmountSpec {
-                unit: AmountUnit::Fen,
-                decimals: 2
-            }
-            .format(Fen(76500)),
-            "76500"
-        );
-        assert_eq!(
-            AmountSpec::parse(AmountUnit::Yuan, "765.000"),
-            Some(Fen(76500))
-        );
+        assert_eq!(AmountSpec { unit: AmountUnit::Fen, decimals: 2 }.format(Fen(76500)), "76500");
+        assert_eq!(AmountSpec::parse(AmountUnit::Yuan, "765.000"), Some(Fen(76500)));
         assert_eq!(AmountSpec::parse(AmountUnit::Yuan, "765.001"), None);
-        assert_eq!(
-            AmountSpec::parse(AmountUnit::Fen, "76500"),
-            Some(Fen(76500))
-        );
+        assert_eq!(AmountSpec::parse(AmountUnit::Fen, "76500"), Some(Fen(76500)));
         assert_eq!(AmountSpec::parse(AmountUnit::Fen, "765.00"), None);
         assert_eq!(AmountSpec::parse(AmountUnit::Fen, ""), None);
     }

@@ -21,8 +21,7 @@ use sha2::Digest;
 
 use crate::config::{Office, Payer};
 use crate::domain::{
-    mask_account, mask_id, Fen, Length, PaymentLine, Period, Program, ReceiptLine, TextEncoding,
-    TextRules,
+    mask_account, mask_id, Fen, Length, PaymentLine, Period, Program, ReceiptLine, TextEncoding, TextRules,
 };
 
 /// Why a bank file could not be written or read.
@@ -34,23 +33,13 @@ pub enum BankFileError {
     Io(#[from] std::io::Error),
     /// A layout file in `formats/` is not valid.
     #[error("bank format {source_name}: {message}")]
-    Layout {
-        source_name: String,
-        message: String,
-    },
+    Layout { source_name: String, message: String },
     /// One payment line cannot be written as it is (never cut or replaced).
     #[error("line {end_to_end_id}: {message}")]
-    Line {
-        end_to_end_id: String,
-        message: String,
-    },
+    Line { end_to_end_id: String, message: String },
     /// A file (return or re-read bank file) does not follow its layout.
     #[error("{file}{}: {message}", if *line > 0 { format!(", line {line}") } else { String::new() })]
-    Malformed {
-        file: String,
-        line: u64,
-        message: String,
-    },
+    Malformed { file: String, line: u64, message: String },
 }
 
 /// Everything a writer needs for one (program, payer, format) batch.
@@ -160,10 +149,7 @@ impl Format {
             PAIN_V09 => Kind::Pain(pain::Version::V09),
             _ => Kind::Text(Box::new(load_layout(name, formats_dir)?)),
         };
-        Ok(Format {
-            name: name.to_string(),
-            kind,
-        })
+        Ok(Format { name: name.to_string(), kind })
     }
 
     pub fn name(&self) -> &str {
@@ -182,26 +168,15 @@ impl Format {
     /// The name rules validation must enforce before writing (V05).
     pub fn text_rules(&self) -> TextRules {
         match &self.kind {
-            Kind::Pain(_) => TextRules {
-                encoding: TextEncoding::Utf8,
-                name_max: Some(Length::Chars(pain::NAME_MAX)),
-            },
+            Kind::Pain(_) => TextRules { encoding: TextEncoding::Utf8, name_max: Some(Length::Chars(pain::NAME_MAX)) },
             Kind::Text(c) => {
                 let max = c
                     .detail_fields()
                     .iter()
-                    .filter(|f| {
-                        matches!(
-                            f.source,
-                            layout::Source::Name | layout::Source::BeneficiaryName
-                        )
-                    })
+                    .filter(|f| matches!(f.source, layout::Source::Name | layout::Source::BeneficiaryName))
                     .filter_map(|f| f.width.or(f.max))
                     .min();
-                TextRules {
-                    encoding: c.layout.encoding,
-                    name_max: max.map(Length::Bytes),
-                }
+                TextRules { encoding: c.layout.encoding, name_max: max.map(Length::Bytes) }
             }
         }
     }
@@ -232,11 +207,7 @@ impl Format {
     /// Reads this layout's return file (回盘) into receipt lines (text layouts only).
     /// `reason_code` is left empty (the returns stage maps the bank's text to ISO
     /// codes); `reason_text` is the bank's text as written; `position` is the line.
-    pub fn read_returns(
-        &self,
-        bytes: &[u8],
-        file: &str,
-    ) -> Result<Vec<ReceiptLine>, BankFileError> {
+    pub fn read_returns(&self, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
         match &self.kind {
             Kind::Text(c) => text::read_returns(c, bytes, file),
             Kind::Pain(_) => Err(BankFileError::Other(format!(
@@ -258,16 +229,10 @@ impl Format {
         let count = payments.len() as u64;
         let mut total = Fen::ZERO;
         for p in &payments {
-            total = total
-                .checked_add(p.amount)
-                .ok_or_else(|| BankFileError::Other("total overflows".into()))?;
+            total = total.checked_add(p.amount).ok_or_else(|| BankFileError::Other("total overflows".into()))?;
         }
         for c in controls {
-            let bad = |m: String| BankFileError::Malformed {
-                file: self.file_label(),
-                line: 0,
-                message: m,
-            };
+            let bad = |m: String| BankFileError::Malformed { file: self.file_label(), line: 0, message: m };
             if c.count.is_some_and(|n| n != count) {
                 return Err(bad(format!(
                     "the file states {} lines (总笔数/NbOfTxs) but has {count}",
@@ -275,7 +240,10 @@ impl Format {
                 )));
             }
             if c.total.is_some_and(|t| t != total) {
-                return Err(bad(format!("the file states a total of {} (总金额/CtrlSum) but its lines add up to {total}", c.total.unwrap_or_default())));
+                return Err(bad(format!(
+                    "the file states a total of {} (总金额/CtrlSum) but its lines add up to {total}",
+                    c.total.unwrap_or_default()
+                )));
             }
         }
         Ok((count, total))
@@ -316,22 +284,10 @@ impl Format {
                         message: "amount must be above zero".into(),
                     });
                 }
-                total = total
-                    .checked_add(l.amount)
-                    .ok_or_else(|| BankFileError::Other("total overflows".into()))?;
+                total = total.checked_add(l.amount).ok_or_else(|| BankFileError::Other("total overflows".into()))?;
             }
-            let file_id = if of == 1 {
-                batch.batch_id.clone()
-            } else {
-                format!("{}-{:03}", batch.batch_id, i + 1)
-            };
-            parts.push(Part {
-                number: i + 1,
-                of,
-                file_id,
-                lines,
-                total,
-            });
+            let file_id = if of == 1 { batch.batch_id.clone() } else { format!("{}-{:03}", batch.batch_id, i + 1) };
+            parts.push(Part { number: i + 1, of, file_id, lines, total });
         }
         Ok(parts)
     }
@@ -361,26 +317,14 @@ impl Format {
         Ok(names)
     }
 
-    fn write_part(
-        &self,
-        batch: &Batch,
-        part: &Part,
-        dir: &Path,
-        name: String,
-    ) -> Result<WrittenFile, BankFileError> {
+    fn write_part(&self, batch: &Batch, part: &Part, dir: &Path, name: String) -> Result<WrittenFile, BankFileError> {
         let path = dir.join(&name);
         let mut failure: Option<BankFileError> = None;
         let mut digest = None;
         let res = crate::fsutil::write_atomic_with(&path, |w| {
-            let mut tee = Tee {
-                inner: w,
-                hash: sha2::Sha256::new(),
-                size: 0,
-            };
+            let mut tee = Tee { inner: w, hash: sha2::Sha256::new(), size: 0 };
             let r = match &self.kind {
-                Kind::Pain(v) => {
-                    pain::write_part(*v, batch, part, &mut tee).map_err(BankFileError::Io)
-                }
+                Kind::Pain(v) => pain::write_part(*v, batch, part, &mut tee).map_err(BankFileError::Io),
                 Kind::Text(c) => text::write_part(c, &text::FileCtx::new(batch, part), &mut tee),
             };
             digest = Some((hex::encode(tee.hash.finalize()), tee.size));
@@ -394,33 +338,21 @@ impl Format {
         }
         res?;
         let (sha256, size) = digest.unwrap_or_default();
-        Ok(WrittenFile {
-            path,
-            file_name: name,
-            lines: part.lines.len() as u64,
-            total: part.total,
-            size,
-            sha256,
-        })
+        Ok(WrittenFile { path, file_name: name, lines: part.lines.len() as u64, total: part.total, size, sha256 })
     }
 }
 
 fn load_layout(name: &str, formats_dir: &Path) -> Result<layout::Checked, BankFileError> {
     let ok_name = !name.is_empty()
         && !name.starts_with('.')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
     if !ok_name {
-        return Err(BankFileError::Other(format!(
-            "'{name}' is not a bank format name (letters, digits, - _ . only)"
-        )));
+        return Err(BankFileError::Other(format!("'{name}' is not a bank format name (letters, digits, - _ . only)")));
     }
     let path = formats_dir.join(format!("{name}.toml"));
     let (source_name, text) = if path.is_file() {
-        let text = std::fs::read_to_string(&path).map_err(|e| {
-            BankFileError::Other(format!("cannot read bank format {}: {e}", path.display()))
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| BankFileError::Other(format!("cannot read bank format {}: {e}", path.display())))?;
         (path.display().to_string(), text)
     } else if let Some((_, t)) = builtin_formats().iter().find(|(n, _)| *n == name) {
         (format!("{name} (built-in)"), t.to_string())
@@ -433,10 +365,7 @@ fn load_layout(name: &str, formats_dir: &Path) -> Result<layout::Checked, BankFi
             known.join(", ")
         )));
     };
-    layout::parse(&text).map_err(|message| BankFileError::Layout {
-        source_name,
-        message,
-    })
+    layout::parse(&text).map_err(|message| BankFileError::Layout { source_name, message })
 }
 
 /// Passes bytes through while hashing and counting them, so `sha256` and `size`

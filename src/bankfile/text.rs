@@ -37,10 +37,7 @@ impl<'a> FileCtx<'a> {
             Placeholder::Created => {
                 // Beijing time, as on the bank's side (and in pain.001 CreDtTm).
                 let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
-                b.created
-                    .with_timezone(&cst)
-                    .format("%Y%m%d%H%M%S")
-                    .to_string()
+                b.created.with_timezone(&cst).format("%Y%m%d%H%M%S").to_string()
             }
             Placeholder::Part => self.part.number.to_string(),
             Placeholder::Parts => self.part.of.to_string(),
@@ -99,29 +96,18 @@ impl<'a> FileCtx<'a> {
 
 /// 用途 text, e.g. `2026年11月城乡最低生活保障金`.
 pub(crate) fn purpose_text(b: &Batch) -> String {
-    format!(
-        "{}年{}月{}",
-        b.period.year,
-        b.period.month,
-        b.program.chinese_name()
-    )
+    format!("{}年{}月{}", b.period.year, b.period.month, b.program.chinese_name())
 }
 
 /// Writes one part (a whole file) into `w`.
-pub(crate) fn write_part(
-    c: &Checked,
-    ctx: &FileCtx,
-    w: &mut dyn Write,
-) -> Result<(), BankFileError> {
+pub(crate) fn write_part(c: &Checked, ctx: &FileCtx, w: &mut dyn Write) -> Result<(), BankFileError> {
     let l = &c.layout;
     let eol = l.line_ending.bytes();
     let mut buf: Vec<u8> = Vec::with_capacity(256);
     for (i, rec) in l.lines.iter().enumerate() {
         match rec.kind {
             RecordKind::Text => {
-                let t = c.texts[i]
-                    .as_ref()
-                    .expect("checked: text records have templates");
+                let t = c.texts[i].as_ref().expect("checked: text records have templates");
                 let s = t.render(|p| ctx.placeholder(&l.amount, p));
                 let bytes = l.encoding.encode(&s).map_err(|ch| {
                     BankFileError::Other(format!(
@@ -155,11 +141,7 @@ pub(crate) fn write_part(
 
 /// The padded bytes of detail fields that are the same on every line of a file
 /// (payer, date, literals…), encoded once.
-fn constant_fields(
-    c: &Checked,
-    ctx: &FileCtx,
-    fields: &[FieldSpec],
-) -> Result<Vec<Option<Vec<u8>>>, BankFileError> {
+fn constant_fields(c: &Checked, ctx: &FileCtx, fields: &[FieldSpec]) -> Result<Vec<Option<Vec<u8>>>, BankFileError> {
     let mut out = Vec::with_capacity(fields.len());
     for f in fields {
         if f.source.detail_only() {
@@ -212,17 +194,11 @@ fn render_field(
     {
         let v = ctx.value(&l.amount, f, line);
         let fail = |why: String| match line {
-            Some((pl, _)) => BankFileError::Line {
-                end_to_end_id: pl.end_to_end_id.to_string(),
-                message: why,
-            },
+            Some((pl, _)) => BankFileError::Line { end_to_end_id: pl.end_to_end_id.to_string(), message: why },
             None => BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)),
         };
         if v.contains(['\r', '\n']) || delim.is_some_and(|d| v.contains(d)) {
-            return Err(fail(format!(
-                "field {} contains a line break or the delimiter",
-                field_label(f)
-            )));
+            return Err(fail(format!("field {} contains a line break or the delimiter", field_label(f))));
         }
         // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
         let bytes: Cow<[u8]> = if v.is_ascii() {
@@ -278,21 +254,13 @@ fn split_lines<'b>(bytes: &'b [u8], file: &str) -> Result<Vec<&'b [u8]>, BankFil
         }
     }
     if !bytes.ends_with(b"\n") && !lines.is_empty() {
-        return Err(malformed(
-            file,
-            lines.len(),
-            "the last line has no line ending: the file may be cut short",
-        ));
+        return Err(malformed(file, lines.len(), "the last line has no line ending: the file may be cut short"));
     }
     Ok(lines)
 }
 
 fn malformed(file: &str, line: usize, message: impl Into<String>) -> BankFileError {
-    BankFileError::Malformed {
-        file: file.to_string(),
-        line: line as u64,
-        message: message.into(),
-    }
+    BankFileError::Malformed { file: file.to_string(), line: line as u64, message: message.into() }
 }
 
 /// Cuts one line of a layout we wrote into field texts (pads removed).
@@ -309,22 +277,14 @@ fn cut_fields(
         Kind::Fixed => {
             let want: usize = fields.iter().map(|f| f.width.unwrap_or(0)).sum();
             if raw.len() != want {
-                return Err(malformed(
-                    file,
-                    n,
-                    format!("line has {} bytes, the layout has {want}", raw.len()),
-                ));
+                return Err(malformed(file, n, format!("line has {} bytes, the layout has {want}", raw.len())));
             }
             let mut at = 0;
             let mut out = Vec::with_capacity(fields.len());
             for f in fields {
                 let w = f.width.unwrap_or(0);
                 let s = enc.decode(&raw[at..at + w]).ok_or_else(|| {
-                    malformed(
-                        file,
-                        n,
-                        format!("field {} is not valid {}", field_label(f), enc.name()),
-                    )
+                    malformed(file, n, format!("field {} is not valid {}", field_label(f), enc.name()))
                 })?;
                 at += w;
                 out.push(unpad(f, &s).to_string());
@@ -332,9 +292,7 @@ fn cut_fields(
             Ok(out)
         }
         Kind::Delimited => {
-            let s = enc
-                .decode(raw)
-                .ok_or_else(|| malformed(file, n, format!("line is not valid {}", enc.name())))?;
+            let s = enc.decode(raw).ok_or_else(|| malformed(file, n, format!("line is not valid {}", enc.name())))?;
             let d = l.delimiter.as_deref().unwrap_or("|");
             let mut parts: Vec<&str> = s.split(d).collect();
             if l.trailing_delimiter {
@@ -347,18 +305,10 @@ fn cut_fields(
                 return Err(malformed(
                     file,
                     n,
-                    format!(
-                        "line has {} fields, the layout has {}",
-                        parts.len(),
-                        fields.len()
-                    ),
+                    format!("line has {} fields, the layout has {}", parts.len(), fields.len()),
                 ));
             }
-            Ok(parts
-                .iter()
-                .zip(fields)
-                .map(|(p, f)| unpad(f, p).to_string())
-                .collect())
+            Ok(parts.iter().zip(fields).map(|(p, f)| unpad(f, p).to_string()).collect())
         }
     }
 }
@@ -375,42 +325,24 @@ fn unpad<'s>(f: &FieldSpec, s: &'s str) -> &'s str {
 
 /// Re-reads a file we wrote: detail lines into payments, and the summary line's
 /// count and total if the layout has one.
-pub(crate) fn read(
-    c: &Checked,
-    bytes: &[u8],
-    file: &str,
-) -> Result<(Vec<ParsedPayment>, Controls), BankFileError> {
+pub(crate) fn read(c: &Checked, bytes: &[u8], file: &str) -> Result<(Vec<ParsedPayment>, Controls), BankFileError> {
     let lines = split_lines(bytes, file)?;
     let head = c.details;
     let tail = c.layout.lines.len() - head - 1;
     if lines.len() < head + tail {
-        return Err(malformed(
-            file,
-            lines.len(),
-            "the file has fewer lines than its layout's header and trailer",
-        ));
+        return Err(malformed(file, lines.len(), "the file has fewer lines than its layout's header and trailer"));
     }
     let mut summary = Controls::default();
     let n_details = lines.len() - head - tail;
     for (i, rec) in c.layout.lines.iter().enumerate() {
         // records after the details come after all detail lines
-        let at = if i < head {
-            i
-        } else {
-            (i + n_details).saturating_sub(1)
-        };
+        let at = if i < head { i } else { (i + n_details).saturating_sub(1) };
         match rec.kind {
             RecordKind::Details => {}
             RecordKind::Text => {
                 let want = c.layout.lines[i].text.as_deref().unwrap_or("");
-                if !want.contains('{')
-                    && c.layout.encoding.decode(lines[at]).as_deref() != Some(want)
-                {
-                    return Err(malformed(
-                        file,
-                        at + 1,
-                        format!("expected the layout's line '{want}'"),
-                    ));
+                if !want.contains('{') && c.layout.encoding.decode(lines[at]).as_deref() != Some(want) {
+                    return Err(malformed(file, at + 1, format!("expected the layout's line '{want}'")));
                 }
             }
             RecordKind::Summary => {
@@ -442,16 +374,14 @@ fn summary_values(
         match f.source {
             Source::Count => {
                 count = Some(
-                    v.trim()
-                        .parse::<u64>()
-                        .map_err(|_| malformed(file, n, format!("总笔数 '{v}' is not a number")))?,
+                    v.trim().parse::<u64>().map_err(|_| malformed(file, n, format!("总笔数 '{v}' is not a number")))?,
                 )
             }
             Source::Total => {
-                total =
-                    Some(AmountSpec::parse(c.layout.amount.unit, v).ok_or_else(|| {
-                        malformed(file, n, format!("总金额 '{v}' is not an amount"))
-                    })?)
+                total = Some(
+                    AmountSpec::parse(c.layout.amount.unit, v)
+                        .ok_or_else(|| malformed(file, n, format!("总金额 '{v}' is not an amount")))?,
+                )
             }
             _ => {}
         }
@@ -494,34 +424,25 @@ fn payment(
 
 /// Reads the layout's return file (回盘). Reason codes are left empty: the
 /// returns stage maps the bank's text to ISO codes.
-pub(crate) fn read_returns(
-    c: &Checked,
-    bytes: &[u8],
-    file: &str,
-) -> Result<Vec<ReceiptLine>, BankFileError> {
+pub(crate) fn read_returns(c: &Checked, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
     let r = &c.layout.returns;
-    let bytes = bytes
-        .strip_prefix(b"\xEF\xBB\xBF".as_slice())
-        .unwrap_or(bytes);
+    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
     let lines = split_lines(bytes, file)?;
     let mut out = Vec::new();
     let mut ended = false;
     for (i, raw) in lines.iter().enumerate() {
         let n = i + 1;
-        let text = r.encoding.decode(raw).ok_or_else(|| {
-            malformed(file, n, format!("line is not valid {}", r.encoding.name()))
-        })?;
+        let text = r
+            .encoding
+            .decode(raw)
+            .ok_or_else(|| malformed(file, n, format!("line is not valid {}", r.encoding.name())))?;
         if text.trim().is_empty() {
             continue;
         }
         if ended {
             return Err(malformed(file, n, "text after the end marker"));
         }
-        if i < r.skip_lines
-            || r.comment_prefix
-                .as_deref()
-                .is_some_and(|p| text.starts_with(p))
-        {
+        if i < r.skip_lines || r.comment_prefix.as_deref().is_some_and(|p| text.starts_with(p)) {
             continue;
         }
         if r.end_marker.as_deref() == Some(text.trim()) {
@@ -540,12 +461,7 @@ pub(crate) fn read_returns(
     Ok(out)
 }
 
-fn return_line(
-    c: &Checked,
-    text: &str,
-    file: &str,
-    n: usize,
-) -> Result<ReceiptLine, BankFileError> {
+fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptLine, BankFileError> {
     let r = &c.layout.returns;
     let mut cols: Vec<&str> = text.split(r.delimiter.as_str()).collect();
     if r.trailing_delimiter && cols.len() > 1 && cols.last() == Some(&"") {
@@ -555,30 +471,18 @@ fn return_line(
         return Err(malformed(
             file,
             n,
-            format!(
-                "line has {} columns, the return layout has {}",
-                cols.len(),
-                r.columns
-            ),
+            format!("line has {} columns, the return layout has {}", cols.len(), r.columns),
         ));
     }
     let col = |k: usize| cols[k - 1].trim();
     let e2e = col(r.end_to_end_id);
     if e2e.is_empty() {
-        return Err(malformed(
-            file,
-            n,
-            "the end-to-end reference column is empty",
-        ));
+        return Err(malformed(file, n, "the end-to-end reference column is empty"));
     }
     let st = col(r.status);
     let status = *r.statuses.get(st).ok_or_else(|| {
         let known: Vec<&str> = r.statuses.keys().map(String::as_str).collect();
-        malformed(
-            file,
-            n,
-            format!("status '{st}' is not one of {}", known.join(", ")),
-        )
+        malformed(file, n, format!("status '{st}' is not one of {}", known.join(", ")))
     })?;
     let amount = match r.amount.map(col) {
         None | Some("") => None,

@@ -9,9 +9,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 /// An amount of money in fen (1 yuan = 100 fen). `i64` holds ±92 trillion yuan.
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Fen(pub i64);
 
 impl Fen {
@@ -53,10 +51,7 @@ impl fmt::Display for Fen {
 impl Add for Fen {
     type Output = Fen;
     fn add(self, o: Fen) -> Fen {
-        Fen(self
-            .0
-            .checked_add(o.0)
-            .expect("money overflow: more than 92 trillion yuan"))
+        Fen(self.0.checked_add(o.0).expect("money overflow: more than 92 trillion yuan"))
     }
 }
 
@@ -95,11 +90,7 @@ pub enum AmountError {
 /// Thousands separators are accepted only in groups of three, so `1,20` is not
 /// silently read as 120.
 pub fn parse_amount(raw: &str) -> Result<Decimal, AmountError> {
-    let half: String = raw
-        .chars()
-        .map(half_width)
-        .filter(|c| !c.is_whitespace())
-        .collect();
+    let half: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
     let mut s = half.as_str();
     if s.is_empty() {
         return Err(AmountError::Empty);
@@ -111,8 +102,7 @@ pub fn parse_amount(raw: &str) -> Result<Decimal, AmountError> {
         Some(rest) => ("-", rest),
         None => ("", s.strip_prefix('+').unwrap_or(s)),
     };
-    let body =
-        strip_thousands(body).ok_or_else(|| AmountError::NotANumber(raw.trim().to_string()))?;
+    let body = strip_thousands(body).ok_or_else(|| AmountError::NotANumber(raw.trim().to_string()))?;
     let valid = !body.is_empty()
         && body.chars().all(|c| c.is_ascii_digit() || c == '.')
         && body.matches('.').count() <= 1
@@ -121,9 +111,7 @@ pub fn parse_amount(raw: &str) -> Result<Decimal, AmountError> {
     if !valid {
         return Err(AmountError::NotANumber(raw.trim().to_string()));
     }
-    format!("{sign}{body}")
-        .parse::<Decimal>()
-        .map_err(|_| AmountError::NotANumber(raw.trim().to_string()))
+    format!("{sign}{body}").parse::<Decimal>().map_err(|_| AmountError::NotANumber(raw.trim().to_string()))
 }
 
 /// Removes `,` thousands separators when they group the integer part by three.
@@ -136,8 +124,7 @@ fn strip_thousands(s: &str) -> Option<String> {
         None => (s, None),
     };
     let groups: Vec<&str> = int.split(',').collect();
-    let ok =
-        groups[0].len() >= 1 && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
+    let ok = groups[0].len() >= 1 && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
     if !ok || frac.is_some_and(|f| f.contains(',')) {
         return None;
     }
@@ -178,9 +165,7 @@ mod tests {
 
     #[test]
     fn refuses_non_numbers() {
-        for bad in [
-            "", "abc", "1,20", "1.2.3", ".5", "5.", "12a", "--1", "1e3", "NaN",
-        ] {
+        for bad in ["", "abc", "1,20", "1.2.3", ".5", "5.", "12a", "--1", "1e3", "NaN"] {
             assert!(parse_amount(bad).is_err(), "{bad} should not parse");
         }
     }

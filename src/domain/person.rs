@@ -34,15 +34,9 @@ const CHECK: &[u8; 11] = b"10X98765432";
 impl IdNumber {
     /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
     pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
-        let s: String = raw
-            .chars()
-            .map(half_width)
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
         let s = s.to_ascii_uppercase();
-        if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c))
-            || s.contains('.')
-        {
+        if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || s.contains('.') {
             return Err(IdError::Float(mask_id(&s)));
         }
         let n = s.chars().count();
@@ -62,21 +56,14 @@ impl IdNumber {
         }
         let expected = Self::check_char(&b[..17]);
         if expected != b[17] as char {
-            return Err(IdError::Check {
-                expected,
-                found: b[17] as char,
-            });
+            return Err(IdError::Check { expected, found: b[17] as char });
         }
         Ok(IdNumber(s))
     }
 
     /// The ISO 7064 MOD 11-2 check character of the first 17 digits.
     pub fn check_char(first17: &[u8]) -> char {
-        let sum: u32 = first17
-            .iter()
-            .zip(WEIGHTS)
-            .map(|(d, w)| (d - b'0') as u32 * w)
-            .sum();
+        let sum: u32 = first17.iter().zip(WEIGHTS).map(|(d, w)| (d - b'0') as u32 * w).sum();
         CHECK[(sum % 11) as usize] as char
     }
 
@@ -121,11 +108,7 @@ fn mask_keep(s: &str, head: usize, tail: usize) -> String {
         let keep = n.min(2);
         return "*".repeat(n - keep) + &chars[n - keep..].iter().collect::<String>();
     }
-    chars
-        .iter()
-        .enumerate()
-        .map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' })
-        .collect()
+    chars.iter().enumerate().map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' }).collect()
 }
 
 /// A bank account or card number: digits only, 8–32 of them.
@@ -146,15 +129,9 @@ pub enum AccountError {
 impl Account {
     /// Validates; spaces (and full-width digits) are normalised, nothing else is "fixed".
     pub fn parse(raw: &str) -> Result<Account, AccountError> {
-        let s: String = raw
-            .chars()
-            .map(half_width)
-            .filter(|c| !c.is_whitespace())
-            .collect();
+        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
         let up = s.to_ascii_uppercase();
-        if up.contains('E') && up.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c))
-            || up.contains('.')
-        {
+        if up.contains('E') && up.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || up.contains('.') {
             return Err(AccountError::Float(mask_account(&s)));
         }
         if !s.chars().all(|c| c.is_ascii_digit()) {
@@ -219,73 +196,36 @@ mod tests {
 
     #[test]
     fn standard_vectors_pass() {
-        for id in [
-            "11010519491231002X",
-            "360426199101010071",
-            "110101202311012176",
-        ] {
+        for id in ["11010519491231002X", "360426199101010071", "110101202311012176"] {
             assert!(IdNumber::parse(id).is_ok(), "{id}");
         }
-        assert_eq!(
-            IdNumber::parse("11010519491231002x").unwrap().as_str(),
-            "11010519491231002X"
-        );
+        assert_eq!(IdNumber::parse("11010519491231002x").unwrap().as_str(), "11010519491231002X");
     }
 
     #[test]
     fn bad_ids_say_why() {
-        assert_eq!(
-            IdNumber::parse("110105194912310021"),
-            Err(IdError::Check {
-                expected: 'X',
-                found: '1'
-            })
-        );
-        assert!(matches!(
-            IdNumber::parse("1.10105194912E+17"),
-            Err(IdError::Float(_))
-        ));
-        assert!(matches!(
-            IdNumber::parse("110105194902300021"),
-            Err(IdError::BirthDate(_))
-        ));
+        assert_eq!(IdNumber::parse("110105194912310021"), Err(IdError::Check { expected: 'X', found: '1' }));
+        assert!(matches!(IdNumber::parse("1.10105194912E+17"), Err(IdError::Float(_))));
+        assert!(matches!(IdNumber::parse("110105194902300021"), Err(IdError::BirthDate(_))));
         assert_eq!(IdNumber::parse("110105491231002"), Err(IdError::Legacy));
         assert_eq!(IdNumber::parse("1101051949"), Err(IdError::Length(10)));
-        assert_eq!(
-            IdNumber::parse("11010519491231A02X"),
-            Err(IdError::Characters)
-        );
+        assert_eq!(IdNumber::parse("11010519491231A02X"), Err(IdError::Characters));
     }
 
     #[test]
     fn masks_keep_six_and_four() {
         assert_eq!(mask_id("11010519491231002X"), "110105********002X");
         assert_eq!(mask_account("6222081302002142160"), "***************2160");
-        assert_eq!(
-            format!("{:?}", IdNumber::parse("11010519491231002X").unwrap()),
-            "IdNumber(110105********002X)"
-        );
+        assert_eq!(format!("{:?}", IdNumber::parse("11010519491231002X").unwrap()), "IdNumber(110105********002X)");
     }
 
     #[test]
     fn accounts() {
-        assert!(matches!(
-            Account::parse("6.22848E+18"),
-            Err(AccountError::Float(_))
-        ));
-        assert_eq!(
-            Account::parse("6222 0813 0200 2142 160").unwrap().as_str(),
-            "6222081302002142160"
-        );
+        assert!(matches!(Account::parse("6.22848E+18"), Err(AccountError::Float(_))));
+        assert_eq!(Account::parse("6222 0813 0200 2142 160").unwrap().as_str(), "6222081302002142160");
         assert_eq!(Account::parse("12-34567890"), Err(AccountError::Characters));
-        assert!(!Account::parse("6222081302002142160")
-            .unwrap()
-            .is_card_failing_luhn());
-        assert!(Account::parse("6221558812340000")
-            .unwrap()
-            .is_card_failing_luhn());
-        assert!(!Account::parse("33001610000053012345")
-            .unwrap()
-            .is_card_failing_luhn());
+        assert!(!Account::parse("6222081302002142160").unwrap().is_card_failing_luhn());
+        assert!(Account::parse("6221558812340000").unwrap().is_card_failing_luhn());
+        assert!(!Account::parse("33001610000053012345").unwrap().is_card_failing_luhn());
     }
 }

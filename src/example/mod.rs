@@ -62,10 +62,7 @@ pub enum ExampleError {
     #[error("{0} is a file, not a folder; choose a new folder")]
     NotADir(PathBuf),
     #[error("cannot write {path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
     #[error("cannot build an example file: {0}")]
     Build(String),
     #[error("{file}: the character '{ch}' cannot be written in GBK")]
@@ -102,51 +99,26 @@ pub fn write_files(dir: &Path) -> Result<ExampleInfo, ExampleError> {
         put(dir, &r.file(), &render::roster_bytes(r)?)?;
     }
     for period in PERIODS {
-        let of_period: Vec<_> = office
-            .rosters
-            .iter()
-            .filter(|r| r.period == period)
-            .collect();
-        put(
-            dir,
-            &format!("rosters/{period}/approvals.csv"),
-            render::approvals_csv(&of_period)?.as_bytes(),
-        )?;
+        let of_period: Vec<_> = office.rosters.iter().filter(|r| r.period == period).collect();
+        put(dir, &format!("rosters/{period}/approvals.csv"), render::approvals_csv(&of_period)?.as_bytes())?;
     }
-    put(
-        dir,
-        "stops.csv",
-        render::stops_csv(&office.stops)?.as_bytes(),
-    )?;
+    put(dir, "stops.csv", render::stops_csv(&office.stops)?.as_bytes())?;
     let expected = expected(&office.rosters);
-    put(
-        dir,
-        "expected_exceptions.csv",
-        render::expected_csv(&expected)?.as_bytes(),
-    )?;
-    Ok(ExampleInfo {
-        config: dir.join("disburse.toml"),
-        periods: PERIODS.to_vec(),
-        expected,
-    })
+    put(dir, "expected_exceptions.csv", render::expected_csv(&expected)?.as_bytes())?;
+    Ok(ExampleInfo { config: dir.join("disburse.toml"), periods: PERIODS.to_vec(), expected })
 }
 
 fn check_empty(dir: &Path) -> Result<(), ExampleError> {
     if dir.is_file() {
         return Err(ExampleError::NotADir(dir.to_path_buf()));
     }
-    let io = |source| ExampleError::Io {
-        path: dir.to_path_buf(),
-        source,
-    };
+    let io = |source| ExampleError::Io { path: dir.to_path_buf(), source };
     match std::fs::read_dir(dir) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
             Some(_) => Err(ExampleError::NotEmpty(dir.to_path_buf())),
         },
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            crate::fsutil::create_private_dir(dir).map_err(io)
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => crate::fsutil::create_private_dir(dir).map_err(io),
         Err(e) => Err(io(e)),
     }
 }
@@ -173,9 +145,7 @@ fn expected(rosters: &[rosters::Roster]) -> Vec<ExpectedHold> {
             }
         }
     }
-    out.sort_by(|a, b| {
-        (a.period, a.program, a.row, a.code).cmp(&(b.period, b.program, b.row, b.code))
-    });
+    out.sort_by(|a, b| (a.period, a.program, a.row, a.code).cmp(&(b.period, b.program, b.row, b.code)));
     out
 }
 
@@ -188,10 +158,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         std::fs::write(t.path().join("x"), b"x").unwrap();
         let e = write_example(t.path()).unwrap_err();
-        assert!(
-            e.to_string().ends_with("is not empty; choose a new folder"),
-            "{e}"
-        );
+        assert!(e.to_string().ends_with("is not empty; choose a new folder"), "{e}");
         assert!(matches!(e, ExampleError::NotEmpty(_)));
     }
 
@@ -201,17 +168,8 @@ mod tests {
         let ia = write_files(a.path()).unwrap();
         let ib = write_files(b.path()).unwrap();
         assert_eq!(ia.expected, ib.expected);
-        for f in [
-            "disburse.toml",
-            "rosters/2026-11/dibao.xlsx",
-            "rosters/2026-10/wubao.csv",
-            "stops.csv",
-        ] {
-            assert_eq!(
-                std::fs::read(a.path().join(f)).unwrap(),
-                std::fs::read(b.path().join(f)).unwrap(),
-                "{f}"
-            );
+        for f in ["disburse.toml", "rosters/2026-11/dibao.xlsx", "rosters/2026-10/wubao.csv", "stops.csv"] {
+            assert_eq!(std::fs::read(a.path().join(f)).unwrap(), std::fs::read(b.path().join(f)).unwrap(), "{f}");
         }
     }
 
@@ -236,12 +194,7 @@ mod tests {
     fn expected_list_has_every_planted_kind() {
         let t = tempfile::tempdir().unwrap();
         let info = write_files(t.path()).unwrap();
-        let nov: Vec<Code> = info
-            .expected
-            .iter()
-            .filter(|e| e.period == PERIODS[1])
-            .map(|e| e.code)
-            .collect();
+        let nov: Vec<Code> = info.expected.iter().filter(|e| e.period == PERIODS[1]).map(|e| e.code).collect();
         use Code::*;
         for c in [V01, V02, V03, V04, V06, W01, R01, R02, R03, R05, R06] {
             assert!(nov.contains(&c), "November lacks {c}");
@@ -249,11 +202,7 @@ mod tests {
         assert_eq!(nov.iter().filter(|c| **c == R01).count(), 2);
         assert_eq!(nov.iter().filter(|c| **c == R02).count(), 2);
         assert_eq!(nov.iter().filter(|c| **c == R05).count(), 2);
-        let oct = info
-            .expected
-            .iter()
-            .filter(|e| e.period == PERIODS[0])
-            .count();
+        let oct = info.expected.iter().filter(|e| e.period == PERIODS[0]).count();
         assert!(oct >= 1 && oct < nov.len());
     }
 }

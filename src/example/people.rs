@@ -32,9 +32,7 @@ impl Rng {
     }
 
     fn digits(&mut self, n: usize) -> String {
-        (0..n)
-            .map(|_| char::from(b'0' + self.range(0, 9) as u8))
-            .collect()
+        (0..n).map(|_| char::from(b'0' + self.range(0, 9) as u8)).collect()
     }
 }
 
@@ -58,16 +56,16 @@ pub(crate) const PLACES: [(&str, &str); 12] = [
 pub(crate) const COUNTY: &str = "330729";
 
 const SURNAMES: [&str; 30] = [
-    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "朱", "胡", "郭", "何",
-    "林", "高", "郑", "叶", "应", "蒋", "楼", "金", "方", "潘", "施", "俞", "章", "钱",
+    "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "朱", "胡", "郭", "何", "林", "高", "郑",
+    "叶", "应", "蒋", "楼", "金", "方", "潘", "施", "俞", "章", "钱",
 ];
 const MALE: [&str; 24] = [
-    "建", "国", "明", "华", "军", "伟", "强", "德", "福", "生", "荣", "根", "林", "海", "平", "志",
-    "文", "兵", "东", "春", "忠", "良", "友", "金",
+    "建", "国", "明", "华", "军", "伟", "强", "德", "福", "生", "荣", "根", "林", "海", "平", "志", "文", "兵", "东",
+    "春", "忠", "良", "友", "金",
 ];
 const FEMALE: [&str; 24] = [
-    "秀", "英", "兰", "芳", "梅", "珍", "凤", "玉", "娟", "红", "美", "丽", "霞", "琴", "桂", "花",
-    "月", "云", "萍", "燕", "素", "仙", "菊", "莲",
+    "秀", "英", "兰", "芳", "梅", "珍", "凤", "玉", "娟", "红", "美", "丽", "霞", "琴", "桂", "花", "月", "云", "萍",
+    "燕", "素", "仙", "菊", "莲",
 ];
 
 /// Card BINs of the banks with a branch in the county, and the branch names.
@@ -107,12 +105,7 @@ pub(crate) struct Gen {
 
 impl Gen {
     pub(crate) fn new(seed: u64) -> Gen {
-        Gen {
-            rng: Rng::new(seed),
-            names: BTreeSet::new(),
-            ids: BTreeSet::new(),
-            accounts: BTreeSet::new(),
-        }
+        Gen { rng: Rng::new(seed), names: BTreeSet::new(), ids: BTreeSet::new(), accounts: BTreeSet::new() }
     }
 
     /// A two- or three-character name not yet used, avoiding `avoid_surname`.
@@ -120,9 +113,7 @@ impl Gen {
         loop {
             let surname = *self.rng.pick(&SURNAMES);
             let chars: &[&str] = if female { &FEMALE } else { &MALE };
-            let given: String = (0..self.rng.range(1, 2))
-                .map(|_| *self.rng.pick(chars))
-                .collect();
+            let given: String = (0..self.rng.range(1, 2)).map(|_| *self.rng.pick(chars)).collect();
             let name = format!("{surname}{given}");
             if surname != avoid_surname && self.names.insert(name.clone()) {
                 return name;
@@ -138,11 +129,7 @@ impl Gen {
     /// A valid, unused 18-digit ID for someone born in `years`; odd sequence = male.
     pub(crate) fn id(&mut self, years: (u64, u64), female: bool) -> String {
         loop {
-            let (y, m, d) = (
-                self.rng.range(years.0, years.1),
-                self.rng.range(1, 12),
-                self.rng.range(1, 28),
-            );
+            let (y, m, d) = (self.rng.range(years.0, years.1), self.rng.range(1, 12), self.rng.range(1, 28));
             let seq = self.rng.range(0, 498) * 2 + u64::from(!female);
             let first17 = format!("{COUNTY}{y:04}{m:02}{d:02}{seq:03}");
             let id = format!("{first17}{}", id_check(&first17));
@@ -197,20 +184,9 @@ impl Gen {
         let female = female.unwrap_or(coin);
         let name = self.name(female, avoid_surname);
         let id = self.id(years, female);
-        let (account, bank) = if self.rng.range(0, 5) == 0 {
-            (self.passbook(), PASSBOOK_BANK)
-        } else {
-            self.card()
-        };
+        let (account, bank) = if self.rng.range(0, 5) == 0 { (self.passbook(), PASSBOOK_BANK) } else { self.card() };
         let (township, village) = PLACES[place % PLACES.len()];
-        Person {
-            township,
-            village,
-            name,
-            id,
-            account,
-            bank,
-        }
+        Person { township, village, name, id, account, bank }
     }
 }
 

@@ -16,12 +16,7 @@ pub(crate) fn roster_bytes(r: &Roster) -> Result<Vec<u8>, ExampleError> {
         Program::Dibao => dibao_xlsx(r),
         Program::Wubao => {
             let text = wubao_csv(r)?;
-            TextEncoding::Gbk
-                .encode(&text)
-                .map_err(|c| ExampleError::Encoding {
-                    file: r.file(),
-                    ch: c,
-                })
+            TextEncoding::Gbk.encode(&text).map_err(|c| ExampleError::Encoding { file: r.file(), ch: c })
         }
         Program::Youfu => Ok([b"\xEF\xBB\xBF".as_slice(), youfu_csv(r)?.as_bytes()].concat()),
         Program::Yiwubing => Ok(yiwubing_csv(r)?.into_bytes()),
@@ -49,41 +44,19 @@ fn dibao_xlsx(r: &Roster) -> Result<Vec<u8>, ExampleError> {
     wb.set_properties(&props);
     let ws = wb.add_worksheet();
     ws.set_name("发放名册").map_err(xlsx_err)?;
-    let title_fmt = Format::new()
-        .set_bold()
-        .set_font_size(14)
-        .set_align(FormatAlign::Center);
+    let title_fmt = Format::new().set_bold().set_font_size(14).set_align(FormatAlign::Center);
     let head_fmt = Format::new().set_bold().set_align(FormatAlign::Center);
     let money = Format::new().set_num_format("0.00");
-    ws.merge_range(0, 0, 0, 8, &title(r), &title_fmt)
-        .map_err(xlsx_err)?;
-    let headers = [
-        "乡镇",
-        "村(社区)",
-        "姓名",
-        "身份证号",
-        "银行账号",
-        "开户行",
-        "保障人数",
-        "保障金额",
-        "备注",
-    ];
+    ws.merge_range(0, 0, 0, 8, &title(r), &title_fmt).map_err(xlsx_err)?;
+    let headers = ["乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "开户行", "保障人数", "保障金额", "备注"];
     let widths = [10.0, 12.0, 10.0, 22.0, 24.0, 26.0, 10.0, 12.0, 20.0];
     for (c, (h, w)) in headers.iter().zip(widths).enumerate() {
-        ws.write_string_with_format(1, c as u16, *h, &head_fmt)
-            .map_err(xlsx_err)?;
+        ws.write_string_with_format(1, c as u16, *h, &head_fmt).map_err(xlsx_err)?;
         ws.set_column_width(c as u16, w).map_err(xlsx_err)?;
     }
     for (i, l) in r.lines.iter().enumerate() {
         let row = (r.row(i) - 1) as u32;
-        let texts = [
-            (0, l.township),
-            (1, l.village),
-            (2, l.name.as_str()),
-            (3, &l.id),
-            (4, &l.account),
-            (5, l.bank),
-        ];
+        let texts = [(0, l.township), (1, l.village), (2, l.name.as_str()), (3, &l.id), (4, &l.account), (5, l.bank)];
         for (c, t) in texts {
             if !t.is_empty() {
                 ws.write_string(row, c, t).map_err(xlsx_err)?;
@@ -92,8 +65,7 @@ fn dibao_xlsx(r: &Roster) -> Result<Vec<u8>, ExampleError> {
         if let Some(n) = l.household {
             ws.write_number(row, 6, n).map_err(xlsx_err)?;
         }
-        ws.write_number_with_format(row, 7, spreadsheet_number(l), &money)
-            .map_err(xlsx_err)?;
+        ws.write_number_with_format(row, 7, spreadsheet_number(l), &money).map_err(xlsx_err)?;
         if !l.note.is_empty() {
             ws.write_string(row, 8, &l.note).map_err(xlsx_err)?;
         }
@@ -109,29 +81,18 @@ fn spreadsheet_number(l: &Line) -> f64 {
 }
 
 fn title(r: &Roster) -> String {
-    format!(
-        "示例县{}年{}月城乡低保发放名册",
-        r.period.year, r.period.month
-    )
+    format!("示例县{}年{}月城乡低保发放名册", r.period.year, r.period.month)
 }
 
 fn csv_text(headers: &[&str], rows: Vec<Vec<String>>, crlf: bool) -> Result<String, ExampleError> {
-    let term = if crlf {
-        csv::Terminator::CRLF
-    } else {
-        csv::Terminator::Any(b'\n')
-    };
-    let mut w = csv::WriterBuilder::new()
-        .terminator(term)
-        .from_writer(Vec::new());
+    let term = if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') };
+    let mut w = csv::WriterBuilder::new().terminator(term).from_writer(Vec::new());
     let io = |e: csv::Error| ExampleError::Build(e.to_string());
     w.write_record(headers).map_err(io)?;
     for row in rows {
         w.write_record(&row).map_err(io)?;
     }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| ExampleError::Build(e.to_string()))?;
+    let bytes = w.into_inner().map_err(|e| ExampleError::Build(e.to_string()))?;
     String::from_utf8(bytes).map_err(|e| ExampleError::Build(e.to_string()))
 }
 
@@ -158,23 +119,9 @@ fn wubao_csv(r: &Roster) -> Result<String, ExampleError> {
         .enumerate()
         .map(|(i, l)| {
             let seq = (i + 1).to_string();
-            let t = [
-                &seq,
-                l.township,
-                l.village,
-                &l.name,
-                &l.id,
-                l.category,
-                &l.payee_name,
-                l.payee_type,
-            ];
+            let t = [&seq, l.township, l.village, &l.name, &l.id, l.category, &l.payee_name, l.payee_type];
             let mut v: Vec<String> = t.iter().map(|s| s.to_string()).collect();
-            v.extend([
-                l.account.clone(),
-                l.bank.to_string(),
-                l.amount_text.clone(),
-                l.note.clone(),
-            ]);
+            v.extend([l.account.clone(), l.bank.to_string(), l.amount_text.clone(), l.note.clone()]);
             v
         })
         .collect();
@@ -200,93 +147,43 @@ fn youfu_csv(r: &Roster) -> Result<String, ExampleError> {
         .lines
         .iter()
         .map(|l| {
-            [
-                &l.id,
-                &l.name,
-                l.category,
-                &l.amount_text,
-                &l.account,
-                l.bank,
-                &l.payee_name,
-                l.payee_type,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([
-                l.township.to_string(),
-                l.village.to_string(),
-                l.note.clone(),
-            ])
-            .collect()
+            [&l.id, &l.name, l.category, &l.amount_text, &l.account, l.bank, &l.payee_name, l.payee_type]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([l.township.to_string(), l.village.to_string(), l.note.clone()])
+                .collect()
         })
         .collect();
     csv_text(&headers, rows, true)
 }
 
 fn yiwubing_csv(r: &Roster) -> Result<String, ExampleError> {
-    let headers = [
-        "乡镇",
-        "村(社区)",
-        "姓名",
-        "身份证号",
-        "收款人",
-        "收款人类型",
-        "银行账号",
-        "开户银行",
-        "补贴金额",
-        "备注",
-    ];
+    let headers =
+        ["乡镇", "村(社区)", "姓名", "身份证号", "收款人", "收款人类型", "银行账号", "开户银行", "补贴金额", "备注"];
     let rows = r
         .lines
         .iter()
         .map(|l| {
-            [
-                l.township,
-                l.village,
-                &l.name,
-                &l.id,
-                &l.payee_name,
-                l.payee_type,
-                &l.account,
-                l.bank,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([l.amount_text.clone(), l.note.clone()])
-            .collect()
+            [l.township, l.village, &l.name, &l.id, &l.payee_name, l.payee_type, &l.account, l.bank]
+                .iter()
+                .map(|s| s.to_string())
+                .chain([l.amount_text.clone(), l.note.clone()])
+                .collect()
         })
         .collect();
     csv_text(&headers, rows, false)
 }
 
 fn yimin_csv(r: &Roster) -> Result<String, ExampleError> {
-    let headers = [
-        "乡镇",
-        "村(社区)",
-        "姓名",
-        "身份证号",
-        "银行账号",
-        "开户银行",
-        "补贴金额",
-        "备注",
-    ];
+    let headers = ["乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "开户银行", "补贴金额", "备注"];
     let rows = r
         .lines
         .iter()
         .map(|l| {
-            [
-                l.township,
-                l.village,
-                &l.name,
-                &l.id,
-                &l.account,
-                l.bank,
-                &l.amount_text,
-                &l.note,
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect()
+            [l.township, l.village, &l.name, &l.id, &l.account, l.bank, &l.amount_text, &l.note]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
         })
         .collect();
     csv_text(&headers, rows, false)
@@ -300,11 +197,7 @@ pub(crate) fn approvals_csv(rosters: &[&Roster]) -> Result<String, ExampleError>
         .enumerate()
         .map(|(k, r)| {
             let number = if r.period.month == 10 { 101 } else { 112 } + k;
-            let approved_on = if r.period.month == 10 {
-                "2026-09-25"
-            } else {
-                "2026-10-27"
-            };
+            let approved_on = if r.period.month == 10 { "2026-09-25" } else { "2026-10-27" };
             vec![
                 r.program.code().to_string(),
                 r.lines.len().to_string(),
@@ -315,25 +208,11 @@ pub(crate) fn approvals_csv(rosters: &[&Roster]) -> Result<String, ExampleError>
             ]
         })
         .collect();
-    csv_text(
-        &[
-            "program",
-            "count",
-            "total",
-            "reference",
-            "approved_by",
-            "approved_on",
-        ],
-        rows,
-        false,
-    )
+    csv_text(&["program", "count", "total", "reference", "approved_by", "approved_on"], rows, false)
 }
 
 pub(crate) fn stops_csv(stops: &[Stop]) -> Result<String, ExampleError> {
-    let rows = stops
-        .iter()
-        .map(|(id, reason, on)| vec![id.clone(), reason.to_string(), on.to_string()])
-        .collect();
+    let rows = stops.iter().map(|(id, reason, on)| vec![id.clone(), reason.to_string(), on.to_string()]).collect();
     csv_text(&["id_number", "reason", "effective"], rows, false)
 }
 
@@ -351,9 +230,5 @@ pub(crate) fn expected_csv(expected: &[super::ExpectedHold]) -> Result<String, E
             ]
         })
         .collect();
-    csv_text(
-        &["period", "program", "file", "row", "field", "code"],
-        rows,
-        false,
-    )
+    csv_text(&["period", "program", "file", "row", "field", "code"], rows, false)
 }

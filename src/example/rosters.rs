@@ -73,11 +73,7 @@ pub(crate) struct Roster {
 impl Roster {
     /// The file as the config names it, relative to the office folder.
     pub(crate) fn file(&self) -> String {
-        let ext = if self.program == Program::Dibao {
-            "xlsx"
-        } else {
-            "csv"
-        };
+        let ext = if self.program == Program::Dibao { "xlsx" } else { "csv" };
         format!("rosters/{}/{}.{ext}", self.period, self.program.code())
     }
 
@@ -100,14 +96,8 @@ pub(crate) struct Office {
     pub stops: Vec<Stop>,
 }
 
-pub(crate) const OCT: Period = Period {
-    year: 2026,
-    month: 10,
-};
-pub(crate) const NOV: Period = Period {
-    year: 2026,
-    month: 11,
-};
+pub(crate) const OCT: Period = Period { year: 2026, month: 10 };
+pub(crate) const NOV: Period = Period { year: 2026, month: 11 };
 
 /// The institution 集中供养 people are paid through (one account for all of them).
 pub(crate) const INSTITUTION: &str = "示例县中心敬老院";
@@ -135,27 +125,14 @@ pub(crate) fn build() -> Office {
     }
     let stops = vec![
         (dibao.heads[Dibao::DEAD].id.clone(), "death", "2026-10-15"),
-        (
-            dibao.heads[Dibao::DROPPED].id.clone(),
-            "cancelled",
-            "2026-11-01",
-        ),
-        (
-            youfu.people[Youfu::FUTURE_STOP].id.clone(),
-            "prison",
-            "2026-12-01",
-        ),
+        (dibao.heads[Dibao::DROPPED].id.clone(), "cancelled", "2026-11-01"),
+        (youfu.people[Youfu::FUTURE_STOP].id.clone(), "prison", "2026-12-01"),
     ];
     Office { rosters, stops }
 }
 
 fn roster(program: Program, period: Period, header_rows: u64, lines: Vec<Line>) -> Roster {
-    Roster {
-        program,
-        period,
-        header_rows,
-        lines,
-    }
+    Roster { program, period, header_rows, lines }
 }
 
 /// 低保: one line per household, paid to the household head.
@@ -181,9 +158,7 @@ impl Dibao {
 
     fn new(g: &mut Gen) -> Dibao {
         g.reserve_name("刘䶮");
-        let mut heads: Vec<Person> = (0..40)
-            .map(|i| g.person(i * 12 / 40, (1948, 1992)))
-            .collect();
+        let mut heads: Vec<Person> = (0..40).map(|i| g.person(i * 12 / 40, (1948, 1992))).collect();
         // 䶮 is outside GBK but fine in a UTF-8 pain.001 file: it must NOT be held.
         heads[Self::RARE_NAME].name = "刘䶮".to_string();
         let terms = (0..40)
@@ -196,12 +171,7 @@ impl Dibao {
             .collect::<Vec<_>>();
         let new_heads = [g.person(2, (1960, 1990)), g.person(9, (1955, 1985))];
         let new_card = g.card();
-        let mut d = Dibao {
-            heads,
-            terms,
-            new_heads,
-            new_card,
-        };
+        let mut d = Dibao { heads, terms, new_heads, new_card };
         d.terms[Self::RAISED] = (2, fen(620));
         d.terms[Self::OVER_CAP] = (5, fen(2900));
         d
@@ -218,32 +188,21 @@ impl Dibao {
         for (i, (p, &(size, amount))) in self.heads.iter().zip(&self.terms).enumerate() {
             let l = Self::line(p, size, amount);
             let l = match (nov, i) {
-                (false, Self::OCT_BAD_ID) => Line {
-                    id: break_id(&p.id),
-                    ..l
-                }
-                .expect("id_number", Code::V02),
+                (false, Self::OCT_BAD_ID) => Line { id: break_id(&p.id), ..l }.expect("id_number", Code::V02),
                 (true, Self::DROPPED) => continue,
                 (true, Self::DEAD) => l.expect("id_number", Code::R03),
-                (true, Self::RAISED) => Self::line(p, 3, fen(860))
-                    .note("新生儿增加保障人口")
-                    .expect("amount", Code::R06),
-                (true, Self::OVER_CAP) => Self::line(p, size, fen(3280))
-                    .note("含分类施保金")
-                    .expect("amount", Code::V04),
+                (true, Self::RAISED) => {
+                    Self::line(p, 3, fen(860)).note("新生儿增加保障人口").expect("amount", Code::R06)
+                }
+                (true, Self::OVER_CAP) => {
+                    Self::line(p, size, fen(3280)).note("含分类施保金").expect("amount", Code::V04)
+                }
                 (true, Self::TWICE) => l.expect("id_number", Code::R01),
                 (true, Self::BOTH) => l.expect("id_number", Code::R02),
-                (true, Self::NO_NAME) => Line {
-                    name: String::new(),
-                    ..l
+                (true, Self::NO_NAME) => Line { name: String::new(), ..l }.expect("name", Code::V01),
+                (true, Self::NEW_CARD) => {
+                    Line { account: self.new_card.0.clone(), bank: self.new_card.1, ..l }.note("2026年10月换卡")
                 }
-                .expect("name", Code::V01),
-                (true, Self::NEW_CARD) => Line {
-                    account: self.new_card.0.clone(),
-                    bank: self.new_card.1,
-                    ..l
-                }
-                .note("2026年10月换卡"),
                 _ => l,
             };
             out.push(l);
@@ -251,15 +210,10 @@ impl Dibao {
         if nov {
             let [a, b] = &self.new_heads;
             out.push(Self::line(a, 2, Fen(71_050)).note("2026年11月新增"));
-            let bad = Line {
-                id: break_id(&b.id),
-                ..Self::line(b, 1, fen(455))
-            };
+            let bad = Line { id: break_id(&b.id), ..Self::line(b, 1, fen(455)) };
             out.push(bad.note("2026年11月新增").expect("id_number", Code::V02));
             let (size, amount) = self.terms[Self::TWICE];
-            out.push(
-                Self::line(&self.heads[Self::TWICE], size, amount).expect("id_number", Code::R01),
-            );
+            out.push(Self::line(&self.heads[Self::TWICE], size, amount).expect("id_number", Code::R01));
         }
         out
     }
@@ -279,9 +233,7 @@ impl Wubao {
     const MANGLED: usize = 10;
 
     fn new(g: &mut Gen, also_dibao: Person) -> Wubao {
-        let mut people: Vec<Person> = (0..25)
-            .map(|i| g.person(i * 12 / 25, (1936, 1962)))
-            .collect();
+        let mut people: Vec<Person> = (0..25).map(|i| g.person(i * 12 / 25, (1936, 1962))).collect();
         let (card, bank) = g.card_of(0); // 农行: its mangled form is 6.22848E+18
         people[Self::MANGLED].account = card;
         people[Self::MANGLED].bank = bank;
@@ -295,12 +247,7 @@ impl Wubao {
             })
             .collect();
         let home_account = g.passbook();
-        Wubao {
-            people,
-            amounts,
-            home_account,
-            also_dibao,
-        }
+        Wubao { people, amounts, home_account, also_dibao }
     }
 
     fn lines(&self, nov: bool) -> Vec<Line> {
@@ -365,22 +312,10 @@ impl Youfu {
             .collect();
         let mut people: Vec<Person> = Vec::new();
         for (i, (category, _)) in categories.iter().enumerate() {
-            let avoid = if i == Self::SHARED_TO {
-                people[Self::SHARED_FROM].surname_owned()
-            } else {
-                String::new()
-            };
+            let avoid = if i == Self::SHARED_TO { people[Self::SHARED_FROM].surname_owned() } else { String::new() };
             // Veterans themselves are men here; survivors (遗属, 烈属) are mostly widows.
-            let female = if category.contains('属') {
-                None
-            } else {
-                Some(false)
-            };
-            let years = if category.starts_with("60") {
-                (1950, 1966)
-            } else {
-                (1938, 1975)
-            };
+            let female = if category.contains('属') { None } else { Some(false) };
+            let years = if category.starts_with("60") { (1950, 1966) } else { (1938, 1975) };
             people.push(g.person_as(i * 12 / 20, years, female, &avoid));
         }
         let (card, bank) = g.card();
@@ -457,10 +392,7 @@ fn typo(name: &str) -> String {
     ];
     let mut chars: Vec<char> = name.chars().collect();
     if let Some(last) = chars.last_mut() {
-        *last = SOUNDS_ALIKE
-            .iter()
-            .find(|(a, _)| a == last)
-            .map_or('生', |(_, b)| *b);
+        *last = SOUNDS_ALIKE.iter().find(|(a, _)| a == last).map_or('生', |(_, b)| *b);
     }
     chars.into_iter().collect()
 }
@@ -475,24 +407,11 @@ impl Yiwubing {
     const MINOR: usize = 5;
 
     fn new(g: &mut Gen) -> Yiwubing {
-        let uplift = [
-            fen(6800),
-            fen(6800),
-            fen(7820),
-            fen(6800),
-            fen(6800),
-            fen(6800),
-            fen(7480),
-            fen(6800),
-        ];
+        let uplift = [fen(6800), fen(6800), fen(7820), fen(6800), fen(6800), fen(6800), fen(7480), fen(6800)];
         let families = (0..8)
             .map(|i| {
                 let place = [0, 1, 3, 4, 6, 7, 9, 10][i];
-                let head = if i == Self::MINOR {
-                    g.person(place, (2011, 2013))
-                } else {
-                    g.person(place, (1968, 1980))
-                };
+                let head = if i == Self::MINOR { g.person(place, (2011, 2013)) } else { g.person(place, (1968, 1980)) };
                 let soldier = g.name(false, "");
                 let soldier = format!("{}{}", head.surname(), soldier.get(3..).unwrap_or(""));
                 (head, soldier, uplift[i])
@@ -520,16 +439,13 @@ impl Yiwubing {
                     748_000 => "，获优秀士兵上浮10%",
                     _ => "",
                 };
-                l.note =
-                    format!("义务兵{soldier}2025年9月入伍{merit}；2026年度优待金{half}(共2次)");
+                l.note = format!("义务兵{soldier}2025年9月入伍{merit}；2026年度优待金{half}(共2次)");
                 if i == Self::MINOR {
                     l.payee_name = self.guardian.name.clone();
                     l.payee_type = "监护人";
                     l.account = self.guardian.account.clone();
                     l.bank = self.guardian.bank;
-                    l.note = format!(
-                        "父母双亡，兄{soldier}2025年9月入伍，叔父代领；2026年度优待金{half}(共2次)"
-                    );
+                    l.note = format!("父母双亡，兄{soldier}2025年9月入伍，叔父代领；2026年度优待金{half}(共2次)");
                 }
                 l
             })
@@ -575,11 +491,7 @@ impl Yimin {
     }
 
     fn lines(&self, nov: bool) -> Vec<Line> {
-        let half = if nov {
-            "2026年下半年直补"
-        } else {
-            "2026年上半年直补"
-        };
+        let half = if nov { "2026年下半年直补" } else { "2026年上半年直补" };
         self.people
             .iter()
             .enumerate()
@@ -611,29 +523,14 @@ mod tests {
     #[test]
     fn planted_mistakes_are_where_planned() {
         let office = build();
-        let nov_youfu = office
-            .rosters
-            .iter()
-            .find(|r| r.period == NOV && r.program == Program::Youfu)
-            .unwrap();
+        let nov_youfu = office.rosters.iter().find(|r| r.period == NOV && r.program == Program::Youfu).unwrap();
         let a = &nov_youfu.lines[Youfu::SHARED_FROM];
         let b = &nov_youfu.lines[Youfu::SHARED_TO];
         assert_eq!(a.account, b.account);
-        assert_ne!(
-            a.name.get(..3),
-            b.name.get(..3),
-            "R05 pair must not look like one household"
-        );
+        assert_ne!(a.name.get(..3), b.name.get(..3), "R05 pair must not look like one household");
         assert_ne!(a.village, b.village);
-        let nov_dibao = office
-            .rosters
-            .iter()
-            .find(|r| r.period == NOV && r.program == Program::Dibao)
-            .unwrap();
+        let nov_dibao = office.rosters.iter().find(|r| r.period == NOV && r.program == Program::Dibao).unwrap();
         assert_eq!(nov_dibao.lines.len(), 42);
-        assert!(office
-            .rosters
-            .iter()
-            .all(|r| r.lines.iter().all(|l| l.amount.0 > 0)));
+        assert!(office.rosters.iter().all(|r| r.lines.iter().all(|l| l.amount.0 > 0)));
     }
 }

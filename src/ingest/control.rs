@@ -37,9 +37,7 @@ impl StopReason {
         match normalise(s).as_str() {
             "death" | "dead" | "死亡" | "去世" => Some(StopReason::Death),
             "prison" | "服刑" | "入狱" | "收监" => Some(StopReason::Prison),
-            "cancelled" | "canceled" | "注销" | "取消" | "停保" => {
-                Some(StopReason::Cancelled)
-            }
+            "cancelled" | "canceled" | "注销" | "取消" | "停保" => Some(StopReason::Cancelled),
             "moved" | "迁出" | "迁移" | "户籍迁出" => Some(StopReason::Moved),
             _ => None,
         }
@@ -92,24 +90,14 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
     };
     let mut seen: HashMap<Program, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
-        let program: Program = line
-            .get("program")
-            .parse()
-            .map_err(|e: String| line.bad("program", e))?;
+        let program: Program = line.get("program").parse().map_err(|e: String| line.bad("program", e))?;
         if let Some(first) = seen.insert(program, line.row) {
-            let why = format!(
-                "{program} is approved twice (also on row {first}): keep one line per program"
-            );
+            let why = format!("{program} is approved twice (also on row {first}): keep one line per program");
             return Err(line.bad("program", why));
         }
-        let count = parse_count(line.get("count")).ok_or_else(|| {
-            line.bad(
-                "count",
-                format!("'{}' is not a whole number of lines", line.get("count")),
-            )
-        })?;
-        let total =
-            parse_amount(line.get("total")).map_err(|e| line.bad("total", e.to_string()))?;
+        let count = parse_count(line.get("count"))
+            .ok_or_else(|| line.bad("count", format!("'{}' is not a whole number of lines", line.get("count"))))?;
+        let total = parse_amount(line.get("total")).map_err(|e| line.bad("total", e.to_string()))?;
         if total < Decimal::ZERO {
             return Err(line.bad("total", format!("total {total} is negative")));
         }
@@ -126,66 +114,39 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
 
 /// Reads the stop list (`id_number,reason,effective`).
 pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> {
-    let cols = Layout {
-        what: "stop list",
-        required: &["id_number", "reason", "effective"],
-        optional: &[],
-    };
+    let cols = Layout { what: "stop list", required: &["id_number", "reason", "effective"], optional: &[] };
     read_table(path, display, &cols, |line| {
         let raw = line.get("id_number");
-        let id = IdNumber::parse(raw)
-            .map_err(|e| line.bad("id_number", format!("ID number {}: {e}", mask_id(raw))))?;
+        let id = IdNumber::parse(raw).map_err(|e| line.bad("id_number", format!("ID number {}: {e}", mask_id(raw))))?;
         let reason = StopReason::parse(line.get("reason")).ok_or_else(|| {
-            let why = format!(
-                "reason '{}' is not one of death, prison, cancelled, moved",
-                line.get("reason")
-            );
+            let why = format!("reason '{}' is not one of death, prison, cancelled, moved", line.get("reason"));
             line.bad("reason", why)
         })?;
         let effective = parse_date(line.get("effective")).ok_or_else(|| {
-            line.bad(
-                "effective",
-                format!(
-                    "'{}' is not a date such as 2026-11-01",
-                    line.get("effective")
-                ),
-            )
+            line.bad("effective", format!("'{}' is not a date such as 2026-11-01", line.get("effective")))
         })?;
-        Ok(Stop {
-            id_number: id.as_str().to_string(),
-            reason,
-            effective,
-            row: line.row,
-        })
+        Ok(Stop { id_number: id.as_str().to_string(), reason, effective, row: line.row })
     })
 }
 
 /// Reads a corrections file (`end_to_end_id,account,bank,payee_name`).
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
-    let cols = Layout {
-        what: "corrections file",
-        required: &["end_to_end_id", "account"],
-        optional: &["bank", "payee_name"],
-    };
+    let cols =
+        Layout { what: "corrections file", required: &["end_to_end_id", "account"], optional: &["bank", "payee_name"] };
     let mut seen: HashMap<String, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
         let e2e = line.get("end_to_end_id");
-        let e2e_ok =
-            !e2e.is_empty() && e2e.len() <= 35 && e2e.chars().all(|c| c.is_ascii_alphanumeric());
+        let e2e_ok = !e2e.is_empty() && e2e.len() <= 35 && e2e.chars().all(|c| c.is_ascii_alphanumeric());
         if !e2e_ok {
-            let why =
-                format!("'{e2e}' is not a payment reference (letters and digits, at most 35)");
+            let why = format!("'{e2e}' is not a payment reference (letters and digits, at most 35)");
             return Err(line.bad("end_to_end_id", why));
         }
         if let Some(first) = seen.insert(e2e.to_string(), line.row) {
-            return Err(line.bad(
-                "end_to_end_id",
-                format!("{e2e} is corrected twice (also on row {first})"),
-            ));
+            return Err(line.bad("end_to_end_id", format!("{e2e} is corrected twice (also on row {first})")));
         }
         let raw = line.get("account");
-        let account = Account::parse(raw)
-            .map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        let account =
+            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
         Ok(Correction {
             end_to_end_id: e2e.to_string(),
             account: account.as_str().to_string(),
@@ -222,12 +183,7 @@ impl Line<'_> {
     }
 
     fn bad(&self, field: &str, reason: String) -> IngestError {
-        IngestError::BadLine {
-            file: self.display.to_string(),
-            row: self.row,
-            field: field.to_string(),
-            reason,
-        }
+        IngestError::BadLine { file: self.display.to_string(), row: self.row, field: field.to_string(), reason }
     }
 }
 
@@ -248,10 +204,7 @@ fn read_table<T>(
                 layout.what,
                 all_columns(layout)
             );
-            return Err(IngestError::Refused {
-                file: display.to_string(),
-                reason,
-            });
+            return Err(IngestError::Refused { file: display.to_string(), reason });
         }
     };
     let mut records = Records::new(source, display);
@@ -264,19 +217,11 @@ fn read_table<T>(
         }
         match &index {
             None => index = Some(header_index(&rec, row, display, layout)?),
-            Some(index) => out.push(parse(&Line {
-                display,
-                row,
-                rec: &rec,
-                index,
-            })?),
+            Some(index) => out.push(parse(&Line { display, row, rec: &rec, index })?),
         }
     }
     if index.is_none() {
-        return Err(IngestError::Empty {
-            file: display.to_string(),
-            what: layout.what,
-        });
+        return Err(IngestError::Empty { file: display.to_string(), what: layout.what });
     }
     Ok(out)
 }
@@ -291,11 +236,7 @@ fn header_index(
     let names: Vec<String> = rec.iter().map(normalise).collect();
     let mut index = Vec::new();
     for name in layout.required.iter().chain(layout.optional) {
-        let mut hits = names
-            .iter()
-            .enumerate()
-            .filter(|(_, n)| n == name)
-            .map(|(i, _)| i);
+        let mut hits = names.iter().enumerate().filter(|(_, n)| n == name).map(|(i, _)| i);
         let first = hits.next();
         if let (Some(a), Some(b)) = (first, hits.next()) {
             return Err(IngestError::DuplicateColumn {
@@ -308,12 +249,8 @@ fn header_index(
         }
         index.push((*name, first));
     }
-    let missing: Vec<&str> = layout
-        .required
-        .iter()
-        .copied()
-        .filter(|n| index.iter().any(|(m, i)| m == n && i.is_none()))
-        .collect();
+    let missing: Vec<&str> =
+        layout.required.iter().copied().filter(|n| index.iter().any(|(m, i)| m == n && i.is_none())).collect();
     if !missing.is_empty() {
         return Err(IngestError::MissingColumns {
             file: display.to_string(),
@@ -326,13 +263,7 @@ fn header_index(
 }
 
 fn all_columns(layout: &Layout) -> String {
-    layout
-        .required
-        .iter()
-        .chain(layout.optional)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(",")
+    layout.required.iter().chain(layout.optional).copied().collect::<Vec<_>>().join(",")
 }
 
 /// A count as written: digits (full-width allowed), nothing else.
@@ -347,13 +278,8 @@ fn parse_count(s: &str) -> Option<u64> {
 /// A date as clerks write it: 2026-11-01, 2026/11/01, 2026.11.01, 20261101, 2026年11月1日.
 fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = normalise(s);
-    let s = s
-        .strip_suffix('日')
-        .unwrap_or(&s)
-        .replace(['年', '月', '/', '.'], "-");
-    NaiveDate::parse_from_str(&s, "%Y-%m-%d")
-        .or_else(|_| NaiveDate::parse_from_str(&s, "%Y%m%d"))
-        .ok()
+    let s = s.strip_suffix('日').unwrap_or(&s).replace(['年', '月', '/', '.'], "-");
+    NaiveDate::parse_from_str(&s, "%Y-%m-%d").or_else(|_| NaiveDate::parse_from_str(&s, "%Y%m%d")).ok()
 }
 
 #[cfg(test)]
@@ -363,14 +289,7 @@ mod tests {
     #[test]
     fn dates_and_reasons() {
         let d = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
-        for s in [
-            "2026-11-01",
-            "2026/11/1",
-            "2026.11.01",
-            "20261101",
-            "2026年11月1日",
-            " ２０２６-11-01 ",
-        ] {
+        for s in ["2026-11-01", "2026/11/1", "2026.11.01", "20261101", "2026年11月1日", " ２０２６-11-01 "] {
             assert_eq!(parse_date(s), Some(d), "{s}");
         }
         assert_eq!(parse_date("2026-13-01"), None);

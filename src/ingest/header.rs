@@ -56,14 +56,7 @@ impl Columns {
         if cells.iter().all(|(_, c)| c.is_blank()) {
             return None;
         }
-        Some(RosterRow {
-            program,
-            pos: SourcePos {
-                file: display.to_string(),
-                row,
-            },
-            cells,
-        })
+        Some(RosterRow { program, pos: SourcePos { file: display.to_string(), row }, cells })
     }
 }
 
@@ -77,11 +70,7 @@ pub(super) struct HeaderSearch<'a> {
 
 impl<'a> HeaderSearch<'a> {
     pub(super) fn new(display: &'a str) -> Self {
-        HeaderSearch {
-            display,
-            rows_seen: 0,
-            best: None,
-        }
+        HeaderSearch { display, rows_seen: 0, best: None }
     }
 
     /// Offers the row at physical `row`. `Ok(Some)` when it is the header;
@@ -91,15 +80,11 @@ impl<'a> HeaderSearch<'a> {
         row: u64,
         cells: impl Iterator<Item = &'c str>,
     ) -> Result<Option<Columns>, IngestError> {
-        let named: Vec<(usize, Field, &str)> = cells
-            .enumerate()
-            .filter_map(|(i, c)| field_of(c).map(|f| (i, f, c)))
-            .collect();
+        let named: Vec<(usize, Field, &str)> =
+            cells.enumerate().filter_map(|(i, c)| field_of(c).map(|f| (i, f, c))).collect();
         self.rows_seen += 1;
-        let missing: Vec<Field> = Field::ALL
-            .into_iter()
-            .filter(|f| f.required() && !named.iter().any(|(_, g, _)| g == f))
-            .collect();
+        let missing: Vec<Field> =
+            Field::ALL.into_iter().filter(|f| f.required() && !named.iter().any(|(_, g, _)| g == f)).collect();
         if missing.is_empty() {
             return self.columns(row, &named).map(Some);
         }
@@ -117,10 +102,7 @@ impl<'a> HeaderSearch<'a> {
     /// no non-blank row at all.
     pub(super) fn end_of_file(&self) -> IngestError {
         if self.rows_seen == 0 {
-            return IngestError::Empty {
-                file: self.display.to_string(),
-                what: "roster",
-            };
+            return IngestError::Empty { file: self.display.to_string(), what: "roster" };
         }
         self.give_up()
     }
@@ -157,18 +139,12 @@ impl<'a> HeaderSearch<'a> {
                 });
             }
         }
-        Ok(Columns {
-            map: named.iter().map(|(i, f, _)| (*i, *f)).collect(),
-        })
+        Ok(Columns { map: named.iter().map(|(i, f, _)| (*i, *f)).collect() })
     }
 }
 
 fn accepted_list(missing: &[Field]) -> String {
-    missing
-        .iter()
-        .map(|f| accepted_names(*f))
-        .collect::<Vec<_>>()
-        .join("; ")
+    missing.iter().map(|f| accepted_names(*f)).collect::<Vec<_>>().join("; ")
 }
 
 /// `金额 (amount)`: the Chinese name a clerk uses, with the code exceptions use.
@@ -196,38 +172,15 @@ mod tests {
     #[test]
     fn header_found_after_title_and_duplicates_refused() {
         let mut s = HeaderSearch::new("r.csv");
-        assert_eq!(
-            s.offer(1, ["示例县2026年11月低保发放名册"].into_iter())
-                .unwrap(),
-            None
-        );
-        let header = [
-            "序号",
-            "乡镇",
-            "村(社区)",
-            "姓名",
-            "身份证号",
-            "银行账号",
-            "金额",
-        ];
+        assert_eq!(s.offer(1, ["示例县2026年11月低保发放名册"].into_iter()).unwrap(), None);
+        let header = ["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额"];
         let cols = s.offer(2, header.into_iter()).unwrap().unwrap();
         assert_eq!(cols.map[0], (1, Field::Township));
         assert_eq!(cols.map.len(), 6);
 
         let mut s = HeaderSearch::new("r.csv");
-        let dup = [
-            "乡镇",
-            "村居",
-            "姓名",
-            "身份证号",
-            "银行账号",
-            "金额",
-            "享受人",
-        ];
+        let dup = ["乡镇", "村居", "姓名", "身份证号", "银行账号", "金额", "享受人"];
         let err = s.offer(1, dup.into_iter()).unwrap_err().to_string();
-        assert!(
-            err.contains("C '姓名'") && err.contains("G '享受人'"),
-            "{err}"
-        );
+        assert!(err.contains("C '姓名'") && err.contains("G '享受人'"), "{err}");
     }
 }

@@ -36,9 +36,7 @@ pub enum IngestError {
     #[error("{file}: is a folder, not a file: point the configuration at the file inside it")]
     IsDirectory { file: String },
 
-    #[error(
-        "{file}: could not be read ({source}): check that the file exists and that you may read it"
-    )]
+    #[error("{file}: could not be read ({source}): check that the file exists and that you may read it")]
     Io {
         file: String,
         #[source]
@@ -55,67 +53,34 @@ pub enum IngestError {
         "{file}: line {line} is not valid {encoding} text{hint}: save the file again as \
          \"CSV UTF-8\" (or GBK) and run again"
     )]
-    Encoding {
-        file: String,
-        line: u64,
-        encoding: &'static str,
-        hint: &'static str,
-    },
+    Encoding { file: String, line: u64, encoding: &'static str, hint: &'static str },
 
     #[error("{file}: line {line}: the CSV text is malformed ({reason}): open the file in Excel or WPS and save it again as CSV")]
-    Csv {
-        file: String,
-        line: u64,
-        reason: String,
-    },
+    Csv { file: String, line: u64, reason: String },
 
     #[error("{file}: no header row found in the first {searched} rows: {needs}")]
-    NoHeader {
-        file: String,
-        searched: u64,
-        needs: String,
-    },
+    NoHeader { file: String, searched: u64, needs: String },
 
     #[error(
         "{file}: row {row} looks like the header but lacks the column(s) {missing}: add them \
          ({accepted})"
     )]
-    MissingColumns {
-        file: String,
-        row: u64,
-        missing: String,
-        accepted: String,
-    },
+    MissingColumns { file: String, row: u64, missing: String, accepted: String },
 
     #[error(
         "{file}: row {row}: columns {first} and {second} both mean {field}: keep one of them \
          (rename or delete the other)"
     )]
-    DuplicateColumn {
-        file: String,
-        row: u64,
-        field: String,
-        first: String,
-        second: String,
-    },
+    DuplicateColumn { file: String, row: u64, field: String, first: String, second: String },
 
     #[error("{file}: the workbook could not be read ({reason}): open it in Excel or WPS and save it again as .xlsx")]
     Workbook { file: String, reason: String },
 
     #[error("{file}: has no sheet named '{sheet}'; its sheets are: {available}: fix the sheet name in disburse.toml")]
-    NoSuchSheet {
-        file: String,
-        sheet: String,
-        available: String,
-    },
+    NoSuchSheet { file: String, sheet: String, available: String },
 
     #[error("{file}: row {row}, {field}: {reason}: correct the line and run again")]
-    BadLine {
-        file: String,
-        row: u64,
-        field: String,
-        reason: String,
-    },
+    BadLine { file: String, row: u64, field: String, reason: String },
 }
 
 /// What reading a roster found besides its rows.
@@ -142,22 +107,8 @@ pub fn read_roster(
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
     match text::sniff(path, display, "roster")? {
-        text::Sniffed::Xlsx => roster_excel::read(
-            path,
-            display,
-            program,
-            sheet,
-            roster_excel::Kind::Xlsx,
-            visit,
-        ),
-        text::Sniffed::Xls => roster_excel::read(
-            path,
-            display,
-            program,
-            sheet,
-            roster_excel::Kind::Xls,
-            visit,
-        ),
+        text::Sniffed::Xlsx => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xlsx, visit),
+        text::Sniffed::Xls => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xls, visit),
         text::Sniffed::Text(source) => roster_csv::read(source, display, program, visit),
     }
 }

@@ -36,10 +36,7 @@ pub(super) fn read(
             visit(row);
         }
     }
-    Ok(RosterInfo {
-        encoding: records.encoding().label(),
-        data_rows,
-    })
+    Ok(RosterInfo { encoding: records.encoding().label(), data_rows })
 }
 
 /// A CSV cell as written; nothing but white space (or no cell at all) is empty.

@@ -33,62 +33,42 @@ pub(super) fn read(
 ) -> Result<RosterInfo, IngestError> {
     let range = match kind {
         Kind::Xlsx => {
-            let wb: Xlsx<BufReader<File>> =
-                calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
+            let wb: Xlsx<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
             load(wb, display, sheet)?
         }
         Kind::Xls => {
-            let wb: Xls<BufReader<File>> =
-                calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
+            let wb: Xls<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
             load(wb, display, sheet)?
         }
     };
     let data_rows = rows(&range, display, program, visit)?;
     let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
-    Ok(RosterInfo {
-        encoding,
-        data_rows,
-    })
+    Ok(RosterInfo { encoding, data_rows })
 }
 
 fn bad_workbook(display: &str, e: impl std::fmt::Display) -> IngestError {
-    IngestError::Workbook {
-        file: display.to_string(),
-        reason: e.to_string(),
-    }
+    IngestError::Workbook { file: display.to_string(), reason: e.to_string() }
 }
 
 /// The named sheet, or the first one.
-fn load<R: Reader<BufReader<File>>>(
-    mut wb: R,
-    display: &str,
-    sheet: Option<&str>,
-) -> Result<Range<Data>, IngestError>
+fn load<R: Reader<BufReader<File>>>(mut wb: R, display: &str, sheet: Option<&str>) -> Result<Range<Data>, IngestError>
 where
     R::Error: std::fmt::Display,
 {
     let names = wb.sheet_names();
     let name = match sheet {
-        Some(want) => names
-            .iter()
-            .find(|n| n.trim() == want.trim())
-            .cloned()
-            .ok_or_else(|| IngestError::NoSuchSheet {
+        Some(want) => {
+            names.iter().find(|n| n.trim() == want.trim()).cloned().ok_or_else(|| IngestError::NoSuchSheet {
                 file: display.to_string(),
                 sheet: want.to_string(),
-                available: names
-                    .iter()
-                    .map(|n| format!("'{n}'"))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-            })?,
-        None => names.first().cloned().ok_or_else(|| IngestError::Empty {
-            file: display.to_string(),
-            what: "roster",
-        })?,
+                available: names.iter().map(|n| format!("'{n}'")).collect::<Vec<_>>().join(", "),
+            })?
+        }
+        None => {
+            names.first().cloned().ok_or_else(|| IngestError::Empty { file: display.to_string(), what: "roster" })?
+        }
     };
-    wb.worksheet_range(&name)
-        .map_err(|e| bad_workbook(display, e))
+    wb.worksheet_range(&name).map_err(|e| bad_workbook(display, e))
 }
 
 /// Finds the header and hands every data row to `visit`; returns how many.
@@ -100,9 +80,7 @@ fn rows(
 ) -> Result<u64, IngestError> {
     // The range starts at its first used cell; rows and columns before it are
     // empty but still count for the numbers a person sees.
-    let (row0, col0) = range
-        .start()
-        .map_or((0, 0), |(r, c)| (r as u64, c as usize));
+    let (row0, col0) = range.start().map_or((0, 0), |(r, c)| (r as u64, c as usize));
     let mut search = HeaderSearch::new(display);
     let mut it = range.rows().enumerate();
     let columns = loop {
@@ -113,19 +91,13 @@ fn rows(
         if texts.iter().all(|t| t.trim().is_empty()) {
             continue;
         }
-        if let Some(columns) =
-            search.offer(row0 + i as u64 + 1, texts.iter().map(String::as_str))?
-        {
+        if let Some(columns) = search.offer(row0 + i as u64 + 1, texts.iter().map(String::as_str))? {
             break columns;
         }
     };
     let mut data_rows = 0;
     for (i, cells) in it {
-        let at = |c: usize| {
-            c.checked_sub(col0)
-                .and_then(|c| cells.get(c))
-                .map_or(Cell::Empty, to_cell)
-        };
+        let at = |c: usize| c.checked_sub(col0).and_then(|c| cells.get(c)).map_or(Cell::Empty, to_cell);
         if let Some(row) = columns.row(program, display, row0 + i as u64 + 1, at) {
             data_rows += 1;
             visit(row);

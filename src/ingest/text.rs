@@ -55,19 +55,12 @@ pub(super) struct TextSource {
 
 /// Opens `path` and tells what it is. `what` names the kind of input for messages
 /// ("roster", "approvals file", …).
-pub(super) fn sniff(
-    path: &Path,
-    display: &str,
-    what: &'static str,
-) -> Result<Sniffed, IngestError> {
+pub(super) fn sniff(path: &Path, display: &str, what: &'static str) -> Result<Sniffed, IngestError> {
     let file = open(path, display)?;
     let mut file = file;
     let head = read_window(&mut file).map_err(|source| io_error(display, source))?;
     if head.is_empty() {
-        return Err(IngestError::Empty {
-            file: display.to_string(),
-            what,
-        });
+        return Err(IngestError::Empty { file: display.to_string(), what });
     }
     if head.starts_with(b"PK\x03\x04") {
         return Ok(Sniffed::Xlsx);
@@ -82,15 +75,9 @@ pub(super) fn sniff(
     if let Some(kind) = binary_kind(&head) {
         return Err(not_sheet(kind));
     }
-    let ext = path
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls") {
-        return Err(not_sheet(&format!(
-            "it is named .{ext} but its content is not an Excel workbook"
-        )));
+        return Err(not_sheet(&format!("it is named .{ext} but its content is not an Excel workbook")));
     }
     let encoding = detect(&head);
     let delimiter = delimiter(&head);
@@ -102,20 +89,14 @@ pub(super) fn sniff(
         Encoding::Gbk => Box::new(GbkReader::new(raw)),
         _ => Box::new(raw),
     };
-    Ok(Sniffed::Text(TextSource {
-        encoding,
-        delimiter,
-        reader,
-    }))
+    Ok(Sniffed::Text(TextSource { encoding, delimiter, reader }))
 }
 
 /// Opens a file, turning the usual mistakes into messages a clerk can act on.
 pub(super) fn open(path: &Path, display: &str) -> Result<File, IngestError> {
     let file = display.to_string();
     match std::fs::metadata(path) {
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(IngestError::NotFound { file })
-        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(IngestError::NotFound { file }),
         Err(source) => return Err(IngestError::Io { file, source }),
         Ok(m) if m.is_dir() => return Err(IngestError::IsDirectory { file }),
         Ok(_) => {}
@@ -124,10 +105,7 @@ pub(super) fn open(path: &Path, display: &str) -> Result<File, IngestError> {
 }
 
 pub(super) fn io_error(display: &str, source: io::Error) -> IngestError {
-    IngestError::Io {
-        file: display.to_string(),
-        source,
-    }
+    IngestError::Io { file: display.to_string(), source }
 }
 
 fn read_window(file: &mut File) -> io::Result<Vec<u8>> {
@@ -146,10 +124,7 @@ fn binary_kind(head: &[u8]) -> Option<&'static str> {
         (b"\x1F\x8B", "it is a gzip archive"),
         (b"Rar!", "it is a RAR archive"),
         (b"7z\xBC\xAF", "it is a 7-Zip archive"),
-        (
-            b"\xFF\xFE",
-            "it is UTF-16 text, as Excel's \"Unicode text\" export writes",
-        ),
+        (b"\xFF\xFE", "it is UTF-16 text, as Excel's \"Unicode text\" export writes"),
         (b"\xFE\xFF", "it is UTF-16 text"),
     ];
     if let Some((_, kind)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
@@ -257,19 +232,13 @@ impl<R: Read> GbkReader<R> {
         self.in_pos += read;
         self.out_pos = 0;
         self.out_len = written;
-        self.newlines += self.output[..written]
-            .iter()
-            .filter(|&&b| b == b'\n')
-            .count() as u64;
+        self.newlines += self.output[..written].iter().filter(|&&b| b == b'\n').count() as u64;
         match result {
             DecoderResult::InputEmpty => self.finished = self.eof,
             DecoderResult::OutputFull => {}
             DecoderResult::Malformed(_, _) => {
                 let line = self.newlines + 1;
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    BadBytes { line },
-                ));
+                return Err(io::Error::new(io::ErrorKind::InvalidData, BadBytes { line }));
             }
         }
         Ok(())
@@ -318,17 +287,12 @@ impl History {
     fn leading_newlines(&self, byte: u64) -> u64 {
         let from = usize::try_from(byte.saturating_sub(self.base)).unwrap_or(usize::MAX);
         let rest = self.bytes.get(from..).unwrap_or(&[]);
-        rest.iter()
-            .take_while(|&&b| b == b'\r' || b == b'\n')
-            .filter(|&&b| b == b'\n')
-            .count() as u64
+        rest.iter().take_while(|&&b| b == b'\r' || b == b'\n').filter(|&&b| b == b'\n').count() as u64
     }
 
     /// Drops what lies before `byte` (in large steps, so it costs nothing per row).
     fn forget_before(&mut self, byte: u64) {
-        let k = usize::try_from(byte.saturating_sub(self.base))
-            .unwrap_or(usize::MAX)
-            .min(self.bytes.len());
+        let k = usize::try_from(byte.saturating_sub(self.base)).unwrap_or(usize::MAX).min(self.bytes.len());
         if k >= 256 * 1024 {
             self.bytes.drain(..k);
             self.base += k as u64;
@@ -353,21 +317,10 @@ impl Read for Tap {
 impl Records {
     pub(super) fn new(source: TextSource, display: &str) -> Records {
         let history = Rc::new(RefCell::new(History::default()));
-        let tap = Tap {
-            inner: source.reader,
-            history: Rc::clone(&history),
-        };
-        let reader = csv::ReaderBuilder::new()
-            .has_headers(false)
-            .flexible(true)
-            .delimiter(source.delimiter)
-            .from_reader(tap);
-        Records {
-            reader,
-            history,
-            encoding: source.encoding,
-            display: display.to_string(),
-        }
+        let tap = Tap { inner: source.reader, history: Rc::clone(&history) };
+        let reader =
+            csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(source.delimiter).from_reader(tap);
+        Records { reader, history, encoding: source.encoding, display: display.to_string() }
     }
 
     pub(super) fn encoding(&self) -> Encoding {
@@ -380,9 +333,7 @@ impl Records {
         match self.reader.read_record(rec) {
             Ok(true) => {
                 let line = rec.position().map_or(0, |p| self.line_at(p));
-                self.history
-                    .borrow_mut()
-                    .forget_before(self.reader.position().byte());
+                self.history.borrow_mut().forget_before(self.reader.position().byte());
                 Ok(Some(line))
             }
             Ok(false) => Ok(None),
@@ -405,8 +356,7 @@ impl Records {
                 encoding: "UTF-8",
                 hint: " although the start of the file is (mixed encodings?)",
             },
-            csv::ErrorKind::Io(io) => match io.get_ref().and_then(|r| r.downcast_ref::<BadBytes>())
-            {
+            csv::ErrorKind::Io(io) => match io.get_ref().and_then(|r| r.downcast_ref::<BadBytes>()) {
                 Some(bad) => IngestError::Encoding {
                     file,
                     line: bad.line,
@@ -415,11 +365,7 @@ impl Records {
                 },
                 None => IngestError::Io { file, source: io },
             },
-            other => IngestError::Csv {
-                file,
-                line,
-                reason: format!("{other:?}"),
-            },
+            other => IngestError::Csv { file, line, reason: format!("{other:?}") },
         }
     }
 }
@@ -430,11 +376,7 @@ mod tests {
 
     fn lines(text: &str) -> Vec<(u64, String)> {
         let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));
-        let source = TextSource {
-            encoding: Encoding::Utf8,
-            delimiter: b',',
-            reader,
-        };
+        let source = TextSource { encoding: Encoding::Utf8, delimiter: b',', reader };
         let mut records = Records::new(source, "t.csv");
         let mut rec = StringRecord::new();
         let mut out = Vec::new();
@@ -449,22 +391,10 @@ mod tests {
         let got = lines("a\n\n\n\"x\ny\"\n\nc\n\n");
         assert_eq!(got, [(1, "a".into()), (4, "x\ny".into()), (7, "c".into())]);
         let got = lines("a\r\n\r\nb\r\n\"x\r\ny\"\r\n\r\nc");
-        assert_eq!(
-            got,
-            [
-                (1, "a".into()),
-                (3, "b".into()),
-                (4, "x\r\ny".into()),
-                (7, "c".into())
-            ]
-        );
+        assert_eq!(got, [(1, "a".into()), (3, "b".into()), (4, "x\r\ny".into()), (7, "c".into())]);
         let got = lines(&"r\n\n".repeat(200_000));
         assert_eq!(got.len(), 200_000);
-        assert_eq!(
-            got.last().unwrap().0,
-            399_999,
-            "history trimming keeps lines exact"
-        );
+        assert_eq!(got.last().unwrap().0, 399_999, "history trimming keeps lines exact");
     }
 
     fn decode_all(bytes: &[u8]) -> io::Result<String> {
@@ -488,11 +418,7 @@ mod tests {
         assert_eq!(detect(&head), Encoding::Utf8);
         head.truncate(100);
         head.push(0xE5);
-        assert_eq!(
-            detect(&head),
-            Encoding::Gbk,
-            "a cut character only counts at the window edge"
-        );
+        assert_eq!(detect(&head), Encoding::Gbk, "a cut character only counts at the window edge");
     }
 
     #[test]

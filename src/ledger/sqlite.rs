@@ -6,10 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
-use super::{
-    BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, ReceiptRecord, RunRecord,
-    StatusUpdate,
-};
+use super::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, ReceiptRecord, RunRecord, StatusUpdate};
 use crate::domain::{Fen, PaymentStatus, Period, Program};
 
 const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
@@ -29,41 +26,24 @@ impl SqliteLedger {
                 source: rusqlite::Error::InvalidPath(e.to_string().into()),
             })?;
         }
-        let open_err = |source| LedgerError::Open {
-            path: path.to_path_buf(),
-            source,
-        };
+        let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;",
-        )
-        .map_err(open_err)?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
+        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(open_err)?;
-        let mut ledger = SqliteLedger {
-            conn,
-            path: path.to_path_buf(),
-        };
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
         ledger.migrate()?;
         Ok(ledger)
     }
 
     fn migrate(&mut self) -> Result<(), LedgerError> {
-        let version: i64 = self
-            .conn
-            .query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
         if version > known {
-            return Err(LedgerError::TooNew {
-                path: self.path.clone(),
-                found: version,
-                known,
-            });
+            return Err(LedgerError::TooNew { path: self.path.clone(), found: version, known });
         }
         for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i as i64 + 1)?;
             tx.commit()?;
@@ -71,13 +51,8 @@ impl SqliteLedger {
         Ok(())
     }
 
-    fn lines(
-        &self,
-        where_sql: &str,
-        args: &[&dyn rusqlite::ToSql],
-    ) -> Result<Vec<LedgerLine>, LedgerError> {
-        let sql =
-            format!("SELECT {LINE_COLUMNS} FROM payments WHERE {where_sql} ORDER BY end_to_end_id");
+    fn lines(&self, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
+        let sql = format!("SELECT {LINE_COLUMNS} FROM payments WHERE {where_sql} ORDER BY end_to_end_id");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, read_line)?;
         let mut out = Vec::new();
@@ -88,8 +63,7 @@ impl SqliteLedger {
     }
 }
 
-const LINE_COLUMNS: &str =
-    "end_to_end_id, program, period, id_number, name, township, village, payee_name, \
+const LINE_COLUMNS: &str = "end_to_end_id, program, period, id_number, name, township, village, payee_name, \
      account, bank, amount_fen, bank_file, status, reason_code, reason_text, original_id, retry";
 
 type ParsedLine = Result<LedgerLine, String>;
@@ -128,60 +102,39 @@ fn now() -> String {
 
 impl Ledger for SqliteLedger {
     fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT id, period, batch, staging_dir FROM runs WHERE state = 'staged' ORDER BY id",
-        )?;
+        let mut stmt =
+            self.conn.prepare("SELECT id, period, batch, staging_dir FROM runs WHERE state = 'staged' ORDER BY id")?;
         let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-            ))
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
         })?;
         let mut out = Vec::new();
         for row in rows {
             let (id, period, batch, dir) = row?;
             let period = period.parse().map_err(LedgerError::Corrupt)?;
-            out.push(RunRecord {
-                id,
-                period,
-                batch,
-                staging_dir: dir.into(),
-                published: false,
-            });
+            out.push(RunRecord { id, period, batch, staging_dir: dir.into(), published: false });
         }
         Ok(out)
     }
 
     fn mark_published(&mut self, run_id: i64) -> Result<(), LedgerError> {
-        self.conn.execute(
-            "UPDATE runs SET state = 'published' WHERE id = $1",
-            params![run_id],
-        )?;
+        self.conn.execute("UPDATE runs SET state = 'published' WHERE id = ?1", params![run_id])?;
         Ok(())
     }
 
     fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError> {
         let n: i64 = self.conn.query_row(
-            "SELECT COUNT(*) FROM runs WHERE period = $1 AND kind = $2",
+            "SELECT COUNT(*) FROM runs WHERE period = ?1 AND kind = ?2",
             params![period.to_string(), kind.code()],
             |r| r.get(0),
         )?;
         Ok(n as u32 + 1)
     }
 
-    fn paid_people(
-        &self,
-        program: Program,
-        period: Period,
-    ) -> Result<HashSet<String>, LedgerError> {
+    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<String>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT id_number FROM payments WHERE program = $1 AND period = $2 AND original_id IS NULL",
+            "SELECT id_number FROM payments WHERE program = ?1 AND period = ?2 AND original_id IS NULL",
         )?;
-        let rows = stmt.query_map(params![program.code(), period.to_string()], |r| {
-            r.get::<_, String>(0)
-        })?;
+        let rows = stmt.query_map(params![program.code(), period.to_string()], |r| r.get::<_, String>(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -193,7 +146,7 @@ impl Ledger for SqliteLedger {
         let last: Option<String> = self
             .conn
             .query_row(
-                "SELECT MAX(period) FROM payments WHERE program = $1 AND period < $2",
+                "SELECT MAX(period) FROM payments WHERE program = ?1 AND period < ?2",
                 params![program.code(), period.to_string()],
                 |r| r.get(0),
             )
@@ -201,31 +154,21 @@ impl Ledger for SqliteLedger {
             .flatten();
         let Some(last) = last else { return Ok(None) };
         let mut stmt = self.conn.prepare(
-            "SELECT id_number, SUM(amount_fen), MAX(name) FROM payments WHERE program = $1 AND period = $2 \
+            "SELECT id_number, SUM(amount_fen), MAX(name) FROM payments WHERE program = ?1 AND period = ?2 \
              AND status NOT IN ('failed', 'returned') GROUP BY id_number",
         )?;
         let rows = stmt.query_map(params![program.code(), last], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                (Fen(r.get(1)?), r.get::<_, String>(2)?),
-            ))
+            Ok((r.get::<_, String>(0)?, (Fen(r.get(1)?), r.get::<_, String>(2)?)))
         })?;
         let map = rows.collect::<Result<HashMap<_, _>, _>>()?;
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
     }
 
-    fn commit_run(
-        &mut self,
-        run: &NewRun,
-        files: &[FileRecord],
-        lines: &[LedgerLine],
-    ) -> Result<i64, LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         tx.execute(
             "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
-             VALUES ($1, $2, $3, 'staged', $4, $5, $6)",
+             VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",
             params![
                 run.period.to_string(),
                 run.batch,
@@ -239,7 +182,7 @@ impl Ledger for SqliteLedger {
         {
             let mut f = tx.prepare(
                 "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?;
             for file in files {
                 f.execute(params![
@@ -256,7 +199,7 @@ impl Ledger for SqliteLedger {
             let mut p = tx.prepare(
                 "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, township, village, \
                  payee_name, account, bank, amount_fen, bank_file, status, original_id, retry, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, 'sent', $14, $15, $16)",
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'sent', ?14, ?15, ?16)",
             )?;
             let ts = now();
             for l in lines {
@@ -296,17 +239,13 @@ impl Ledger for SqliteLedger {
     fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT manifest_sha256 FROM runs ORDER BY id DESC LIMIT 1",
-                [],
-                |r| r.get(0),
-            )
+            .query_row("SELECT manifest_sha256 FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
             .optional()?)
     }
 
     fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError> {
         let mut stmt = self.conn.prepare(
-            "SELECT name, program, format, lines, total_fen, sha256 FROM bank_files WHERE period = $1 ORDER BY name",
+            "SELECT name, program, format, lines, total_fen, sha256 FROM bank_files WHERE period = ?1 ORDER BY name",
         )?;
         let rows = stmt.query_map(params![period.to_string()], |r| {
             Ok((
@@ -322,72 +261,49 @@ impl Ledger for SqliteLedger {
         for row in rows {
             let (name, program, format, lines, total, sha256) = row?;
             let program = program.parse().map_err(LedgerError::Corrupt)?;
-            out.push(FileRecord {
-                name,
-                program,
-                format,
-                lines: lines as u64,
-                total: Fen(total),
-                sha256,
-            });
+            out.push(FileRecord { name, program, format, lines: lines as u64, total: Fen(total), sha256 });
         }
         Ok(out)
     }
 
     fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError> {
-        Ok(self.lines("end_to_end_id = $1", &[&end_to_end_id])?.pop())
+        Ok(self.lines("end_to_end_id = ?1", &[&end_to_end_id])?.pop())
     }
 
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("bank_file = $1", &[&bank_file])
+        self.lines("bank_file = ?1", &[&bank_file])
     }
 
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("period = $1", &[&period.to_string()])
+        self.lines("period = ?1", &[&period.to_string()])
     }
 
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("original_id = $1", &[&original_id])
+        self.lines("original_id = ?1", &[&original_id])
     }
 
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
         Ok(self
             .conn
-            .query_row(
-                "SELECT 1 FROM receipts WHERE sha256 = $1",
-                params![sha256],
-                |_| Ok(()),
-            )
+            .query_row("SELECT 1 FROM receipts WHERE sha256 = ?1", params![sha256], |_| Ok(()))
             .optional()?
             .is_some())
     }
 
-    fn apply_receipt(
-        &mut self,
-        receipt: &ReceiptRecord,
-        updates: &[StatusUpdate],
-    ) -> Result<(), LedgerError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+    fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let ts = now();
         {
             let mut stmt = tx.prepare(
-                "UPDATE payments SET status = $2, reason_code = $3, reason_text = $4, updated_at = $5 \
-                 WHERE end_to_end_id = $1",
+                "UPDATE payments SET status = ?2, reason_code = ?3, reason_text = ?4, updated_at = ?5 \
+                 WHERE end_to_end_id = ?1",
             )?;
             for u in updates {
-                stmt.execute(params![
-                    u.end_to_end_id,
-                    u.status.code(),
-                    u.reason_code,
-                    u.reason_text,
-                    ts
-                ])?;
+                stmt.execute(params![u.end_to_end_id, u.status.code(), u.reason_code, u.reason_text, ts])?;
             }
         }
         tx.execute(
-            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             params![receipt.sha256, receipt.file_name, receipt.kind, updates.len() as i64, receipt.flagged as i64, ts],
         )?;
         tx.commit()?;
@@ -395,9 +311,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT DISTINCT period FROM payments ORDER BY period")?;
+        let mut stmt = self.conn.prepare("SELECT DISTINCT period FROM payments ORDER BY period")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for p in rows {
@@ -459,42 +373,16 @@ mod tests {
     fn the_database_refuses_a_second_payment() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
-        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)])
-            .unwrap();
-        let err = l
-            .commit_run(&run("R002"), &[file("f2")], &[line("E2", "A", None, 0)])
-            .unwrap_err();
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", "A", None, 0)]).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }));
         // Nothing of the refused run stays.
-        assert_eq!(
-            l.files_of_period("2026-11".parse().unwrap()).unwrap().len(),
-            1
-        );
-        assert_eq!(
-            l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run)
-                .unwrap(),
-            2
-        );
+        assert_eq!(l.files_of_period("2026-11".parse().unwrap()).unwrap().len(), 1);
+        assert_eq!(l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run).unwrap(), 2);
         // A linked correction is allowed once per retry.
-        l.commit_run(
-            &run("C001"),
-            &[file("f3")],
-            &[line("E3", "A", Some("E1"), 1)],
-        )
-        .unwrap();
-        assert!(l
-            .commit_run(
-                &run("C002"),
-                &[file("f4")],
-                &[line("E4", "A", Some("E1"), 1)]
-            )
-            .is_err());
-        assert_eq!(
-            l.paid_people(Program::Dibao, "2026-11".parse().unwrap())
-                .unwrap()
-                .len(),
-            1
-        );
+        l.commit_run(&run("C001"), &[file("f3")], &[line("E3", "A", Some("E1"), 1)]).unwrap();
+        assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", "A", Some("E1"), 1)]).is_err());
+        assert_eq!(l.paid_people(Program::Dibao, "2026-11".parse().unwrap()).unwrap().len(), 1);
     }
 
     #[test]
@@ -502,9 +390,6 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("l.db");
         let _a = super::super::Lock::acquire(&p).unwrap();
-        assert!(matches!(
-            super::super::Lock::acquire(&p),
-            Err(LedgerError::Locked(_))
-        ));
+        assert!(matches!(super::super::Lock::acquire(&p), Err(LedgerError::Locked(_))));
     }
 }

@@ -25,7 +25,11 @@ pub fn keygen(algorithm: &str, out: &Path) -> Result<Outcome, PipelineError> {
     crate::sign::keygen(algorithm, out)?;
     Ok(Outcome {
         needs_person: false,
-        summary: vec![format!("{algorithm} key written to {} (private, 0600) and {}.pub", out.display(), out.display())],
+        summary: vec![format!(
+            "{algorithm} key written to {} (private, 0600) and {}.pub",
+            out.display(),
+            out.display()
+        )],
     })
 }
 
@@ -75,7 +79,10 @@ fn status_line(program: &str, s: &ProgramStatus) -> String {
     )
 }
 
-fn status_json(period: Period, by_program: &std::collections::BTreeMap<crate::domain::Program, ProgramStatus>) -> serde_json::Value {
+fn status_json(
+    period: Period,
+    by_program: &std::collections::BTreeMap<crate::domain::Program, ProgramStatus>,
+) -> serde_json::Value {
     let bucket = |b: &Bucket| serde_json::json!({"lines": b.lines, "amount": b.amount.yuan_string()});
     let programs: serde_json::Map<String, serde_json::Value> = by_program
         .iter()

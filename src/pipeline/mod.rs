@@ -99,10 +99,7 @@ pub(crate) struct Prepared {
 impl Prepared {
     /// Lines to pay now, in roster order.
     pub fn payable(&self) -> impl Iterator<Item = &PaymentLine> {
-        self.rows
-            .iter()
-            .filter(|c| !self.refused.contains(&c.program))
-            .filter_map(|c| c.line.as_ref())
+        self.rows.iter().filter(|c| !self.refused.contains(&c.program)).filter_map(|c| c.line.as_ref())
     }
 
     pub fn held_lines(&self) -> u64 {
@@ -162,7 +159,9 @@ pub(crate) fn prepare(
     for p in &due {
         let (count, total) = written.get(&p.program).copied().unwrap_or_default();
         let approval = approvals.iter().find(|a| a.program == p.program);
-        if let Some(e) = reconcile::check_approval(p.program, &config.display_path(&p.roster, period), approval, count, total) {
+        if let Some(e) =
+            reconcile::check_approval(p.program, &config.display_path(&p.roster, period), approval, count, total)
+        {
             refused.insert(p.program);
             exceptions.push(e);
         }

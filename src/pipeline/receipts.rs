@@ -63,11 +63,23 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
                 touched.insert(p.period);
             }
         }
-        let record = ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone(), flagged: f.len() as u64 };
+        let record = ReceiptRecord {
+            sha256: r.sha256.clone(),
+            file_name: r.name.clone(),
+            kind: r.kind.clone(),
+            flagged: f.len() as u64,
+        };
         ledger.apply_receipt(&record, &updates)?;
         super::fault::point("receipt");
         applied_total += updates.len();
-        summary.push(format!("{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行", r.name, r.kind, r.lines.len(), updates.len(), f.len()));
+        summary.push(format!(
+            "{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行",
+            r.name,
+            r.kind,
+            r.lines.len(),
+            updates.len(),
+            f.len()
+        ));
         flags.append(&mut f);
     }
     let mut failures_found = 0;
@@ -253,7 +265,8 @@ fn root(l: &LedgerLine) -> &str {
 }
 
 fn failure(l: &LedgerLine) -> Failure {
-    let reason_text = if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text.clone() };
+    let reason_text =
+        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text.clone() };
     Failure {
         program: l.program,
         end_to_end_id: l.end_to_end_id.clone(),
@@ -283,4 +296,3 @@ fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
     })
     .map_err(io_err(&path))
 }
-

@@ -84,7 +84,11 @@ fn plan(
     let root = original.original_id.clone().unwrap_or_else(|| original.end_to_end_id.clone());
     let chain = ledger.corrections_of(&root)?;
     if let Some(live) = chain.iter().find(|l| !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)) {
-        return Ok(Err(format!("已有更正发放{}（{}），不再重复", live.end_to_end_id, super::receipts::status_zh(live.status))));
+        return Ok(Err(format!(
+            "已有更正发放{}（{}），不再重复",
+            live.end_to_end_id,
+            super::receipts::status_zh(live.status)
+        )));
     }
     let retry = chain.iter().map(|l| l.retry).max().unwrap_or(0) + 1;
     let account = match Account::parse(&c.account) {
@@ -95,15 +99,22 @@ fn plan(
     if !formats.contains_key(&original.program) {
         formats.insert(original.program, crate::bankfile::Format::load(&pc.format, &config.formats_dir)?);
     }
-    let payee_name = if c.payee_name.trim().is_empty() { original.payee_name.clone() } else { c.payee_name.trim().to_string() };
+    let payee_name =
+        if c.payee_name.trim().is_empty() { original.payee_name.clone() } else { c.payee_name.trim().to_string() };
     if let Err(ch) = formats[&original.program].text_rules().encoding.encode(&payee_name) {
         return Ok(Err(format!("户名中的“{ch}”银行文件编码无法表示，请人工处理")));
     }
     Ok(Ok((line_from(&original, account, c, payee_name)?, root, retry)))
 }
 
-fn line_from(o: &LedgerLine, account: Account, c: &Correction, payee_name: String) -> Result<PaymentLine, PipelineError> {
-    let id = IdNumber::parse(&o.id_number).map_err(|e| PipelineError::Refused(format!("ledger holds a bad ID: {e}")))?;
+fn line_from(
+    o: &LedgerLine,
+    account: Account,
+    c: &Correction,
+    payee_name: String,
+) -> Result<PaymentLine, PipelineError> {
+    let id =
+        IdNumber::parse(&o.id_number).map_err(|e| PipelineError::Refused(format!("ledger holds a bad ID: {e}")))?;
     let payee_type = if payee_name == o.name { PayeeType::SelfPaid } else { PayeeType::Guardian };
     Ok(PaymentLine {
         program: o.program,
@@ -124,7 +135,11 @@ fn line_from(o: &LedgerLine, account: Account, c: &Correction, payee_name: Strin
     })
 }
 
-fn correction_prepared(period: Period, lines: &[PaymentLine], formats: BTreeMap<Program, crate::bankfile::Format>) -> Prepared {
+fn correction_prepared(
+    period: Period,
+    lines: &[PaymentLine],
+    formats: BTreeMap<Program, crate::bankfile::Format>,
+) -> Prepared {
     let mut totals = RunTotals::default();
     for l in lines {
         let t: &mut ProgramTotals = totals.programs.entry(l.program).or_default();

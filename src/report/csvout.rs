@@ -43,15 +43,7 @@ fn open_text(s: &str) -> String {
 }
 
 pub(super) fn summary(path: &Path, t: &RunTotals) -> Result<(), ReportError> {
-    let header = [
-        "program",
-        "township",
-        "village",
-        "paid_lines",
-        "paid_amount",
-        "held_lines",
-        "held_amount",
-    ];
+    let header = ["program", "township", "village", "paid_lines", "paid_amount", "held_lines", "held_amount"];
     write_csv(path, &header, |w| {
         for (k, v) in &t.places {
             row!(
@@ -72,17 +64,7 @@ pub(super) fn summary(path: &Path, t: &RunTotals) -> Result<(), ReportError> {
 }
 
 pub(super) fn exceptions(path: &Path, list: &[Exception]) -> Result<(), ReportError> {
-    let header = [
-        "program",
-        "file",
-        "row",
-        "field",
-        "code",
-        "severity",
-        "name",
-        "id_number_masked",
-        "message",
-    ];
+    let header = ["program", "file", "row", "field", "code", "severity", "name", "id_number_masked", "message"];
     write_csv(path, &header, |w| {
         for e in list {
             row!(
@@ -105,14 +87,7 @@ pub(super) fn exceptions(path: &Path, list: &[Exception]) -> Result<(), ReportEr
 }
 
 pub(super) fn notice(path: &Path, paid: &[PaymentLine]) -> Result<(), ReportError> {
-    let header = [
-        "program",
-        "township",
-        "village",
-        "name",
-        "id_number_masked",
-        "amount",
-    ];
+    let header = ["program", "township", "village", "name", "id_number_masked", "amount"];
     write_csv(path, &header, |w| {
         for l in paid {
             row!(
@@ -133,22 +108,9 @@ pub(super) fn notice(path: &Path, paid: &[PaymentLine]) -> Result<(), ReportErro
 
 /// The one list with full ID and account numbers: it exists so the bank
 /// reconciliation can match line by line.
-pub(super) fn paid(
-    path: &Path,
-    paid: &[PaymentLine],
-    bank_files: &[String],
-) -> Result<(), ReportError> {
-    let header = [
-        "program",
-        "end_to_end_id",
-        "township",
-        "village",
-        "name",
-        "id_number",
-        "account",
-        "amount",
-        "bank_file",
-    ];
+pub(super) fn paid(path: &Path, paid: &[PaymentLine], bank_files: &[String]) -> Result<(), ReportError> {
+    let header =
+        ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"];
     write_csv(path, &header, |w| {
         for (l, file) in paid.iter().zip(bank_files) {
             row!(
@@ -171,14 +133,7 @@ pub(super) fn paid(
 }
 
 pub(super) fn changes(path: &Path, list: &[Change]) -> Result<(), ReportError> {
-    let header = [
-        "program",
-        "id_number_masked",
-        "name",
-        "change",
-        "previous_amount",
-        "amount",
-    ];
+    let header = ["program", "id_number_masked", "name", "change", "previous_amount", "amount"];
     let amount = |a: Option<crate::domain::Fen>| a.map(|f| f.yuan_string()).unwrap_or_default();
     write_csv(path, &header, |w| {
         for c in list {

@@ -10,9 +10,7 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 
-use super::{
-    code_meaning, masked_id, period_cn, programs_of, scrub, yuan, ReportError, ReportSet, RunReport,
-};
+use super::{code_meaning, masked_id, period_cn, programs_of, scrub, yuan, ReportError, ReportSet, RunReport};
 use crate::domain::{ChangeKind, Code, Severity};
 use crate::fsutil::write_atomic;
 use crate::totals::{ProgramTotals, Tally};
@@ -84,22 +82,14 @@ pub(super) fn write(path: &Path, r: &RunReport, set: ReportSet) -> Result<(), Re
 /// The whole page as a string (a few hundred KB at most: lists are capped).
 pub(super) fn render(r: &RunReport, set: ReportSet) -> String {
     let mut h = String::with_capacity(64 * 1024);
-    let title = format!(
-        "{} {} 社会救助资金发放运行报告",
-        r.office_name,
-        period_cn(r.period)
-    );
+    let title = format!("{} {} 社会救助资金发放运行报告", r.office_name, period_cn(r.period));
     let _ = write!(
         h,
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><title>{}</title><style>{CSS}</style></head><body>\n",
         esc(&title)
     );
-    let tag = if set == ReportSet::Check {
-        "<span class=\"tag\">试算（check）：未发放</span>"
-    } else {
-        ""
-    };
+    let tag = if set == ReportSet::Check { "<span class=\"tag\">试算（check）：未发放</span>" } else { "" };
     let _ = writeln!(
         h,
         "<h1>{}{tag}</h1><p class=\"meta\">期次 {} · 生成时间 {}</p>",
@@ -119,12 +109,9 @@ pub(super) fn render(r: &RunReport, set: ReportSet) -> String {
 fn sum_programs(r: &RunReport) -> ProgramTotals {
     let mut s = ProgramTotals::default();
     for t in r.totals.programs.values() {
-        for (acc, x) in [
-            (&mut s.approved, t.approved),
-            (&mut s.paid, t.paid),
-            (&mut s.held, t.held),
-            (&mut s.skipped, t.skipped),
-        ] {
+        for (acc, x) in
+            [(&mut s.approved, t.approved), (&mut s.paid, t.paid), (&mut s.held, t.held), (&mut s.skipped, t.skipped)]
+        {
             acc.lines += x.lines;
             acc.amount += x.amount;
         }
@@ -143,12 +130,7 @@ fn card(h: &mut String, k: &str, t: Tally) {
 }
 
 fn tally_cells(h: &mut String, t: Tally) {
-    let _ = write!(
-        h,
-        "<td class=\"n\">{}</td><td class=\"n\">{}</td>",
-        count(t.lines),
-        money(t.amount)
-    );
+    let _ = write!(h, "<td class=\"n\">{}</td><td class=\"n\">{}</td>", count(t.lines), money(t.amount));
 }
 
 fn programs(h: &mut String, r: &RunReport) {
@@ -191,26 +173,16 @@ fn bar_chart(items: &[(String, Decimal, String)], color: &str) -> String {
     const ROW: i64 = 26;
     let max = items.iter().map(|i| i.1).max().unwrap_or_default();
     let height = ROW * items.len() as i64 + 10;
-    let mut s = format!(
-        "<svg viewBox=\"0 0 820 {height}\" width=\"820\" height=\"{height}\" role=\"img\">"
-    );
+    let mut s = format!("<svg viewBox=\"0 0 820 {height}\" width=\"820\" height=\"{height}\" role=\"img\">");
     for (i, (label, value, shown)) in items.iter().enumerate() {
         let y = 5 + ROW * i as i64;
         let w = if max > Decimal::ZERO && *value > Decimal::ZERO {
-            (value * Decimal::from(BAR) / max)
-                .round()
-                .try_into()
-                .unwrap_or(0i64)
-                .max(1)
+            (value * Decimal::from(BAR) / max).round().try_into().unwrap_or(0i64).max(1)
         } else {
             0
         };
         let short: String = label.chars().take(12).collect();
-        let short = if short.chars().count() < label.chars().count() {
-            format!("{short}…")
-        } else {
-            short
-        };
+        let short = if short.chars().count() < label.chars().count() { format!("{short}…") } else { short };
         let _ = write!(
             s,
             "<text x=\"{}\" y=\"{}\" text-anchor=\"end\">{}</text>\
@@ -251,11 +223,7 @@ fn townships(h: &mut String, r: &RunReport) {
     let items: Vec<_> = by_amount
         .into_iter()
         .map(|(t, (paid, _))| {
-            (
-                t.to_string(),
-                paid.amount,
-                format!("¥{}（{}笔）", money(paid.amount), count(paid.lines)),
-            )
+            (t.to_string(), paid.amount, format!("¥{}（{}笔）", money(paid.amount), count(paid.lines)))
         })
         .collect();
     h.push_str(&bar_chart(&items, "#3182ce"));
@@ -306,20 +274,16 @@ fn reasons(h: &mut String, r: &RunReport) {
     h.push_str("<h2>暂缓及提示原因</h2>\n");
     let items: Vec<_> = by_code
         .iter()
-        .map(|(c, n)| {
-            (
-                format!("{} {}", c, severity_cn(c.severity())),
-                Decimal::from(*n),
-                format!("{} 条", count(*n)),
-            )
-        })
+        .map(|(c, n)| (format!("{} {}", c, severity_cn(c.severity())), Decimal::from(*n), format!("{} 条", count(*n))))
         .collect();
     if items.is_empty() {
         h.push_str("<p class=\"ok\">本次没有异常。</p>\n");
     } else {
         h.push_str(&bar_chart(&items, "#dd6b20"));
     }
-    h.push_str("<table><thead><tr><th>代码</th><th>处理</th><th>含义</th><th class=\"n\">条数</th></tr></thead><tbody>\n");
+    h.push_str(
+        "<table><thead><tr><th>代码</th><th>处理</th><th>含义</th><th class=\"n\">条数</th></tr></thead><tbody>\n",
+    );
     for c in CODES {
         let n = by_code.get(&c).copied().unwrap_or(0);
         let _ = writeln!(
@@ -343,13 +307,14 @@ fn kind_cn(k: ChangeKind) -> &'static str {
 
 fn changes(h: &mut String, r: &RunReport) {
     h.push_str("<h2>与上期相比的变动</h2>\n<div class=\"cards\">");
-    for k in [
-        ChangeKind::New,
-        ChangeKind::Dropped,
-        ChangeKind::AmountChanged,
-    ] {
+    for k in [ChangeKind::New, ChangeKind::Dropped, ChangeKind::AmountChanged] {
         let n = r.changes.iter().filter(|c| c.kind == k).count() as u64;
-        let _ = write!(h, "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"s\">人</div></div>", kind_cn(k), count(n));
+        let _ = write!(
+            h,
+            "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"s\">人</div></div>",
+            kind_cn(k),
+            count(n)
+        );
     }
     h.push_str("</div>\n");
     if r.changes.is_empty() {
@@ -388,9 +353,7 @@ fn failures(h: &mut String, r: &RunReport) {
     }
     let mut by_reason: BTreeMap<&str, (Tally, &str)> = BTreeMap::new();
     for f in r.failures {
-        let e = by_reason
-            .entry(f.reason_code.as_str())
-            .or_insert((Tally::default(), f.reason_text.as_str()));
+        let e = by_reason.entry(f.reason_code.as_str()).or_insert((Tally::default(), f.reason_text.as_str()));
         e.0.add_fen(f.amount);
     }
     h.push_str("<h2>银行回盘失败及退票</h2>\n");
@@ -398,11 +361,7 @@ fn failures(h: &mut String, r: &RunReport) {
         .iter()
         .map(|(c, (t, _))| {
             (
-                if c.is_empty() {
-                    "（无代码）".to_string()
-                } else {
-                    c.to_string()
-                },
+                if c.is_empty() { "（无代码）".to_string() } else { c.to_string() },
                 Decimal::from(t.lines),
                 format!("{} 笔 ¥{}", count(t.lines), money(t.amount)),
             )
@@ -415,7 +374,5 @@ fn failures(h: &mut String, r: &RunReport) {
         tally_cells(h, *t);
         h.push_str("</tr>\n");
     }
-    h.push_str(
-        "</tbody></table>\n<p class=\"note\">逐笔明细和处理办法见 returns/failures.csv。</p>\n",
-    );
+    h.push_str("</tbody></table>\n<p class=\"note\">逐笔明细和处理办法见 returns/failures.csv。</p>\n");
 }

@@ -22,9 +22,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{
-    mask_account, mask_id, Change, Exception, Failure, PaymentLine, Period, Program,
-};
+use crate::domain::{mask_account, mask_id, Change, Exception, Failure, PaymentLine, Period, Program};
 use crate::totals::RunTotals;
 
 mod csvout;
@@ -74,25 +72,15 @@ pub enum ReportError {
 
 impl ReportError {
     fn io(path: &Path, cause: io::Error) -> ReportError {
-        ReportError::Io {
-            path: path.to_path_buf(),
-            cause,
-        }
+        ReportError::Io { path: path.to_path_buf(), cause }
     }
 }
 
 /// Writes every report of `set` into `reports_dir` (created if missing) and returns
 /// the paths written, in a fixed order.
-pub fn write_reports(
-    reports_dir: &Path,
-    r: &RunReport,
-    set: ReportSet,
-) -> Result<Vec<PathBuf>, ReportError> {
+pub fn write_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Result<Vec<PathBuf>, ReportError> {
     if set == ReportSet::Run && r.bank_files.len() != r.paid.len() {
-        return Err(ReportError::BankFilesMismatch {
-            paid: r.paid.len(),
-            files: r.bank_files.len(),
-        });
+        return Err(ReportError::BankFilesMismatch { paid: r.paid.len(), files: r.bank_files.len() });
     }
     let mut written = Vec::new();
     let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
@@ -136,10 +124,7 @@ fn defuse(s: &str) -> Cow<'_, str> {
 /// message or bank reason that quotes an ID or account never leaks it into a
 /// report meant for many eyes.
 fn scrub(s: &str) -> Cow<'_, str> {
-    let long_run = s
-        .as_bytes()
-        .windows(15)
-        .any(|w| w.iter().all(u8::is_ascii_digit));
+    let long_run = s.as_bytes().windows(15).any(|w| w.iter().all(u8::is_ascii_digit));
     if !long_run {
         return Cow::Borrowed(s);
     }
@@ -147,11 +132,7 @@ fn scrub(s: &str) -> Cow<'_, str> {
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
         if run.chars().filter(char::is_ascii_digit).count() >= 15 {
-            out.push_str(&if run.len() == 18 {
-                mask_id(run)
-            } else {
-                mask_account(run)
-            });
+            out.push_str(&if run.len() == 18 { mask_id(run) } else { mask_account(run) });
         } else {
             out.push_str(run);
         }
@@ -240,14 +221,8 @@ mod tests {
 
     #[test]
     fn scrubs_long_digit_runs() {
-        assert_eq!(
-            scrub("号码 11010519491231002X 有误"),
-            "号码 110105********002X 有误"
-        );
-        assert_eq!(
-            scrub("账号6222021234567890123已销户"),
-            "账号***************0123已销户"
-        );
+        assert_eq!(scrub("号码 11010519491231002X 有误"), "号码 110105********002X 有误");
+        assert_eq!(scrub("账号6222021234567890123已销户"), "账号***************0123已销户");
         assert_eq!(scrub("DB202611R0010000042"), "DB202611R0010000042");
     }
 

@@ -51,15 +51,10 @@ struct Styles {
 
 impl Styles {
     fn new() -> Styles {
-        let cell = Format::new()
-            .set_border(FormatBorder::Thin)
-            .set_align(FormatAlign::VerticalCenter);
+        let cell = Format::new().set_border(FormatBorder::Thin).set_align(FormatAlign::VerticalCenter);
         let bold = cell.clone().set_bold();
         Styles {
-            title: Format::new()
-                .set_bold()
-                .set_font_size(16)
-                .set_align(FormatAlign::Center),
+            title: Format::new().set_bold().set_font_size(16).set_align(FormatAlign::Center),
             sub: Format::new(),
             sub_right: Format::new().set_align(FormatAlign::Right),
             head: bold
@@ -74,18 +69,13 @@ impl Styles {
             total_count: bold.clone().set_num_format("#,##0"),
             total_money: bold.clone().set_num_format("#,##0.00"),
             words: bold.clone().set_align(FormatAlign::Left),
-            sign: cell
-                .set_align(FormatAlign::Left)
-                .set_align(FormatAlign::Top),
+            sign: cell.set_align(FormatAlign::Left).set_align(FormatAlign::Top),
         }
     }
 }
 
 fn xerr(path: &Path) -> impl Fn(XlsxError) -> ReportError + '_ {
-    move |e| ReportError::Xlsx {
-        path: path.to_path_buf(),
-        message: e.to_string(),
-    }
+    move |e| ReportError::Xlsx { path: path.to_path_buf(), message: e.to_string() }
 }
 
 fn num(d: Decimal) -> f64 {
@@ -94,10 +84,7 @@ fn num(d: Decimal) -> f64 {
 
 /// Page setup of a printed list: A4 landscape, one page wide, header row repeated.
 fn page_setup(ws: &mut Worksheet, header_row: u32, widths: &[f64]) -> Result<(), XlsxError> {
-    ws.set_paper_size(A4)
-        .set_landscape()
-        .set_print_fit_to_pages(1, 0)
-        .set_print_center_horizontally(true);
+    ws.set_paper_size(A4).set_landscape().set_print_fit_to_pages(1, 0).set_print_center_horizontally(true);
     ws.set_repeat_rows(header_row, header_row)?;
     for (c, w) in widths.iter().enumerate() {
         ws.set_column_width(c as u16, *w)?;
@@ -141,12 +128,7 @@ fn sign_off(
     };
     ws.set_row_height(row, 24)?;
     ws.merge_range(row, 0, row, last, &words, &s.words)?;
-    let boxes = [
-        "制表人：",
-        "审核人：",
-        "负责人：",
-        "日期：    年    月    日",
-    ];
+    let boxes = ["制表人：", "审核人：", "负责人：", "日期：    年    月    日"];
     let n = last + 1;
     let row = row + 2;
     ws.set_row_height(row, 42)?;
@@ -166,16 +148,10 @@ fn sign_off(
 /// atomically (the writer needs an owned, sendable file; the atomic writer hands
 /// out a borrowed stream).
 fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io_err = |e: io::Error| ReportError::io(path, e);
     create_private_dir(dir).map_err(io_err)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-xlsx-")
-        .tempfile_in(dir)
-        .map_err(io_err)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-xlsx-").tempfile_in(dir).map_err(io_err)?;
     wb.save_to_writer(tmp.as_file_mut()).map_err(xerr(path))?;
     let file = tmp.as_file_mut();
     file.rewind().map_err(io_err)?;
@@ -204,11 +180,7 @@ fn title_prefix(r: &RunReport) -> String {
 pub(super) fn summary(path: &Path, r: &RunReport, set: ReportSet) -> Result<(), ReportError> {
     let mut wb = Workbook::new();
     let s = Styles::new();
-    let tag = if set == ReportSet::Check {
-        "（试算，未发放）"
-    } else {
-        ""
-    };
+    let tag = if set == ReportSet::Check { "（试算，未发放）" } else { "" };
     grand_sheet(wb.add_worksheet(), &s, r, tag).map_err(xerr(path))?;
     for p in programs_of(r.totals) {
         program_sheet(wb.add_worksheet(), &s, r, p, tag).map_err(xerr(path))?;
@@ -235,32 +207,15 @@ fn grand_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, tag: &str) -> Resu
     let left = format!("制表单位：{}", r.office_name);
     let right = format!("单位：元　生成时间：{}", r.generated_at);
     heading(ws, s, &title, &left, &right, &head)?;
-    page_setup(
-        ws,
-        2,
-        &[
-            6.0, 28.0, 10.0, 16.0, 12.0, 16.0, 10.0, 14.0, 14.0, 16.0, 24.0,
-        ],
-    )?;
+    page_setup(ws, 2, &[6.0, 28.0, 10.0, 16.0, 12.0, 16.0, 10.0, 14.0, 14.0, 16.0, 24.0])?;
     let mut row = 3u32;
     let mut sum = ProgramTotals::default();
     for (i, p) in programs_of(r.totals).into_iter().enumerate() {
         let t = r.totals.programs.get(&p).cloned().unwrap_or_default();
         ws.write_number_with_format(row, 0, (i + 1) as f64, &s.count)?;
         ws.write_string_with_format(row, 1, p.chinese_name(), &s.text)?;
-        let note = if t.refused {
-            "与审批不符，整体未发放"
-        } else {
-            ""
-        };
-        tallies(
-            ws,
-            s,
-            row,
-            2,
-            &[t.approved, t.paid, t.held, t.skipped],
-            false,
-        )?;
+        let note = if t.refused { "与审批不符，整体未发放" } else { "" };
+        tallies(ws, s, row, 2, &[t.approved, t.paid, t.held, t.skipped], false)?;
         ws.write_string_with_format(row, 10, note, &s.text)?;
         for (acc, x) in [
             (&mut sum.approved, t.approved),
@@ -274,32 +229,14 @@ fn grand_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, tag: &str) -> Resu
         row += 1;
     }
     ws.merge_range(row, 0, row, 1, "合计", &s.total_text)?;
-    tallies(
-        ws,
-        s,
-        row,
-        2,
-        &[sum.approved, sum.paid, sum.held, sum.skipped],
-        true,
-    )?;
+    tallies(ws, s, row, 2, &[sum.approved, sum.paid, sum.held, sum.skipped], true)?;
     ws.write_string_with_format(row, 10, "", &s.total_text)?;
     sign_off(ws, s, row + 1, 10, "本次发放金额合计", sum.paid.amount)
 }
 
 /// Lines and amount of each tally, side by side from column `col`.
-fn tallies(
-    ws: &mut Worksheet,
-    s: &Styles,
-    row: u32,
-    col: u16,
-    t: &[Tally],
-    total: bool,
-) -> Result<(), XlsxError> {
-    let (cf, mf) = if total {
-        (&s.total_count, &s.total_money)
-    } else {
-        (&s.count, &s.money)
-    };
+fn tallies(ws: &mut Worksheet, s: &Styles, row: u32, col: u16, t: &[Tally], total: bool) -> Result<(), XlsxError> {
+    let (cf, mf) = if total { (&s.total_count, &s.total_money) } else { (&s.count, &s.money) };
     for (i, t) in t.iter().enumerate() {
         let c = col + 2 * i as u16;
         ws.write_number_with_format(row, c, t.lines as f64, cf)?;
@@ -308,24 +245,9 @@ fn tallies(
     Ok(())
 }
 
-fn program_sheet(
-    ws: &mut Worksheet,
-    s: &Styles,
-    r: &RunReport,
-    p: Program,
-    tag: &str,
-) -> Result<(), XlsxError> {
+fn program_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, p: Program, tag: &str) -> Result<(), XlsxError> {
     ws.set_name(p.chinese_name())?;
-    let head = [
-        "乡镇",
-        "村(社区)",
-        "户数",
-        "人数",
-        "发放笔数",
-        "发放金额",
-        "暂缓笔数",
-        "暂缓金额",
-    ];
+    let head = ["乡镇", "村(社区)", "户数", "人数", "发放笔数", "发放金额", "暂缓笔数", "暂缓金额"];
     let title = format!("{} {}发放汇总表{tag}", title_prefix(r), p.chinese_name());
     let left = format!("制表单位：{}", r.office_name);
     let right = format!("单位：元　生成时间：{}", r.generated_at);
@@ -333,10 +255,7 @@ fn program_sheet(
     page_setup(ws, 2, &[18.0, 22.0, 10.0, 10.0, 12.0, 16.0, 10.0, 14.0])?;
     let mut towns: BTreeMap<&str, Vec<(&str, &PlaceTotals)>> = BTreeMap::new();
     for (k, v) in r.totals.places.iter().filter(|(k, _)| k.program == p) {
-        towns
-            .entry(k.township.as_str())
-            .or_default()
-            .push((k.village.as_str(), v));
+        towns.entry(k.township.as_str()).or_default().push((k.village.as_str(), v));
     }
     let mut row = 3u32;
     let mut total = PlaceTotals::default();
@@ -373,11 +292,7 @@ fn place_row(
     v: &PlaceTotals,
     total: bool,
 ) -> Result<(), XlsxError> {
-    let (tf, cf) = if total {
-        (&s.total_text, &s.total_count)
-    } else {
-        (&s.text, &s.count)
-    };
+    let (tf, cf) = if total { (&s.total_text, &s.total_count) } else { (&s.text, &s.count) };
     ws.write_string_with_format(row, 0, a, tf)?;
     ws.write_string_with_format(row, 1, b, tf)?;
     ws.write_number_with_format(row, 2, v.households as f64, cf)?;
@@ -401,16 +316,7 @@ struct ListKind {
 
 const ROSTER: ListKind = ListKind {
     title: "发放名册",
-    head: &[
-        "序号",
-        "乡镇",
-        "村(社区)",
-        "姓名",
-        "身份证号",
-        "银行账号",
-        "金额",
-        "备注",
-    ],
+    head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "备注"],
     widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 30.0],
     amount_col: 6,
     cells: |l| {
@@ -431,14 +337,7 @@ const NOTICE: ListKind = ListKind {
     head: &["序号", "姓名", "身份证号", "乡镇", "村(社区)", "金额"],
     widths: &[8.0, 14.0, 22.0, 18.0, 20.0, 14.0],
     amount_col: 5,
-    cells: |l| {
-        vec![
-            l.name.clone(),
-            l.id_number.masked(),
-            l.township.clone(),
-            l.village.clone(),
-        ]
-    },
+    cells: |l| vec![l.name.clone(), l.id_number.masked(), l.township.clone(), l.village.clone()],
     footer: |r| format!("公示期内如有异议，请向{}反映。", r.office_name),
 };
 
@@ -480,18 +379,14 @@ fn list_workbook(path: &Path, r: &RunReport, kind: &ListKind) -> Result<(), Repo
             } else {
                 p.chinese_name().to_string()
             };
-            let ws = wb
-                .add_worksheet_with_constant_memory()
-                .map_err(xerr(path))?;
+            let ws = wb.add_worksheet_with_constant_memory().map_err(xerr(path))?;
             list_sheet(ws, &s, r, kind, p, &name, chunk, i * ROWS_PER_SHEET).map_err(xerr(path))?;
             any = true;
         }
     }
     if !any {
         let ws = wb.add_worksheet();
-        ws.set_name(kind.title)
-            .and_then(|ws| ws.write_string(0, 0, "本次无发放数据"))
-            .map_err(xerr(path))?;
+        ws.set_name(kind.title).and_then(|ws| ws.write_string(0, 0, "本次无发放数据")).map_err(xerr(path))?;
     }
     save(path, &mut wb)
 }

@@ -55,9 +55,8 @@ pub(super) fn parse(text: &str, file: &str) -> Result<ParsedReceipt, ReturnsErro
             Step::Eof => break,
         }
     }
-    let message_id = st
-        .message_id
-        .ok_or_else(|| w.error("no GrpHdr/MsgId: the notification has no message id".into()))?;
+    let message_id =
+        st.message_id.ok_or_else(|| w.error("no GrpHdr/MsgId: the notification has no message id".into()))?;
     tracing::debug!(
         file,
         returns = st.lines.len(),
@@ -76,19 +75,10 @@ pub(super) fn parse(text: &str, file: &str) -> Result<ParsedReceipt, ReturnsErro
 impl State {
     fn start(&mut self, w: &Walker, tag: Tag) {
         match tag {
-            Tag::Ntry => {
-                self.entry = Some(Entry {
-                    counts: true,
-                    ..Entry::default()
-                })
-            }
+            Tag::Ntry => self.entry = Some(Entry { counts: true, ..Entry::default() }),
             Tag::TxDtls => {
                 self.tx_count += 1;
-                self.tx = Some(TxDtls {
-                    ordinal: self.tx_count,
-                    start: w.offset(),
-                    ..TxDtls::default()
-                });
+                self.tx = Some(TxDtls { ordinal: self.tx_count, start: w.offset(), ..TxDtls::default() });
             }
             Tag::RtrInf => {
                 if let Some(tx) = self.tx.as_mut() {
@@ -113,12 +103,8 @@ impl State {
         }
         match tag {
             Tag::MsgId if w.at(&[Tag::GrpHdr, Tag::MsgId]) => self.message_id = Some(w.value()),
-            Tag::Id if w.at(&[Tag::Ntfctn, Tag::Acct, Tag::Id, Tag::Othr, Tag::Id]) => {
-                self.set_account(w)?
-            }
-            Tag::Iban if w.at(&[Tag::Ntfctn, Tag::Acct, Tag::Id, Tag::Iban]) => {
-                self.set_account(w)?
-            }
+            Tag::Id if w.at(&[Tag::Ntfctn, Tag::Acct, Tag::Id, Tag::Othr, Tag::Id]) => self.set_account(w)?,
+            Tag::Iban if w.at(&[Tag::Ntfctn, Tag::Acct, Tag::Id, Tag::Iban]) => self.set_account(w)?,
             Tag::Amt if w.at(&[Tag::Ntry, Tag::Amt]) => {
                 if let Some(e) = self.entry.as_mut() {
                     e.amount = Some(w.amount("Ntry/Amt"));
@@ -170,13 +156,7 @@ impl State {
                 continue;
             }
             let e2e = tx.e2e.filter(|s| !s.is_empty()).ok_or_else(|| {
-                w.error_at(
-                    tx.start,
-                    format!(
-                        "TxDtls #{} with RtrInf but without Refs/EndToEndId",
-                        tx.ordinal
-                    ),
-                )
+                w.error_at(tx.start, format!("TxDtls #{} with RtrInf but without Refs/EndToEndId", tx.ordinal))
             })?;
             let amount = match (tx.amount, &entry.amount) {
                 (Some(a), _) => Some(a?),
@@ -200,9 +180,7 @@ impl State {
 /// Reads one closed element inside a `TxDtls`.
 fn tx_field(tx: &mut TxDtls, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
     match tag {
-        Tag::EndToEndId if w.at(&[Tag::TxDtls, Tag::Refs, Tag::EndToEndId]) => {
-            tx.e2e = Some(w.value())
-        }
+        Tag::EndToEndId if w.at(&[Tag::TxDtls, Tag::Refs, Tag::EndToEndId]) => tx.e2e = Some(w.value()),
         Tag::Amt if w.at(&[Tag::TxDtls, Tag::Amt]) => tx.amount = Some(w.amount("TxDtls/Amt")),
         _ => tx.reason.feed(w, Tag::TxDtls, Tag::RtrInf, tag),
     }

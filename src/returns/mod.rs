@@ -71,18 +71,10 @@ pub struct GroupStatus {
 pub enum ReturnsError {
     /// The file is XML but broken, or breaks a rule of its message type.
     #[error("{file}: line {line}: {message}")]
-    Malformed {
-        file: String,
-        line: u64,
-        message: String,
-    },
+    Malformed { file: String, line: u64, message: String },
     /// Well-formed XML, but not a message this program reads.
     #[error("{file}: line {line}: not a pain.002 or camt.054 receipt ({found}); ask the bank for a pain.002.001.03/.10 status report or a camt.054.001.08 notification")]
-    NotAReceipt {
-        file: String,
-        line: u64,
-        found: String,
-    },
+    NotAReceipt { file: String, line: u64, found: String },
     /// `formats/reasons.toml` (built-in or the office's) is not a valid table.
     #[error("reason table {file}: {message}")]
     ReasonTable { file: String, message: String },
@@ -127,10 +119,7 @@ mod tests {
 
     #[test]
     fn not_xml_is_none() {
-        assert_eq!(
-            parse_xml_receipt(b"DB001|6222|100.00|S|\n", "a.txt"),
-            Ok(None)
-        );
+        assert_eq!(parse_xml_receipt(b"DB001|6222|100.00|S|\n", "a.txt"), Ok(None));
         assert_eq!(parse_xml_receipt(b"", "a.txt"), Ok(None));
         assert_eq!(parse_xml_receipt(b"  \n", "a.txt"), Ok(None));
     }

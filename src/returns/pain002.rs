@@ -40,16 +40,9 @@ struct State {
     groups: Vec<GroupStatus>,
 }
 
-pub(super) fn parse(
-    text: &str,
-    file: &str,
-    kind: ReceiptKind,
-) -> Result<ParsedReceipt, ReturnsError> {
+pub(super) fn parse(text: &str, file: &str, kind: ReceiptKind) -> Result<ParsedReceipt, ReturnsError> {
     let mut w = Walker::new(text, file);
-    let mut st = State {
-        lines: Vec::with_capacity(text.len() / 400),
-        ..State::default()
-    };
+    let mut st = State { lines: Vec::with_capacity(text.len() / 400), ..State::default() };
     loop {
         match w.next()? {
             Step::Start(tag) => st.start(&w, tag),
@@ -58,16 +51,8 @@ pub(super) fn parse(
         }
     }
     st.orgnl_msg_id(&w)?;
-    let message_id = st
-        .message_id
-        .ok_or_else(|| w.error("no GrpHdr/MsgId: the receipt has no message id".into()))?;
-    Ok(ParsedReceipt {
-        kind,
-        message_id,
-        lines: st.lines,
-        group_statuses: st.groups,
-        account: None,
-    })
+    let message_id = st.message_id.ok_or_else(|| w.error("no GrpHdr/MsgId: the receipt has no message id".into()))?;
+    Ok(ParsedReceipt { kind, message_id, lines: st.lines, group_statuses: st.groups, account: None })
 }
 
 /// Checks a status code's shape (1–4 letters/digits); the value list is open.
@@ -77,14 +62,8 @@ fn check_code(w: &Walker, what: &str) -> Result<String, ReturnsError> {
     if ok {
         Ok(v)
     } else {
-        let shown = if v.chars().filter(char::is_ascii_digit).count() >= 8 {
-            mask_account(&v)
-        } else {
-            v
-        };
-        Err(w.error(format!(
-            "{what} '{shown}' is not a status code (1–4 letters, e.g. ACSC, RJCT)"
-        )))
+        let shown = if v.chars().filter(char::is_ascii_digit).count() >= 8 { mask_account(&v) } else { v };
+        Err(w.error(format!("{what} '{shown}' is not a status code (1–4 letters, e.g. ACSC, RJCT)")))
     }
 }
 
@@ -93,18 +72,11 @@ impl State {
         match tag {
             Tag::OrgnlPmtInfAndSts => {
                 self.pmt_count += 1;
-                self.pmt = Some(Block {
-                    ordinal: self.pmt_count,
-                    ..Block::default()
-                });
+                self.pmt = Some(Block { ordinal: self.pmt_count, ..Block::default() });
             }
             Tag::TxInfAndSts => {
                 self.tx_count += 1;
-                self.tx = Some(Tx {
-                    ordinal: self.tx_count,
-                    start: w.offset(),
-                    ..Tx::default()
-                });
+                self.tx = Some(Tx { ordinal: self.tx_count, start: w.offset(), ..Tx::default() });
             }
             _ => {}
         }
@@ -112,17 +84,11 @@ impl State {
 
     fn end(&mut self, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
         if let Some(tx) = self.tx.as_mut() {
-            return if tag == Tag::TxInfAndSts {
-                self.finish_tx(w)
-            } else {
-                tx_field(tx, w, tag)
-            };
+            return if tag == Tag::TxInfAndSts { self.finish_tx(w) } else { tx_field(tx, w, tag) };
         }
         match tag {
             Tag::MsgId if w.at(&[Tag::GrpHdr, Tag::MsgId]) => self.message_id = Some(w.value()),
-            Tag::OrgnlMsgId if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::OrgnlMsgId]) => {
-                self.orgnl_msg_id = Some(w.value())
-            }
+            Tag::OrgnlMsgId if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::OrgnlMsgId]) => self.orgnl_msg_id = Some(w.value()),
             Tag::GrpSts if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::GrpSts]) => {
                 self.grp.status = Some(check_code(w, "GrpSts")?)
             }
@@ -135,12 +101,9 @@ impl State {
             }
             Tag::OrgnlPmtInfAndSts => self.finish_pmt(w)?,
             _ => {
-                self.grp
-                    .reason
-                    .feed(w, Tag::OrgnlGrpInfAndSts, Tag::StsRsnInf, tag);
+                self.grp.reason.feed(w, Tag::OrgnlGrpInfAndSts, Tag::StsRsnInf, tag);
                 if let Some(p) = self.pmt.as_mut() {
-                    p.reason
-                        .feed(w, Tag::OrgnlPmtInfAndSts, Tag::StsRsnInf, tag);
+                    p.reason.feed(w, Tag::OrgnlPmtInfAndSts, Tag::StsRsnInf, tag);
                 }
             }
         }
@@ -152,22 +115,15 @@ impl State {
     }
 
     fn orgnl_msg_id(&self, w: &Walker) -> Result<String, ReturnsError> {
-        self.orgnl_msg_id
-            .clone()
-            .filter(|s| !s.is_empty())
-            .ok_or_else(|| w.error("no OrgnlGrpInfAndSts/OrgnlMsgId before this point: which batch does the receipt answer?".into()))
+        self.orgnl_msg_id.clone().filter(|s| !s.is_empty()).ok_or_else(|| {
+            w.error("no OrgnlGrpInfAndSts/OrgnlMsgId before this point: which batch does the receipt answer?".into())
+        })
     }
 
     fn finish_group(&mut self, w: &Walker) -> Result<(), ReturnsError> {
         let original_msg_id = self.orgnl_msg_id(w)?;
         if let Some(raw) = self.grp.status.clone() {
-            self.groups.push(group_status(
-                original_msg_id,
-                None,
-                raw,
-                &self.grp.reason,
-                0,
-            ));
+            self.groups.push(group_status(original_msg_id, None, raw, &self.grp.reason, 0));
         }
         Ok(())
     }
@@ -176,16 +132,13 @@ impl State {
         let Some(p) = self.pmt.take() else {
             return Ok(());
         };
-        let id = p.pmt_inf_id.filter(|s| !s.is_empty()).ok_or_else(|| {
-            w.error(format!(
-                "OrgnlPmtInfAndSts #{} without OrgnlPmtInfId",
-                p.ordinal
-            ))
-        })?;
+        let id = p
+            .pmt_inf_id
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| w.error(format!("OrgnlPmtInfAndSts #{} without OrgnlPmtInfId", p.ordinal)))?;
         if let Some(raw) = p.status {
             let msg = self.orgnl_msg_id(w)?;
-            self.groups
-                .push(group_status(msg, Some(id), raw, &p.reason, p.ordinal));
+            self.groups.push(group_status(msg, Some(id), raw, &p.reason, p.ordinal));
         }
         Ok(())
     }
@@ -196,31 +149,21 @@ impl State {
         let Some(tx) = self.tx.take() else {
             return Ok(());
         };
-        let e2e = tx.e2e.filter(|s| !s.is_empty()).ok_or_else(|| {
-            w.error_at(
-                tx.start,
-                format!("TxInfAndSts #{} without OrgnlEndToEndId", tx.ordinal),
-            )
-        })?;
-        let inherited = self
-            .pmt
-            .as_ref()
-            .filter(|p| p.status.is_some())
-            .unwrap_or(&self.grp);
+        let e2e = tx
+            .e2e
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| w.error_at(tx.start, format!("TxInfAndSts #{} without OrgnlEndToEndId", tx.ordinal)))?;
+        let inherited = self.pmt.as_ref().filter(|p| p.status.is_some()).unwrap_or(&self.grp);
         let (raw, reason) = match tx.status {
             Some(s) => (s, &tx.reason),
-            None => {
-                match inherited.status.clone() {
-                    Some(s) if tx.reason.code.is_empty() && tx.reason.texts.is_empty() => {
-                        (s, &inherited.reason)
-                    }
-                    Some(s) => (s, &tx.reason),
-                    None => {
-                        let msg = format!("TxInfAndSts {e2e} has no TxSts and no PmtInfSts/GrpSts to take it from");
-                        return Err(w.error_at(tx.start, msg));
-                    }
+            None => match inherited.status.clone() {
+                Some(s) if tx.reason.code.is_empty() && tx.reason.texts.is_empty() => (s, &inherited.reason),
+                Some(s) => (s, &tx.reason),
+                None => {
+                    let msg = format!("TxInfAndSts {e2e} has no TxSts and no PmtInfSts/GrpSts to take it from");
+                    return Err(w.error_at(tx.start, msg));
                 }
-            }
+            },
         };
         self.lines.push(ReceiptLine {
             file: w.file.to_string(),
@@ -238,12 +181,8 @@ impl State {
 /// Reads one closed element inside a `TxInfAndSts`.
 fn tx_field(tx: &mut Tx, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
     match tag {
-        Tag::OrgnlEndToEndId if w.at(&[Tag::TxInfAndSts, Tag::OrgnlEndToEndId]) => {
-            tx.e2e = Some(w.value())
-        }
-        Tag::TxSts if w.at(&[Tag::TxInfAndSts, Tag::TxSts]) => {
-            tx.status = Some(check_code(w, "TxSts")?)
-        }
+        Tag::OrgnlEndToEndId if w.at(&[Tag::TxInfAndSts, Tag::OrgnlEndToEndId]) => tx.e2e = Some(w.value()),
+        Tag::TxSts if w.at(&[Tag::TxInfAndSts, Tag::TxSts]) => tx.status = Some(check_code(w, "TxSts")?),
         Tag::InstdAmt if w.at(&[Tag::TxInfAndSts, Tag::OrgnlTxRef, Tag::Amt, Tag::InstdAmt]) => {
             tx.amount = Some(w.amount("OrgnlTxRef/Amt/InstdAmt")?)
         }
@@ -252,13 +191,7 @@ fn tx_field(tx: &mut Tx, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
     Ok(())
 }
 
-fn group_status(
-    msg: String,
-    pmt: Option<String>,
-    raw: String,
-    r: &Reason,
-    position: u64,
-) -> GroupStatus {
+fn group_status(msg: String, pmt: Option<String>, raw: String, r: &Reason, position: u64) -> GroupStatus {
     GroupStatus {
         original_msg_id: msg,
         original_pmt_inf_id: pmt,

@@ -68,10 +68,8 @@ impl ReasonMap {
             return Ok(map);
         }
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(&path).map_err(|e| ReturnsError::ReasonTable {
-            file: name.clone(),
-            message: format!("cannot read it: {e}"),
-        })?;
+        let text = std::fs::read_to_string(&path)
+            .map_err(|e| ReturnsError::ReasonTable { file: name.clone(), message: format!("cannot read it: {e}") })?;
         for e in parse_table(&text, &name)? {
             map.entries.retain(|old| !replaces(&e, old));
             map.entries.push(e);
@@ -99,10 +97,7 @@ impl ReasonMap {
     /// The ISO code for a bank's own result code (`3031` → `BE01`), if the table has it.
     pub fn code_for_bank(&self, bank_code: &str) -> Option<&str> {
         let c = bank_code.trim();
-        self.entries
-            .iter()
-            .find(|e| e.code_of_bank.as_deref() == Some(c))
-            .map(|e| e.code.as_str())
+        self.entries.iter().find(|e| e.code_of_bank.as_deref() == Some(c)).map(|e| e.code.as_str())
     }
 
     /// Completes a parsed receipt line: a failed or returned line with no reason
@@ -142,44 +137,29 @@ fn replaces(new: &Entry, old: &Entry) -> bool {
 /// Reads `帐` as `账` (both are in use) and drops whitespace, so wording
 /// variants meet the same keyword.
 fn normalise(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace())
-        .map(|c| if c == '帐' { '账' } else { c })
-        .collect()
+    s.chars().filter(|c| !c.is_whitespace()).map(|c| if c == '帐' { '账' } else { c }).collect()
 }
 
 fn parse_table(text: &str, file: &str) -> Result<Vec<Entry>, ReturnsError> {
-    let err = |message: String| ReturnsError::ReasonTable {
-        file: file.to_string(),
-        message,
-    };
+    let err = |message: String| ReturnsError::ReasonTable { file: file.to_string(), message };
     let table: TableFile = toml::from_str(text).map_err(|e| err(e.to_string()))?;
     let mut out = Vec::with_capacity(table.reason.len());
     for (i, r) in table.reason.into_iter().enumerate() {
         let n = i + 1;
         let code = r.code.trim().to_string();
-        let code_ok = (1..=4).contains(&code.len())
-            && code
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+        let code_ok =
+            (1..=4).contains(&code.len()) && code.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
         if !code_ok {
-            return Err(err(format!("[[reason]] #{n}: code '{code}' is not an ISO reason code (1–4 capital letters or digits)")));
-        }
-        let bank = r
-            .code_of_bank
-            .map(|b| b.trim().to_string())
-            .filter(|b| !b.is_empty());
-        let text = normalise(&r.text);
-        if text.is_empty() && bank.is_none() {
             return Err(err(format!(
-                "[[reason]] #{n} (code {code}): needs a text or a code_of_bank"
+                "[[reason]] #{n}: code '{code}' is not an ISO reason code (1–4 capital letters or digits)"
             )));
         }
-        out.push(Entry {
-            text,
-            code,
-            code_of_bank: bank,
-        });
+        let bank = r.code_of_bank.map(|b| b.trim().to_string()).filter(|b| !b.is_empty());
+        let text = normalise(&r.text);
+        if text.is_empty() && bank.is_none() {
+            return Err(err(format!("[[reason]] #{n} (code {code}): needs a text or a code_of_bank")));
+        }
+        out.push(Entry { text, code, code_of_bank: bank });
     }
     Ok(out)
 }
@@ -231,8 +211,9 @@ pub fn action_zh(status: PaymentStatus, code: &str) -> &'static str {
     match code.trim() {
         "BE01" | "BE20" | "BE21" | "BE22" => "核实户名后更正发放",
         "BE17" => "核实证件号码后更正发放",
-        "AC01" | "AC03" | "AC04" | "AC06" | "AC07" | "AC14" | "AC16" | "AG01" | "AG03" | "BE06"
-        | "NOCM" => "核实账户后更正发放",
+        "AC01" | "AC03" | "AC04" | "AC06" | "AC07" | "AC14" | "AC16" | "AG01" | "AG03" | "BE06" | "NOCM" => {
+            "核实账户后更正发放"
+        }
         "CNOR" | "RC04" | "RC08" => "核实开户行后更正发放",
         "MD07" => "停发并核查死亡",
         "AM04" => "补足专户余额后整批重发",
@@ -240,9 +221,7 @@ pub fn action_zh(status: PaymentStatus, code: &str) -> &'static str {
         "AM01" | "AM02" | "AM12" | "AM13" | "AM14" => "核实金额后更正发放",
         "AM10" | "AM16" | "AM17" | "AM18" | "AM19" | "AM20" => "核对总笔数总金额后整批重发",
         "DS0A" | "DS0B" | "DS0C" | "DS0D" | "DS0H" | "ID01" => "检查签名证书后整批重发",
-        "FF01" | "FF02" | "FF10" | "DT01" | "CH03" | "DT05" | "TM01" => {
-            "联系银行核实文件后整批重发"
-        }
+        "FF01" | "FF02" | "FF10" | "DT01" | "CH03" | "DT05" | "TM01" => "联系银行核实文件后整批重发",
         _ => "联系银行核实原因后处理",
     }
 }
@@ -259,9 +238,7 @@ mod tests {
 
     #[test]
     fn builtin_table_parses_and_is_not_empty() {
-        let n = parse_table(BUILTIN, "builtin")
-            .expect("built-in reasons.toml parses")
-            .len();
+        let n = parse_table(BUILTIN, "builtin").expect("built-in reasons.toml parses").len();
         assert!(n > 40, "{n} entries");
     }
 
@@ -278,8 +255,7 @@ mod tests {
 
     #[test]
     fn bad_code_in_table_is_refused() {
-        let e =
-            parse_table("[[reason]]\ntext = \"x\"\ncode = \"toolong\"\n", "f.toml").unwrap_err();
+        let e = parse_table("[[reason]]\ntext = \"x\"\ncode = \"toolong\"\n", "f.toml").unwrap_err();
         assert!(e.to_string().contains("f.toml"), "{e}");
         assert!(e.to_string().contains("#1"), "{e}");
     }

@@ -14,21 +14,14 @@ const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
 /// Turns the file's bytes into text. `None` when the first non-blank byte is not
 /// `<` (not XML: the caller tries the text layouts).
-pub(super) fn decode<'b>(
-    bytes: &'b [u8],
-    file: &str,
-) -> Result<Option<Cow<'b, str>>, ReturnsError> {
+pub(super) fn decode<'b>(bytes: &'b [u8], file: &str) -> Result<Option<Cow<'b, str>>, ReturnsError> {
     if let Some(rest) = bytes.strip_prefix(b"\xEF\xBB\xBF") {
         return decode(rest, file);
     }
     if bytes.starts_with(b"\xFF\xFE") || bytes.starts_with(b"\xFE\xFF") {
         let (text, _, bad) = encoding_rs::UTF_16LE.decode(bytes); // BOM sniffing picks LE/BE
         if bad {
-            return Err(malformed(
-                file,
-                1,
-                "the file is not valid UTF-16 text".into(),
-            ));
+            return Err(malformed(file, 1, "the file is not valid UTF-16 text".into()));
         }
         return Ok(starts_like_xml(text.as_bytes()).then(|| Cow::Owned(text.into_owned())));
     }
@@ -37,36 +30,29 @@ pub(super) fn decode<'b>(
     }
     let label = declared_encoding(bytes).unwrap_or_else(|| "UTF-8".to_string());
     let Some(enc) = encoding_rs::Encoding::for_label(label.as_bytes()) else {
-        return Err(malformed(
-            file,
-            1,
-            format!("unknown encoding '{label}' in the XML declaration"),
-        ));
+        return Err(malformed(file, 1, format!("unknown encoding '{label}' in the XML declaration")));
     };
     if enc == encoding_rs::UTF_8 {
         return match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Some(Cow::Borrowed(s))),
             Err(e) => {
                 let line = line_at_bytes(bytes, e.valid_up_to());
-                Err(malformed(file, line, "bytes that are not valid UTF-8 (is the file GBK without saying so in <?xml … encoding=\"GBK\"?>?)".into()))
+                Err(malformed(
+                    file,
+                    line,
+                    "bytes that are not valid UTF-8 (is the file GBK without saying so in <?xml … encoding=\"GBK\"?>?)"
+                        .into(),
+                ))
             }
         };
     }
     // GBK and GB2312 files often hold GB18030-only characters; GB18030 is their superset.
-    let enc = if enc == encoding_rs::GBK {
-        encoding_rs::GB18030
-    } else {
-        enc
-    };
+    let enc = if enc == encoding_rs::GBK { encoding_rs::GB18030 } else { enc };
     let (text, _, bad) = enc.decode(bytes);
     if bad {
         let at = text.find('\u{FFFD}').unwrap_or(0);
         let line = line_at(&text, at);
-        return Err(malformed(
-            file,
-            line,
-            format!("bytes that are not valid {}", enc.name()),
-        ));
+        return Err(malformed(file, line, format!("bytes that are not valid {}", enc.name())));
     }
     Ok(Some(Cow::Owned(text.into_owned())))
 }
@@ -89,11 +75,7 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
 }
 
 pub(super) fn malformed(file: &str, line: u64, message: String) -> ReturnsError {
-    ReturnsError::Malformed {
-        file: file.to_string(),
-        line,
-        message,
-    }
+    ReturnsError::Malformed { file: file.to_string(), line, message }
 }
 
 /// The 1-based line of a byte offset in the decoded text.
@@ -137,11 +119,7 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
         names.push(start.local_name().into_inner().to_string());
     }
     let line = line_at(text, reader.buffer_position() as usize);
-    let not_receipt = |found: String| ReturnsError::NotAReceipt {
-        file: file.to_string(),
-        line,
-        found,
-    };
+    let not_receipt = |found: String| ReturnsError::NotAReceipt { file: file.to_string(), line, found };
     let root = names.first().map(String::as_str).unwrap_or("");
     let message = match root {
         "Document" => names.get(1).map(String::as_str).unwrap_or(""),
@@ -156,11 +134,7 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
         Some("pain.002.001.03") => Some(ReceiptKind::Pain002V03),
         Some("pain.002.001.10") => Some(ReceiptKind::Pain002V10),
         Some("camt.054.001.08") => Some(ReceiptKind::Camt054),
-        Some(other) => {
-            return Err(not_receipt(format!(
-                "namespace {ISO_NS}{other} is not a supported version"
-            )))
-        }
+        Some(other) => return Err(not_receipt(format!("namespace {ISO_NS}{other} is not a supported version"))),
         None => by_name,
     };
     let same_message = match (kind, by_name) {
@@ -170,9 +144,7 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
     };
     match kind {
         Some(k) if same_message => Ok(k),
-        _ => Err(not_receipt(format!(
-            "root <{root}>, message element <{message}>"
-        ))),
+        _ => Err(not_receipt(format!("root <{root}>, message element <{message}>"))),
     }
 }
 
@@ -360,8 +332,7 @@ impl<'a> Walker<'a> {
             })?;
             if let Event::Start(s) | Event::Empty(s) = &ev {
                 if !valid_name(s.name().into_inner()) {
-                    let msg =
-                        "not well-formed XML: an element name with characters no XML name has";
+                    let msg = "not well-formed XML: an element name with characters no XML name has";
                     return Err(self.error(msg.into()));
                 }
             }
@@ -387,11 +358,8 @@ impl<'a> Walker<'a> {
         self.stack.push(tag);
         self.text.clear();
         if matches!(tag, Tag::Amt | Tag::InstdAmt) {
-            self.ccy = s
-                .attributes()
-                .flatten()
-                .find(|a| a.key.into_inner() == "Ccy")
-                .map(|a| a.value.trim().to_string());
+            self.ccy =
+                s.attributes().flatten().find(|a| a.key.into_inner() == "Ccy").map(|a| a.value.trim().to_string());
         }
         if empty {
             self.empty_pending = Some(tag);
@@ -473,12 +441,7 @@ impl Reason {
     }
 
     pub fn text(&self) -> String {
-        self.texts
-            .iter()
-            .filter(|t| !t.is_empty())
-            .cloned()
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.texts.iter().filter(|t| !t.is_empty()).cloned().collect::<Vec<_>>().join(" ")
     }
 
     /// Feeds a closed element if it is `<owner>/<block>/Rsn/Cd`, `…/Rsn/Prtry` or
@@ -487,9 +450,7 @@ impl Reason {
     pub fn feed(&mut self, w: &Walker, owner: Tag, block: Tag, tag: Tag) {
         match tag {
             Tag::Cd if w.at(&[owner, block, Tag::Rsn, Tag::Cd]) => self.set_code(w.value()),
-            Tag::Prtry if w.at(&[owner, block, Tag::Rsn, Tag::Prtry]) => {
-                self.set_proprietary(w.value())
-            }
+            Tag::Prtry if w.at(&[owner, block, Tag::Rsn, Tag::Prtry]) => self.set_proprietary(w.value()),
             Tag::AddtlInf if w.at(&[owner, block, Tag::AddtlInf]) => self.texts.push(w.value()),
             _ => {}
         }

@@ -108,15 +108,9 @@ pub fn sig_path(path: &Path) -> PathBuf {
 
 /// Signs the exact bytes of `path` into `<path>.sig` (written atomically).
 pub fn sign_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
-    let bytes = fs::read(path).map_err(|source| SignError::Read {
-        path: path.into(),
-        source,
-    })?;
+    let bytes = fs::read(path).map_err(|source| SignError::Read { path: path.into(), source })?;
     let sig = sig_path(path);
-    write_atomic(&sig, &signer.sign(&bytes)).map_err(|source| SignError::Write {
-        path: sig.clone(),
-        source,
-    })?;
+    write_atomic(&sig, &signer.sign(&bytes)).map_err(|source| SignError::Write { path: sig.clone(), source })?;
     Ok(sig)
 }
 
@@ -124,11 +118,7 @@ pub fn sign_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
 /// an existing manifest (and its `.sig`) to `history/manifest-<run_id>.json`.
 /// Returns the SHA-256 hex of the written `manifest.json` bytes (the next run's
 /// `previous_manifest_sha256`).
-pub fn write_manifest(
-    period_dir: &Path,
-    m: &Manifest,
-    signer: &Signer,
-) -> Result<String, SignError> {
+pub fn write_manifest(period_dir: &Path, m: &Manifest, signer: &Signer) -> Result<String, SignError> {
     if m.signing != SigningInfo::of(signer) {
         return Err(SignError::Other(format!(
             "manifest for {} {}: its signing section does not describe the signing key; \
@@ -138,18 +128,12 @@ pub fn write_manifest(
     }
     let path = period_dir.join(MANIFEST_FILE);
     archive_existing(period_dir)?;
-    let mut bytes = serde_json::to_vec_pretty(m)
-        .map_err(|e| SignError::Other(format!("cannot encode {}: {e}", path.display())))?;
+    let mut bytes =
+        serde_json::to_vec_pretty(m).map_err(|e| SignError::Other(format!("cannot encode {}: {e}", path.display())))?;
     bytes.push(b'\n');
-    write_atomic(&path, &bytes).map_err(|source| SignError::Write {
-        path: path.clone(),
-        source,
-    })?;
+    write_atomic(&path, &bytes).map_err(|source| SignError::Write { path: path.clone(), source })?;
     let sig = sig_path(&path);
-    write_atomic(&sig, &signer.sign(&bytes)).map_err(|source| SignError::Write {
-        path: sig.clone(),
-        source,
-    })?;
+    write_atomic(&sig, &signer.sign(&bytes)).map_err(|source| SignError::Write { path: sig.clone(), source })?;
     Ok(sha256_hex(&bytes))
 }
 
@@ -168,40 +152,26 @@ fn archive_existing(period_dir: &Path) -> Result<(), SignError> {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "unknown".to_string());
     let hist = period_dir.join(HISTORY_DIR);
-    crate::fsutil::create_private_dir(&hist).map_err(|source| SignError::Write {
-        path: hist.clone(),
-        source,
-    })?;
+    crate::fsutil::create_private_dir(&hist).map_err(|source| SignError::Write { path: hist.clone(), source })?;
     let mut dest = hist.join(format!("manifest-{run_id}.json"));
     let mut n = 2;
     while dest.exists() || sig_path(&dest).exists() {
         dest = hist.join(format!("manifest-{run_id}-{n}.json"));
         n += 1;
     }
-    let mv = |from: &Path, to: &Path| {
-        fs::rename(from, to).map_err(|source| SignError::Write {
-            path: to.into(),
-            source,
-        })
-    };
+    let mv =
+        |from: &Path, to: &Path| fs::rename(from, to).map_err(|source| SignError::Write { path: to.into(), source });
     mv(&cur, &dest)?;
     let cur_sig = sig_path(&cur);
     if cur_sig.exists() {
         mv(&cur_sig, &sig_path(&dest))?;
     }
-    sync_dir(&hist)
-        .and_then(|_| sync_dir(period_dir))
-        .map_err(|source| SignError::Write {
-            path: hist.clone(),
-            source,
-        })
+    sync_dir(&hist).and_then(|_| sync_dir(period_dir)).map_err(|source| SignError::Write { path: hist.clone(), source })
 }
 
 /// Keeps a run id usable as part of a file name.
 fn safe_name(s: &str) -> String {
-    s.chars()
-        .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
-        .collect()
+    s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_').collect()
 }
 
 /// Why a period folder failed verification. Each names the file and what is wrong.
@@ -228,17 +198,9 @@ pub enum VerifyError {
     #[error("{} has a path that leaves the period folder or is empty: `{entry}`", manifest.display())]
     UnsafePath { manifest: PathBuf, entry: String },
     #[error("{}: size is {actual} bytes, the manifest says {expected}: the file was changed or truncated", path.display())]
-    SizeMismatch {
-        path: PathBuf,
-        expected: u64,
-        actual: u64,
-    },
+    SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
     #[error("{}: SHA-256 is {actual}, the manifest says {expected}: the file was changed", path.display())]
-    DigestMismatch {
-        path: PathBuf,
-        expected: String,
-        actual: String,
-    },
+    DigestMismatch { path: PathBuf, expected: String, actual: String },
     #[error("{}: cannot count its lines and total: {reason}", path.display())]
     CountFailed { path: PathBuf, reason: String },
     #[error("{}: the manifest's total `{total}` is not an amount in yuan with two decimals", path.display())]
@@ -247,13 +209,7 @@ pub enum VerifyError {
         "{}: it holds {lines} lines totalling {total} yuan, the manifest says {expected_lines} lines totalling {expected_total} yuan",
         path.display()
     )]
-    CountMismatch {
-        path: PathBuf,
-        expected_lines: u64,
-        lines: u64,
-        expected_total: String,
-        total: String,
-    },
+    CountMismatch { path: PathBuf, expected_lines: u64, lines: u64, expected_total: String, total: String },
     #[error("{} is not listed in the manifest: someone added it after the run; remove it or find out where it came from", path.display())]
     ExtraFile { path: PathBuf },
     #[error(
@@ -261,11 +217,7 @@ pub enum VerifyError {
          the other period folders beside it, or their history folders",
         manifest.display(), period_dir.display()
     )]
-    ChainBroken {
-        manifest: PathBuf,
-        period_dir: PathBuf,
-        sha256: String,
-    },
+    ChainBroken { manifest: PathBuf, period_dir: PathBuf, sha256: String },
 }
 
 /// One bank file that passed every check.
@@ -309,15 +261,10 @@ pub fn verify_dir(
 ) -> Result<VerifyReport, VerifyError> {
     let mpath = period_dir.join(MANIFEST_FILE);
     let bytes = read(&mpath)?;
-    let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| VerifyError::ManifestParse {
-        path: mpath.clone(),
-        reason: e.to_string(),
-    })?;
+    let m: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| VerifyError::ManifestParse { path: mpath.clone(), reason: e.to_string() })?;
     if m.format_version != FORMAT_VERSION {
-        return Err(VerifyError::UnsupportedVersion {
-            path: mpath,
-            found: m.format_version,
-        });
+        return Err(VerifyError::UnsupportedVersion { path: mpath, found: m.format_version });
     }
     let verifier = manifest_verifier(&mpath, &m, pinned_public_key)?;
     check_sig(&verifier, &mpath, &bytes)?;
@@ -340,12 +287,11 @@ pub fn verify_dir(
     }
     check_no_extra_files(period_dir, &m)?;
     if let Some(h) = &m.previous_manifest_sha256 {
-        let found =
-            find_manifest_by_sha(period_dir, h).ok_or_else(|| VerifyError::ChainBroken {
-                manifest: mpath.clone(),
-                period_dir: period_dir.into(),
-                sha256: h.clone(),
-            })?;
+        let found = find_manifest_by_sha(period_dir, h).ok_or_else(|| VerifyError::ChainBroken {
+            manifest: mpath.clone(),
+            period_dir: period_dir.into(),
+            sha256: h.clone(),
+        })?;
         report.previous_manifest = Some(found);
     }
     report.history_manifests = check_history(period_dir, &verifier)?;
@@ -360,43 +306,25 @@ fn io_err(path: &Path, source: io::Error) -> VerifyError {
     if source.kind() == io::ErrorKind::NotFound {
         VerifyError::Missing { path: path.into() }
     } else {
-        VerifyError::Io {
-            path: path.into(),
-            source,
-        }
+        VerifyError::Io { path: path.into(), source }
     }
 }
 
 /// The key to check signatures with: the pinned one (which must be the one the
 /// manifest names), else the manifest's own.
-fn manifest_verifier(
-    mpath: &Path,
-    m: &Manifest,
-    pinned: Option<&Path>,
-) -> Result<Verifier, VerifyError> {
+fn manifest_verifier(mpath: &Path, m: &Manifest, pinned: Option<&Path>) -> Result<Verifier, VerifyError> {
     let s = &m.signing;
     let distid = s.distid.as_deref().unwrap_or("");
-    let embedded =
-        Verifier::from_public_pem(&s.algorithm, &s.public_key_pem, distid).map_err(|e| {
-            VerifyError::BadKey {
-                path: mpath.into(),
-                reason: e.to_string(),
-            }
-        })?;
+    let embedded = Verifier::from_public_pem(&s.algorithm, &s.public_key_pem, distid)
+        .map_err(|e| VerifyError::BadKey { path: mpath.into(), reason: e.to_string() })?;
     let Some(pin) = pinned else {
         return Ok(embedded);
     };
     let pem = String::from_utf8_lossy(&read(pin)?).into_owned();
-    let pinned_v =
-        Verifier::from_public_pem(&s.algorithm, &pem, distid).map_err(|e| VerifyError::BadKey {
-            path: pin.into(),
-            reason: e.to_string(),
-        })?;
+    let pinned_v = Verifier::from_public_pem(&s.algorithm, &pem, distid)
+        .map_err(|e| VerifyError::BadKey { path: pin.into(), reason: e.to_string() })?;
     if pinned_v.public_key_pem() != embedded.public_key_pem() {
-        return Err(VerifyError::KeyMismatch {
-            manifest: mpath.into(),
-            pinned: pin.into(),
-        });
+        return Err(VerifyError::KeyMismatch { manifest: mpath.into(), pinned: pin.into() });
     }
     Ok(pinned_v)
 }
@@ -408,11 +336,7 @@ fn check_sig(v: &Verifier, path: &Path, bytes: &[u8]) -> Result<(), VerifyError>
 
 fn check_sig_at(v: &Verifier, path: &Path, sig: &Path, bytes: &[u8]) -> Result<(), VerifyError> {
     let content = read(sig)?;
-    v.verify(bytes, &content)
-        .map_err(|_| VerifyError::BadSignature {
-            path: path.into(),
-            sig: sig.into(),
-        })
+    v.verify(bytes, &content).map_err(|_| VerifyError::BadSignature { path: path.into(), sig: sig.into() })
 }
 
 /// Resolves a manifest path under the period folder, refusing `..`, absolute
@@ -421,10 +345,7 @@ fn resolve(period_dir: &Path, mpath: &Path, rel: &str) -> Result<PathBuf, Verify
     let p = Path::new(rel);
     let safe = !rel.is_empty() && p.components().all(|c| matches!(c, Component::Normal(_)));
     if !safe {
-        return Err(VerifyError::UnsafePath {
-            manifest: mpath.into(),
-            entry: rel.to_string(),
-        });
+        return Err(VerifyError::UnsafePath { manifest: mpath.into(), entry: rel.to_string() });
     }
     Ok(period_dir.join(p))
 }
@@ -441,33 +362,19 @@ fn check_file(
     let bytes = read(&path)?;
     let size = bytes.len() as u64;
     if size != f.size {
-        return Err(VerifyError::SizeMismatch {
-            path,
-            expected: f.size,
-            actual: size,
-        });
+        return Err(VerifyError::SizeMismatch { path, expected: f.size, actual: size });
     }
     let digest = sha256_hex(&bytes);
     if !digest.eq_ignore_ascii_case(&f.sha256) {
-        return Err(VerifyError::DigestMismatch {
-            path,
-            expected: f.sha256.clone(),
-            actual: digest,
-        });
+        return Err(VerifyError::DigestMismatch { path, expected: f.sha256.clone(), actual: digest });
     }
     check_sig_at(v, &path, &sig, &bytes)?;
     let expected_total = parse_amount(&f.total)
         .ok()
         .and_then(Fen::from_yuan)
-        .ok_or_else(|| VerifyError::BadTotal {
-            path: path.clone(),
-            total: f.total.clone(),
-        })?;
+        .ok_or_else(|| VerifyError::BadTotal { path: path.clone(), total: f.total.clone() })?;
     let (lines, total) =
-        count_and_total(&path, &f.format).map_err(|reason| VerifyError::CountFailed {
-            path: path.clone(),
-            reason,
-        })?;
+        count_and_total(&path, &f.format).map_err(|reason| VerifyError::CountFailed { path: path.clone(), reason })?;
     if lines != f.lines || total != expected_total {
         return Err(VerifyError::CountMismatch {
             path,
@@ -477,22 +384,14 @@ fn check_file(
             total: total.yuan_string(),
         });
     }
-    Ok(VerifiedFile {
-        path: f.path.clone(),
-        program: f.program.clone(),
-        lines,
-        total,
-    })
+    Ok(VerifiedFile { path: f.path.clone(), program: f.program.clone(), lines, total })
 }
 
 /// Every entry of `bank/` must be a listed file or its signature.
 fn check_no_extra_files(period_dir: &Path, m: &Manifest) -> Result<(), VerifyError> {
     let bank = period_dir.join("bank");
-    let listed: HashSet<PathBuf> = m
-        .files
-        .iter()
-        .flat_map(|f| [period_dir.join(&f.path), period_dir.join(&f.signature)])
-        .collect();
+    let listed: HashSet<PathBuf> =
+        m.files.iter().flat_map(|f| [period_dir.join(&f.path), period_dir.join(&f.signature)]).collect();
     for entry in sorted_entries(&bank)? {
         if !listed.contains(&entry) {
             return Err(VerifyError::ExtraFile { path: entry });
@@ -506,22 +405,11 @@ fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, VerifyError> {
     let rd = match fs::read_dir(dir) {
         Ok(rd) => rd,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(source) => {
-            return Err(VerifyError::Io {
-                path: dir.into(),
-                source,
-            })
-        }
+        Err(source) => return Err(VerifyError::Io { path: dir.into(), source }),
     };
     let mut out = Vec::new();
     for e in rd {
-        out.push(
-            e.map_err(|source| VerifyError::Io {
-                path: dir.into(),
-                source,
-            })?
-            .path(),
-        );
+        out.push(e.map_err(|source| VerifyError::Io { path: dir.into(), source })?.path());
     }
     out.sort();
     Ok(out)
@@ -542,29 +430,13 @@ fn json_files(dir: &Path) -> Vec<PathBuf> {
 /// `history/`, then every sibling period's `manifest.json` and `history/`.
 fn find_manifest_by_sha(period_dir: &Path, sha: &str) -> Option<PathBuf> {
     let parent = period_dir.join("..");
-    let siblings: Vec<PathBuf> = sorted_entries(&parent)
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p| p.is_dir())
-        .collect();
+    let siblings: Vec<PathBuf> =
+        sorted_entries(&parent).unwrap_or_default().into_iter().filter(|p| p.is_dir()).collect();
     let candidates = json_files(&period_dir.join(HISTORY_DIR))
         .into_iter()
-        .chain(
-            siblings
-                .iter()
-                .map(|d| d.join(MANIFEST_FILE))
-                .filter(|p| p.is_file()),
-        )
-        .chain(
-            siblings
-                .iter()
-                .flat_map(|d| json_files(&d.join(HISTORY_DIR))),
-        );
-    candidates.into_iter().find(|p| {
-        fs::read(p)
-            .map(|b| sha256_hex(&b).eq_ignore_ascii_case(sha))
-            .unwrap_or(false)
-    })
+        .chain(siblings.iter().map(|d| d.join(MANIFEST_FILE)).filter(|p| p.is_file()))
+        .chain(siblings.iter().flat_map(|d| json_files(&d.join(HISTORY_DIR))));
+    candidates.into_iter().find(|p| fs::read(p).map(|b| sha256_hex(&b).eq_ignore_ascii_case(sha)).unwrap_or(false))
 }
 
 /// Every earlier manifest of the period must carry a valid signature by the

@@ -63,21 +63,14 @@ pub enum SignError {
     #[error("cannot read key file {path}: {source}")]
     ReadKey { path: PathBuf, source: io::Error },
     #[error("key file {path} is not a {algorithm} PKCS#8 PEM private key ({reason}); check the file and the configured algorithm")]
-    BadPrivateKey {
-        path: PathBuf,
-        algorithm: Algorithm,
-        reason: String,
-    },
-    #[error("public key is not a {algorithm} SPKI PEM public key ({reason}); check the key and the configured algorithm")]
-    BadPublicKey {
-        algorithm: Algorithm,
-        reason: String,
-    },
+    BadPrivateKey { path: PathBuf, algorithm: Algorithm, reason: String },
+    #[error(
+        "public key is not a {algorithm} SPKI PEM public key ({reason}); check the key and the configured algorithm"
+    )]
+    BadPublicKey { algorithm: Algorithm, reason: String },
     #[error("distinguishing ID `{0}` is not usable (at most 8191 bytes); check signing.distid in the config")]
     BadDistId(String),
-    #[error(
-        "signature file is not base64 text ({0}); it may be damaged or not a disburse .sig file"
-    )]
+    #[error("signature file is not base64 text ({0}); it may be damaged or not a disburse .sig file")]
     BadSigEncoding(String),
     #[error("signature does not match: the file or its .sig was changed, or it was signed with another key or distinguishing ID")]
     BadSignature,
@@ -145,9 +138,7 @@ pub struct Signer {
 
 impl fmt::Debug for Signer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("algorithm", &self.algorithm().name())
-            .finish_non_exhaustive()
+        f.debug_struct("Signer").field("algorithm", &self.algorithm().name()).finish_non_exhaustive()
     }
 }
 
@@ -157,23 +148,17 @@ impl Signer {
     pub fn load(algorithm: &str, key_path: &Path, distid: &str) -> Result<Signer, SignError> {
         let alg: Algorithm = algorithm.parse()?;
         let pem = read_private_key(key_path)?;
-        let bad = |reason: String| SignError::BadPrivateKey {
-            path: key_path.into(),
-            algorithm: alg,
-            reason,
-        };
+        let bad = |reason: String| SignError::BadPrivateKey { path: key_path.into(), algorithm: alg, reason };
         let key = match alg {
             Algorithm::Sm2 => {
-                let secret =
-                    sm2::SecretKey::from_pkcs8_pem(&pem).map_err(|e| bad(e.to_string()))?;
+                let secret = sm2::SecretKey::from_pkcs8_pem(&pem).map_err(|e| bad(e.to_string()))?;
                 let distid = distid_or_default(distid).to_string();
-                sm2::dsa::SigningKey::new(&distid, &secret)
-                    .map_err(|_| SignError::BadDistId(distid.clone()))?;
+                sm2::dsa::SigningKey::new(&distid, &secret).map_err(|_| SignError::BadDistId(distid.clone()))?;
                 SecretKey::Sm2 { secret, distid }
             }
-            Algorithm::Ed25519 => SecretKey::Ed25519(
-                ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| bad(e.to_string()))?,
-            ),
+            Algorithm::Ed25519 => {
+                SecretKey::Ed25519(ed25519_dalek::SigningKey::from_pkcs8_pem(&pem).map_err(|e| bad(e.to_string()))?)
+            }
         };
         Ok(Signer { key })
     }
@@ -247,20 +232,14 @@ fn distid_or_default(distid: &str) -> &str {
 /// from the open file, so a swap between check and read cannot slip through.
 fn read_private_key(path: &Path) -> Result<Zeroizing<String>, SignError> {
     use std::io::Read as _;
-    let rerr = |source: io::Error| SignError::ReadKey {
-        path: path.into(),
-        source,
-    };
+    let rerr = |source: io::Error| SignError::ReadKey { path: path.into(), source };
     let mut f = fs::File::open(path).map_err(rerr)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = f.metadata().map_err(rerr)?.permissions().mode() & 0o7777;
         if mode & 0o077 != 0 {
-            return Err(SignError::KeyReadableByOthers {
-                path: path.into(),
-                mode,
-            });
+            return Err(SignError::KeyReadableByOthers { path: path.into(), mode });
         }
     }
     // Sized up front so no reallocation leaves an unwiped copy behind.
@@ -284,43 +263,28 @@ pub struct Verifier {
 
 impl fmt::Debug for Verifier {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Verifier")
-            .field("public_key_pem", &self.pem)
-            .finish()
+        f.debug_struct("Verifier").field("public_key_pem", &self.pem).finish()
     }
 }
 
 impl Verifier {
     /// Parses an SPKI PEM public key. `distid` matters only for SM2 (empty means
     /// the default).
-    pub fn from_public_pem(
-        algorithm: &str,
-        pem: &str,
-        distid: &str,
-    ) -> Result<Verifier, SignError> {
+    pub fn from_public_pem(algorithm: &str, pem: &str, distid: &str) -> Result<Verifier, SignError> {
         let alg: Algorithm = algorithm.parse()?;
-        let bad = |reason: String| SignError::BadPublicKey {
-            algorithm: alg,
-            reason,
-        };
+        let bad = |reason: String| SignError::BadPublicKey { algorithm: alg, reason };
         let (key, canon) = match alg {
             Algorithm::Sm2 => {
-                let pk =
-                    sm2::PublicKey::from_public_key_pem(pem).map_err(|e| bad(e.to_string()))?;
-                let canon = pk
-                    .to_public_key_pem(LineEnding::LF)
-                    .map_err(|e| bad(e.to_string()))?;
+                let pk = sm2::PublicKey::from_public_key_pem(pem).map_err(|e| bad(e.to_string()))?;
+                let canon = pk.to_public_key_pem(LineEnding::LF).map_err(|e| bad(e.to_string()))?;
                 let distid = distid_or_default(distid);
-                let vk = sm2::dsa::VerifyingKey::new(distid, pk)
-                    .map_err(|_| SignError::BadDistId(distid.to_string()))?;
+                let vk =
+                    sm2::dsa::VerifyingKey::new(distid, pk).map_err(|_| SignError::BadDistId(distid.to_string()))?;
                 (PublicKey::Sm2(vk), canon)
             }
             Algorithm::Ed25519 => {
-                let vk = ed25519_dalek::VerifyingKey::from_public_key_pem(pem)
-                    .map_err(|e| bad(e.to_string()))?;
-                let canon = vk
-                    .to_public_key_pem(LineEnding::LF)
-                    .map_err(|e| bad(e.to_string()))?;
+                let vk = ed25519_dalek::VerifyingKey::from_public_key_pem(pem).map_err(|e| bad(e.to_string()))?;
+                let canon = vk.to_public_key_pem(LineEnding::LF).map_err(|e| bad(e.to_string()))?;
                 (PublicKey::Ed25519(vk), canon)
             }
         };
@@ -334,11 +298,7 @@ impl Verifier {
 
     /// Checks a `.sig` file's content (base64 + newline) against exactly `bytes`.
     pub fn verify(&self, bytes: &[u8], sig_file_content: &[u8]) -> Result<(), SignError> {
-        let text: Vec<u8> = sig_file_content
-            .iter()
-            .copied()
-            .filter(|b| !b.is_ascii_whitespace())
-            .collect();
+        let text: Vec<u8> = sig_file_content.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
         let raw = base64::engine::general_purpose::STANDARD
             .decode(&text)
             .map_err(|e| SignError::BadSigEncoding(e.to_string()))?;
@@ -349,9 +309,9 @@ impl Verifier {
     pub fn verify_raw(&self, bytes: &[u8], raw: &[u8]) -> Result<(), SignError> {
         use sm2::dsa::signature::Verifier as _;
         let ok = match &self.key {
-            PublicKey::Sm2(vk) => sm2::dsa::Signature::from_der(raw)
-                .map(|sig| vk.verify(bytes, &sig).is_ok())
-                .unwrap_or(false),
+            PublicKey::Sm2(vk) => {
+                sm2::dsa::Signature::from_der(raw).map(|sig| vk.verify(bytes, &sig).is_ok()).unwrap_or(false)
+            }
             PublicKey::Ed25519(vk) => ed25519_dalek::Signature::from_slice(raw)
                 .map(|sig| vk.verify_strict(bytes, &sig).is_ok())
                 .unwrap_or(false),
@@ -378,37 +338,24 @@ pub fn keygen(algorithm: &str, out: &Path) -> Result<(), SignError> {
     let (private_pem, public_pem) = match alg {
         Algorithm::Sm2 => {
             let sk = sm2::SecretKey::try_generate().map_err(|e| SignError::Rng(e.to_string()))?;
-            let pem = sk
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| SignError::Other(e.to_string()))?;
+            let pem = sk.to_pkcs8_pem(LineEnding::LF).map_err(|e| SignError::Other(e.to_string()))?;
             let pubk = sk.public_key().to_public_key_pem(LineEnding::LF);
             (pem, pubk.map_err(|e| SignError::Other(e.to_string()))?)
         }
         Algorithm::Ed25519 => {
-            let seed = Zeroizing::new(
-                <[u8; 32]>::try_generate().map_err(|e| SignError::Rng(e.to_string()))?,
-            );
+            let seed = Zeroizing::new(<[u8; 32]>::try_generate().map_err(|e| SignError::Rng(e.to_string()))?);
             let sk = ed25519_dalek::SigningKey::from_bytes(&seed);
             // PKCS#8 v1 (no embedded public key): OpenSSL 3.0 cannot read the
             // v2 form ed25519-dalek writes by default.
-            let kp = ed25519_dalek::pkcs8::KeypairBytes {
-                secret_key: *seed,
-                public_key: None,
-            };
-            let pem = kp
-                .to_pkcs8_pem(LineEnding::LF)
-                .map_err(|e| SignError::Other(e.to_string()))?;
+            let kp = ed25519_dalek::pkcs8::KeypairBytes { secret_key: *seed, public_key: None };
+            let pem = kp.to_pkcs8_pem(LineEnding::LF).map_err(|e| SignError::Other(e.to_string()))?;
             let pubk = sk.verifying_key().to_public_key_pem(LineEnding::LF);
             (pem, pubk.map_err(|e| SignError::Other(e.to_string()))?)
         }
     };
     write_new_private(out, private_pem.as_bytes())?;
-    crate::fsutil::write_atomic(&pub_path, public_pem.as_bytes()).map_err(|source| {
-        SignError::Write {
-            path: pub_path.clone(),
-            source,
-        }
-    })
+    crate::fsutil::write_atomic(&pub_path, public_pem.as_bytes())
+        .map_err(|source| SignError::Write { path: pub_path.clone(), source })
 }
 
 /// `out` with `.pub` appended to its file name.
@@ -421,25 +368,14 @@ pub fn pub_path(out: &Path) -> PathBuf {
 /// Writes a new file that is 0600 from its first byte (a temporary file, which
 /// `tempfile` creates 0600) and renamed into place only if nothing is there.
 fn write_new_private(path: &Path, bytes: &[u8]) -> Result<(), SignError> {
-    let werr = |source: io::Error| SignError::Write {
-        path: path.into(),
-        source,
-    };
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
+    let werr = |source: io::Error| SignError::Write { path: path.into(), source };
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     crate::fsutil::create_private_dir(dir).map_err(werr)?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".tmp-key-")
-        .tempfile_in(dir)
-        .map_err(werr)?;
+    let mut tmp = tempfile::Builder::new().prefix(".tmp-key-").tempfile_in(dir).map_err(werr)?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(werr)?;
+        tmp.as_file().set_permissions(fs::Permissions::from_mode(0o600)).map_err(werr)?;
     }
     tmp.write_all(bytes).map_err(werr)?;
     tmp.as_file().sync_all().map_err(werr)?;
@@ -481,10 +417,7 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let p = key(d.path(), "ed25519");
         let before = fs::read(&p).unwrap();
-        assert!(matches!(
-            keygen("ed25519", &p),
-            Err(SignError::KeyExists { .. })
-        ));
+        assert!(matches!(keygen("ed25519", &p), Err(SignError::KeyExists { .. })));
         assert_eq!(fs::read(&p).unwrap(), before);
     }
 

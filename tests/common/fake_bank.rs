@@ -43,7 +43,7 @@ pub fn answer(period_dir: &Path, out: &Path, every: usize) -> Result<Answer, Box
         std::fs::write(out.join("camt054.xml"), camt054(p))?;
     }
     let mut corr = String::from("end_to_end_id,account,bank,payee_name\n");
-    for p in &failed {
+    for p in failed.iter().copied().chain(settled) {
         let mut acct = p.account.clone();
         acct.replace_range(acct.len() - 4.., "0000");
         writeln!(corr, "{},{},,", p.e2e, acct)?;
@@ -76,7 +76,11 @@ pub fn pain002(paid: &[Paid], every: usize) -> String {
                 p.e2e, p.amount
             );
         } else {
-            let _ = writeln!(s, "<TxInfAndSts><OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>", p.e2e);
+            let _ = writeln!(
+                s,
+                "<TxInfAndSts><OrgnlEndToEndId>{}</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>",
+                p.e2e
+            );
         }
     }
     s.push_str("</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n");
