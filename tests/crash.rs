@@ -216,3 +216,109 @@ fn two_runs_in_parallel_one_pays_one_exits_3() {
     assert_eq!(codes, vec![Some(0), Some(3)], "one pays, the other finds the lock");
     check_consistent(&dir, "parallel");
 }
+
+/// Per reference, the status the ledger holds (for comparing with a clean control).
+fn statuses(dir: &Path) -> BTreeMap<String, String> {
+    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    ledger
+        .payments_of_period("2026-11".parse().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|l| (l.end_to_end_id, format!("{:?} {} {:?} {}", l.status, l.reason_code, l.original_id, l.retry)))
+        .collect()
+}
+
+fn cmd(dir: &Path, args: &[&str]) -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.args(args).args(["--config", dir.join("disburse.toml").to_str().unwrap()]);
+    c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    c
+}
+
+/// `returns` and `reissue` killed at their named points and at timed moments:
+/// rerunning ends exactly where an uninterrupted run ends, nobody is reissued
+/// twice, and `verify` passes.
+#[test]
+fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
+    let (_t, template) = template();
+    let work = tempfile::tempdir().unwrap();
+    let paid = work.path().join("paid");
+    copy_dir(&template, &paid);
+    assert_eq!(run_cmd(&paid).status().unwrap().code(), Some(0));
+    let inbox = work.path().join("inbox");
+    common::fake_bank::answer(&paid.join("out/2026-11"), &inbox, 10).unwrap();
+    let receipts = [inbox.join("pain002.xml"), inbox.join("camt054.xml")];
+    let receipt_args: Vec<&str> = receipts.iter().map(|p| p.to_str().unwrap()).collect();
+    let corrections = inbox.join("corrections.csv");
+    let reissue_args = ["reissue", "--period", "2026-11", "--corrections", corrections.to_str().unwrap()];
+    let returns_args: Vec<&str> = std::iter::once("returns").chain(receipt_args.iter().copied()).collect();
+
+    // The control: the same steps, never interrupted.
+    let control = work.path().join("control");
+    copy_dir(&paid, &control);
+    assert_eq!(cmd(&control, &returns_args).status().unwrap().code(), Some(2));
+    let after_returns = statuses(&control);
+    let start = Instant::now();
+    assert_eq!(cmd(&control, &reissue_args).status().unwrap().code(), Some(0));
+    let reissue_took = start.elapsed();
+    let after_reissue = statuses(&control);
+    assert!(after_reissue.len() > after_returns.len());
+
+    let mut trials = 0;
+    let returns_points = [("receipt", 1), ("receipt", 2)];
+    let reissue_points = [
+        ("bankfile", 1),
+        ("bankfile", 2),
+        ("signed", 1),
+        ("signed", 2),
+        ("manifest", 1),
+        ("committed", 1),
+        ("publish", 1),
+        ("publish", 3),
+        ("publish", 6),
+    ];
+    for (point, n) in returns_points {
+        let dir = work.path().join(format!("ret-{point}-{n}"));
+        copy_dir(&paid, &dir);
+        let s = cmd(&dir, &returns_args).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
+        assert!(s.code().is_none(), "returns should have died at {point}:{n}");
+        cmd(&dir, &returns_args).status().unwrap();
+        assert_eq!(statuses(&dir), after_returns, "returns killed at {point}:{n}");
+        trials += 1;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    let returned = work.path().join("returned");
+    copy_dir(&paid, &returned);
+    cmd(&returned, &returns_args).status().unwrap();
+    for (point, n) in reissue_points {
+        let dir = work.path().join(format!("re-{point}-{n}"));
+        copy_dir(&returned, &dir);
+        let s = cmd(&dir, &reissue_args).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
+        assert!(s.code().is_none(), "reissue should have died at {point}:{n}");
+        let again = cmd(&dir, &reissue_args).status().unwrap();
+        assert!(matches!(again.code(), Some(0) | Some(2)));
+        let got = statuses(&dir);
+        assert_eq!(got.len(), after_reissue.len(), "reissue killed at {point}:{n}: one correction per failed line");
+        assert_eq!(
+            got.values().filter(|v| v.contains("Some(")).count(),
+            after_reissue.values().filter(|v| v.contains("Some(")).count()
+        );
+        expect(&["verify", dir.join("out/2026-11").to_str().unwrap()], 0);
+        trials += 1;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    for i in 0..8u32 {
+        let dir = work.path().join(format!("re-kill-{i}"));
+        copy_dir(&returned, &dir);
+        let mut child = cmd(&dir, &reissue_args).spawn().unwrap();
+        std::thread::sleep(reissue_took.mul_f64(i as f64 / 8.0));
+        let _ = child.kill();
+        child.wait().unwrap();
+        cmd(&dir, &reissue_args).status().unwrap();
+        assert_eq!(statuses(&dir).len(), after_reissue.len(), "reissue killed after {i}/8 of its time");
+        expect(&["verify", dir.join("out/2026-11").to_str().unwrap()], 0);
+        trials += 1;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    eprintln!("returns/reissue crash trials: {trials}; double corrections: 0");
+}
