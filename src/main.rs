@@ -103,7 +103,7 @@ fn main() -> ExitCode {
             ExitCode::from(outcome.exit_code())
         }
         Err(e) => {
-            tracing::error!(error = %format!("{e:#}"), "refused");
+            tracing::error!(event = "refused", error = %format!("{e:#}"), "refused");
             eprintln!("disburse: {e:#}");
             let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
             ExitCode::from(code)
@@ -126,8 +126,10 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
 }
 
 fn init_logging(format: LogFormat) {
+    // Under cron (json) the run's events are the record; at a desk the summary on stdout is.
+    let default = if format == LogFormat::Json { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DISBURSE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),

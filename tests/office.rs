@@ -234,3 +234,74 @@ fn dump(config: &Path) -> Vec<String> {
     }
     out
 }
+
+#[test]
+fn a_roster_one_fen_off_its_approval_writes_nothing_for_that_program() {
+    let (_tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    let approvals = dir.join("rosters/2026-11/approvals.csv");
+    let original = std::fs::read_to_string(&approvals).unwrap();
+    let mut out = String::new();
+    for line in original.lines() {
+        let mut f: Vec<String> = line.split(',').map(str::to_string).collect();
+        if f[0] == "yimin" {
+            f[2] = (dec(&f[2]) + dec("0.01")).to_string();
+        }
+        out += &f.join(",");
+        out.push('\n');
+    }
+    std::fs::write(&approvals, out).unwrap();
+    let run = expect(&["run", "--config", c, "--period", "2026-11"], 2);
+    assert!(text(&run).contains("R07"), "{}", text(&run));
+    let ex = read_csv(&dir.join("out/2026-11/reports/exceptions.csv"));
+    let r07: Vec<_> = ex[1..].iter().filter(|r| r[4] == "R07").collect();
+    assert_eq!(r07.len(), 1);
+    assert_eq!((r07[0][0].as_str(), r07[0][5].as_str()), ("yimin", "refuse"));
+    assert!(r07[0][8].contains("0.01"), "{}", r07[0][8]);
+    let bank: Vec<String> = std::fs::read_dir(dir.join("out/2026-11/bank"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert!(bank.iter().all(|n| !n.starts_with("YM")), "yimin wrote nothing: {bank:?}");
+    assert!(bank.iter().any(|n| n.starts_with("DB")), "the other programs still pay");
+    let summary = read_csv(&dir.join("out/2026-11/reports/summary.csv"));
+    assert!(summary[1..].iter().filter(|r| r[0] == "yimin").all(|r| r[3] == "0"));
+    expect(&["verify", dir.join("out/2026-11").to_str().unwrap()], 0);
+}
+
+#[test]
+fn an_unreadable_roster_refuses_the_whole_check_and_writes_nothing() {
+    let (_tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    let roster = dir.join("rosters/2026-11/youfu.csv");
+    std::fs::write(&roster, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR").unwrap();
+    let out = expect(&["check", "--config", c, "--period", "2026-11"], 1);
+    assert!(text(&out).contains("rosters/2026-11/youfu.csv"), "names the file: {}", text(&out));
+    assert!(!dir.join("out/2026-11").exists(), "nothing partial");
+    std::fs::remove_file(&roster).unwrap();
+    let out = expect(&["run", "--config", c, "--period", "2026-11"], 1);
+    assert!(text(&out).contains("youfu.csv"));
+    assert!(!dir.join("out/2026-11/bank").exists(), "a refused run writes no bank file");
+    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    assert!(ledger.periods().unwrap().is_empty(), "and records nothing");
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_stable_fields() {
+    let (_tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let out = expect(&["--log-format", "json", "run", "--config", c, "--period", "2026-10"], 2);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut events = 0;
+    for line in stderr.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        for key in ["timestamp", "level", "event"] {
+            assert!(v.get(key).is_some(), "{key} missing: {line}");
+        }
+        events += 1;
+    }
+    assert!(events >= 2, "a committed run logs its events: {stderr}");
+    assert!(stderr.contains("\"event\":\"run_committed\""));
+}

@@ -49,6 +49,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     let mut applied_total = 0;
     for mut r in receipts {
         if ledger.receipt_seen(&r.sha256)? {
+            tracing::info!(event = "receipt_already_applied", file = %r.name);
             summary.push(format!("{}：此回执已处理过，没有任何改动", r.name));
             continue;
         }
@@ -72,6 +73,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
         ledger.apply_receipt(&record, &updates)?;
         super::fault::point("receipt");
         applied_total += updates.len();
+        tracing::info!(event = "receipt_applied", file = %r.name, kind = %r.kind, lines = r.lines.len(), updated = updates.len(), flagged = f.len());
         summary.push(format!(
             "{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行",
             r.name,

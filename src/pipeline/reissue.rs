@@ -58,6 +58,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     fault::point("committed");
     publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(run_id)?;
+    tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = staged.lines.len(), refused = refused.len());
     summary.push(format!("{period} 更正第{n}批：{} 笔重新发放，{} 个银行文件", staged.lines.len(), staged.files.len()));
     Ok(Outcome { needs_person: !refused.is_empty(), summary })
 }

@@ -31,6 +31,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     if payable.is_empty() {
         let skipped: u64 = prepared.skipped.values().sum();
         if skipped > 0 {
+            tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
             summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
             return Ok(Outcome { needs_person: false, summary });
         }
@@ -45,6 +46,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     fault::point("committed");
     publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(run_id)?;
+    log_committed(&prepared, &staged, &batch);
     summary.push(format!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",
         staged.files.len(),
@@ -53,6 +55,37 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
         prepared.warned_lines()
     ));
     Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+}
+
+/// One event per program and one for the run, with stable field names for log shippers.
+fn log_committed(prepared: &Prepared, staged: &Staged, batch: &str) {
+    for (program, t) in &prepared.totals.programs {
+        tracing::info!(
+            event = "program_totals",
+            period = %prepared.period,
+            program = program.code(),
+            approved_lines = t.approved.lines,
+            approved_amount = %t.approved.amount,
+            paid_lines = t.paid.lines,
+            paid_amount = %t.paid.amount,
+            held_lines = t.held.lines,
+            held_amount = %t.held.amount,
+            skipped_lines = t.skipped.lines,
+            refused = t.refused,
+        );
+    }
+    let total: crate::domain::Fen = staged.lines.iter().map(|l| l.amount).sum();
+    tracing::info!(
+        event = "run_committed",
+        period = %prepared.period,
+        batch,
+        files = staged.files.len(),
+        lines = staged.lines.len(),
+        amount = %total,
+        held = prepared.held_lines(),
+        warned = prepared.warned_lines(),
+        "run committed and published"
+    );
 }
 
 /// A run written to its staging folder, ready for the ledger.
