@@ -146,6 +146,8 @@ fn pay_receipts_reissue_and_second_month() {
     assert_eq!(failures.len() - 1, answer.rejected.len() + 1, "every rejection and the 退票 listed");
     assert!(failures[1..].iter().all(|r| !r[10].is_empty() && r[5].contains('*')));
     assert!(failures[1..].iter().any(|r| r[7] == "returned"));
+    let html = std::fs::read_to_string(oct.join("reports/report.html")).unwrap();
+    assert!(html.contains("银行回盘失败及退票") && html.contains("AC04"), "the run report shows failures by reason after receipts");
 
     // Correction batch for the failed lines; run twice, pays once.
     let corrections = inbox.join("corrections.csv");

@@ -247,6 +247,7 @@ fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Resul
         .count() as u64;
     let dir = config.period_dir(period).join("returns");
     crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
+    crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
     let deaths: Vec<&LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).collect();
     if !deaths.is_empty() {
         let path = dir.join("stops_suggested.csv");

@@ -165,6 +165,7 @@ pub(crate) fn stage(
     };
     if kind == BatchKind::Run {
         report::write_reports(&staging.join("reports"), &r, ReportSet::Run)?;
+        report::save_snapshot(&staging.join("reports/report.json"), &r)?;
         fault::point("reports");
     }
     let sha = write_manifest(config, prepared, ledger, signer, batch, &files, created, &staging)?;

@@ -27,9 +27,11 @@ use crate::totals::RunTotals;
 
 mod csvout;
 mod html;
+mod snapshot;
 mod words;
 mod xlsx;
 
+pub use snapshot::{refresh_html, save_snapshot};
 pub use words::amount_in_words;
 
 /// Everything a run hands over for its reports.
