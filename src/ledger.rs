@@ -215,6 +215,9 @@ pub trait Ledger {
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
     /// Applies status changes and records the receipt, in one transaction.
     fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError>;
+    /// People the bank reported deceased (MD07) with no correction settled since:
+    /// ID number → the reference that reported it. Later runs hold them (R03).
+    fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;
     /// Periods that have any payment.
     fn periods(&self) -> Result<Vec<Period>, LedgerError>;
 }

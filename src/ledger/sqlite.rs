@@ -310,6 +310,16 @@ impl Ledger for SqliteLedger {
         Ok(())
     }
 
+    fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT p.id_number, MAX(p.end_to_end_id) FROM payments p WHERE p.reason_code = 'MD07' \
+             AND NOT EXISTS (SELECT 1 FROM payments c WHERE c.status = 'settled' \
+                 AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
         let mut stmt = self.conn.prepare("SELECT DISTINCT period FROM payments ORDER BY period")?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::bankfile::{BankFileError, Format};
 use crate::config::{Config, ProgramConfig};
-use crate::domain::{Change, ChangeKind, Code, Exception, Fen, PaymentLine, Period, Program};
+use crate::domain::{Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program};
 use crate::ingest::{self, IngestError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::reconcile::{self, StopEntry};
@@ -169,6 +169,7 @@ pub(crate) fn prepare(
     let mut skipped = HashMap::new();
     let mut changes = Vec::new();
     if let Some(ledger) = ledger {
+        hold_reported_deceased(ledger, &mut rows)?;
         for p in &due {
             apply_ledger_checks(ledger, p, period, config, &mut rows, &mut skipped, &mut changes)?;
         }
@@ -192,6 +193,21 @@ fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, Pipelin
         .into_iter()
         .map(|s| StopEntry { id_number: s.id_number, reason: s.reason.code().to_string(), effective: s.effective })
         .collect())
+}
+
+/// R03 from the bank's own word: a person a receipt reported deceased (MD07) is
+/// held in every later run until the stop list or a settled correction says otherwise.
+fn hold_reported_deceased(ledger: &dyn Ledger, rows: &mut [Checked]) -> Result<(), PipelineError> {
+    let deceased = ledger.reported_deceased()?;
+    if deceased.is_empty() {
+        return Ok(());
+    }
+    for c in rows.iter_mut().filter(|c| c.line.is_some()) {
+        let Some(reference) = c.id.as_ref().and_then(|id| deceased.get(id.as_str())) else { continue };
+        let msg = format!("银行回盘（{reference}）报告此人已死亡（MD07），暂停发放：请核查死亡信息并更新停发名单；如属误报，更正发放成功后自动恢复");
+        c.hold(Code::R03, Field::IdNumber, msg);
+    }
+    Ok(())
 }
 
 /// Marker stored in a row's exceptions when R04 skipped it.

@@ -250,17 +250,44 @@ fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Resul
     crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
     let deaths: Vec<&LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).collect();
     if !deaths.is_empty() {
-        let path = dir.join("stops_suggested.csv");
-        crate::fsutil::write_atomic_with(&path, |w| {
-            writeln!(w, "id_number,reason,effective")?;
-            for l in &deaths {
-                writeln!(w, "{},death,{}", l.id_number, period.first_day())?;
-            }
-            Ok(())
-        })
-        .map_err(io_err(&path))?;
+        write_death_list(&dir.join("stops_suggested.csv"), &deaths)?;
     }
     Ok(open)
+}
+
+/// The people the bank reported deceased, for the clerk to add to the stop list
+/// (later runs already hold them, R03). Masked: the clerk finds the full number
+/// on the roster.
+fn write_death_list(path: &Path, deaths: &[&LedgerLine]) -> Result<(), PipelineError> {
+    crate::fsutil::write_atomic_with(path, |w| {
+        w.write_all("\u{feff}".as_bytes())?;
+        let mut c = csv::Writer::from_writer(w);
+        c.write_record([
+            "program",
+            "end_to_end_id",
+            "township",
+            "village",
+            "name",
+            "id_number_masked",
+            "reason",
+            "suggestion",
+        ])?;
+        for l in deaths {
+            c.write_record([
+                l.program.code(),
+                &l.end_to_end_id,
+                &l.township,
+                &l.village,
+                &l.name,
+                &mask_id(&l.id_number),
+                &l.reason_text,
+                "death：核实后加入停发名单 stops.csv",
+            ])?;
+        }
+        c.flush()?;
+        Ok(())
+    })
+    .map_err(io_err(path))
 }
 
 fn root(l: &LedgerLine) -> &str {

@@ -41,27 +41,47 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
             .totals
             .programs
             .iter()
-            .map(|(p, t)| (*p, [tally(t.approved), tally(t.paid), tally(t.held), tally(t.skipped)], t.warned, t.refused))
+            .map(|(p, t)| {
+                (*p, [tally(t.approved), tally(t.paid), tally(t.held), tally(t.skipped)], t.warned, t.refused)
+            })
             .collect(),
         places: r
             .totals
             .places
             .iter()
-            .map(|(k, v)| (k.program, k.township.clone(), k.village.clone(), v.households, v.people, tally(v.paid), tally(v.held)))
+            .map(|(k, v)| {
+                (k.program, k.township.clone(), k.village.clone(), v.households, v.people, tally(v.paid), tally(v.held))
+            })
             .collect(),
         exceptions: r
             .exceptions
             .iter()
             .map(|e| {
                 let masked = super::scrub(&e.id_number_masked).into_owned();
-                (e.program, e.file.clone(), e.row, e.field.to_string(), e.code.to_string(), e.name.clone(), masked, super::scrub(&e.message).into_owned())
+                (
+                    e.program,
+                    e.file.clone(),
+                    e.row,
+                    e.field.to_string(),
+                    e.code.to_string(),
+                    e.name.clone(),
+                    masked,
+                    super::scrub(&e.message).into_owned(),
+                )
             })
             .collect(),
         changes: r
             .changes
             .iter()
             .map(|c| {
-                (c.program, c.id_number_masked.clone(), c.name.clone(), c.kind.code().to_string(), c.previous_amount.map(|f| f.0), c.amount.map(|f| f.0))
+                (
+                    c.program,
+                    c.id_number_masked.clone(),
+                    c.name.clone(),
+                    c.kind.code().to_string(),
+                    c.previous_amount.map(|f| f.0),
+                    c.amount.map(|f| f.0),
+                )
             })
             .collect(),
     };
@@ -96,15 +116,33 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
         .exceptions
         .into_iter()
         .filter_map(|(program, file, row, field, code, name, id_number_masked, message)| {
-            Some(Exception { program, file, row, field: static_field(&field), code: code_of(&code)?, name, id_number_masked, message })
+            Some(Exception {
+                program,
+                file,
+                row,
+                field: static_field(&field),
+                code: code_of(&code)?,
+                name,
+                id_number_masked,
+                message,
+            })
         })
         .collect();
     let changes: Vec<Change> = s
         .changes
         .into_iter()
         .filter_map(|(program, id_number_masked, name, kind, previous, amount)| {
-            let kind = [ChangeKind::New, ChangeKind::Dropped, ChangeKind::AmountChanged].into_iter().find(|k| k.code() == kind)?;
-            Some(Change { program, id_number_masked, name, kind, previous_amount: previous.map(Fen), amount: amount.map(Fen) })
+            let kind = [ChangeKind::New, ChangeKind::Dropped, ChangeKind::AmountChanged]
+                .into_iter()
+                .find(|k| k.code() == kind)?;
+            Some(Change {
+                program,
+                id_number_masked,
+                name,
+                kind,
+                previous_amount: previous.map(Fen),
+                amount: amount.map(Fen),
+            })
         })
         .collect();
     let r = RunReport {
