@@ -283,7 +283,9 @@ struct Tracker {
 impl Tracker {
     /// Lists the inbox and returns the files complete at `now`, oldest first.
     /// A file must have been seen unchanged on two scans at least `settle` apart,
-    /// unless its `.ok` marker is there. A ready file that stays (the ledger was
+    /// unless its `.ok` marker is there. An empty file is an upload that has not
+    /// started writing (and the text return readers take it for a valid empty
+    /// receipt), so it needs a marker. A ready file that stays (the ledger was
     /// locked) is ready again on the next scan; a moved one is forgotten.
     fn scan(&mut self, inbox: &Path, now: Instant, settle: Duration) -> std::io::Result<Vec<Ready>> {
         let mut names = Vec::new();
@@ -303,7 +305,9 @@ impl Tracker {
         for (path, now_look) in names {
             let marker = marker_of(&path);
             let settled = match self.seen.get(&path) {
-                Some((before, since)) if *before == now_look => now.duration_since(*since) >= settle,
+                Some((before, since)) if *before == now_look => {
+                    now_look.len > 0 && now.duration_since(*since) >= settle
+                }
                 _ => {
                     self.seen.insert(path.clone(), (now_look, now));
                     false
@@ -383,6 +387,7 @@ mod tests {
         std::fs::write(dir.path().join("a.xml.ok"), "").unwrap();
         std::fs::write(dir.path().join("b.xml"), "y").unwrap();
         std::fs::write(dir.path().join("orphan.xml.ok"), "").unwrap();
+        std::fs::write(dir.path().join("empty.xml"), "").unwrap();
         let mut t = Tracker::default();
         let now = Instant::now();
         let ready = t.scan(dir.path(), now, Duration::ZERO).unwrap();
@@ -390,7 +395,7 @@ mod tests {
         assert_eq!(ready[0].marker.as_deref(), Some(dir.path().join("a.xml.ok").as_path()));
         std::fs::remove_file(dir.path().join("a.xml")).unwrap();
         let ready = t.scan(dir.path(), now, Duration::ZERO).unwrap();
-        assert_eq!(ready.len(), 1, "b.xml on its second look");
+        assert_eq!(ready.len(), 1, "b.xml on its second look; never the empty file");
         assert!(ready[0].path.ends_with("b.xml"));
     }
 
