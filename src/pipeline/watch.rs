@@ -189,10 +189,12 @@ fn apply(config: &Config, inbox: &Path, file: &Ready) -> Result<Done, PipelineEr
 }
 
 /// True when `returns` refused the file itself (malformed, unreadable), not the
-/// office (config, ledger): only then does the file belong in `refused/`.
+/// office (config, reasons table, ledger): only then does the file belong in
+/// `refused/`. Its refusals about a file start with the file's name; anything
+/// else stops the watch (exit 1) rather than emptying the inbox into `refused/`.
 fn is_about_file(e: &PipelineError, path: &Path) -> bool {
     match e {
-        PipelineError::Refused(_) => true,
+        PipelineError::Refused(m) => m.starts_with(&path.display().to_string()),
         PipelineError::Io { path: p, .. } => p == path,
         _ => false,
     }
@@ -429,6 +431,16 @@ mod tests {
         let s = redact_numbers("第3行 账号 6222021234567890123 身份证 11010519491231002X 金额 396.00");
         assert!(!s.contains("6222021234567890123") && !s.contains("11010519491231002X"), "{s}");
         assert!(s.contains("0123") && s.contains("第3行") && s.contains("396.00"), "{s}");
+    }
+
+    #[test]
+    fn only_refusals_about_the_file_send_it_to_refused() {
+        let f = Path::new("/in/pain002.xml");
+        assert!(is_about_file(&PipelineError::Refused("/in/pain002.xml: line 2: bad".into()), f));
+        assert!(!is_about_file(&PipelineError::Refused("formats/reasons.toml: line 3".into()), f));
+        let io = |p: &str| PipelineError::Io { path: p.into(), source: std::io::ErrorKind::NotFound.into() };
+        assert!(is_about_file(&io("/in/pain002.xml"), f));
+        assert!(!is_about_file(&io("/office/out/2026-10/returns/failures.csv"), f));
     }
 
     #[test]
