@@ -65,6 +65,21 @@ enum Command {
         #[arg(long)]
         corrections: PathBuf,
     },
+    /// Wait for receipts in the bank's drop folder and apply each once it is complete;
+    /// stops on SIGTERM/SIGINT after the file in progress.
+    Watch {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        /// The bank's drop folder; applied files go to DIR/processed/<YYYYMMDD>/, bad ones to DIR/refused/.
+        #[arg(long)]
+        inbox: PathBuf,
+        /// A file is read once its size and mtime have not changed for this long (an X.ok marker: at once).
+        #[arg(long, default_value_t = 2000)]
+        settle_ms: u64,
+        /// Process what is complete now and exit (for cron and tests).
+        #[arg(long)]
+        once: bool,
+    },
     /// Sent, settled, failed, returned, pending and reissued per program.
     Status {
         #[arg(long, env = "DISBURSE_CONFIG")]
@@ -118,6 +133,10 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         Command::Check { config, period } => pipeline::check(&load(&config)?, period, progress)?,
         Command::Run { config, period } => pipeline::run(&load(&config)?, period, progress)?,
         Command::Returns { config, files } => pipeline::returns(&load(&config)?, &files)?,
+        Command::Watch { config, inbox, settle_ms, once } => {
+            let settle = std::time::Duration::from_millis(settle_ms);
+            pipeline::watch(&load(&config)?, &pipeline::WatchOptions { inbox, settle, once })?
+        }
         Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
         Command::Status { config, period, json } => pipeline::status(&load(&config)?, period, json)?,
         Command::Verify { dir, public_key } => pipeline::verify(&dir, public_key.as_deref())?,

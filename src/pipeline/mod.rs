@@ -20,12 +20,14 @@ mod publish;
 mod receipts;
 mod reissue;
 mod run;
+mod watch;
 
 pub use admin::{init, keygen, status, verify};
 pub use check::check;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;
+pub use watch::{watch, WatchOptions};
 
 /// Why a command stopped without doing its work (exit status 1, or 3 for a lock).
 #[derive(Debug, thiserror::Error)]
