@@ -107,6 +107,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let json = cli.log_format == LogFormat::Json;
     init_logging(cli.log_format);
     let progress =
         Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
@@ -118,8 +119,12 @@ fn main() -> ExitCode {
             ExitCode::from(outcome.exit_code())
         }
         Err(e) => {
-            tracing::error!(event = "refused", error = %format!("{e:#}"), "refused");
-            eprintln!("disburse: {e:#}");
+            // One message: a JSON event for cron, a plain line for a person.
+            if json {
+                tracing::error!(event = "refused", error = %format!("{e:#}"), "refused");
+            } else {
+                eprintln!("disburse: {e:#}");
+            }
             let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
             ExitCode::from(code)
         }

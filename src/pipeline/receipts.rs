@@ -128,6 +128,8 @@ fn parse_file(path: &Path, text_formats: &[Format], ledger: &dyn Ledger) -> Resu
     let mut errors = Vec::new();
     for f in text_formats {
         match f.read_returns(&bytes, &name) {
+            // A file with no receipt line is not a receipt (an empty or half-uploaded file).
+            Ok(lines) if lines.is_empty() => errors.push(format!("as {}: no receipt line", f.name())),
             Ok(lines) => return Ok(Receipt { name, sha256, kind: f.name().to_string(), lines }),
             Err(e) => errors.push(format!("as {}: {e}", f.name())),
         }
