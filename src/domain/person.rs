@@ -169,13 +169,21 @@ impl fmt::Debug for Account {
 
 /// The Luhn (ISO/IEC 7812) check over a digit string.
 pub fn luhn_ok(digits: &str) -> bool {
-    let sum: u32 = digits
+    let n = digits.len();
+    n >= 2
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && luhn_digit(&digits[..n - 1]) == digits.as_bytes()[n - 1] as char
+}
+
+/// The Luhn digit that completes `body` (a card number without its last digit).
+pub fn luhn_digit(body: &str) -> char {
+    let sum: u32 = body
         .bytes()
         .rev()
         .enumerate()
         .map(|(i, b)| {
-            let d = (b - b'0') as u32;
-            if i % 2 == 1 {
+            let d = u32::from(b.wrapping_sub(b'0') % 10);
+            if i % 2 == 0 {
                 let x = d * 2;
                 if x > 9 {
                     x - 9
@@ -187,7 +195,7 @@ pub fn luhn_ok(digits: &str) -> bool {
             }
         })
         .sum();
-    sum % 10 == 0
+    char::from_digit((10 - sum % 10) % 10, 10).unwrap_or('0')
 }
 
 #[cfg(test)]

@@ -10,39 +10,7 @@ pub(crate) fn id_check(first17: &str) -> char {
     IdNumber::check_char(first17.as_bytes())
 }
 
-/// The Luhn digit that completes `body` (the card number without its last digit).
-pub(crate) fn luhn_digit(body: &str) -> char {
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    char::from_digit((10 - sum % 10) % 10, 10).unwrap_or('0')
-}
-
-/// True when a digit string passes Luhn.
-pub fn luhn_ok(digits: &str) -> bool {
-    match digits.len() {
-        0 => false,
-        n => {
-            digits.bytes().all(|b| b.is_ascii_digit())
-                && luhn_digit(&digits[..n - 1]) == digits.as_bytes()[n - 1] as char
-        }
-    }
-}
+pub(crate) use crate::domain::luhn_digit;
 
 /// The 31 characters a unified social credit code may use (no I, O, Z, S, V).
 const USCC_CHARS: &str = "0123456789ABCDEFGHJKLMNPQRTUWXY";
@@ -91,6 +59,7 @@ pub(crate) fn example_uscc(county: &str, org8: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::luhn_ok;
 
     #[test]
     fn luhn_known_cards() {

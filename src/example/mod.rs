@@ -19,7 +19,8 @@ mod render;
 mod rosters;
 mod text;
 
-pub use digits::{luhn_ok, uscc_ok};
+pub use crate::domain::luhn_ok;
+pub use digits::uscc_ok;
 
 /// What `write_example` made, for the caller to print and for tests to check.
 #[derive(Debug, Clone, PartialEq)]
