@@ -413,3 +413,57 @@ fn xsd_dir() -> std::path::PathBuf {
         "/work/shared/xsd".into()
     }
 }
+
+/// A group-level rejection (GrpSts RJCT) rejects every line of the file it names;
+/// a later receipt that contradicts that final status, names an unknown reference
+/// or a wrong amount is flagged and changes nothing.
+#[test]
+fn group_rejection_and_contradictions() {
+    let (tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    expect(&["run", "--config", c, "--period", "2026-10"], 2);
+    let dibao_lines =
+        read_csv(&dir.join("out/2026-10/reports/paid.csv"))[1..].iter().filter(|r| r[0] == "dibao").count();
+    let group = tmp.path().join("group.xml");
+    std::fs::write(
+        &group,
+        r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.03"><CstmrPmtStsRpt>
+<GrpHdr><MsgId>BANKREJ1</MsgId><CreDtTm>2026-10-26T09:00:00+08:00</CreDtTm></GrpHdr>
+<OrgnlGrpInfAndSts><OrgnlMsgId>DB202610R001</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId><GrpSts>RJCT</GrpSts>
+<StsRsnInf><Rsn><Cd>AM04</Cd></Rsn><AddtlInf>专户余额不足</AddtlInf></StsRsnInf></OrgnlGrpInfAndSts>
+</CstmrPmtStsRpt></Document>"#,
+    )
+    .unwrap();
+    expect(&["returns", "--config", c, group.to_str().unwrap()], 2);
+    let status = expect(&["status", "--config", c, "--period", "2026-10", "--json"], 0);
+    let v: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(v["programs"]["dibao"]["failed"]["lines"].as_u64().unwrap() as usize, dibao_lines);
+    let before = status.stdout.clone();
+
+    let first = format!("DB202610R001{:07}", 1);
+    let bad = tmp.path().join("contradicts.xml");
+    std::fs::write(
+        &bad,
+        format!(
+            r#"<?xml version="1.0" encoding="UTF-8"?>
+<Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>
+<GrpHdr><MsgId>BANKRPT9</MsgId><CreDtTm>2026-10-27T09:00:00+08:00</CreDtTm></GrpHdr>
+<OrgnlGrpInfAndSts><OrgnlMsgId>DB202610R001</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>
+<OrgnlPmtInfAndSts><OrgnlPmtInfId>DB202610R001</OrgnlPmtInfId>
+<TxInfAndSts><OrgnlEndToEndId>{first}</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>
+<TxInfAndSts><OrgnlEndToEndId>XX202610R0019999999</OrgnlEndToEndId><TxSts>ACSC</TxSts></TxInfAndSts>
+<TxInfAndSts><OrgnlEndToEndId>YM202610R0010000001</OrgnlEndToEndId><TxSts>ACSC</TxSts><OrgnlTxRef><Amt><InstdAmt Ccy="CNY">1.00</InstdAmt></Amt></OrgnlTxRef></TxInfAndSts>
+</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>"#
+        ),
+    )
+    .unwrap();
+    let out = expect(&["returns", "--config", c, bad.to_str().unwrap()], 2);
+    let said = text(&out);
+    assert!(said.contains("矛盾") && said.contains("未知") && said.contains("不符"), "{said}");
+    let after = expect(&["status", "--config", c, "--period", "2026-10", "--json"], 0).stdout;
+    assert_eq!(before, after, "flagged lines change nothing");
+    let flags: Vec<_> = std::fs::read_dir(dir.join("out/flags")).unwrap().collect();
+    assert_eq!(flags.len(), 1, "flags are listed with file and line");
+}
