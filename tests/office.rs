@@ -114,6 +114,11 @@ fn pay_receipts_reissue_and_second_month() {
     assert_eq!(text(&again).lines().filter(|l| l.contains("没有新的")).count(), 1, "says so in one line");
     assert_eq!(dump(&config), ledger_before);
     assert_eq!(listing(&dir.join("out")), files_before);
+    // A later check of a paid period writes beside the run's reports, never over them.
+    let look = common::disburse(&["check", "--config", c, "--period", "2026-10"]);
+    assert!(matches!(look.status.code(), Some(0) | Some(2)), "{}", text(&look));
+    assert!(oct.join("check/reports/exceptions.csv").exists());
+    assert!(files_before.iter().all(|f| listing(&dir.join("out")).contains(f)), "the run's files are untouched");
 
     // The bank answers: rejections, a late return; then the same file again.
     let inbox = tmp.path().join("inbox");

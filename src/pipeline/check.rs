@@ -7,6 +7,8 @@ use crate::ledger::SqliteLedger;
 use crate::report::{self, ReportSet, RunReport};
 
 /// Checks the period's rosters and writes `reports/` (summary, exceptions,
+/// notice, changes) — or `check/reports/` once a run has published the period, so
+/// a later look never overwrites what was paid.
 /// notice, changes). Reads the ledger if one exists (for R04/R06), never writes it.
 pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let ledger = match config.ledger_path.exists() {
@@ -30,15 +32,16 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
         changes: &prepared.changes,
         failures: &[],
     };
+    let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };
     report::write_reports(&staging.join("reports"), &r, ReportSet::Check)?;
-    publish::publish(&staging, &period_dir)?;
+    publish::publish(&staging, &target)?;
     let mut summary = vec![format!("{} {} 检查完成（未发放，未写账本）", config.office.name, period)];
     summary.extend(summary_lines(&prepared));
     summary.push(format!(
         "暂缓 {} 笔，警告 {} 笔；明细见 {}",
         prepared.held_lines(),
         prepared.warned_lines(),
-        period_dir.join("reports/exceptions.csv").display()
+        target.join("reports/exceptions.csv").display()
     ));
     Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
 }
