@@ -177,16 +177,38 @@ fn multibyte_chars(valid: &[u8]) -> usize {
 /// lone CR but counts lines by LF only, so without this every row after one would
 /// be reported on the wrong line. CR and LF never occur inside a GBK or UTF-8
 /// multi-byte character, so working on bytes is safe.
+/// It also refuses a line longer than [`MAX_LINE`]: no roster or control line is
+/// anywhere near that long, and the CSV parser would otherwise hold the whole
+/// line (a damaged 100 MB file with no line ends) in memory.
 struct LoneCr<R> {
     inner: R,
     buf: Vec<u8>,
     pos: usize,
     after_cr: bool,
+    line: u64,
+    line_len: usize,
 }
+
+/// The longest line any input file may have, in bytes.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// The error [`LoneCr`] raises for a line longer than [`MAX_LINE`].
+#[derive(Debug)]
+struct LineTooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is longer than {} bytes", self.line, MAX_LINE)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
 
 impl<R: Read> LoneCr<R> {
     fn new(inner: R) -> Self {
-        LoneCr { inner, buf: Vec::new(), pos: 0, after_cr: false }
+        LoneCr { inner, buf: Vec::new(), pos: 0, after_cr: false, line: 1, line_len: 0 }
     }
 }
 
@@ -203,6 +225,16 @@ impl<R: Read> Read for LoneCr<R> {
                 }
                 self.after_cr = b == b'\r';
                 self.buf.push(b);
+                if b == b'\n' {
+                    self.line += 1;
+                    self.line_len = 0;
+                } else {
+                    self.line_len += 1;
+                    if self.line_len > MAX_LINE {
+                        let e = LineTooLong { line: self.line };
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -405,6 +437,13 @@ impl Records {
                 line,
                 encoding: "UTF-8",
                 hint: " although the start of the file is (mixed encodings?)",
+            },
+            csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|r| r.is::<LineTooLong>()) => IngestError::Refused {
+                file,
+                reason: format!(
+                    "{}: no line of this file may be that long, so it is damaged or not what it should be; export it again",
+                    io.get_ref().map(ToString::to_string).unwrap_or_default()
+                ),
             },
             csv::ErrorKind::Io(io) => match io.get_ref().and_then(|r| r.downcast_ref::<BadBytes>()) {
                 Some(bad) => IngestError::Encoding {
