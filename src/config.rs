@@ -186,6 +186,8 @@ impl Config {
     /// Parses config text; relative paths resolve against `base`.
     pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
+        no_climbing("output.dir", &raw.output.dir)?;
+        no_climbing("ledger.path", &raw.ledger.path)?;
         let mut programs = BTreeMap::new();
         for (code, p) in raw.programs {
             let program: Program = code.parse()?;
@@ -251,6 +253,20 @@ impl Config {
     pub fn due_programs(&self, period: Period) -> Vec<&ProgramConfig> {
         self.programs.values().filter(|p| p.schedule.is_due(period)).collect()
     }
+}
+
+/// Where payment files and the ledger go must be plain: a relative path that
+/// climbs out of the office folder with `..` is refused (an absolute path is the
+/// honest way to put them elsewhere), so a copied or edited config cannot quietly
+/// write bank files into some other office's folder.
+fn no_climbing(key: &str, p: &Path) -> Result<(), String> {
+    if p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(format!(
+            "{key} '{}' climbs out of the office folder with '..': use a folder inside it, or an absolute path",
+            p.display()
+        ));
+    }
+    Ok(())
 }
 
 fn parse_schedule(v: &toml::Value) -> Result<Schedule, String> {

@@ -246,12 +246,11 @@ impl Lock {
             crate::fsutil::create_private_dir(dir)
                 .map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
         }
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
+        let mut options = File::options();
+        options.create(true).truncate(false).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
         match file.try_lock() {
             Ok(()) => Ok(Lock { _file: file }),
             Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(path)),

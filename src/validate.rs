@@ -234,6 +234,8 @@ fn check_amount(cell: &Cell, cap: Fen, problems: &mut Problems) -> (Option<Fen>,
     }
     let fen = Fen::from_yuan(value);
     let msg = match fen {
+        // Whole fen but too big for the ledger: say so, not "too many decimals".
+        None if value.round_dp(2) == value => Some(format!("金额“{raw}”过大，超过本项目单笔上限{cap}元，请核实")),
         None => Some(format!("金额“{raw}”超过两位小数（精确到分）")),
         Some(f) if f.0 <= 0 => Some(format!("金额“{raw}”必须大于0")),
         Some(f) if f > cap => Some(format!("金额{}元超过本项目单笔上限{}元，请核实", f, cap)),

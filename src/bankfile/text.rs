@@ -427,6 +427,10 @@ fn payment(
 pub(crate) fn read_returns(c: &Checked, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
     let r = &c.layout.returns;
     let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
+    // An empty download is a failed transfer, not a bank saying "nothing happened".
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Err(malformed(file, 1, "the file is empty: download the return file from the bank again"));
+    }
     let lines = split_lines(bytes, file)?;
     let mut out = Vec::new();
     let mut ended = false;

@@ -145,6 +145,9 @@ pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, I
             return Err(line.bad("end_to_end_id", format!("{e2e} is corrected twice (also on row {first})")));
         }
         let raw = line.get("account");
+        if raw.is_empty() {
+            return Err(line.bad("account", "the account is missing (is the file cut short?)".to_string()));
+        }
         let account =
             Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
         Ok(Correction {

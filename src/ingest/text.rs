@@ -84,7 +84,7 @@ pub(super) fn sniff(path: &Path, display: &str, what: &'static str) -> Result<Sn
     let skip = if encoding == Encoding::Utf8Bom { 3 } else { 0 };
     let mut cursor = Cursor::new(head);
     cursor.set_position(skip);
-    let raw = cursor.chain(file);
+    let raw = LoneCr::new(cursor.chain(file));
     let reader: Box<dyn Read> = match encoding {
         Encoding::Gbk => Box::new(GbkReader::new(raw)),
         _ => Box::new(raw),
@@ -158,7 +158,89 @@ fn detect(head: &[u8]) -> Encoding {
     match std::str::from_utf8(head) {
         Ok(_) => Encoding::Utf8,
         Err(e) if e.error_len().is_none() && head.len() == WINDOW => Encoding::Utf8,
+        // Chinese text that is valid UTF-8 up to one bad spot (a file cut off in
+        // the middle of a character, or one pasted line in another encoding) is
+        // UTF-8: GBK bytes almost never form several UTF-8 characters in a row,
+        // and reading it as GBK would blame line 2 instead of the broken line.
+        Err(e) if multibyte_chars(&head[..e.valid_up_to()]) >= 4 => Encoding::Utf8,
         Err(_) => Encoding::Gbk,
+    }
+}
+
+/// How many non-ASCII characters a valid UTF-8 prefix holds.
+fn multibyte_chars(valid: &[u8]) -> usize {
+    std::str::from_utf8(valid).map_or(0, |s| s.chars().filter(|c| !c.is_ascii()).count())
+}
+
+/// Turns a lone CR (old Mac line ends, or a file whose lines were pasted together
+/// from several systems) into CR LF. The CSV parser already ends a record at a
+/// lone CR but counts lines by LF only, so without this every row after one would
+/// be reported on the wrong line. CR and LF never occur inside a GBK or UTF-8
+/// multi-byte character, so working on bytes is safe.
+/// It also refuses a line longer than [`MAX_LINE`]: no roster or control line is
+/// anywhere near that long, and the CSV parser would otherwise hold the whole
+/// line (a damaged 100 MB file with no line ends) in memory.
+struct LoneCr<R> {
+    inner: R,
+    buf: Vec<u8>,
+    pos: usize,
+    after_cr: bool,
+    line: u64,
+    line_len: usize,
+}
+
+/// The longest line any input file may have, in bytes.
+const MAX_LINE: usize = 1024 * 1024;
+
+/// The error [`LoneCr`] raises for a line longer than [`MAX_LINE`].
+#[derive(Debug)]
+struct LineTooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for LineTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {} is longer than {} bytes", self.line, MAX_LINE)
+    }
+}
+
+impl std::error::Error for LineTooLong {}
+
+impl<R: Read> LoneCr<R> {
+    fn new(inner: R) -> Self {
+        LoneCr { inner, buf: Vec::new(), pos: 0, after_cr: false, line: 1, line_len: 0 }
+    }
+}
+
+impl<R: Read> Read for LoneCr<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        if self.pos == self.buf.len() {
+            let mut raw = [0u8; 8192];
+            let n = self.inner.read(&mut raw)?;
+            self.buf.clear();
+            self.pos = 0;
+            for &b in &raw[..n] {
+                if self.after_cr && b != b'\n' {
+                    self.buf.push(b'\n');
+                }
+                self.after_cr = b == b'\r';
+                self.buf.push(b);
+                if b == b'\n' {
+                    self.line += 1;
+                    self.line_len = 0;
+                } else {
+                    self.line_len += 1;
+                    if self.line_len > MAX_LINE {
+                        let e = LineTooLong { line: self.line };
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+                    }
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len() - self.pos);
+        out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -356,6 +438,13 @@ impl Records {
                 encoding: "UTF-8",
                 hint: " although the start of the file is (mixed encodings?)",
             },
+            csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|r| r.is::<LineTooLong>()) => IngestError::Refused {
+                file,
+                reason: format!(
+                    "{}: no line of this file may be that long, so it is damaged or not what it should be; export it again",
+                    io.get_ref().map(ToString::to_string).unwrap_or_default()
+                ),
+            },
             csv::ErrorKind::Io(io) => match io.get_ref().and_then(|r| r.downcast_ref::<BadBytes>()) {
                 Some(bad) => IngestError::Encoding {
                     file,
@@ -373,6 +462,26 @@ impl Records {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lone_cr_becomes_crlf_across_reads() {
+        let mut out = Vec::new();
+        let mut r = LoneCr::new(Cursor::new(b"a\rb\r\nc\nd\r".to_vec()));
+        r.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"a\r\nb\r\nc\nd\r");
+        let big = [b"x".repeat(8191), b"\r".to_vec(), b"y\r".to_vec(), b"\nz".to_vec()].concat();
+        let mut out = Vec::new();
+        LoneCr::new(Cursor::new(big)).read_to_end(&mut out).unwrap();
+        assert!(out.ends_with(b"x\r\ny\r\nz"), "a CR at the end of one read is judged by the next");
+    }
+
+    #[test]
+    fn utf8_cut_short_is_still_utf8() {
+        let text = "姓名,金额\n张三,1\n李四,2\n王五".as_bytes();
+        assert_eq!(detect(&text[..text.len() - 1]), Encoding::Utf8);
+        let gbk = b"\xd0\xd5\xc3\xfb,\xbd\xf0\xb6\xee\n";
+        assert_eq!(detect(gbk), Encoding::Gbk);
+    }
 
     fn lines(text: &str) -> Vec<(u64, String)> {
         let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));

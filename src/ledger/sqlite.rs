@@ -27,6 +27,10 @@ impl SqliteLedger {
             })?;
         }
         let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
+        create_private_file(path).map_err(|e| LedgerError::Open {
+            path: path.into(),
+            source: rusqlite::Error::InvalidPath(e.to_string().into()),
+        })?;
         let conn = Connection::open(path).map_err(open_err)?;
         conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
             .map_err(open_err)?;
@@ -329,6 +333,16 @@ impl Ledger for SqliteLedger {
         }
         Ok(out)
     }
+}
+
+/// Creates the ledger file owner-only (0600) before SQLite opens it: SQLite would
+/// create it 0644, and its -wal/-shm files copy the main file's mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
 }
 
 #[cfg(test)]

@@ -30,6 +30,8 @@ struct Receipt {
     sha256: String,
     kind: String,
     lines: Vec<ReceiptLine>,
+    /// camt.054: the account the bank notified; must be one of our payers.
+    account: Option<String>,
 }
 
 /// Applies receipt files. All files are parsed first: one malformed file refuses
@@ -58,7 +60,10 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
                 l.reason_code = reasons.code_for(&l.reason_text).to_string();
             }
         }
-        let (updates, mut f) = decide(&ledger, &r.lines)?;
+        let (updates, mut f) = match foreign_account(config, &r) {
+            Some(problem) => (Vec::new(), r.lines.iter().map(|l| flag_line(l, problem.clone())).collect()),
+            None => decide(&ledger, &r.lines)?,
+        };
         for u in &updates {
             if let Some(p) = ledger.payment(&u.end_to_end_id)? {
                 touched.insert(p.period);
@@ -123,18 +128,32 @@ fn parse_file(path: &Path, text_formats: &[Format], ledger: &dyn Ledger) -> Resu
         for g in &parsed.group_statuses {
             lines.extend(expand_group(ledger, g, &name)?);
         }
-        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), lines });
+        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), lines, account: parsed.account });
     }
     let mut errors = Vec::new();
     for f in text_formats {
         match f.read_returns(&bytes, &name) {
             // A file with no receipt line is not a receipt (an empty or half-uploaded file).
             Ok(lines) if lines.is_empty() => errors.push(format!("as {}: no receipt line", f.name())),
-            Ok(lines) => return Ok(Receipt { name, sha256, kind: f.name().to_string(), lines }),
+            Ok(lines) => return Ok(Receipt { name, sha256, kind: f.name().to_string(), lines, account: None }),
             Err(e) => errors.push(format!("as {}: {e}", f.name())),
         }
     }
     Err(refuse(format!("not a receipt this office can read ({})", errors.join("; "))))
+}
+
+/// A camt.054 about an account that is none of this office's payer accounts is
+/// another office's notification: every line is flagged, none applied.
+fn foreign_account(config: &Config, r: &Receipt) -> Option<String> {
+    let a = r.account.as_deref()?;
+    if config.payers.values().any(|p| p.account == a) {
+        return None;
+    }
+    Some(format!("回执通知的账户{}不是本单位的付款账户，未采用", crate::domain::mask_account(a)))
+}
+
+fn flag_line(l: &ReceiptLine, problem: String) -> Flag {
+    Flag { file: l.file.clone(), position: l.position, end_to_end_id: l.end_to_end_id.clone(), problem }
 }
 
 /// A group or payment-information level status covers every line of the file it
