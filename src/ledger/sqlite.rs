@@ -31,8 +31,12 @@ impl SqliteLedger {
         }
         let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
         let conn = Connection::open(path).map_err(open_err)?;
-        conn.execute_batch("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON;")
-            .map_err(open_err)?;
+        // A 32 MB page cache (default 2 MB): committing a million lines touches four
+        // indexes; with the small cache their pages spill to the WAL mid-transaction.
+        conn.execute_batch(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;",
+        )
+        .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
         let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
         ledger.migrate()?;
