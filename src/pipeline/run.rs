@@ -79,23 +79,30 @@ pub(crate) fn stage(
         std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
     let created = now_cn();
-    let mut by_program: BTreeMap<Program, Vec<PaymentLine>> = BTreeMap::new();
-    for line in payable {
-        let list = by_program.entry(line.program).or_default();
-        let mut l = (*line).clone();
-        if l.end_to_end_id.0.is_empty() {
-            let seq = list.len() as u64 + 1;
-            l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), seq);
+    // All lines in program order (stable, so roster order within a program), each
+    // program a contiguous range: the bank files take a range, the reports the
+    // whole slice, so the lines are copied once, not once per consumer.
+    let mut all: Vec<PaymentLine> = Vec::with_capacity(payable.len());
+    let mut ranges: BTreeMap<Program, (usize, usize)> = BTreeMap::new();
+    for program in payable.iter().map(|l| l.program).collect::<std::collections::BTreeSet<_>>() {
+        let start = all.len();
+        for line in payable.iter().filter(|l| l.program == program) {
+            let mut l = (*line).clone();
+            if l.end_to_end_id.0.is_empty() {
+                let seq = (all.len() - start) as u64 + 1;
+                l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), seq);
+            }
+            all.push(l);
         }
-        list.push(l);
+        ranges.insert(program, (start, all.len()));
     }
     let mut files = Vec::new();
-    let mut ledger_lines = Vec::new();
-    let mut paid = Vec::new();
-    let mut bank_names = Vec::new();
-    for (program, lines) in &by_program {
+    let mut ledger_lines = Vec::with_capacity(all.len());
+    let mut bank_names = Vec::with_capacity(all.len());
+    for (program, &(start, end)) in &ranges {
+        let lines = &all[start..end];
         let written = write_program(config, prepared, *program, lines, batch, created, &staging)?;
-        let mut rest = lines.as_slice();
+        let mut rest = lines;
         for w in &written {
             let (these, more) = rest.split_at((w.lines as usize).min(rest.len()));
             rest = more;
@@ -103,7 +110,6 @@ pub(crate) fn stage(
             fault::point("signed");
             for l in these {
                 ledger_lines.push(ledger_line(l, period, &w.file_name));
-                paid.push(l.clone());
                 bank_names.push(w.file_name.clone());
             }
             files.push(FileRecord {
@@ -119,12 +125,13 @@ pub(crate) fn stage(
             return Err(PipelineError::Refused(format!("{program}: bank files hold fewer lines than were written")));
         }
     }
+    let paid = &all;
     let r = RunReport {
         office_name: &config.office.name,
         period,
         generated_at: created.format("%Y-%m-%d %H:%M").to_string(),
         totals: &prepared.totals,
-        paid: &paid,
+        paid,
         bank_files: &bank_names,
         exceptions: &prepared.exceptions,
         changes: &prepared.changes,
