@@ -25,9 +25,9 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
-    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let mut prepared = prepare(config, period, Some(&ledger), progress)?;
     summary.extend(summary_lines(&prepared));
-    let payable: Vec<&PaymentLine> = prepared.payable().collect();
+    let payable = take_payable(&mut prepared);
     if payable.is_empty() {
         let skipped: u64 = prepared.skipped.values().sum();
         if skipped > 0 {
@@ -40,7 +40,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Run)?;
     let batch = format!("R{n:03}");
-    let staged = stage(config, &prepared, &payable, &ledger, &signer, &batch, BatchKind::Run)?;
+    let staged = stage(config, &prepared, payable, &ledger, &signer, &batch, BatchKind::Run)?;
     let run_id = ledger.commit_run(&staged.run, &staged.files, &staged.lines)?;
     fault::point("committed");
     publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
@@ -55,6 +55,15 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
 }
 
+/// Moves the lines to pay out of the prepared rows and drops the rows: from here
+/// on only the totals, exceptions and changes are needed, and a million checked
+/// rows are most of a run's memory.
+fn take_payable(prepared: &mut Prepared) -> Vec<PaymentLine> {
+    let rows = std::mem::take(&mut prepared.rows);
+    let refused = &prepared.refused;
+    rows.into_iter().filter(|c| !refused.contains(&c.program)).filter_map(|c| c.line).collect()
+}
+
 /// A run written to its staging folder, ready for the ledger.
 pub(crate) struct Staged {
     pub run: NewRun,
@@ -66,7 +75,7 @@ pub(crate) struct Staged {
 pub(crate) fn stage(
     config: &Config,
     prepared: &Prepared,
-    payable: &[&PaymentLine],
+    payable: Vec<PaymentLine>,
     ledger: &dyn Ledger,
     signer: &Signer,
     batch: &str,
@@ -82,19 +91,18 @@ pub(crate) fn stage(
     // All lines in program order (stable, so roster order within a program), each
     // program a contiguous range: the bank files take a range, the reports the
     // whole slice, so the lines are copied once, not once per consumer.
-    let mut all: Vec<PaymentLine> = Vec::with_capacity(payable.len());
+    let mut all = payable;
+    all.sort_by_key(|l| l.program); // stable: roster order within a program
     let mut ranges: BTreeMap<Program, (usize, usize)> = BTreeMap::new();
-    for program in payable.iter().map(|l| l.program).collect::<std::collections::BTreeSet<_>>() {
-        let start = all.len();
-        for line in payable.iter().filter(|l| l.program == program) {
-            let mut l = (*line).clone();
+    for (i, l) in all.iter().enumerate() {
+        ranges.entry(l.program).or_insert((i, i)).1 = i + 1;
+    }
+    for &(start, end) in ranges.values() {
+        for (k, l) in all[start..end].iter_mut().enumerate() {
             if l.end_to_end_id.0.is_empty() {
-                let seq = (all.len() - start) as u64 + 1;
-                l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), seq);
+                l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), k as u64 + 1);
             }
-            all.push(l);
         }
-        ranges.insert(program, (start, all.len()));
     }
     let mut files = Vec::new();
     let mut ledger_lines = Vec::with_capacity(all.len());
