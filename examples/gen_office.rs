@@ -487,7 +487,7 @@ fn generate(a: &Args) -> Res<()> {
             let l = m.line(i);
             total = Fen(total.0 + l.amount.0);
             out.write(i, &l)?;
-            if i % 20_011 == 17 {
+            if i % 20_011 == 17 && IdNumber::parse(&l.id).is_ok() {
                 stops += &format!("{},death,2026-01-15\n", l.id);
             }
         }
