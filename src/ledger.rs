@@ -113,6 +113,14 @@ pub struct LedgerLine {
     pub retry: u32,
 }
 
+/// What deciding a receipt line needs to know about the payment it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentState {
+    pub period: Period,
+    pub amount: Fen,
+    pub status: PaymentStatus,
+}
+
 /// A status change to apply from a receipt.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StatusUpdate {
@@ -205,10 +213,37 @@ pub trait Ledger {
     fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError>;
     /// The payment with this reference.
     fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError>;
+    /// Period, amount and status of each known reference among `ids` (unknown ones
+    /// are absent). Why: a receipt of a million lines needs only these three facts
+    /// per line, and one query per line (or whole `LedgerLine`s) is too slow and big.
+    fn payment_states(&self, ids: &[&str]) -> Result<HashMap<String, PaymentState>, LedgerError> {
+        let mut out = HashMap::new();
+        for id in ids {
+            if let Some(p) = self.payment(id)? {
+                out.insert(
+                    p.end_to_end_id.clone(),
+                    PaymentState { period: p.period, amount: p.amount, status: p.status },
+                );
+            }
+        }
+        Ok(out)
+    }
     /// Every line of one bank file (a group-level rejection covers them all).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Every line of a period.
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// The lines of a period that `failures.csv` can need: failed or returned, a
+    /// correction, or carrying a reason code. Same order as `payments_of_period`;
+    /// why: a million settled lines need not be loaded to list ten thousand failures.
+    fn failure_lines(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
+        let mut lines = self.payments_of_period(period)?;
+        lines.retain(|l| {
+            matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)
+                || l.original_id.is_some()
+                || !l.reason_code.is_empty()
+        });
+        Ok(lines)
+    }
     /// Corrections made for an original line.
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Whether a receipt file with these bytes was applied before.

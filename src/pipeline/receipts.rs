@@ -60,15 +60,15 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
                 l.reason_code = reasons.code_for(&l.reason_text).to_string();
             }
         }
-        let (updates, mut f) = match foreign_account(config, &r) {
-            Some(problem) => (Vec::new(), r.lines.iter().map(|l| flag_line(l, problem.clone())).collect()),
+        let Decision { updates, flags: mut f, touched: periods } = match foreign_account(config, &r) {
+            Some(problem) => Decision {
+                updates: Vec::new(),
+                flags: r.lines.iter().map(|l| flag_line(l, problem.clone())).collect(),
+                touched: Default::default(),
+            },
             None => decide(&ledger, &r.lines)?,
         };
-        for u in &updates {
-            if let Some(p) = ledger.payment(&u.end_to_end_id)? {
-                touched.insert(p.period);
-            }
-        }
+        touched.extend(periods);
         let record = ReceiptRecord {
             sha256: r.sha256.clone(),
             file_name: r.name.clone(),
@@ -177,47 +177,70 @@ fn expand_group(ledger: &dyn Ledger, g: &returns::GroupStatus, file: &str) -> Re
         .collect())
 }
 
-/// Which lines may be applied, and which must be flagged.
-fn decide(ledger: &dyn Ledger, lines: &[ReceiptLine]) -> Result<(Vec<StatusUpdate>, Vec<Flag>), PipelineError> {
-    let mut updates: Vec<StatusUpdate> = Vec::new();
-    let mut now: HashMap<String, PaymentStatus> = HashMap::new();
+/// What a receipt decides: the updates to apply, the lines flagged, and the
+/// periods whose payments change.
+struct Decision {
+    updates: Vec<StatusUpdate>,
+    flags: Vec<Flag>,
+    touched: BTreeSet<Period>,
+}
+
+/// Which lines may be applied, and which must be flagged. The ledger is asked in
+/// chunks (period, amount and status only) so a receipt of a million lines costs a
+/// few thousand queries and little memory; nothing is written while deciding, so
+/// chunking changes no answer.
+fn decide(ledger: &dyn Ledger, lines: &[ReceiptLine]) -> Result<Decision, PipelineError> {
+    const CHUNK: usize = 16_384;
+    // A later line about the same reference replaces the earlier update and moves
+    // to the end: the slot of the old one is emptied, the index points at the new.
+    let mut slots: Vec<Option<StatusUpdate>> = Vec::new();
+    let mut latest: HashMap<&str, usize> = HashMap::new();
     let mut flags = Vec::new();
-    for l in lines {
-        let flag = |problem: String| Flag {
-            file: l.file.clone(),
-            position: l.position,
-            end_to_end_id: l.end_to_end_id.clone(),
-            problem,
-        };
-        let Some(p) = ledger.payment(&l.end_to_end_id)? else {
-            flags.push(flag("未知的业务参考号：本单位没有发出过这笔".into()));
-            continue;
-        };
-        if let Some(a) = l.amount.filter(|a| *a != p.amount) {
-            flags.push(flag(format!("回执金额{a}元与发出金额{}元不符", p.amount)));
-            continue;
-        }
-        let current = *now.get(&p.end_to_end_id).unwrap_or(&p.status);
-        match transition(current, l.status) {
-            Transition::Apply => {
-                now.insert(p.end_to_end_id.clone(), l.status);
-                updates.retain(|u| u.end_to_end_id != p.end_to_end_id);
-                updates.push(StatusUpdate {
-                    end_to_end_id: p.end_to_end_id.clone(),
-                    status: l.status,
-                    reason_code: l.reason_code.clone(),
-                    reason_text: l.reason_text.clone(),
-                });
+    let mut touched = BTreeSet::new();
+    for chunk in lines.chunks(CHUNK) {
+        let ids: Vec<&str> = chunk.iter().map(|l| l.end_to_end_id.as_str()).collect();
+        let states = ledger.payment_states(&ids)?;
+        for l in chunk {
+            let flag = |problem: String| Flag {
+                file: l.file.clone(),
+                position: l.position,
+                end_to_end_id: l.end_to_end_id.clone(),
+                problem,
+            };
+            let Some(p) = states.get(&l.end_to_end_id) else {
+                flags.push(flag("未知的业务参考号：本单位没有发出过这笔".into()));
+                continue;
+            };
+            if let Some(a) = l.amount.filter(|a| *a != p.amount) {
+                flags.push(flag(format!("回执金额{a}元与发出金额{}元不符", p.amount)));
+                continue;
             }
-            Transition::Same => {}
-            Transition::Contradicts => flags.push(flag(format!(
-                "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
-                status_zh(current),
-                status_zh(l.status)
-            ))),
+            let e2e = l.end_to_end_id.as_str();
+            let current = latest.get(e2e).and_then(|&i| slots[i].as_ref()).map_or(p.status, |u| u.status);
+            match transition(current, l.status) {
+                Transition::Apply => {
+                    if let Some(&i) = latest.get(e2e) {
+                        slots[i] = None;
+                    }
+                    latest.insert(e2e, slots.len());
+                    touched.insert(p.period);
+                    slots.push(Some(StatusUpdate {
+                        end_to_end_id: e2e.to_string(),
+                        status: l.status,
+                        reason_code: l.reason_code.clone(),
+                        reason_text: l.reason_text.clone(),
+                    }));
+                }
+                Transition::Same => {}
+                Transition::Contradicts => flags.push(flag(format!(
+                    "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
+                    status_zh(current),
+                    status_zh(l.status)
+                ))),
+            }
         }
     }
-    Ok((updates, flags))
+    Ok(Decision { updates: slots.into_iter().flatten().collect(), flags, touched })
 }
 
 enum Transition {
@@ -250,7 +273,7 @@ pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
 /// suggestions. Returns how many failed or returned lines still need a person
 /// (no correction settled or in flight).
 fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
-    let lines = ledger.payments_of_period(period)?;
+    let lines = ledger.failure_lines(period)?;
     let corrected: BTreeSet<&str> = lines
         .iter()
         .filter(|l| l.original_id.is_some() && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))

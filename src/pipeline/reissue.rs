@@ -47,8 +47,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     let n = ledger.next_batch_number(period, BatchKind::Correction)?;
     let batch = format!("C{n:03}");
     let prepared = correction_prepared(period, &lines, formats);
-    let refs: Vec<&PaymentLine> = lines.iter().collect();
-    let mut staged = run::stage(config, &prepared, &refs, &ledger, &signer, &batch, BatchKind::Correction)?;
+    let mut staged = run::stage(config, &prepared, lines.clone(), &ledger, &signer, &batch, BatchKind::Correction)?;
     for l in &mut staged.lines {
         let (root, retry) = links[&(l.program, l.id_number.clone())].clone();
         l.original_id = Some(root);

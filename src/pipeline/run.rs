@@ -25,9 +25,9 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
-    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let mut prepared = prepare(config, period, Some(&ledger), progress)?;
     summary.extend(summary_lines(&prepared));
-    let payable: Vec<&PaymentLine> = prepared.payable().collect();
+    let payable = take_payable(&mut prepared);
     if payable.is_empty() {
         let skipped: u64 = prepared.skipped.values().sum();
         if skipped > 0 {
@@ -41,7 +41,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Run)?;
     let batch = format!("R{n:03}");
-    let staged = stage(config, &prepared, &payable, &ledger, &signer, &batch, BatchKind::Run)?;
+    let staged = stage(config, &prepared, payable, &ledger, &signer, &batch, BatchKind::Run)?;
     let run_id = ledger.commit_run(&staged.run, &staged.files, &staged.lines)?;
     fault::point("committed");
     publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
@@ -88,6 +88,15 @@ fn log_committed(prepared: &Prepared, staged: &Staged, batch: &str) {
     );
 }
 
+/// Moves the lines to pay out of the prepared rows and drops the rows: from here
+/// on only the totals, exceptions and changes are needed, and a million checked
+/// rows are most of a run's memory.
+fn take_payable(prepared: &mut Prepared) -> Vec<PaymentLine> {
+    let rows = std::mem::take(&mut prepared.rows);
+    let refused = &prepared.refused;
+    rows.into_iter().filter(|c| !refused.contains(&c.program)).filter_map(|c| c.line).collect()
+}
+
 /// A run written to its staging folder, ready for the ledger.
 pub(crate) struct Staged {
     pub run: NewRun,
@@ -99,7 +108,7 @@ pub(crate) struct Staged {
 pub(crate) fn stage(
     config: &Config,
     prepared: &Prepared,
-    payable: &[&PaymentLine],
+    payable: Vec<PaymentLine>,
     ledger: &dyn Ledger,
     signer: &Signer,
     batch: &str,
@@ -112,23 +121,29 @@ pub(crate) fn stage(
         std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
     let created = now_cn();
-    let mut by_program: BTreeMap<Program, Vec<PaymentLine>> = BTreeMap::new();
-    for line in payable {
-        let list = by_program.entry(line.program).or_default();
-        let mut l = (*line).clone();
-        if l.end_to_end_id.0.is_empty() {
-            let seq = list.len() as u64 + 1;
-            l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), seq);
+    // All lines in program order (stable, so roster order within a program), each
+    // program a contiguous range: the bank files take a range, the reports the
+    // whole slice, so the lines are copied once, not once per consumer.
+    let mut all = payable;
+    all.sort_by_key(|l| l.program); // stable: roster order within a program
+    let mut ranges: BTreeMap<Program, (usize, usize)> = BTreeMap::new();
+    for (i, l) in all.iter().enumerate() {
+        ranges.entry(l.program).or_insert((i, i)).1 = i + 1;
+    }
+    for &(start, end) in ranges.values() {
+        for (k, l) in all[start..end].iter_mut().enumerate() {
+            if l.end_to_end_id.0.is_empty() {
+                l.end_to_end_id = EndToEndId::new(l.program, period, kind.letter(), batch_number(batch), k as u64 + 1);
+            }
         }
-        list.push(l);
     }
     let mut files = Vec::new();
-    let mut ledger_lines = Vec::new();
-    let mut paid = Vec::new();
-    let mut bank_names = Vec::new();
-    for (program, lines) in &by_program {
+    let mut ledger_lines = Vec::with_capacity(all.len());
+    let mut bank_names = Vec::with_capacity(all.len());
+    for (program, &(start, end)) in &ranges {
+        let lines = &all[start..end];
         let written = write_program(config, prepared, *program, lines, batch, created, &staging)?;
-        let mut rest = lines.as_slice();
+        let mut rest = lines;
         for w in &written {
             let (these, more) = rest.split_at((w.lines as usize).min(rest.len()));
             rest = more;
@@ -136,7 +151,6 @@ pub(crate) fn stage(
             fault::point("signed");
             for l in these {
                 ledger_lines.push(ledger_line(l, period, &w.file_name));
-                paid.push(l.clone());
                 bank_names.push(w.file_name.clone());
             }
             files.push(FileRecord {
@@ -152,12 +166,13 @@ pub(crate) fn stage(
             return Err(PipelineError::Refused(format!("{program}: bank files hold fewer lines than were written")));
         }
     }
+    let paid = &all;
     let r = RunReport {
         office_name: &config.office.name,
         period,
         generated_at: created.format("%Y-%m-%d %H:%M").to_string(),
         totals: &prepared.totals,
-        paid: &paid,
+        paid,
         bank_files: &bank_names,
         exceptions: &prepared.exceptions,
         changes: &prepared.changes,

@@ -84,26 +84,40 @@ pub fn write_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Resul
     if set == ReportSet::Run && r.bank_files.len() != r.paid.len() {
         return Err(ReportError::BankFilesMismatch { paid: r.paid.len(), files: r.bank_files.len() });
     }
+    // The 发放名册 workbook is the largest single report: it is written on a second
+    // core while the rest are written here. Paths are returned in the fixed order.
+    let roster = reports_dir.join("roster.xlsx");
     let mut written = Vec::new();
-    let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
-        let path = reports_dir.join(name);
-        f(&path)?;
-        written.push(path);
-        Ok::<(), ReportError>(())
-    };
-    out("summary.csv", &|p| csvout::summary(p, r.totals))?;
-    out("exceptions.csv", &|p| csvout::exceptions(p, r.exceptions))?;
-    out("notice.csv", &|p| csvout::notice(p, r.paid))?;
-    if set == ReportSet::Run {
-        out("paid.csv", &|p| csvout::paid(p, r.paid, r.bank_files))?;
+    let (roster_result, rest) = std::thread::scope(|scope| {
+        let handle = (set == ReportSet::Run).then(|| scope.spawn(|| xlsx::roster(&roster, r)));
+        let rest = (|| {
+            let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
+                let path = reports_dir.join(name);
+                f(&path)?;
+                written.push(path);
+                Ok::<(), ReportError>(())
+            };
+            out("summary.csv", &|p| csvout::summary(p, r.totals))?;
+            out("exceptions.csv", &|p| csvout::exceptions(p, r.exceptions))?;
+            out("notice.csv", &|p| csvout::notice(p, r.paid))?;
+            if set == ReportSet::Run {
+                out("paid.csv", &|p| csvout::paid(p, r.paid, r.bank_files))?;
+            }
+            out("changes.csv", &|p| csvout::changes(p, r.changes))?;
+            out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
+            out("notice.xlsx", &|p| xlsx::notice(p, r))?;
+            out("report.html", &|p| html::write(p, r, set))?;
+            Ok::<(), ReportError>(())
+        })();
+        let roster_result = handle.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        (roster_result, rest)
+    });
+    rest?;
+    if let Some(res) = roster_result {
+        res?;
+        let at = written.iter().position(|p| p.ends_with("summary.xlsx")).map_or(written.len(), |i| i + 1);
+        written.insert(at, roster);
     }
-    out("changes.csv", &|p| csvout::changes(p, r.changes))?;
-    out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
-    if set == ReportSet::Run {
-        out("roster.xlsx", &|p| xlsx::roster(p, r))?;
-    }
-    out("notice.xlsx", &|p| xlsx::notice(p, r))?;
-    out("report.html", &|p| html::write(p, r, set))?;
     Ok(written)
 }
 
