@@ -37,6 +37,10 @@ pub(super) fn read(
             load(wb, display, sheet)?
         }
         Kind::Xls => {
+            let bytes = std::fs::read(path).map_err(|e| super::text::io_error(display, e))?;
+            if let Err(why) = cfb::check_chains(&bytes) {
+                return Err(bad_workbook(display, why));
+            }
             let wb: Xls<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
             load(wb, display, sheet)?
         }
@@ -44,6 +48,70 @@ pub(super) fn read(
     let data_rows = rows(&range, display, program, visit)?;
     let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
     Ok(RosterInfo { encoding, data_rows })
+}
+
+/// A guard in front of calamine's .xls reader, which follows the sector chains
+/// of the compound file without noticing a loop: a damaged 5 KB file made it
+/// grow a buffer until the machine ran out of memory (found by fuzzing).
+mod cfb {
+    const MAX_REGULAR: u32 = 0xFFFF_FFFA;
+
+    fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+        Some(u32::from_le_bytes(b.get(at..at + 4)?.try_into().ok()?))
+    }
+
+    /// Checks that the directory, mini-FAT and mini-stream chains each end
+    /// within as many steps as the file has sectors.
+    pub(super) fn check_chains(b: &[u8]) -> Result<(), &'static str> {
+        let damaged = "the compound-file container is damaged (its sector chains are broken)";
+        let shift = b.get(0x1E..0x20).map(|x| u16::from_le_bytes([x[0], x[1]])).ok_or(damaged)?;
+        if shift != 9 && shift != 12 {
+            return Err(damaged);
+        }
+        let size = 1usize << shift;
+        let sector = |id: u32| b.get((id as usize + 1) * size..(id as usize + 2) * size);
+        let max_sectors = b.len() / size;
+        let mut difat: Vec<u32> = (0..109).filter_map(|i| u32_at(b, 0x4C + 4 * i)).collect();
+        let mut next = u32_at(b, 0x44).ok_or(damaged)?;
+        let mut steps = 0;
+        while next < MAX_REGULAR {
+            steps += 1;
+            let sec = sector(next).filter(|_| steps <= max_sectors).ok_or(damaged)?;
+            let ids: Vec<u32> = sec.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            next = *ids.last().ok_or(damaged)?;
+            difat.extend(&ids[..ids.len() - 1]);
+        }
+        let mut fat = Vec::new();
+        for id in difat.into_iter().filter(|&id| id < MAX_REGULAR) {
+            let sec = sector(id).ok_or(damaged)?;
+            fat.extend(sec.chunks(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])));
+        }
+        let ends = |start: u32| {
+            let mut id = start;
+            for _ in 0..=fat.len() {
+                if id >= MAX_REGULAR {
+                    return true;
+                }
+                match fat.get(id as usize) {
+                    Some(&n) => id = n,
+                    None => return false, // a chain step the FAT does not cover
+                }
+            }
+            false
+        };
+        let dir_start = u32_at(b, 0x30).ok_or(damaged)?;
+        let mini_fat_start = u32_at(b, 0x3C).ok_or(damaged)?;
+        if !ends(dir_start) || !ends(mini_fat_start) {
+            return Err(damaged);
+        }
+        // The root entry (first directory entry) starts the mini stream.
+        if let Some(root) = sector(dir_start).filter(|_| dir_start < MAX_REGULAR) {
+            if !ends(u32_at(root, 0x74).ok_or(damaged)?) {
+                return Err(damaged);
+            }
+        }
+        Ok(())
+    }
 }
 
 fn bad_workbook(display: &str, e: impl std::fmt::Display) -> IngestError {
@@ -149,6 +217,16 @@ pub(super) fn number_text(f: f64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn xls_with_looping_sector_chains_is_refused_not_read_forever() {
+        let good = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fixtures/ingest/roster.xls")).unwrap();
+        assert_eq!(super::cfb::check_chains(&good), Ok(()));
+        let bad =
+            std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/roster_xlsx/cfb-chain-loop.xls"))
+                .unwrap();
+        assert!(super::cfb::check_chains(&bad).is_err());
+    }
+
     use super::*;
 
     #[test]
