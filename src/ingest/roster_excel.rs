@@ -31,7 +31,43 @@ pub(super) fn read(
     kind: Kind,
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
-    let range = match kind {
+    // calamine panics on some damaged workbooks (an index out of bounds in its
+    // .xls record parser, found by fuzzing): that is a bad file, not a crash.
+    let opened = quiet_panics(|| open(path, display, sheet, kind));
+    let range = opened.unwrap_or_else(|_| {
+        Err(bad_workbook(display, "its internal structure is damaged (the Excel reader could not follow it)"))
+    })?;
+    let data_rows = rows(&range, display, program, visit)?;
+    let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
+    Ok(RosterInfo { encoding, data_rows })
+}
+
+thread_local! {
+    static IN_CALAMINE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f`, turning a panic into `Err` without printing it: the clerk gets the
+/// refusal message, not a backtrace from inside a third-party parser. Panics on
+/// other threads, or outside `f`, still go to the hook that was installed before.
+fn quiet_panics<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_CALAMINE.with(|q| q.get()) {
+                previous(info);
+            }
+        }));
+    });
+    IN_CALAMINE.with(|q| q.set(true));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    IN_CALAMINE.with(|q| q.set(false));
+    r
+}
+
+/// Opens the workbook and loads the sheet (all the work calamine does).
+fn open(path: &Path, display: &str, sheet: Option<&str>, kind: Kind) -> Result<Range<Data>, IngestError> {
+    Ok(match kind {
         Kind::Xlsx => {
             let wb: Xlsx<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
             load(wb, display, sheet)?
@@ -44,10 +80,7 @@ pub(super) fn read(
             let wb: Xls<BufReader<File>> = calamine::open_workbook(path).map_err(|e| bad_workbook(display, e))?;
             load(wb, display, sheet)?
         }
-    };
-    let data_rows = rows(&range, display, program, visit)?;
-    let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
-    Ok(RosterInfo { encoding, data_rows })
+    })
 }
 
 /// A guard in front of calamine's .xls reader, which follows the sector chains
