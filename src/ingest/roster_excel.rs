@@ -138,12 +138,73 @@ mod cfb {
             return Err(damaged);
         }
         // The root entry (first directory entry) starts the mini stream.
-        if let Some(root) = sector(dir_start).filter(|_| dir_start < MAX_REGULAR) {
-            if !ends(u32_at(root, 0x74).ok_or(damaged)?) {
-                return Err(damaged);
+        let Some(root) = sector(dir_start).filter(|_| dir_start < MAX_REGULAR) else {
+            return Ok(()); // calamine refuses a file without directory itself
+        };
+        let root_start = u32_at(root, 0x74).ok_or(damaged)?;
+        if !ends(root_start) {
+            return Err(damaged);
+        }
+        // Every chain ends, so collecting them is bounded.
+        let chain = |start: u32, table: &[u32]| {
+            let mut ids = Vec::new();
+            let mut id = start;
+            while id < MAX_REGULAR && ids.len() <= table.len() {
+                ids.push(id);
+                id = table.get(id as usize).copied().unwrap_or(u32::MAX);
             }
+            ids
+        };
+        let regular = |start: u32| chain(start, &fat).into_iter().filter_map(sector).flatten().copied().collect();
+        let dirs: Vec<u8> = regular(dir_start);
+        let ministream: Vec<u8> = regular(root_start);
+        let minifat: Vec<u32> =
+            regular(mini_fat_start).chunks_exact(4).map(|c| u32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        for entry in dirs.chunks_exact(128) {
+            let name_len = (u16::from_le_bytes([entry[0x40], entry[0x41]]) as usize).min(64);
+            let name: Vec<u16> = entry[..name_len]
+                .chunks_exact(2)
+                .map(|c| u16::from_le_bytes([c[0], c[1]]))
+                .take_while(|&c| c != 0)
+                .collect();
+            let name = String::from_utf16_lossy(&name);
+            if !name.eq_ignore_ascii_case("Workbook") && !name.eq_ignore_ascii_case("Book") {
+                continue;
+            }
+            let start = u32_at(entry, 0x74).ok_or(damaged)?;
+            let len = u32_at(entry, 0x78).ok_or(damaged)? as usize;
+            let stream: Vec<u8> = if len < 4096 {
+                let mini = |id: u32| ministream.get(id as usize * 64..id as usize * 64 + 64);
+                chain(start, &minifat).into_iter().filter_map(mini).flatten().copied().collect()
+            } else {
+                regular(start)
+            };
+            check_dimensions(&stream[..len.min(stream.len())])?;
         }
         Ok(())
+    }
+
+    /// calamine reserves room for every cell a sheet's DIMENSIONS record claims;
+    /// a damaged record claiming billions of cells aborted the process. A real
+    /// .xls sheet has at most 65,536 rows and 256 columns.
+    fn check_dimensions(stream: &[u8]) -> Result<(), &'static str> {
+        let too_big = "a sheet claims more rows or columns than an .xls sheet can have (the file is damaged)";
+        let mut at = 0;
+        while let (Some(typ), Some(len)) = (u16_at(stream, at), u16_at(stream, at + 2)) {
+            let data = stream.get(at + 4..at + 4 + len as usize).unwrap_or(&[]);
+            if typ == 0x0200 && matches!(data.len(), 14 | 16) {
+                let (first, last) = (u32_at(data, 0).unwrap_or(0), u32_at(data, 4).unwrap_or(0));
+                if last > 65_536 || first > last || u16_at(data, 10).unwrap_or(0) > 256 {
+                    return Err(too_big);
+                }
+            }
+            at += 4 + len as usize;
+        }
+        Ok(())
+    }
+
+    fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+        Some(u16::from_le_bytes(b.get(at..at + 2)?.try_into().ok()?))
     }
 }
 
@@ -258,6 +319,12 @@ mod tests {
             std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/roster_xlsx/cfb-chain-loop.xls"))
                 .unwrap();
         assert!(super::cfb::check_chains(&bad).is_err());
+        let huge = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/regressions/roster_xlsx/calamine-dimensions-alloc.xls"
+        ))
+        .unwrap();
+        assert!(super::cfb::check_chains(&huge).unwrap_err().contains("more rows or columns"));
     }
 
     use super::*;
