@@ -192,6 +192,17 @@ mod cfb {
         let mut at = 0;
         while let (Some(typ), Some(len)) = (u16_at(stream, at), u16_at(stream, at + 2)) {
             let data = stream.get(at + 4..at + 4 + len as usize).unwrap_or(&[]);
+            // Cell records start with row and column; a column past IV (256)
+            // only exists in a damaged file, and calamine allocates the whole
+            // rectangle up to the furthest cell.
+            let col = match typ {
+                0x0006 | 0x0201 | 0x0203 | 0x0204 | 0x0205 | 0x027E | 0x00FD | 0x00D6 => u16_at(data, 2),
+                0x00BD | 0x00BE => u16_at(data, data.len().saturating_sub(2)).max(u16_at(data, 2)),
+                _ => None,
+            };
+            if col.is_some_and(|c| c > 255) {
+                return Err(too_big);
+            }
             if typ == 0x0200 && matches!(data.len(), 14 | 16) {
                 let (first, last) = (u32_at(data, 0).unwrap_or(0), u32_at(data, 4).unwrap_or(0));
                 if last > 65_536 || first > last || u16_at(data, 10).unwrap_or(0) > 256 {
@@ -325,6 +336,12 @@ mod tests {
         ))
         .unwrap();
         assert!(super::cfb::check_chains(&huge).unwrap_err().contains("more rows or columns"));
+        let wide = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/regressions/roster_xlsx/calamine-far-cell-alloc.xls"
+        ))
+        .unwrap();
+        assert!(super::cfb::check_chains(&wide).unwrap_err().contains("more rows or columns"));
     }
 
     use super::*;
