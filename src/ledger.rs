@@ -188,6 +188,9 @@ impl ProgramStatus {
     }
 }
 
+/// Per person (ID number): the amount paid in a period and the name it was paid under.
+pub type PaidAmounts = HashMap<String, (Fen, String)>;
+
 /// What the pipeline needs from a ledger. Implemented by [`SqliteLedger`].
 pub trait Ledger {
     /// Runs committed but not yet published (a crash came between the two).
@@ -200,11 +203,7 @@ pub trait Ledger {
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<String>, LedgerError>;
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
-    fn last_paid_before(
-        &self,
-        program: Program,
-        period: Period,
-    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError>;
+    fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;
     /// Commits a run, its files and its lines in one transaction.
     fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError>;
     /// SHA-256 of the newest committed run's manifest (the chain link).

@@ -124,7 +124,7 @@ fn strip_thousands(s: &str) -> Option<String> {
         None => (s, None),
     };
     let groups: Vec<&str> = int.split(',').collect();
-    let ok = groups[0].len() >= 1 && groups[0].len() <= 3 && groups[1..].iter().all(|g| g.len() == 3);
+    let ok = (1..=3).contains(&groups[0].len()) && groups[1..].iter().all(|g| g.len() == 3);
     if !ok || frac.is_some_and(|f| f.contains(',')) {
         return None;
     }

@@ -146,7 +146,7 @@ fn expected(rosters: &[rosters::Roster]) -> Vec<ExpectedHold> {
             }
         }
     }
-    out.sort_by(|a, b| (a.period, a.program, a.row, a.code).cmp(&(b.period, b.program, b.row, b.code)));
+    out.sort_by_key(|a| (a.period, a.program, a.row, a.code));
     out
 }
 

@@ -358,7 +358,7 @@ pub(crate) struct Spinner {
 impl Spinner {
     fn tick(&mut self) {
         self.n += 1;
-        if self.n % 4096 == 0 {
+        if self.n.is_multiple_of(4096) {
             if let Some(b) = &self.bar {
                 b.set_position(self.n);
             }

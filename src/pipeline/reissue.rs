@@ -96,8 +96,8 @@ fn plan(
         Err(e) => return Ok(Err(format!("新账号无效：{e}"))),
     };
     let pc = &config.programs[&original.program];
-    if !formats.contains_key(&original.program) {
-        formats.insert(original.program, crate::bankfile::Format::load(&pc.format, &config.formats_dir)?);
+    if let std::collections::btree_map::Entry::Vacant(e) = formats.entry(original.program) {
+        e.insert(crate::bankfile::Format::load(&pc.format, &config.formats_dir)?);
     }
     let payee_name =
         if c.payee_name.trim().is_empty() { original.payee_name.clone() } else { c.payee_name.trim().to_string() };

@@ -12,15 +12,24 @@ use super::{html, ReportError, ReportSet, RunReport};
 use crate::domain::{Change, ChangeKind, Code, Exception, Failure, Fen, Field, Program};
 use crate::totals::{PlaceKey, PlaceTotals, ProgramTotals, RunTotals, Tally};
 
+/// (program, [approved, paid, held, skipped], warned, refused)
+type ProgramRow = (Program, [(u64, Decimal); 4], u64, bool);
+/// (program, township, village, households, people, paid, held)
+type PlaceRow = (Program, String, String, u64, u64, (u64, Decimal), (u64, Decimal));
+/// (program, file, row, field, code, name, id_number_masked, message)
+type ExceptionRow = (Program, String, u64, String, String, String, String, String);
+/// (program, id_number_masked, name, change, previous fen, fen)
+type ChangeRow = (Program, String, String, String, Option<i64>, Option<i64>);
+
 #[derive(Serialize, Deserialize)]
 struct Snapshot {
     office_name: String,
     period: String,
     generated_at: String,
-    programs: Vec<(Program, [(u64, Decimal); 4], u64, bool)>,
-    places: Vec<(Program, String, String, u64, u64, (u64, Decimal), (u64, Decimal))>,
-    exceptions: Vec<(Program, String, u64, String, String, String, String, String)>,
-    changes: Vec<(Program, String, String, String, Option<i64>, Option<i64>)>,
+    programs: Vec<ProgramRow>,
+    places: Vec<PlaceRow>,
+    exceptions: Vec<ExceptionRow>,
+    changes: Vec<ChangeRow>,
 }
 
 fn tally(t: Tally) -> (u64, Decimal) {
