@@ -138,7 +138,6 @@ pub(crate) fn stage(
         }
     }
     let mut files = Vec::new();
-    let mut ledger_lines = Vec::with_capacity(all.len());
     let mut bank_names = Vec::with_capacity(all.len());
     let mut written_all = write_and_sign(
         &ranges,
@@ -159,10 +158,7 @@ pub(crate) fn stage(
         for w in &written {
             let (these, more) = rest.split_at((w.lines as usize).min(rest.len()));
             rest = more;
-            for l in these {
-                ledger_lines.push(ledger_line(l, period, &w.file_name));
-                bank_names.push(w.file_name.clone());
-            }
+            bank_names.extend(these.iter().map(|_| w.file_name.clone()));
             files.push(FileRecord {
                 name: w.file_name.clone(),
                 program: *program,
@@ -193,6 +189,11 @@ pub(crate) fn stage(
         report::save_snapshot(&staging.join("reports/report.json"), &r)?;
         fault::point("reports");
     }
+    // The reports were the last reader of the lines: the ledger rows take their
+    // strings over instead of copying them (a million lines held twice was most
+    // of a run's peak memory).
+    let ledger_lines: Vec<LedgerLine> =
+        all.into_iter().zip(bank_names).map(|(l, file)| ledger_line(l, period, file)).collect();
     let sha = write_manifest(config, prepared, ledger, signer, batch, &files, created, &staging)?;
     fault::point("manifest");
     let run = NewRun {
@@ -274,20 +275,20 @@ fn write_program(
     Ok(written)
 }
 
-fn ledger_line(l: &PaymentLine, period: Period, bank_file: &str) -> LedgerLine {
+fn ledger_line(l: PaymentLine, period: Period, bank_file: String) -> LedgerLine {
     LedgerLine {
-        end_to_end_id: l.end_to_end_id.0.clone(),
+        end_to_end_id: l.end_to_end_id.0,
         program: l.program,
         period,
         id_number: l.id_number.as_str().to_string(),
-        name: l.name.clone(),
-        township: l.township.clone(),
-        village: l.village.clone(),
-        payee_name: l.payee_name.clone(),
+        name: l.name,
+        township: l.township,
+        village: l.village,
+        payee_name: l.payee_name,
         account: l.account.as_str().to_string(),
-        bank: l.bank.clone(),
+        bank: l.bank,
         amount: l.amount,
-        bank_file: bank_file.to_string(),
+        bank_file,
         status: crate::domain::PaymentStatus::Sent,
         reason_code: String::new(),
         reason_text: String::new(),
