@@ -33,13 +33,7 @@ fn id_key(c: &Checked) -> Option<&str> {
 
 /// R01: the same person twice in one program's roster: every copy is held.
 fn hold_duplicates_in_program(rows: &mut [Checked]) {
-    let mut seen: HashMap<(Program, &str), Vec<usize>> = HashMap::new();
-    for (i, c) in rows.iter().enumerate() {
-        if let Some(id) = id_key(c) {
-            seen.entry((c.program, id)).or_default().push(i);
-        }
-    }
-    let groups: Vec<Vec<usize>> = seen.into_values().filter(|v| v.len() > 1).collect();
+    let groups = shared_keys(rows.iter().enumerate().filter_map(|(i, c)| id_key(c).map(|id| ((c.program, id), i))));
     for group in groups {
         let where_rows: Vec<String> = group.iter().map(|&i| rows[i].row.to_string()).collect();
         for &i in &group {
@@ -51,6 +45,19 @@ fn hold_duplicates_in_program(rows: &mut [Checked]) {
             rows[i].hold(Code::R01, Field::IdNumber, msg);
         }
     }
+}
+
+/// The rows (ascending) of every key that more than one row has. Sorting
+/// borrowed keys instead of hashing them into per-key vectors keeps a
+/// million-row roster from needing a map entry and a vector per row.
+fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize>> {
+    let mut all: Vec<(K, usize)> = keyed.collect();
+    all.sort_unstable();
+    let mut groups = Vec::new();
+    for run in all.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+        groups.push(run.iter().map(|(_, i)| *i).collect());
+    }
+    groups
 }
 
 /// R02: the same person in both 低保 and 特困 for the same period: both held.
@@ -98,13 +105,9 @@ fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono:
 /// not an institution. One household = every line on the account names the same
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
 fn hold_shared_accounts(rows: &mut [Checked]) {
-    let mut by_account: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, c) in rows.iter().enumerate() {
-        if let Some(line) = &c.line {
-            by_account.entry(line.account.as_str().to_string()).or_default().push(i);
-        }
-    }
-    for (_, group) in by_account.into_iter().filter(|(_, g)| g.len() > 1) {
+    let groups =
+        shared_keys(rows.iter().enumerate().filter_map(|(i, c)| c.line.as_ref().map(|l| (l.account.as_str(), i))));
+    for group in groups {
         let lines: Vec<_> = group.iter().filter_map(|&i| rows[i].line.as_ref()).collect();
         let people: HashSet<&str> = lines.iter().map(|l| l.id_number.as_str()).collect();
         if people.len() < 2 {

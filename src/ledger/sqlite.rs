@@ -14,6 +14,109 @@ use crate::domain::{Fen, PaymentStatus, Period, Program};
 
 const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
 
+/// Payment rows per INSERT statement: one statement per row spent most of a
+/// million-line commit in per-statement overhead (16 × 64 parameters stays far
+/// below SQLite's limit).
+const ROWS_PER_INSERT: usize = 64;
+const PAYMENT_COLUMNS: &str = "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, \
+     township, village, payee_name, account, bank, amount_fen, bank_file, status, original_id, retry, updated_at) VALUES ";
+
+/// `(?,?,…,'sent',?,?,?)` repeated `rows` times.
+fn payment_values(rows: usize) -> String {
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,'sent',?,?,?)";
+    let mut sql = String::from(PAYMENT_COLUMNS);
+    for i in 0..rows {
+        if i > 0 {
+            sql.push(',');
+        }
+        sql.push_str(one);
+    }
+    sql
+}
+
+/// Inserts the payment rows, many per statement. A chunk that breaks the
+/// one-payment-per-person index is rolled back by SQLite (statement atomicity)
+/// and replayed row by row, so the error names the line's program as before.
+fn insert_payments(tx: &rusqlite::Transaction<'_>, run_id: i64, lines: &[LedgerLine]) -> Result<(), LedgerError> {
+    let ts = now();
+    let mut many = tx.prepare(&payment_values(ROWS_PER_INSERT))?;
+    let mut one = tx.prepare(&payment_values(1))?;
+    let chunks = lines.chunks_exact(ROWS_PER_INSERT);
+    let rest = chunks.remainder();
+    for chunk in chunks {
+        let mut i = 1;
+        for l in chunk {
+            bind_payment(&mut many, &mut i, run_id, l, &ts)?;
+        }
+        match many.raw_execute() {
+            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+                insert_one_by_one(&mut one, run_id, chunk, &ts)?;
+            }
+            res => {
+                res?;
+            }
+        }
+    }
+    insert_one_by_one(&mut one, run_id, rest, &ts)
+}
+
+fn insert_one_by_one(
+    stmt: &mut rusqlite::Statement<'_>,
+    run_id: i64,
+    lines: &[LedgerLine],
+    ts: &str,
+) -> Result<(), LedgerError> {
+    for l in lines {
+        let mut i = 1;
+        bind_payment(stmt, &mut i, run_id, l, ts)?;
+        let res = stmt.raw_execute();
+        if let Err(rusqlite::Error::SqliteFailure(e, _)) = &res {
+            if e.code == rusqlite::ErrorCode::ConstraintViolation {
+                return Err(LedgerError::AlreadyPaid {
+                    program: l.program.code().into(),
+                    period: l.period.to_string(),
+                });
+            }
+        }
+        res?;
+    }
+    Ok(())
+}
+
+/// Binds one payment row's 16 parameters from index `*i` on.
+fn bind_payment(
+    stmt: &mut rusqlite::Statement<'_>,
+    i: &mut usize,
+    run_id: i64,
+    l: &LedgerLine,
+    ts: &str,
+) -> Result<(), LedgerError> {
+    let period = l.period.to_string();
+    let values: [&dyn rusqlite::ToSql; 16] = [
+        &l.end_to_end_id,
+        &run_id,
+        &l.program.code(),
+        &period,
+        &l.id_number,
+        &l.name,
+        &l.township,
+        &l.village,
+        &l.payee_name,
+        &l.account,
+        &l.bank,
+        &l.amount.0,
+        &l.bank_file,
+        &l.original_id,
+        &l.retry,
+        &ts,
+    ];
+    for v in values {
+        stmt.raw_bind_parameter(*i, v)?;
+        *i += 1;
+    }
+    Ok(())
+}
+
 /// A ledger in one SQLite file.
 pub struct SqliteLedger {
     conn: Connection,
@@ -207,41 +310,7 @@ impl Ledger for SqliteLedger {
                     file.sha256
                 ])?;
             }
-            let mut p = tx.prepare(
-                "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, township, village, \
-                 payee_name, account, bank, amount_fen, bank_file, status, original_id, retry, updated_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, 'sent', ?14, ?15, ?16)",
-            )?;
-            let ts = now();
-            for l in lines {
-                let res = p.execute(params![
-                    l.end_to_end_id,
-                    run_id,
-                    l.program.code(),
-                    l.period.to_string(),
-                    l.id_number,
-                    l.name,
-                    l.township,
-                    l.village,
-                    l.payee_name,
-                    l.account,
-                    l.bank,
-                    l.amount.0,
-                    l.bank_file,
-                    l.original_id,
-                    l.retry,
-                    ts
-                ]);
-                if let Err(rusqlite::Error::SqliteFailure(e, _)) = &res {
-                    if e.code == rusqlite::ErrorCode::ConstraintViolation {
-                        return Err(LedgerError::AlreadyPaid {
-                            program: l.program.code().into(),
-                            period: l.period.to_string(),
-                        });
-                    }
-                }
-                res?;
-            }
+            insert_payments(&tx, run_id, lines)?;
         }
         tx.commit()?;
         Ok(run_id)
@@ -428,6 +497,24 @@ mod tests {
             total: Fen(100),
             sha256: "h".into(),
         }
+    }
+
+    /// Many rows go in per statement: a duplicate inside a full chunk is still
+    /// refused as AlreadyPaid and leaves nothing behind; a clean batch lands whole.
+    #[test]
+    fn chunked_inserts_keep_the_double_payment_guard() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let n = ROWS_PER_INSERT * 2 + 5;
+        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:04}"), &format!("P{i}"), None, 0)).collect();
+        l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+        let p: Period = "2026-11".parse().unwrap();
+        assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
+        let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &format!("Q{i}"), None, 0)).collect();
+        again[ROWS_PER_INSERT + 3].id_number = "P7".into();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &again).unwrap_err();
+        assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
+        assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
     }
 
     #[test]

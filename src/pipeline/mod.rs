@@ -10,7 +10,7 @@ use crate::domain::{Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine
 use crate::ingest::{self, IngestError};
 use crate::ledger::{Ledger, LedgerError};
 use crate::reconcile::{self, StopEntry};
-use crate::totals::{PlaceKey, ProgramTotals, RunTotals};
+use crate::totals::{PlaceKey, PlaceTotals, ProgramTotals, RunTotals};
 use crate::validate::{self, Checked, Rules};
 
 mod admin;
@@ -176,11 +176,12 @@ pub(crate) fn prepare(
             apply_ledger_checks(ledger, p, period, config, &mut rows, &mut skipped, &mut changes)?;
         }
     }
-    for c in &rows {
-        exceptions.extend(c.exceptions.iter().cloned());
-    }
     let totals = total(&rows, &refused, &skipped_set(&rows));
     debug_assert!(totals.programs.values().all(ProgramTotals::balances));
+    // Totals were the last reader of the rows' exceptions: move them, not copy.
+    for c in &mut rows {
+        exceptions.append(&mut c.exceptions);
+    }
     Ok(Prepared { period, rows, exceptions, totals, changes, refused, skipped, formats })
 }
 
@@ -213,10 +214,10 @@ fn hold_reported_deceased(ledger: &dyn Ledger, rows: &mut [Checked]) -> Result<(
 }
 
 /// Marker stored in a row's exceptions when R04 skipped it.
-fn skipped_set(rows: &[Checked]) -> HashSet<(Program, u64, String)> {
+fn skipped_set(rows: &[Checked]) -> HashSet<(Program, u64, &str)> {
     rows.iter()
         .filter(|c| c.exceptions.iter().any(|e| e.code == Code::R04))
-        .map(|c| (c.program, c.row, c.file.clone()))
+        .map(|c| (c.program, c.row, c.file.as_str()))
         .collect()
 }
 
@@ -293,17 +294,18 @@ fn change(c: &Checked, kind: ChangeKind, previous: Option<Fen>, amount: Option<F
 }
 
 /// Totals per program and place. Lines of a refused program count as held.
-fn total(rows: &[Checked], refused: &HashSet<Program>, skipped: &HashSet<(Program, u64, String)>) -> RunTotals {
+///
+/// Places are summed under borrowed keys and only then copied into the
+/// (owned-key) totals: one key per village, not two strings per row.
+fn total(rows: &[Checked], refused: &HashSet<Program>, skipped: &HashSet<(Program, u64, &str)>) -> RunTotals {
     let mut t = RunTotals::default();
+    let mut places: HashMap<(Program, &str, &str), PlaceTotals> = HashMap::new();
     for c in rows {
         let prog = t.programs.entry(c.program).or_default();
         prog.refused = refused.contains(&c.program);
         prog.approved.add(c.written_amount);
-        let place = t
-            .places
-            .entry(PlaceKey { program: c.program, township: c.township.clone(), village: c.village.clone() })
-            .or_default();
-        if skipped.contains(&(c.program, c.row, c.file.clone())) {
+        let place = places.entry((c.program, c.township.as_str(), c.village.as_str())).or_default();
+        if skipped.contains(&(c.program, c.row, c.file.as_str())) {
             prog.skipped.add(c.written_amount);
             continue;
         }
@@ -323,6 +325,12 @@ fn total(rows: &[Checked], refused: &HashSet<Program>, skipped: &HashSet<(Progra
             }
         }
     }
+    t.places = places
+        .into_iter()
+        .map(|((program, township, village), v)| {
+            (PlaceKey { program, township: township.to_string(), village: village.to_string() }, v)
+        })
+        .collect();
     t
 }
 

@@ -138,21 +138,27 @@ pub(crate) fn stage(
         }
     }
     let mut files = Vec::new();
-    let mut ledger_lines = Vec::with_capacity(all.len());
     let mut bank_names = Vec::with_capacity(all.len());
+    let mut written_all = write_and_sign(
+        &ranges,
+        |program, lines| {
+            let written = write_program(config, prepared, program, lines, batch, created, &staging)?;
+            for w in &written {
+                manifest::sign_file(&w.path, signer)?;
+                fault::point("signed");
+            }
+            Ok(written)
+        },
+        &all,
+    )?;
     for (program, &(start, end)) in &ranges {
         let lines = &all[start..end];
-        let written = write_program(config, prepared, *program, lines, batch, created, &staging)?;
+        let written = written_all.remove(program).unwrap_or_default();
         let mut rest = lines;
         for w in &written {
             let (these, more) = rest.split_at((w.lines as usize).min(rest.len()));
             rest = more;
-            manifest::sign_file(&w.path, signer)?;
-            fault::point("signed");
-            for l in these {
-                ledger_lines.push(ledger_line(l, period, &w.file_name));
-                bank_names.push(w.file_name.clone());
-            }
+            bank_names.extend(these.iter().map(|_| w.file_name.clone()));
             files.push(FileRecord {
                 name: w.file_name.clone(),
                 program: *program,
@@ -183,6 +189,11 @@ pub(crate) fn stage(
         report::save_snapshot(&staging.join("reports/report.json"), &r)?;
         fault::point("reports");
     }
+    // The reports were the last reader of the lines: the ledger rows take their
+    // strings over instead of copying them (a million lines held twice was most
+    // of a run's peak memory).
+    let ledger_lines: Vec<LedgerLine> =
+        all.into_iter().zip(bank_names).map(|(l, file)| ledger_line(l, period, file)).collect();
     let sha = write_manifest(config, prepared, ledger, signer, batch, &files, created, &staging)?;
     fault::point("manifest");
     let run = NewRun {
@@ -194,6 +205,43 @@ pub(crate) fn stage(
         created_at: created.to_rfc3339(),
     };
     Ok(Staged { run, files, lines: ledger_lines })
+}
+
+/// Writes and signs each program's bank files, the programs split over two
+/// threads by line count (the files of one program never depend on another's).
+/// On failure the error of the first failing program, in program order, wins.
+fn write_and_sign<F>(
+    ranges: &BTreeMap<Program, (usize, usize)>,
+    one: F,
+    all: &[PaymentLine],
+) -> Result<BTreeMap<Program, Vec<WrittenFile>>, PipelineError>
+where
+    F: Fn(Program, &[PaymentLine]) -> Result<Vec<WrittenFile>, PipelineError> + Sync,
+{
+    let mut by_size: Vec<(Program, usize, usize)> = ranges.iter().map(|(p, &(s, e))| (*p, s, e)).collect();
+    by_size.sort_by_key(|&(p, s, e)| (std::cmp::Reverse(e - s), p));
+    let (mut mine, mut theirs) = (Vec::new(), Vec::new());
+    let (mut n_mine, mut n_theirs) = (0usize, 0usize);
+    for (p, s, e) in by_size {
+        if n_mine <= n_theirs {
+            n_mine += e - s;
+            mine.push((p, s, e));
+        } else {
+            n_theirs += e - s;
+            theirs.push((p, s, e));
+        }
+    }
+    let run = |group: Vec<(Program, usize, usize)>| {
+        group.into_iter().map(|(p, s, e)| (p, one(p, &all[s..e]))).collect::<Vec<_>>()
+    };
+    let (a, b) = std::thread::scope(|scope| {
+        let handle = (!theirs.is_empty()).then(|| scope.spawn(|| run(theirs)));
+        let a = run(mine);
+        let b = handle.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))).unwrap_or_default();
+        (a, b)
+    });
+    let results: BTreeMap<Program, Result<Vec<WrittenFile>, PipelineError>> = a.into_iter().chain(b).collect();
+    results.into_iter().map(|(p, r)| r.map(|w| (p, w))).collect()
 }
 
 fn batch_number(batch: &str) -> u32 {
@@ -227,20 +275,20 @@ fn write_program(
     Ok(written)
 }
 
-fn ledger_line(l: &PaymentLine, period: Period, bank_file: &str) -> LedgerLine {
+fn ledger_line(l: PaymentLine, period: Period, bank_file: String) -> LedgerLine {
     LedgerLine {
-        end_to_end_id: l.end_to_end_id.0.clone(),
+        end_to_end_id: l.end_to_end_id.0,
         program: l.program,
         period,
         id_number: l.id_number.as_str().to_string(),
-        name: l.name.clone(),
-        township: l.township.clone(),
-        village: l.village.clone(),
-        payee_name: l.payee_name.clone(),
+        name: l.name,
+        township: l.township,
+        village: l.village,
+        payee_name: l.payee_name,
         account: l.account.as_str().to_string(),
-        bank: l.bank.clone(),
+        bank: l.bank,
         amount: l.amount,
-        bank_file: bank_file.to_string(),
+        bank_file,
         status: crate::domain::PaymentStatus::Sent,
         reason_code: String::new(),
         reason_text: String::new(),

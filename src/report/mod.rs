@@ -84,12 +84,15 @@ pub fn write_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Resul
     if set == ReportSet::Run && r.bank_files.len() != r.paid.len() {
         return Err(ReportError::BankFilesMismatch { paid: r.paid.len(), files: r.bank_files.len() });
     }
-    // The 发放名册 workbook is the largest single report: it is written on a second
-    // core while the rest are written here. Paths are returned in the fixed order.
+    // The 发放名册 and 公示 workbooks are the largest reports: each is written on
+    // its own thread while the rest are written here. Paths are returned in the
+    // fixed order (…, summary.xlsx, roster.xlsx, notice.xlsx, report.html).
     let roster = reports_dir.join("roster.xlsx");
+    let notice = reports_dir.join("notice.xlsx");
     let mut written = Vec::new();
-    let (roster_result, rest) = std::thread::scope(|scope| {
+    let (roster_result, notice_result, rest) = std::thread::scope(|scope| {
         let handle = (set == ReportSet::Run).then(|| scope.spawn(|| xlsx::roster(&roster, r)));
+        let notice_handle = scope.spawn(|| xlsx::notice(&notice, r));
         let rest = (|| {
             let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
                 let path = reports_dir.join(name);
@@ -105,18 +108,27 @@ pub fn write_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Resul
             }
             out("changes.csv", &|p| csvout::changes(p, r.changes))?;
             out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
-            out("notice.xlsx", &|p| xlsx::notice(p, r))?;
             out("report.html", &|p| html::write(p, r, set))?;
             Ok::<(), ReportError>(())
         })();
-        let roster_result = handle.map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        (roster_result, rest)
+        let join = |h: std::thread::ScopedJoinHandle<'_, Result<(), ReportError>>| {
+            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
+        };
+        let roster_result = handle.map(join);
+        let notice_result = join(notice_handle);
+        (roster_result, notice_result, rest)
     });
     rest?;
+    let at = written.iter().position(|p| p.ends_with("summary.xlsx")).map_or(written.len(), |i| i + 1);
     if let Some(res) = roster_result {
         res?;
-        let at = written.iter().position(|p| p.ends_with("summary.xlsx")).map_or(written.len(), |i| i + 1);
+    }
+    notice_result?;
+    if set == ReportSet::Run {
+        written.insert(at, notice);
         written.insert(at, roster);
+    } else {
+        written.insert(at, notice);
     }
     Ok(written)
 }
