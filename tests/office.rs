@@ -472,3 +472,19 @@ fn group_rejection_and_contradictions() {
     let flags: Vec<_> = std::fs::read_dir(dir.join("out/flags")).unwrap().collect();
     assert_eq!(flags.len(), 1, "flags are listed with file and line");
 }
+
+#[test]
+fn the_leftovers_of_a_killed_check_or_run_are_cleaned_up() {
+    let (_tmp, config) = office();
+    let c = config.to_str().unwrap();
+    let dir = config.parent().unwrap();
+    let period = dir.join("out/2026-10");
+    // A check killed mid-write (its pid is long gone) and a run killed before its commit.
+    std::fs::create_dir_all(period.join(".check-999999999/reports")).unwrap();
+    std::fs::create_dir_all(period.join(".staging-R001/bank")).unwrap();
+    std::fs::write(period.join(".staging-R001/bank/DB202610R001.xml"), "half a file").unwrap();
+    expect(&["run", "--config", c, "--period", "2026-10"], 2);
+    assert!(!period.join(".check-999999999").exists());
+    assert!(!period.join(".staging-R001").exists());
+    expect(&["verify", period.to_str().unwrap()], 0);
+}

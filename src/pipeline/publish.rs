@@ -39,14 +39,22 @@ pub(crate) fn recover(config: &Config, ledger: &mut dyn Ledger) -> Result<Vec<St
     for period in periods.flatten() {
         let Ok(entries) = fs::read_dir(period.path()) else { continue };
         for e in entries.flatten() {
-            let name = e.file_name();
-            if name.to_string_lossy().starts_with(".staging-") && !owned.contains(&e.path().as_path()) {
+            let name = e.file_name().to_string_lossy().to_string();
+            let orphan_stage = name.starts_with(".staging-") && !owned.contains(&e.path().as_path());
+            if orphan_stage || is_dead_check(&name) {
                 fs::remove_dir_all(e.path()).map_err(io_err(e.path()))?;
                 said.push(format!("removed the unfinished files of an interrupted run ({})", e.path().display()));
             }
         }
     }
     Ok(said)
+}
+
+/// A `check`'s working folder (`.check-<pid>`) whose process is gone. Checks take
+/// no lock, so a running one is recognised by its process id.
+fn is_dead_check(name: &str) -> bool {
+    let Some(pid) = name.strip_prefix(".check-").and_then(|p| p.parse::<u32>().ok()) else { return false };
+    cfg!(unix) && pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists()
 }
 
 /// Moves every file of `staging` into `period_dir` (same relative paths), the
