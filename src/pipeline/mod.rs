@@ -93,8 +93,6 @@ pub(crate) struct Prepared {
     pub changes: Vec<Change>,
     /// Programs refused by R07.
     pub refused: HashSet<Program>,
-    /// Lines skipped by R04, per program.
-    pub skipped: HashMap<Program, u64>,
     pub formats: BTreeMap<Program, Format>,
 }
 
@@ -168,21 +166,20 @@ pub(crate) fn prepare(
             exceptions.push(e);
         }
     }
-    let mut skipped = HashMap::new();
     let mut changes = Vec::new();
     if let Some(ledger) = ledger {
         hold_reported_deceased(ledger, &mut rows)?;
         for p in &due {
-            apply_ledger_checks(ledger, p, period, config, &mut rows, &mut skipped, &mut changes)?;
+            apply_ledger_checks(ledger, p, period, config, &mut rows, &mut changes)?;
         }
     }
-    let totals = total(&rows, &refused, &skipped_set(&rows));
+    let totals = total(&rows, &refused);
     debug_assert!(totals.programs.values().all(ProgramTotals::balances));
     // Totals were the last reader of the rows' exceptions: move them, not copy.
     for c in &mut rows {
         exceptions.append(&mut c.exceptions);
     }
-    Ok(Prepared { period, rows, exceptions, totals, changes, refused, skipped, formats })
+    Ok(Prepared { period, rows, exceptions, totals, changes, refused, formats })
 }
 
 fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
@@ -213,14 +210,6 @@ fn hold_reported_deceased(ledger: &dyn Ledger, rows: &mut [Checked]) -> Result<(
     Ok(())
 }
 
-/// Marker stored in a row's exceptions when R04 skipped it.
-fn skipped_set(rows: &[Checked]) -> HashSet<(Program, u64, &str)> {
-    rows.iter()
-        .filter(|c| c.exceptions.iter().any(|e| e.code == Code::R04))
-        .map(|c| (c.program, c.row, c.file.as_str()))
-        .collect()
-}
-
 /// R04 and R06 against the ledger, and the changes list against the last paid period.
 fn apply_ledger_checks(
     ledger: &dyn Ledger,
@@ -228,7 +217,6 @@ fn apply_ledger_checks(
     period: Period,
     config: &Config,
     rows: &mut [Checked],
-    skipped: &mut HashMap<Program, u64>,
     changes: &mut Vec<Change>,
 ) -> Result<(), PipelineError> {
     let paid = ledger.paid_people(p.program, period)?;
@@ -242,7 +230,6 @@ fn apply_ledger_checks(
             let msg = format!("{period}已发放（或在途），不再重复发放");
             let ex = c.exception(Code::R04, "id_number", msg);
             c.exceptions.push(ex);
-            *skipped.entry(p.program).or_default() += 1;
             continue;
         }
         let Some((prev_period, prev)) = &previous else { continue };
@@ -297,7 +284,7 @@ fn change(c: &Checked, kind: ChangeKind, previous: Option<Fen>, amount: Option<F
 ///
 /// Places are summed under borrowed keys and only then copied into the
 /// (owned-key) totals: one key per village, not two strings per row.
-fn total(rows: &[Checked], refused: &HashSet<Program>, skipped: &HashSet<(Program, u64, &str)>) -> RunTotals {
+fn total(rows: &[Checked], refused: &HashSet<Program>) -> RunTotals {
     let mut t = RunTotals::default();
     let mut places: HashMap<(Program, &str, &str), PlaceTotals> = HashMap::new();
     for c in rows {
@@ -305,7 +292,8 @@ fn total(rows: &[Checked], refused: &HashSet<Program>, skipped: &HashSet<(Progra
         prog.refused = refused.contains(&c.program);
         prog.approved.add(c.written_amount);
         let place = places.entry((c.program, c.township.as_str(), c.village.as_str())).or_default();
-        if skipped.contains(&(c.program, c.row, c.file.as_str())) {
+        // R04 is the only exception that marks a row as paid in an earlier run.
+        if c.exceptions.iter().any(|e| e.code == Code::R04) {
             prog.skipped.add(c.written_amount);
             continue;
         }

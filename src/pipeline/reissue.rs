@@ -153,7 +153,6 @@ fn correction_prepared(
         totals,
         changes: Vec::new(),
         refused: HashSet::new(),
-        skipped: HashMap::new(),
         formats,
     }
 }

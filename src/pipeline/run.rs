@@ -29,7 +29,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     summary.extend(summary_lines(&prepared));
     let payable = take_payable(&mut prepared);
     if payable.is_empty() {
-        let skipped: u64 = prepared.skipped.values().sum();
+        let skipped: u64 = prepared.totals.programs.values().map(|t| t.skipped.lines).sum();
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
             summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
