@@ -2,6 +2,10 @@
 //! on its own as an empty test crate).
 #![allow(dead_code)]
 
+#[path = "common/seed.rs"]
+mod seed;
+pub use seed::proptest_config;
+
 use std::path::{Path, PathBuf};
 
 use disburse::bankfile::Batch;

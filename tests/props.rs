@@ -61,7 +61,7 @@ fn written(s: &str) -> Decimal {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(256))]
+    #![proptest_config(common::proptest_config(256))]
 
     /// validate + reconcile: every line is paid or held, and the amounts as
     /// written add up exactly: approved = paid + held, per program.
@@ -239,7 +239,7 @@ fn receipt() -> impl Strategy<Value = Receipt> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(48))]
+    #![proptest_config(common::proptest_config(48))]
 
     /// Any sequence of receipts (duplicates, contradictions, wrong amounts, late
     /// returns, in any order): after every file sent = settled + failed + returned
@@ -288,7 +288,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(common::proptest_config(24))]
 
     /// A random roster through `run`: every approved line is paid or held, the
     /// summary says approved = paid + held to the fen, and the ledger sent exactly
@@ -321,6 +321,13 @@ proptest! {
             .collect();
         std::fs::write(&ap, fixed).unwrap();
         let o = bin(&office, &["run", "--config", "disburse.toml", "--period", "2026-10"]);
+        if total < Decimal::ZERO {
+            // An approval of a negative sum is no approval: the file is refused whole.
+            prop_assert_eq!(o.status.code(), Some(1), "{}", common::text(&o));
+            prop_assert!(common::text(&o).contains("approvals.csv: row"), "{}", common::text(&o));
+            prop_assert!(!office.join("out/2026-10").exists(), "a refused run writes nothing");
+            return Ok(());
+        }
         prop_assert!(ok(&o), "{}", common::text(&o));
         let summary = common::read_csv(&office.join("out/2026-10/reports/summary.csv"));
         let (mut n, mut amount, mut paid_n, mut paid_amount) = (0u64, Decimal::ZERO, 0u64, Decimal::ZERO);

@@ -3,6 +3,9 @@
 
 pub mod fake_bank;
 pub mod gen;
+pub mod seed;
+
+pub use seed::proptest_config;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -50,3 +53,4 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
