@@ -15,7 +15,7 @@ mod money;
 mod person;
 
 pub use money::{parse_amount, AmountError, Fen};
-pub use person::{luhn_digit, luhn_ok, mask_account, mask_id, Account, AccountError, IdError, IdNumber};
+pub use person::{id_key, luhn_digit, luhn_ok, mask_account, mask_id, Account, AccountError, IdError, IdNumber};
 
 /// A benefit program (救助/优抚项目). The code is what configs, reports and the
 /// ledger use; it never changes.

@@ -2,13 +2,16 @@
 //! roster (SPEC §3 R01–R03, R05, R07; R04 and R06 need the ledger and are applied
 //! by the pipeline with the sets the ledger hands it).
 //!
-//! Works on compact keys (ID number, account), never re-reading rows.
+//! Works on [`Entry`]s — a few numbers per row, no strings — so a province's
+//! million rows are reconciled in tens of megabytes, and the rows themselves can
+//! stream past and be read again when their lines are written.
 
 use std::collections::{HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{Approval, Code, Exception, Field, Program};
+use crate::domain::{Approval, Code, Exception, Field, PayeeType, Program, Severity};
 use crate::validate::Checked;
 
 /// A person stopped from a date on (death, prison, cancelled, moved).
@@ -19,37 +22,106 @@ pub struct StopEntry {
     pub effective: chrono::NaiveDate,
 }
 
-/// Runs R01, R02, R03 and R05 over all rows of the run, holding lines in place.
-pub fn reconcile(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
-    hold_duplicates_in_program(rows);
-    hold_dibao_wubao_overlap(rows);
-    hold_stopped(rows, stops, period_start);
-    hold_shared_accounts(rows);
+/// What reconcile needs of one roster row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Entry {
+    pub program: Program,
+    /// The row in its roster (for the messages that name the other rows).
+    pub row: u64,
+    /// [`crate::domain::IdNumber::key`] of a valid ID number, 0 if none.
+    pub id: u64,
+    /// [`crate::domain::Account::key`] of the account of a payable line, 0 if none.
+    pub account: u128,
+    /// Who receives, as one number: the payee's name and village ([`household_key`]).
+    pub household: u64,
+    pub institution: bool,
+    /// Not held (yet).
+    pub payable: bool,
 }
 
-fn id_key(c: &Checked) -> Option<&str> {
-    c.id.as_ref().map(|i| i.as_str())
-}
-
-/// R01: the same person twice in one program's roster: every copy is held.
-fn hold_duplicates_in_program(rows: &mut [Checked]) {
-    let groups = shared_keys(rows.iter().enumerate().filter_map(|(i, c)| id_key(c).map(|id| ((c.program, id), i))));
-    for group in groups {
-        let where_rows: Vec<String> = group.iter().map(|&i| rows[i].row.to_string()).collect();
-        for &i in &group {
-            let msg = format!(
-                "同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行",
-                group.len(),
-                where_rows.join("、")
-            );
-            rows[i].hold(Code::R01, Field::IdNumber, msg);
+impl Entry {
+    /// The facts of a checked row.
+    pub fn of(c: &Checked) -> Entry {
+        let line = c.line.as_ref();
+        Entry {
+            program: c.program,
+            row: c.row,
+            id: c.id.as_ref().map_or(0, |i| i.key()),
+            account: line.map_or(0, |l| l.account.key()),
+            household: line.map_or(0, |l| household_key(&l.payee_name, &l.village)),
+            institution: line.is_some_and(|l| l.payee_type == PayeeType::Institution),
+            payable: line.is_some(),
         }
     }
 }
 
-/// The rows (ascending) of every key that more than one row has. Sorting
-/// borrowed keys instead of hashing them into per-key vectors keeps a
-/// million-row roster from needing a map entry and a vector per row.
+/// One payee in one village, as a number. SipHash with fixed keys: the same on
+/// every run. Two different households colliding would only let a shared account
+/// pass (R05 not raised), never hold a line wrongly; at 2^-64 per pair it is left so.
+pub fn household_key(payee_name: &str, village: &str) -> u64 {
+    #[allow(deprecated)]
+    let mut h = std::hash::SipHasher::new();
+    payee_name.hash(&mut h);
+    village.hash(&mut h);
+    h.finish()
+}
+
+/// A hold or a warning for one entry (its index), with the message a clerk reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    pub index: usize,
+    pub code: Code,
+    pub field: Field,
+    pub message: String,
+}
+
+/// Runs R01, R02, R03 and R05 over all entries of the run. A hold clears
+/// `payable`. Findings come in rule order (R01, R02, R03, R05): a stable sort by
+/// index gives each row its findings in the order a clerk reads them.
+pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate) -> Vec<Finding> {
+    let mut found = Vec::new();
+    hold_duplicates_in_program(entries, &mut found);
+    hold_dibao_wubao_overlap(entries, &mut found);
+    hold_stopped(entries, stops, period_start, &mut found);
+    hold_shared_accounts(entries, &mut found);
+    found
+}
+
+/// [`reconcile`] over checked rows, holding lines in place (for callers that
+/// have every row at hand, and the tests).
+pub fn reconcile_rows(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
+    let mut entries: Vec<Entry> = rows.iter().map(Entry::of).collect();
+    for f in reconcile(&mut entries, stops, period_start) {
+        rows[f.index].hold(f.code, f.field, f.message);
+    }
+}
+
+fn hold(entries: &mut [Entry], found: &mut Vec<Finding>, index: usize, code: Code, field: Field, message: String) {
+    if code.severity() == Severity::Hold {
+        entries[index].payable = false;
+    }
+    found.push(Finding { index, code, field, message });
+}
+
+/// R01: the same person twice in one program's roster: every copy is held.
+fn hold_duplicates_in_program(entries: &mut [Entry], found: &mut Vec<Finding>) {
+    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
+    for group in shared_keys(keyed) {
+        let where_rows: Vec<String> = group.iter().map(|&i| entries[i].row.to_string()).collect();
+        let msg = format!(
+            "同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行",
+            group.len(),
+            where_rows.join("、")
+        );
+        for &i in &group {
+            hold(entries, found, i, Code::R01, Field::IdNumber, msg.clone());
+        }
+    }
+}
+
+/// The entries (ascending) of every key that more than one entry has. Sorting
+/// keys instead of hashing them into per-key vectors keeps a million rows from
+/// needing a map entry and a vector each.
 fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize>> {
     let mut all: Vec<(K, usize)> = keyed.collect();
     all.sort_unstable();
@@ -61,34 +133,33 @@ fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize
 }
 
 /// R02: the same person in both 低保 and 特困 for the same period: both held.
-fn hold_dibao_wubao_overlap(rows: &mut [Checked]) {
-    let ids_of = |p: Program, rows: &[Checked]| -> HashSet<String> {
-        rows.iter().filter(|c| c.program == p).filter_map(|c| id_key(c).map(str::to_string)).collect()
-    };
-    let dibao = ids_of(Program::Dibao, rows);
-    let wubao = ids_of(Program::Wubao, rows);
-    for c in rows.iter_mut() {
-        let other = match c.program {
+fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
+    let ids_of =
+        |p: Program| -> HashSet<u64> { entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect() };
+    let (dibao, wubao) = (ids_of(Program::Dibao), ids_of(Program::Wubao));
+    for i in 0..entries.len() {
+        let other = match entries[i].program {
             Program::Dibao => &wubao,
             Program::Wubao => &dibao,
             _ => continue,
         };
-        if id_key(c).is_some_and(|id| other.contains(id)) {
+        if other.contains(&entries[i].id) {
             let msg =
                 "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".to_string();
-            c.hold(Code::R02, Field::IdNumber, msg);
+            hold(entries, found, i, Code::R02, Field::IdNumber, msg);
         }
     }
 }
 
 /// R03: a person on the stop list, stopped on or before the period's first day.
-fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
-    let stopped: HashMap<&str, &StopEntry> =
-        stops.iter().filter(|s| s.effective <= period_start).map(|s| (s.id_number.as_str(), s)).collect();
-    for c in rows.iter_mut() {
-        let Some(s) = id_key(c).and_then(|id| stopped.get(id)) else {
-            continue;
-        };
+fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate, found: &mut Vec<Finding>) {
+    let stopped: HashMap<u64, &StopEntry> = stops
+        .iter()
+        .filter(|s| s.effective <= period_start)
+        .filter_map(|s| crate::domain::id_key(&s.id_number).map(|k| (k, s)))
+        .collect();
+    for i in 0..entries.len() {
+        let Some(s) = stopped.get(&entries[i].id) else { continue };
         let why = match s.reason.as_str() {
             "death" => "死亡",
             "prison" => "服刑",
@@ -97,25 +168,23 @@ fn hold_stopped(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono:
             other => other,
         };
         let msg = format!("此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单", s.effective);
-        c.hold(Code::R03, Field::IdNumber, msg);
+        hold(entries, found, i, Code::R03, Field::IdNumber, msg);
     }
 }
 
 /// R05: one account receiving for different people who are not one household and
 /// not an institution. One household = every line on the account names the same
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
-fn hold_shared_accounts(rows: &mut [Checked]) {
-    let groups =
-        shared_keys(rows.iter().enumerate().filter_map(|(i, c)| c.line.as_ref().map(|l| (l.account.as_str(), i))));
-    for group in groups {
-        let lines: Vec<_> = group.iter().filter_map(|&i| rows[i].line.as_ref()).collect();
-        let people: HashSet<&str> = lines.iter().map(|l| l.id_number.as_str()).collect();
+fn hold_shared_accounts(entries: &mut [Entry], found: &mut Vec<Finding>) {
+    let keyed = entries.iter().enumerate().filter(|(_, e)| e.payable).map(|(i, e)| (e.account, i));
+    for group in shared_keys(keyed) {
+        let people: HashSet<u64> = group.iter().map(|&i| entries[i].id).collect();
         if people.len() < 2 {
             continue;
         }
-        let institution = lines.iter().all(|l| l.payee_type == crate::domain::PayeeType::Institution);
-        let first = lines[0];
-        let household = lines.iter().all(|l| l.payee_name == first.payee_name && l.village == first.village);
+        let institution = group.iter().all(|&i| entries[i].institution);
+        let first = entries[group[0]].household;
+        let household = group.iter().all(|&i| entries[i].household == first);
         if institution || household {
             continue;
         }
@@ -123,7 +192,7 @@ fn hold_shared_accounts(rows: &mut [Checked]) {
         for i in group {
             let msg =
                 format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领");
-            rows[i].hold(Code::R05, Field::Account, msg);
+            hold(entries, found, i, Code::R05, Field::Account, msg);
         }
     }
 }
@@ -209,7 +278,7 @@ mod tests {
         ];
         let stops =
             vec![StopEntry { id_number: C.into(), reason: "death".into(), effective: "2026-10-15".parse().unwrap() }];
-        reconcile(&mut rows, &stops, "2026-11-01".parse().unwrap());
+        reconcile_rows(&mut rows, &stops, "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R01]);
         assert_eq!(codes(&rows[1]), vec![Code::R01]);
         assert_eq!(codes(&rows[2]), vec![Code::R02]);
@@ -225,13 +294,13 @@ mod tests {
             checked(Program::Dibao, 2, "张三", A, "1234567890", "张三"),
             checked(Program::Youfu, 2, "王五", C, "1234567890", "王五"),
         ];
-        reconcile(&mut rows, &[], "2026-11-01".parse().unwrap());
+        reconcile_rows(&mut rows, &[], "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R05]);
         let mut rows = vec![
             checked(Program::Yiwubing, 2, "张三", A, "1234567890", "王大"),
             checked(Program::Yiwubing, 3, "王五", C, "1234567890", "王大"),
         ];
-        reconcile(&mut rows, &[], "2026-11-01".parse().unwrap());
+        reconcile_rows(&mut rows, &[], "2026-11-01".parse().unwrap());
         assert!(rows.iter().all(|r| r.line.is_some()), "one household (same payee, same village) may share");
     }
 

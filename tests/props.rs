@@ -9,7 +9,7 @@ mod common;
 use std::path::Path;
 
 use disburse::domain::{Cell, Fen, Field, Program, RosterRow, SourcePos, TextEncoding, TextRules};
-use disburse::reconcile::{reconcile, StopEntry};
+use disburse::reconcile::{reconcile_rows, StopEntry};
 use disburse::validate::{check_row, Rules};
 use proptest::prelude::*;
 use rust_decimal::Decimal;
@@ -89,7 +89,7 @@ proptest! {
             reason: "death".into(),
             effective: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
         }];
-        reconcile(&mut rows, &stops, chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
+        reconcile_rows(&mut rows, &stops, chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
         for program in [Program::Dibao, Program::Wubao] {
             let mine: Vec<_> = lines.iter().zip(&rows).filter(|(_, c)| c.program == program).collect();
             let approved: Decimal = mine.iter().map(|((l, _), _)| written(&l.amount)).sum();

@@ -16,7 +16,11 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
         false => None,
     };
     let prepared = prepare(config, period, ledger.as_ref().map(|l| l as &dyn crate::ledger::Ledger), progress)?;
-    let paid: Vec<_> = prepared.payable().cloned().collect();
+    let mut paid = Vec::new();
+    let replayed = prepared.replay(progress, &mut |l| {
+        paid.push(l);
+        Ok(())
+    })?;
     let names = vec![String::new(); paid.len()];
     let period_dir = config.period_dir(period);
     let staging = period_dir.join(format!(".check-{}", std::process::id()));
@@ -28,8 +32,8 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
         totals: &prepared.totals,
         paid: &paid,
         bank_files: &names,
-        exceptions: &prepared.exceptions,
-        changes: &prepared.changes,
+        exceptions: &replayed.exceptions,
+        changes: &replayed.changes,
         failures: &[],
     };
     let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{fault, publish, run, Outcome, PipelineError, Prepared};
+use super::{fault, publish, run, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::{Account, EndToEndId, IdNumber, PayeeType, PaymentLine, PaymentStatus, Period, Program, SourcePos};
 use crate::ingest::{self, Correction};
@@ -46,8 +46,10 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Correction)?;
     let batch = format!("C{n:03}");
-    let prepared = correction_prepared(period, &lines, formats);
-    let mut staged = run::stage(config, &prepared, lines.clone(), &ledger, &signer, &batch, BatchKind::Correction)?;
+    let totals = correction_totals(&lines);
+    let frame = run::Frame { period, totals: &totals, formats: &formats };
+    let given = run::Lines::Given(lines.clone());
+    let mut staged = run::stage(config, &frame, given, &ledger, &signer, &batch, BatchKind::Correction)?;
     for l in &mut staged.lines {
         let (root, retry) = links[&(l.program, l.id_number.clone())].clone();
         l.original_id = Some(root);
@@ -135,24 +137,13 @@ fn line_from(
     })
 }
 
-fn correction_prepared(
-    period: Period,
-    lines: &[PaymentLine],
-    formats: BTreeMap<Program, crate::bankfile::Format>,
-) -> Prepared {
+/// A correction batch approves exactly what it pays.
+fn correction_totals(lines: &[PaymentLine]) -> RunTotals {
     let mut totals = RunTotals::default();
     for l in lines {
         let t: &mut ProgramTotals = totals.programs.entry(l.program).or_default();
         t.approved.add_fen(l.amount);
         t.paid.add_fen(l.amount);
     }
-    Prepared {
-        period,
-        rows: Vec::new(),
-        exceptions: Vec::new(),
-        totals,
-        changes: Vec::new(),
-        refused: HashSet::new(),
-        formats,
-    }
+    totals
 }

@@ -7,13 +7,16 @@ use std::path::Path;
 use chrono::{DateTime, FixedOffset};
 
 use super::{fault, io_err, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
+use crate::bankfile::Format;
 use crate::bankfile::{Batch, WrittenFile};
 use crate::config::Config;
+use crate::domain::{Change, Exception};
 use crate::domain::{EndToEndId, PaymentLine, Period, Program};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerLine, Lock, NewRun, SqliteLedger};
 use crate::report::{self, ReportSet, RunReport};
 use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
 use crate::sign::Signer;
+use crate::totals::RunTotals;
 
 /// Now, in China Standard Time (what banks and clerks read).
 pub(crate) fn now_cn() -> DateTime<FixedOffset> {
@@ -25,10 +28,9 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
-    let mut prepared = prepare(config, period, Some(&ledger), progress)?;
+    let prepared = prepare(config, period, Some(&ledger), progress)?;
     summary.extend(summary_lines(&prepared));
-    let payable = take_payable(&mut prepared);
-    if payable.is_empty() {
+    if prepared.paid_lines() == 0 {
         let skipped: u64 = prepared.totals.programs.values().map(|t| t.skipped.lines).sum();
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
@@ -41,7 +43,9 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Run)?;
     let batch = format!("R{n:03}");
-    let staged = stage(config, &prepared, payable, &ledger, &signer, &batch, BatchKind::Run)?;
+    let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
+    let lines = Lines::Replay(&prepared, progress);
+    let staged = stage(config, &frame, lines, &ledger, &signer, &batch, BatchKind::Run)?;
     let run_id = ledger.commit_run(&staged.run, &staged.files, &staged.lines)?;
     fault::point("committed");
     publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
@@ -88,13 +92,36 @@ fn log_committed(prepared: &Prepared, staged: &Staged, batch: &str) {
     );
 }
 
-/// Moves the lines to pay out of the prepared rows and drops the rows: from here
-/// on only the totals, exceptions and changes are needed, and a million checked
-/// rows are most of a run's memory.
-fn take_payable(prepared: &mut Prepared) -> Vec<PaymentLine> {
-    let rows = std::mem::take(&mut prepared.rows);
-    let refused = &prepared.refused;
-    rows.into_iter().filter(|c| !refused.contains(&c.program)).filter_map(|c| c.line).collect()
+/// What a batch is written for: the period, its totals and the programs' formats.
+pub(crate) struct Frame<'a> {
+    pub period: Period,
+    pub totals: &'a RunTotals,
+    pub formats: &'a BTreeMap<Program, Format>,
+}
+
+/// Where a batch's lines come from.
+pub(crate) enum Lines<'a> {
+    /// Pass 2 over the period's rosters (a run).
+    Replay(&'a Prepared, &'a Progress),
+    /// Lines already built (a correction batch), in program order.
+    Given(Vec<PaymentLine>),
+}
+
+impl Lines<'_> {
+    /// The lines, with the exceptions and changes the replay collected.
+    fn collect(self) -> Result<(Vec<PaymentLine>, Vec<Exception>, Vec<Change>), PipelineError> {
+        match self {
+            Lines::Replay(p, progress) => {
+                let mut all = Vec::new();
+                let r = p.replay(progress, &mut |l| {
+                    all.push(l);
+                    Ok(())
+                })?;
+                Ok((all, r.exceptions, r.changes))
+            }
+            Lines::Given(v) => Ok((v, Vec::new(), Vec::new())),
+        }
+    }
 }
 
 /// A run written to its staging folder, ready for the ledger.
@@ -107,8 +134,8 @@ pub(crate) struct Staged {
 /// Writes bank files, signatures, reports and the manifest into the staging folder.
 pub(crate) fn stage(
     config: &Config,
-    prepared: &Prepared,
-    payable: Vec<PaymentLine>,
+    prepared: &Frame,
+    lines: Lines,
     ledger: &dyn Ledger,
     signer: &Signer,
     batch: &str,
@@ -124,7 +151,7 @@ pub(crate) fn stage(
     // All lines in program order (stable, so roster order within a program), each
     // program a contiguous range: the bank files take a range, the reports the
     // whole slice, so the lines are copied once, not once per consumer.
-    let mut all = payable;
+    let (mut all, exceptions, changes) = lines.collect()?;
     all.sort_by_key(|l| l.program); // stable: roster order within a program
     let mut ranges: BTreeMap<Program, (usize, usize)> = BTreeMap::new();
     for (i, l) in all.iter().enumerate() {
@@ -180,8 +207,8 @@ pub(crate) fn stage(
         totals: &prepared.totals,
         paid,
         bank_files: &bank_names,
-        exceptions: &prepared.exceptions,
-        changes: &prepared.changes,
+        exceptions: &exceptions,
+        changes: &changes,
         failures: &[],
     };
     if kind == BatchKind::Run {
@@ -250,7 +277,7 @@ fn batch_number(batch: &str) -> u32 {
 
 fn write_program(
     config: &Config,
-    prepared: &Prepared,
+    prepared: &Frame,
     program: Program,
     lines: &[PaymentLine],
     batch: &str,
@@ -302,7 +329,7 @@ fn ledger_line(l: PaymentLine, period: Period, bank_file: String) -> LedgerLine 
 #[allow(clippy::too_many_arguments)]
 fn write_manifest(
     config: &Config,
-    prepared: &Prepared,
+    prepared: &Frame,
     ledger: &dyn Ledger,
     signer: &Signer,
     batch: &str,

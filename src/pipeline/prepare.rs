@@ -1,0 +1,531 @@
+//! The two passes over the rosters that every paying command makes.
+//!
+//! Pass 1 ([`prepare`]) reads and checks every row, keeps only the few numbers
+//! reconciliation and the totals need ([`Entry`] and [`Facts`], ~90 bytes a row),
+//! and decides every row: paid, held, or already paid. Pass 2 ([`Prepared::replay`])
+//! reads the rosters again, checks each row again (the same bytes give the same
+//! line), applies the decisions, and hands each line to pay to the caller one at a
+//! time — so a million lines are never in memory at once, and the bank files,
+//! reports and ledger are written as the lines stream past.
+//!
+//! A roster that changes between the passes is caught (each row's ID, amount and
+//! validity must match what pass 1 saw) and refuses the command before anything
+//! is committed.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::PathBuf;
+
+use rust_decimal::Decimal;
+
+use super::{fault, PipelineError, Progress};
+use crate::bankfile::Format;
+use crate::config::{Config, ProgramConfig};
+use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program};
+use crate::ingest;
+use crate::ledger::Ledger;
+use crate::reconcile::{self, Entry, Finding, StopEntry};
+use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
+use crate::validate::{self, Checked, Rules};
+
+/// What pass 1 keeps of a row besides its [`Entry`].
+#[derive(Debug, Clone, Copy)]
+struct Facts {
+    /// The line passed validation (before reconcile and the ledger).
+    valid: bool,
+    /// The amount to pay, when valid.
+    amount: Fen,
+    /// The amount as written: what the approval covers.
+    written: Decimal,
+    /// Index into the roster's places.
+    place: u32,
+    household_size: Option<u32>,
+    /// Validation found something (a hold or a warning).
+    noted: bool,
+    /// Already paid in an earlier run of the period (R04).
+    skipped: bool,
+}
+
+/// One roster due in the period, as pass 1 read it.
+struct Roster {
+    program: Program,
+    path: PathBuf,
+    display: String,
+    sheet: Option<String>,
+    rules: Rules,
+    /// Its rows are `entries[start..start + len]`.
+    start: usize,
+    len: usize,
+}
+
+/// A change against the last paid period, decided in pass 1, written out in pass 2
+/// (the name comes from the row).
+#[derive(Debug, Clone, Copy)]
+struct ChangeAt {
+    index: usize,
+    kind: ChangeKind,
+    previous: Option<Fen>,
+    amount: Option<Fen>,
+}
+
+/// Everything pass 1 found for a period.
+pub(crate) struct Prepared {
+    pub period: Period,
+    pub totals: RunTotals,
+    /// Programs refused by R07.
+    pub refused: HashSet<Program>,
+    pub formats: BTreeMap<Program, Format>,
+    /// The R07 exceptions (they lead the exception list).
+    refusals: Vec<Exception>,
+    rosters: Vec<Roster>,
+    entries: Vec<Entry>,
+    facts: Vec<Facts>,
+    /// Sorted by index; each row's findings in the order they were made.
+    findings: Vec<Finding>,
+    changes: Vec<ChangeAt>,
+    /// People paid in the last period and absent now, per program.
+    dropped: BTreeMap<Program, Vec<Change>>,
+}
+
+/// What pass 2 collected besides the lines.
+pub(crate) struct Replayed {
+    pub exceptions: Vec<Exception>,
+    pub changes: Vec<Change>,
+}
+
+impl Prepared {
+    pub fn held_lines(&self) -> u64 {
+        self.totals.programs.values().map(|t| t.held.lines).sum()
+    }
+
+    pub fn warned_lines(&self) -> u64 {
+        self.totals.programs.values().map(|t| t.warned).sum()
+    }
+
+    /// Lines pass 2 will pay, per program, in the order it will pay them.
+    pub fn paid_amounts(&self, program: Program) -> impl Iterator<Item = Fen> + '_ {
+        let refused = self.refused.contains(&program);
+        self.rosters
+            .iter()
+            .filter(move |r| r.program == program && !refused)
+            .flat_map(|r| r.start..r.start + r.len)
+            .filter(|&i| self.entries[i].payable)
+            .map(|i| self.facts[i].amount)
+    }
+
+    /// How many lines pass 2 will pay.
+    pub fn paid_lines(&self) -> u64 {
+        self.totals.programs.values().map(|t| t.paid.lines).sum()
+    }
+
+    /// Pass 2: reads every roster again and calls `pay` with each line to pay,
+    /// in program order and roster order within a program.
+    pub fn replay(
+        &self,
+        progress: &Progress,
+        pay: &mut dyn FnMut(PaymentLine) -> Result<(), PipelineError>,
+    ) -> Result<Replayed, PipelineError> {
+        let mut out = Replayed { exceptions: self.refusals.clone(), changes: Vec::new() };
+        let mut finding = 0usize;
+        let mut change = 0usize;
+        for r in &self.rosters {
+            let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+            let refused = self.refused.contains(&r.program);
+            let mut k = 0usize;
+            let mut failed: Option<PipelineError> = None;
+            ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+                if failed.is_some() {
+                    return;
+                }
+                let i = r.start + k;
+                k += 1;
+                let mut c = validate::check_row(&row, &r.rules);
+                if k > r.len || !self.same_as_pass_one(&c, i) {
+                    failed = Some(changed_underfoot(&r.display, c.row));
+                    return;
+                }
+                while finding < self.findings.len() && self.findings[finding].index == i {
+                    apply(&mut c, &self.findings[finding]);
+                    finding += 1;
+                }
+                while change < self.changes.len() && self.changes[change].index == i {
+                    out.changes.push(change_of(&c, &self.changes[change]));
+                    change += 1;
+                }
+                out.exceptions.append(&mut c.exceptions);
+                if c.line.is_some() != self.entries[i].payable {
+                    failed = Some(PipelineError::Refused(format!(
+                        "{} row {}: pass 2 decided differently from pass 1 (internal error, nothing was paid; please report it)",
+                        r.display, c.row
+                    )));
+                    return;
+                }
+                if let Some(line) = c.line.filter(|_| !refused) {
+                    if let Err(e) = pay(line) {
+                        failed = Some(e);
+                    }
+                }
+                bar.tick();
+            })?;
+            bar.finish();
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            if k != r.len {
+                return Err(changed_underfoot(&r.display, k as u64));
+            }
+            out.changes.extend(self.dropped.get(&r.program).into_iter().flatten().cloned());
+        }
+        Ok(out)
+    }
+
+    /// The row checks out as pass 1 saw it: same person, same validity, same amount.
+    fn same_as_pass_one(&self, c: &Checked, i: usize) -> bool {
+        let (e, f) = (&self.entries[i], &self.facts[i]);
+        let amount = c.line.as_ref().map_or(Fen(0), |l| l.amount);
+        c.id.as_ref().map_or(0, |id| id.key()) == e.id && c.line.is_some() == f.valid && amount == f.amount
+    }
+}
+
+fn changed_underfoot(display: &str, row: u64) -> PipelineError {
+    PipelineError::Refused(format!(
+        "{display} changed while it was being read (row {row} differs from a moment ago): nothing was paid; \
+         make sure nobody is saving the roster, then run again"
+    ))
+}
+
+fn apply(c: &mut Checked, f: &Finding) {
+    if f.code == Code::R04 {
+        // Already paid: never sent again, listed for the record.
+        let ex = c.exception(f.code, f.field.code(), f.message.clone());
+        c.exceptions.push(ex);
+        c.line = None;
+    } else {
+        c.hold(f.code, f.field, f.message.clone());
+    }
+}
+
+fn change_of(c: &Checked, at: &ChangeAt) -> Change {
+    Change {
+        program: c.program,
+        id_number_masked: c.id_masked(),
+        name: c.name.clone(),
+        kind: at.kind,
+        previous_amount: at.previous,
+        amount: at.amount,
+    }
+}
+
+/// Pass 1: reads, validates, reconciles and totals every roster due in `period`.
+/// With a ledger, also applies R04 (skip what is already paid), R06 and the
+/// deceased the bank reported.
+pub(crate) fn prepare(
+    config: &Config,
+    period: Period,
+    ledger: Option<&dyn Ledger>,
+    progress: &Progress,
+) -> Result<Prepared, PipelineError> {
+    let due = config.due_programs(period);
+    if due.is_empty() {
+        return Err(PipelineError::Refused(format!(
+            "no program is due in {period}: check the schedules in the config"
+        )));
+    }
+    let mut formats = BTreeMap::new();
+    for p in &due {
+        formats.insert(p.program, Format::load(&p.format, &config.formats_dir)?);
+    }
+    let approvals_path = config.resolve(&config.approvals, period);
+    let approvals = ingest::read_approvals(&approvals_path, &config.display_path(&config.approvals, period))?;
+    let stops = read_stops(config, period)?;
+
+    let read = read_all(config, period, &due, &formats, progress)?;
+    let mut p = Prepared {
+        period,
+        totals: RunTotals::default(),
+        refused: HashSet::new(),
+        formats,
+        refusals: Vec::new(),
+        rosters: Vec::new(),
+        entries: Vec::new(),
+        facts: Vec::new(),
+        findings: Vec::new(),
+        changes: Vec::new(),
+        dropped: BTreeMap::new(),
+    };
+    let mut places: Vec<Vec<(String, String)>> = Vec::new();
+    for (roster, mut rows) in read {
+        let (count, total) = rows.written();
+        let approval = approvals.iter().find(|a| a.program == roster.program);
+        if let Some(e) = reconcile::check_approval(roster.program, &roster.display, approval, count, total) {
+            p.refused.insert(roster.program);
+            p.refusals.push(e);
+        }
+        p.rosters.push(Roster { start: p.entries.len(), len: rows.entries.len(), ..roster });
+        p.entries.append(&mut rows.entries);
+        p.facts.append(&mut rows.facts);
+        places.push(rows.places);
+    }
+    p.findings = reconcile::reconcile(&mut p.entries, &stops, period.first_day());
+    fault::point("reconcile");
+    if let Some(ledger) = ledger {
+        p.hold_reported_deceased(ledger)?;
+        for r in 0..p.rosters.len() {
+            p.apply_ledger_checks(ledger, r, config)?;
+        }
+    }
+    p.findings.sort_by_key(|f| f.index); // stable: each row's findings stay in order
+    p.changes.sort_by_key(|c| c.index);
+    p.totals = p.total(&places);
+    Ok(p)
+}
+
+/// The rows of one roster as pass 1 keeps them.
+#[derive(Default)]
+struct Rows {
+    entries: Vec<Entry>,
+    facts: Vec<Facts>,
+    places: Vec<(String, String)>,
+}
+
+impl Rows {
+    /// Count and total as written (what the approval must match).
+    fn written(&self) -> (u64, Decimal) {
+        (self.facts.len() as u64, self.facts.iter().map(|f| f.written).sum())
+    }
+}
+
+/// Reads every due roster, two at a time (the rosters do not depend on each
+/// other), returning them in the order of `due`.
+fn read_all(
+    config: &Config,
+    period: Period,
+    due: &[&ProgramConfig],
+    formats: &BTreeMap<Program, Format>,
+    progress: &Progress,
+) -> Result<Vec<(Roster, Rows)>, PipelineError> {
+    let rosters: Vec<Roster> = due
+        .iter()
+        .map(|p| Roster {
+            program: p.program,
+            path: config.resolve(&p.roster, period),
+            display: config.display_path(&p.roster, period),
+            sheet: p.sheet.clone(),
+            rules: Rules { cap: p.cap, text: formats[&p.program].text_rules() },
+            start: 0,
+            len: 0,
+        })
+        .collect();
+    // Largest first onto whichever thread has less to read.
+    let size = |r: &Roster| std::fs::metadata(&r.path).map_or(0, |m| m.len());
+    let mut order: Vec<usize> = (0..rosters.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(size(&rosters[i])));
+    let (mut mine, mut theirs, mut load) = (Vec::new(), Vec::new(), (0u64, 0u64));
+    for i in order {
+        if load.0 <= load.1 {
+            load.0 += size(&rosters[i]);
+            mine.push(i);
+        } else {
+            load.1 += size(&rosters[i]);
+            theirs.push(i);
+        }
+    }
+    let read_group = |group: Vec<usize>| -> Vec<(usize, Result<Rows, PipelineError>)> {
+        group.into_iter().map(|i| (i, read_one(&rosters[i], progress))).collect()
+    };
+    let mut results: Vec<(usize, Result<Rows, PipelineError>)> = std::thread::scope(|s| {
+        let other = s.spawn(|| read_group(theirs));
+        let mut a = read_group(mine);
+        a.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
+        a
+    });
+    results.sort_by_key(|(i, _)| *i);
+    rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect()
+}
+
+/// Pass 1 over one roster.
+fn read_one(r: &Roster, progress: &Progress) -> Result<Rows, PipelineError> {
+    let mut rows = Rows::default();
+    let mut place_index: HashMap<(String, String), u32> = HashMap::new();
+    let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+    ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+        let c = validate::check_row(&row, &r.rules);
+        let key = (c.township, c.village);
+        let next = place_index.len() as u32;
+        let place = *place_index.entry(key).or_insert_with_key(|k| {
+            rows.places.push(k.clone());
+            next
+        });
+        let c = Checked { township: String::new(), village: String::new(), ..c };
+        rows.entries.push(Entry::of(&c));
+        rows.facts.push(Facts {
+            valid: c.line.is_some(),
+            amount: c.line.as_ref().map_or(Fen(0), |l| l.amount),
+            written: c.written_amount,
+            place,
+            household_size: c.line.as_ref().and_then(|l| l.household_size),
+            noted: !c.exceptions.is_empty(),
+            skipped: false,
+        });
+        bar.tick();
+    })?;
+    bar.finish();
+    fault::point("ingest");
+    Ok(rows)
+}
+
+fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
+    let Some(pattern) = &config.stops else { return Ok(Vec::new()) };
+    let path = config.resolve(pattern, period);
+    if !path.exists() {
+        return Ok(Vec::new());
+    }
+    let stops = ingest::read_stops(&path, &config.display_path(pattern, period))?;
+    Ok(stops
+        .into_iter()
+        .map(|s| StopEntry { id_number: s.id_number, reason: s.reason.code().to_string(), effective: s.effective })
+        .collect())
+}
+
+impl Prepared {
+    fn find(&mut self, index: usize, code: Code, field: Field, message: String) {
+        self.findings.push(Finding { index, code, field, message });
+    }
+
+    /// R03 from the bank's own word: a person a receipt reported deceased (MD07) is
+    /// held in every later run until the stop list or a settled correction says otherwise.
+    fn hold_reported_deceased(&mut self, ledger: &dyn Ledger) -> Result<(), PipelineError> {
+        let deceased: HashMap<u64, String> =
+            ledger.reported_deceased()?.into_iter().filter_map(|(id, r)| id_key(&id).map(|k| (k, r))).collect();
+        if deceased.is_empty() {
+            return Ok(());
+        }
+        for i in 0..self.entries.len() {
+            let e = &self.entries[i];
+            let Some(reference) = deceased.get(&e.id).filter(|_| e.payable) else { continue };
+            let msg = format!("银行回盘（{reference}）报告此人已死亡（MD07），暂停发放：请核查死亡信息并更新停发名单；如属误报，更正发放成功后自动恢复");
+            self.entries[i].payable = false;
+            self.find(i, Code::R03, Field::IdNumber, msg);
+        }
+        Ok(())
+    }
+
+    /// R04 and R06 against the ledger, and the changes against the last paid period,
+    /// for roster `r`.
+    fn apply_ledger_checks(&mut self, ledger: &dyn Ledger, r: usize, config: &Config) -> Result<(), PipelineError> {
+        let (program, start, len) = (self.rosters[r].program, self.rosters[r].start, self.rosters[r].len);
+        let paid: HashSet<u64> = ledger.paid_people(program, self.period)?.iter().filter_map(|s| id_key(s)).collect();
+        let previous = ledger.last_paid_before(program, self.period)?;
+        let prev: HashMap<u64, Fen> = previous
+            .as_ref()
+            .map(|(_, m)| m.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect())
+            .unwrap_or_default();
+        let mut seen_now = HashSet::new();
+        for i in start..start + len {
+            let id = self.entries[i].id;
+            if id == 0 {
+                continue;
+            }
+            seen_now.insert(id);
+            if self.entries[i].payable && paid.contains(&id) {
+                self.entries[i].payable = false;
+                self.facts[i].skipped = true;
+                self.find(i, Code::R04, Field::IdNumber, format!("{}已发放（或在途），不再重复发放", self.period));
+                continue;
+            }
+            let Some((prev_period, _)) = &previous else { continue };
+            if !self.entries[i].payable {
+                continue;
+            }
+            let amount = self.facts[i].amount;
+            match prev.get(&id) {
+                None => self.changes.push(ChangeAt {
+                    index: i,
+                    kind: ChangeKind::New,
+                    previous: None,
+                    amount: Some(amount),
+                }),
+                Some(before) if *before != amount => {
+                    let kind = ChangeKind::AmountChanged;
+                    self.changes.push(ChangeAt { index: i, kind, previous: Some(*before), amount: Some(amount) });
+                    let diff = (amount.to_yuan() - before.to_yuan()).abs();
+                    if diff > before.to_yuan() * config.change_warn_share {
+                        let msg = format!(
+                            "金额由{prev_period}的{before}元变为{amount}元，变化超过{}%：照常发放，请核实",
+                            config.change_warn_share * Decimal::ONE_HUNDRED
+                        );
+                        self.find(i, Code::R06, Field::Amount, msg);
+                    }
+                }
+                Some(_) => {}
+            }
+        }
+        if let Some((_, prev)) = &previous {
+            let mut dropped: Vec<_> =
+                prev.iter().filter(|(id, _)| id_key(id).is_none_or(|k| !seen_now.contains(&k))).collect();
+            dropped.sort();
+            let list = self.dropped.entry(program).or_default();
+            for (id, (amount, name)) in dropped {
+                list.push(Change {
+                    program,
+                    id_number_masked: crate::domain::mask_id(id),
+                    name: name.clone(),
+                    kind: ChangeKind::Dropped,
+                    previous_amount: Some(*amount),
+                    amount: None,
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Totals per program and place. Lines of a refused program count as held.
+    fn total(&self, places: &[Vec<(String, String)>]) -> RunTotals {
+        let mut t = RunTotals::default();
+        let noted: HashSet<usize> = self.findings.iter().map(|f| f.index).collect();
+        for (r, roster) in self.rosters.iter().enumerate() {
+            let refused = self.refused.contains(&roster.program);
+            let mut by_place: Vec<PlaceTotals> = vec![PlaceTotals::default(); places[r].len()];
+            let mut touched = vec![false; places[r].len()];
+            for i in roster.start..roster.start + roster.len {
+                let (e, f) = (&self.entries[i], &self.facts[i]);
+                let prog = t.programs.entry(roster.program).or_default();
+                prog.refused = refused;
+                prog.approved.add(f.written);
+                touched[f.place as usize] = true;
+                let place = &mut by_place[f.place as usize];
+                if f.skipped {
+                    prog.skipped.add(f.written);
+                } else if e.payable && !refused {
+                    prog.paid.add_fen(f.amount);
+                    place.paid.add_fen(f.amount);
+                    place.households += 1;
+                    place.people += f.household_size.unwrap_or(1) as u64;
+                    if f.noted || noted.contains(&i) {
+                        prog.warned += 1;
+                    }
+                } else {
+                    prog.held.add(f.written);
+                    place.held.add(f.written);
+                }
+            }
+            for ((township, village), (v, used)) in places[r].iter().zip(by_place.into_iter().zip(touched)) {
+                if used {
+                    let key =
+                        PlaceKey { program: roster.program, township: township.clone(), village: village.clone() };
+                    let slot = t.places.entry(key).or_default();
+                    merge(slot, v);
+                }
+            }
+        }
+        t
+    }
+}
+
+fn merge(into: &mut PlaceTotals, v: PlaceTotals) {
+    into.households += v.households;
+    into.people += v.people;
+    into.paid.lines += v.paid.lines;
+    into.paid.amount += v.paid.amount;
+    into.held.lines += v.held.lines;
+    into.held.amount += v.held.amount;
+}
