@@ -204,8 +204,17 @@ pub trait Ledger {
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;
+    /// Opens a run's transaction: lines are added as they are written, and the
+    /// files and manifest recorded at [`RunWriter::commit`]. Nothing of it is
+    /// visible, or kept, unless that commit succeeds — a crash or an error before
+    /// it leaves the ledger as it was.
+    fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError>;
     /// Commits a run, its files and its lines in one transaction.
-    fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError>;
+    fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError> {
+        let mut w = self.begin_run(run)?;
+        w.add_lines(lines)?;
+        w.commit(files, &run.manifest_sha256)
+    }
     /// SHA-256 of the newest committed run's manifest (the chain link).
     fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError>;
     /// Bank files of a period (for the cumulative manifest).
@@ -254,6 +263,16 @@ pub trait Ledger {
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;
     /// Periods that have any payment.
     fn periods(&self) -> Result<Vec<Period>, LedgerError>;
+}
+
+/// A run being recorded (see [`Ledger::begin_run`]). Dropping it without
+/// `commit` abandons the run.
+pub trait RunWriter {
+    /// Records lines of the run. The one-payment-per-person rule is enforced
+    /// here: a line already paid is [`LedgerError::AlreadyPaid`].
+    fn add_lines(&mut self, lines: &[LedgerLine]) -> Result<(), LedgerError>;
+    /// Records the run's bank files and manifest, and commits; returns the run's id.
+    fn commit(self: Box<Self>, files: &[FileRecord], manifest_sha256: &str) -> Result<i64, LedgerError>;
 }
 
 /// Per program status of a period, computed from its lines.

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, RunRecord,
-    StatusUpdate,
+    RunWriter, StatusUpdate,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program};
 
@@ -37,27 +37,26 @@ fn payment_values(rows: usize) -> String {
 /// Inserts the payment rows, many per statement. A chunk that breaks the
 /// one-payment-per-person index is rolled back by SQLite (statement atomicity)
 /// and replayed row by row, so the error names the line's program as before.
-fn insert_payments(tx: &rusqlite::Transaction<'_>, run_id: i64, lines: &[LedgerLine]) -> Result<(), LedgerError> {
-    let ts = now();
-    let mut many = tx.prepare(&payment_values(ROWS_PER_INSERT))?;
-    let mut one = tx.prepare(&payment_values(1))?;
+fn insert_payments(conn: &Connection, run_id: i64, lines: &[LedgerLine], ts: &str) -> Result<(), LedgerError> {
+    let mut many = conn.prepare_cached(&payment_values(ROWS_PER_INSERT))?;
+    let mut one = conn.prepare_cached(&payment_values(1))?;
     let chunks = lines.chunks_exact(ROWS_PER_INSERT);
     let rest = chunks.remainder();
     for chunk in chunks {
         let mut i = 1;
         for l in chunk {
-            bind_payment(&mut many, &mut i, run_id, l, &ts)?;
+            bind_payment(&mut many, &mut i, run_id, l, ts)?;
         }
         match many.raw_execute() {
             Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                insert_one_by_one(&mut one, run_id, chunk, &ts)?;
+                insert_one_by_one(&mut one, run_id, chunk, ts)?;
             }
             res => {
                 res?;
             }
         }
     }
-    insert_one_by_one(&mut one, run_id, rest, &ts)
+    insert_one_by_one(&mut one, run_id, rest, ts)
 }
 
 fn insert_one_by_one(
@@ -115,6 +114,55 @@ fn bind_payment(
         *i += 1;
     }
     Ok(())
+}
+
+/// A run being recorded: an open `BEGIN IMMEDIATE` transaction on the ledger's
+/// connection, rolled back if dropped before [`RunWriter::commit`]. Foreign keys
+/// are checked at commit, so lines can name their bank file before the file's row exists.
+struct SqliteRun<'a> {
+    conn: &'a Connection,
+    run_id: i64,
+    ts: String,
+    period: String,
+    done: bool,
+}
+
+impl RunWriter for SqliteRun<'_> {
+    fn add_lines(&mut self, lines: &[LedgerLine]) -> Result<(), LedgerError> {
+        insert_payments(self.conn, self.run_id, lines, &self.ts)
+    }
+
+    fn commit(mut self: Box<Self>, files: &[FileRecord], manifest_sha256: &str) -> Result<i64, LedgerError> {
+        let mut f = self.conn.prepare_cached(
+            "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        )?;
+        for file in files {
+            f.execute(params![
+                file.name,
+                self.run_id,
+                file.program.code(),
+                self.period,
+                file.format,
+                file.lines as i64,
+                file.total.0,
+                file.sha256
+            ])?;
+        }
+        drop(f);
+        self.conn.execute("UPDATE runs SET manifest_sha256 = ?1 WHERE id = ?2", params![manifest_sha256, self.run_id])?;
+        self.conn.execute_batch("COMMIT")?;
+        self.done = true;
+        Ok(self.run_id)
+    }
+}
+
+impl Drop for SqliteRun<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
 }
 
 /// A ledger in one SQLite file.
@@ -278,13 +326,14 @@ impl Ledger for SqliteLedger {
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
     }
 
-    fn commit_run(&mut self, run: &NewRun, files: &[FileRecord], lines: &[LedgerLine]) -> Result<i64, LedgerError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
+    fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {
+        self.conn.execute_batch("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;")?;
+        let mut open = SqliteRun { conn: &self.conn, run_id: 0, ts: now(), period: run.period.to_string(), done: false };
+        open.conn.execute(
             "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
              VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",
             params![
-                run.period.to_string(),
+                open.period,
                 run.batch,
                 run.kind.code(),
                 run.staging_dir.to_string_lossy(),
@@ -292,28 +341,8 @@ impl Ledger for SqliteLedger {
                 run.created_at
             ],
         )?;
-        let run_id = tx.last_insert_rowid();
-        {
-            let mut f = tx.prepare(
-                "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            )?;
-            for file in files {
-                f.execute(params![
-                    file.name,
-                    run_id,
-                    file.program.code(),
-                    run.period.to_string(),
-                    file.format,
-                    file.lines as i64,
-                    file.total.0,
-                    file.sha256
-                ])?;
-            }
-            insert_payments(&tx, run_id, lines)?;
-        }
-        tx.commit()?;
-        Ok(run_id)
+        open.run_id = open.conn.last_insert_rowid();
+        Ok(Box::new(open))
     }
 
     fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError> {
