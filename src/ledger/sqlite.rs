@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, RunRecord,
-    RunWriter, StatusUpdate,
+    BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, RunRecord, RunWriter,
+    StatusUpdate,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program};
 
@@ -150,7 +150,8 @@ impl RunWriter for SqliteRun<'_> {
             ])?;
         }
         drop(f);
-        self.conn.execute("UPDATE runs SET manifest_sha256 = ?1 WHERE id = ?2", params![manifest_sha256, self.run_id])?;
+        self.conn
+            .execute("UPDATE runs SET manifest_sha256 = ?1 WHERE id = ?2", params![manifest_sha256, self.run_id])?;
         self.conn.execute_batch("COMMIT")?;
         self.done = true;
         Ok(self.run_id)
@@ -328,7 +329,8 @@ impl Ledger for SqliteLedger {
 
     fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {
         self.conn.execute_batch("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;")?;
-        let mut open = SqliteRun { conn: &self.conn, run_id: 0, ts: now(), period: run.period.to_string(), done: false };
+        let mut open =
+            SqliteRun { conn: &self.conn, run_id: 0, ts: now(), period: run.period.to_string(), done: false };
         open.conn.execute(
             "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
              VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",

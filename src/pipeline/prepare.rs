@@ -529,3 +529,50 @@ fn merge(into: &mut PlaceTotals, v: PlaceTotals) {
     into.held.lines += v.held.lines;
     into.held.amount += v.held.amount;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The example office, checked by pass 1; then `edit` changes youfu.csv.
+    fn replay_after(edit: impl Fn(&str) -> String) -> Result<Replayed, PipelineError> {
+        let tmp = tempfile::tempdir().unwrap();
+        let info = crate::example::write_files(tmp.path()).unwrap();
+        let config = Config::load(&info.config).unwrap();
+        let period: Period = "2026-11".parse().unwrap();
+        let p = prepare(&config, period, None, &Progress::new(false)).unwrap();
+        let roster = tmp.path().join("rosters/2026-11/youfu.csv");
+        let text = std::fs::read_to_string(&roster).unwrap();
+        std::fs::write(&roster, edit(&text)).unwrap();
+        let mut paid = 0u64;
+        let r = p.replay(&Progress::new(false), &mut |_| {
+            paid += 1;
+            Ok(())
+        });
+        r.map(|r| {
+            assert_eq!(paid, p.paid_lines(), "pass 2 pays exactly what pass 1 counted");
+            r
+        })
+    }
+
+    #[test]
+    fn pass_two_pays_what_pass_one_decided() {
+        let r = replay_after(str::to_string).unwrap();
+        assert!(r.exceptions.iter().any(|e| e.code == Code::R07 || e.code.severity() == crate::domain::Severity::Hold));
+    }
+
+    #[test]
+    fn a_roster_changed_between_the_passes_refuses_the_run() {
+        let changed_amount = |t: &str| t.replacen(",1552.50,", ",1553.50,", 1);
+        let one_row_less = |t: &str| {
+            let mut lines: Vec<&str> = t.lines().collect();
+            lines.pop();
+            lines.join("\n") + "\n"
+        };
+        let one_row_more = |t: &str| format!("{t}{}\n", t.lines().nth(1).unwrap());
+        for edit in [&changed_amount as &dyn Fn(&str) -> String, &one_row_less, &one_row_more] {
+            let Err(PipelineError::Refused(why)) = replay_after(edit) else { panic!("a changed roster must refuse") };
+            assert!(why.contains("youfu.csv") && why.contains("changed while"), "{why}");
+        }
+    }
+}
