@@ -297,3 +297,26 @@ fn split_past_a_million_lines() {
     let total = Decimal::from(2 * 39_600 + 50 * (1_000_001 + 1_000_002)) / Decimal::from(100);
     assert_eq!(second.get_value((5, 5)), Some(&Data::Float(total.try_into().unwrap())));
 }
+
+#[test]
+fn write_reports_still_groups_lines_given_in_any_order() {
+    // write_reports always took lines in any order: its workbooks group them by
+    // program (as the streamed ones do), its CSVs keep the order given.
+    let lines = grouped_lines();
+    let mut mixed = lines.clone();
+    mixed.swap(0, lines.len() - 1);
+    mixed.swap(1, 8);
+    let totals = totals_of(&lines);
+    let files: Vec<String> = mixed.iter().map(bank_file).collect();
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    write_reports(a.path(), &report(&totals, &mixed, &files), ReportSet::Run).unwrap();
+    let mut grouped = mixed.clone();
+    grouped.sort_by_key(|l| l.program);
+    stream(b.path(), &grouped, &totals, ReportSet::Run);
+    for book in ["roster.xlsx", "notice.xlsx"] {
+        assert_eq!(workbook(&a.path().join(book)), workbook(&b.path().join(book)), "{book}");
+    }
+    let notice = fs::read_to_string(a.path().join("notice.csv")).unwrap();
+    let second = notice.lines().nth(1).unwrap();
+    assert!(second.starts_with("yimin,"), "CSV keeps the order given: {second}");
+}
