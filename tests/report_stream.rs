@@ -41,10 +41,10 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         amount: Fen(39_600 + 50 * seq as i64),
         household_size: Some(2),
         category: String::new(),
-        note: if seq % 4 == 0 { "补发".into() } else { String::new() },
+        note: if seq.is_multiple_of(4) { "补发".into() } else { String::new() },
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     };
-    if seq % 5 == 0 {
+    if seq.is_multiple_of(5) {
         l.payee_type = PayeeType::Guardian;
         l.payee_name = "王监护".into();
     }
@@ -104,8 +104,11 @@ fn stream(dir: &Path, lines: &[PaymentLine], totals: &RunTotals, set: ReportSet)
     written
 }
 
+/// A cell with its sheet, row and column.
+type Cell = (String, u32, u32, Data);
+
 /// Sheet names, and every cell of every sheet with its position.
-fn workbook(path: &Path) -> (Vec<String>, Vec<(String, u32, u32, Data)>) {
+fn workbook(path: &Path) -> (Vec<String>, Vec<Cell>) {
     let mut wb: Xlsx<_> = open_workbook(path).unwrap();
     let names = wb.sheet_names();
     let mut cells = Vec::new();
