@@ -53,3 +53,4 @@ pub fn read_csv(path: &Path) -> Vec<Vec<String>> {
 pub fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
+
