@@ -2,12 +2,16 @@
 //! the Chinese right), `\n` line ends, header first, streamed row by row into an
 //! atomic write so a million lines never sit in memory as text.
 
+use std::borrow::Cow;
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::{defuse, masked_id, scrub, yuan, ReportError};
+use tempfile::TempPath;
+
+use super::{defuse, masked_id, scrub, yuan, ReportError, Staged};
 use crate::domain::{Change, Exception, Failure, PaymentLine};
-use crate::fsutil::write_atomic_with;
+use crate::fsutil::{create_private_dir, write_atomic_with};
 use crate::totals::RunTotals;
 
 /// The UTF-8 byte-order mark Excel needs to read a CSV as UTF-8.
@@ -39,7 +43,15 @@ where
 
 /// Text for a list many people see: defused and scrubbed of ID-like digit runs.
 fn open_text(s: &str) -> String {
-    defuse(&scrub(s)).into_owned()
+    open_text_cow(s).into_owned()
+}
+
+/// [`open_text`] without a copy when nothing needs changing (the usual case).
+fn open_text_cow(s: &str) -> Cow<'_, str> {
+    match scrub(s) {
+        Cow::Borrowed(b) => defuse(b),
+        Cow::Owned(o) => Cow::Owned(defuse(&o).into_owned()),
+    }
 }
 
 pub(super) fn summary(path: &Path, t: &RunTotals) -> Result<(), ReportError> {
@@ -86,50 +98,73 @@ pub(super) fn exceptions(path: &Path, list: &[Exception]) -> Result<(), ReportEr
     })
 }
 
-pub(super) fn notice(path: &Path, paid: &[PaymentLine]) -> Result<(), ReportError> {
-    let header = ["program", "township", "village", "name", "id_number_masked", "amount"];
-    write_csv(path, &header, |w| {
-        for l in paid {
-            row!(
-                w,
-                [
-                    l.program.code(),
-                    &open_text(&l.township),
-                    &open_text(&l.village),
-                    &open_text(&l.name),
-                    &l.id_number.masked(),
-                    &l.amount.yuan_string(),
-                ]
-            );
-        }
-        Ok(())
-    })
+/// A CSV list written row by row into a temporary file beside its path, renamed
+/// in only when complete ([`Staged::persist`]).
+pub(super) struct CsvStream {
+    path: PathBuf,
+    w: csv::Writer<File>,
+    tmp: TempPath,
 }
+
+impl CsvStream {
+    pub(super) fn create(path: &Path, header: &[&str]) -> Result<CsvStream, ReportError> {
+        let io_err = |e: io::Error| ReportError::io(path, e);
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        create_private_dir(dir).map_err(io_err)?;
+        let (mut file, tmp) = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io_err)?.into_parts();
+        file.write_all(BOM).map_err(io_err)?;
+        let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(file);
+        w.write_record(header).map_err(|e| io_err(io::Error::other(e)))?;
+        Ok(CsvStream { path: path.to_path_buf(), w, tmp })
+    }
+
+    fn err(&self, e: csv::Error) -> ReportError {
+        ReportError::io(&self.path, io::Error::other(e))
+    }
+
+    /// Flushes and syncs the file; it is renamed in by the caller.
+    pub(super) fn finish(self) -> Result<Staged, ReportError> {
+        let io_err = |e: io::Error| ReportError::io(&self.path, e);
+        let file = self.w.into_inner().map_err(|e| io_err(e.into_error()))?;
+        file.sync_all().map_err(io_err)?;
+        Ok(Staged { tmp: self.tmp, path: self.path })
+    }
+}
+
+pub(super) const NOTICE_HEADER: [&str; 6] = ["program", "township", "village", "name", "id_number_masked", "amount"];
+
+pub(super) fn notice_row(out: &mut CsvStream, l: &PaymentLine) -> Result<(), ReportError> {
+    let w = &mut out.w;
+    let rec: [&str; 6] = [
+        l.program.code(),
+        &open_text_cow(&l.township),
+        &open_text_cow(&l.village),
+        &open_text_cow(&l.name),
+        &l.id_number.masked(),
+        &l.amount.yuan_string(),
+    ];
+    w.write_record(rec).map_err(|e| out.err(e))
+}
+
+pub(super) const PAID_HEADER: [&str; 9] =
+    ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"];
 
 /// The one list with full ID and account numbers: it exists so the bank
 /// reconciliation can match line by line.
-pub(super) fn paid(path: &Path, paid: &[PaymentLine], bank_files: &[String]) -> Result<(), ReportError> {
-    let header =
-        ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"];
-    write_csv(path, &header, |w| {
-        for (l, file) in paid.iter().zip(bank_files) {
-            row!(
-                w,
-                [
-                    l.program.code(),
-                    &defuse(l.end_to_end_id.as_str()),
-                    &defuse(&l.township),
-                    &defuse(&l.village),
-                    &defuse(&l.name),
-                    l.id_number.as_str(),
-                    l.account.as_str(),
-                    &l.amount.yuan_string(),
-                    &defuse(file),
-                ]
-            );
-        }
-        Ok(())
-    })
+pub(super) fn paid_row(out: &mut CsvStream, l: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
+    let w = &mut out.w;
+    let rec: [&str; 9] = [
+        l.program.code(),
+        &defuse(l.end_to_end_id.as_str()),
+        &defuse(&l.township),
+        &defuse(&l.village),
+        &defuse(&l.name),
+        l.id_number.as_str(),
+        l.account.as_str(),
+        &l.amount.yuan_string(),
+        &defuse(bank_file),
+    ];
+    w.write_record(rec).map_err(|e| out.err(e))
 }
 
 pub(super) fn changes(path: &Path, list: &[Change]) -> Result<(), ReportError> {

@@ -12,9 +12,10 @@
 //! - Full ID and account numbers appear only in `paid.csv` and `roster.xlsx`, which
 //!   exist for the bank reconciliation; every other report carries masked IDs, and
 //!   free text is scrubbed of any long digit run that looks like one.
-//! - Every file is written whole or not at all (`fsutil::write_atomic_with`), and
-//!   the large ones (CSV lists, roster) are streamed so a run of a million lines
-//!   stays cheap.
+//! - Every file is written whole or not at all (`fsutil::write_atomic_with`, or a
+//!   temporary file renamed in when complete), and the reports made from the paid
+//!   lines are streamed ([`PaidReports`]) so a run of a million lines stays cheap
+//!   and never holds its lines.
 
 use std::borrow::Cow;
 use std::io;
@@ -27,10 +28,12 @@ use crate::totals::RunTotals;
 
 mod csvout;
 mod html;
+mod paid;
 mod snapshot;
 mod words;
 mod xlsx;
 
+pub use paid::{PaidHead, PaidReports};
 pub use snapshot::{refresh_html, save_snapshot};
 pub use words::amount_in_words;
 
@@ -70,6 +73,8 @@ pub enum ReportError {
     Xlsx { path: PathBuf, message: String },
     #[error("internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)")]
     BankFilesMismatch { paid: usize, files: usize },
+    #[error("internal error: a {} line came after {} lines, but the reports need the lines grouped by program; no report was written (please report this bug)", program.code(), after.code())]
+    LinesOutOfOrder { program: Program, after: Program },
 }
 
 impl ReportError {
@@ -79,58 +84,77 @@ impl ReportError {
 }
 
 /// Writes every report of `set` into `reports_dir` (created if missing) and returns
-/// the paths written, in a fixed order.
+/// the paths written, in a fixed order: summary.csv, exceptions.csv, notice.csv,
+/// paid.csv, changes.csv, summary.xlsx, roster.xlsx, notice.xlsx, report.html
+/// (`check` has no paid.csv and no roster.xlsx).
+///
+/// The lines may come in any order: the CSVs keep it, the workbooks group them by
+/// program. A run that streams its lines uses [`PaidReports`] and
+/// [`write_summary_reports`] instead.
 pub fn write_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Result<Vec<PathBuf>, ReportError> {
     if set == ReportSet::Run && r.bank_files.len() != r.paid.len() {
         return Err(ReportError::BankFilesMismatch { paid: r.paid.len(), files: r.bank_files.len() });
     }
-    // The 发放名册 and 公示 workbooks are the largest reports: each is written on
-    // its own thread while the rest are written here. Paths are returned in the
-    // fixed order (…, summary.xlsx, roster.xlsx, notice.xlsx, report.html).
-    let roster = reports_dir.join("roster.xlsx");
-    let notice = reports_dir.join("notice.xlsx");
-    let mut written = Vec::new();
-    let (roster_result, notice_result, rest) = std::thread::scope(|scope| {
-        let handle = (set == ReportSet::Run).then(|| scope.spawn(|| xlsx::roster(&roster, r)));
-        let notice_handle = scope.spawn(|| xlsx::notice(&notice, r));
-        let rest = (|| {
-            let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
-                let path = reports_dir.join(name);
-                f(&path)?;
-                written.push(path);
-                Ok::<(), ReportError>(())
-            };
-            out("summary.csv", &|p| csvout::summary(p, r.totals))?;
-            out("exceptions.csv", &|p| csvout::exceptions(p, r.exceptions))?;
-            out("notice.csv", &|p| csvout::notice(p, r.paid))?;
-            if set == ReportSet::Run {
-                out("paid.csv", &|p| csvout::paid(p, r.paid, r.bank_files))?;
-            }
-            out("changes.csv", &|p| csvout::changes(p, r.changes))?;
-            out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
-            out("report.html", &|p| html::write(p, r, set))?;
-            Ok::<(), ReportError>(())
-        })();
-        let join = |h: std::thread::ScopedJoinHandle<'_, Result<(), ReportError>>| {
-            h.join().unwrap_or_else(|e| std::panic::resume_unwind(e))
-        };
-        let roster_result = handle.map(join);
-        let notice_result = join(notice_handle);
-        (roster_result, notice_result, rest)
-    });
-    rest?;
-    let at = written.iter().position(|p| p.ends_with("summary.xlsx")).map_or(written.len(), |i| i + 1);
-    if let Some(res) = roster_result {
-        res?;
-    }
-    notice_result?;
-    if set == ReportSet::Run {
-        written.insert(at, notice);
-        written.insert(at, roster);
-    } else {
-        written.insert(at, notice);
-    }
+    let head =
+        PaidHead { office_name: r.office_name, period: r.period, generated_at: &r.generated_at, totals: r.totals };
+    let mut lines = PaidReports::create(reports_dir, head, set)?;
+    lines.push_all(r.paid, r.bank_files)?;
+    // The workbook threads finish their last lines while the small reports are written.
+    let rest = write_summary_reports(reports_dir, r, set)?;
+    let paid = lines.finish()?;
+    // rest: summary.csv, exceptions.csv, changes.csv, summary.xlsx, report.html;
+    // paid: notice.csv, [paid.csv,] [roster.xlsx,] notice.xlsx.
+    let (csvs, books) = paid.split_at(if set == ReportSet::Run { 2 } else { 1 });
+    let mut written = Vec::with_capacity(rest.len() + paid.len());
+    written.extend_from_slice(&rest[..2]);
+    written.extend_from_slice(csvs);
+    written.extend_from_slice(&rest[2..4]);
+    written.extend_from_slice(books);
+    written.extend_from_slice(&rest[4..]);
     Ok(written)
+}
+
+/// Writes the reports not made from the lines — summary.csv, exceptions.csv,
+/// changes.csv, summary.xlsx, report.html, in that order — and returns their
+/// paths. `r.paid` and `r.bank_files` are not read: totals, exceptions and
+/// changes are known before the first line.
+pub fn write_summary_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) -> Result<Vec<PathBuf>, ReportError> {
+    let mut written = Vec::with_capacity(5);
+    let mut out = |name: &str, f: &dyn Fn(&Path) -> Result<(), ReportError>| {
+        let path = reports_dir.join(name);
+        f(&path)?;
+        written.push(path);
+        Ok::<(), ReportError>(())
+    };
+    out("summary.csv", &|p| csvout::summary(p, r.totals))?;
+    out("exceptions.csv", &|p| csvout::exceptions(p, r.exceptions))?;
+    out("changes.csv", &|p| csvout::changes(p, r.changes))?;
+    out("summary.xlsx", &|p| xlsx::summary(p, r, set))?;
+    out("report.html", &|p| html::write(p, r, set))?;
+    Ok(written)
+}
+
+/// A report written completely and synced beside its final name, waiting to be
+/// renamed in: dropping it removes the temporary file.
+pub(crate) struct Staged {
+    tmp: tempfile::TempPath,
+    path: PathBuf,
+}
+
+impl Staged {
+    /// Renames the file in and makes the rename durable.
+    fn persist(self) -> Result<(), ReportError> {
+        let dir = self.path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new(".")).to_path_buf();
+        self.persist_no_sync()?;
+        crate::fsutil::sync_dir(&dir).map_err(|e| ReportError::io(&dir, e))
+    }
+
+    /// Renames the file in; the caller syncs the folder.
+    fn persist_no_sync(self) -> Result<PathBuf, ReportError> {
+        let Staged { tmp, path } = self;
+        tmp.persist(&path).map_err(|e| ReportError::io(&path, e.error))?;
+        Ok(path)
+    }
 }
 
 /// Writes `failures.csv` (SPEC §6): masked IDs only, never an account number.

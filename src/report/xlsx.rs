@@ -16,16 +16,19 @@
 //! reports folder) and split at Excel's row limit.
 
 use std::collections::BTreeMap;
-use std::io::{self, Seek};
-use std::path::Path;
+use std::fmt::Write as _;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc;
+use std::thread;
 
 use rust_decimal::prelude::ToPrimitive;
 use rust_decimal::Decimal;
 use rust_xlsxwriter::{Color, Format, FormatAlign, FormatBorder, Workbook, Worksheet, XlsxError};
 
-use super::{amount_in_words, period_cn, programs_of, ReportError, ReportSet, RunReport};
-use crate::domain::{Fen, PayeeType, PaymentLine, Program};
-use crate::fsutil::{create_private_dir, write_atomic_with};
+use super::{amount_in_words, period_cn, programs_of, ReportError, ReportSet, RunReport, Staged};
+use crate::domain::{Fen, PayeeType, PaymentLine, Period, Program};
+use crate::fsutil::create_private_dir;
 use crate::totals::{PlaceTotals, ProgramTotals, Tally};
 
 /// Data rows per sheet: below Excel's 1,048,576 with room for title, header and total.
@@ -144,18 +147,24 @@ fn sign_off(
     Ok(())
 }
 
-/// Writes the workbook to a temporary file beside `path`, then copies it in
-/// atomically (the writer needs an owned, sendable file; the atomic writer hands
-/// out a borrowed stream).
-fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
+/// Writes the workbook to a temporary file beside `path` (synced, not yet in
+/// place): the caller renames it in with [`Staged::persist`], so a workbook is
+/// whole or absent, and is written once rather than copied.
+fn save_staged(path: &Path, wb: &mut Workbook) -> Result<Staged, ReportError> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let io_err = |e: io::Error| ReportError::io(path, e);
     create_private_dir(dir).map_err(io_err)?;
-    let mut tmp = tempfile::Builder::new().prefix(".tmp-xlsx-").tempfile_in(dir).map_err(io_err)?;
-    wb.save_to_writer(tmp.as_file_mut()).map_err(xerr(path))?;
-    let file = tmp.as_file_mut();
-    file.rewind().map_err(io_err)?;
-    write_atomic_with(path, |w| io::copy(file, w).map(drop)).map_err(io_err)
+    let tmp = tempfile::Builder::new().prefix(".tmp-xlsx-").tempfile_in(dir).map_err(io_err)?;
+    let (file, tmp) = tmp.into_parts();
+    let mut w = io::BufWriter::with_capacity(1 << 20, file);
+    wb.save_to_writer(&mut w).map_err(xerr(path))?;
+    let file = w.into_inner().map_err(|e| io_err(e.into_error()))?;
+    file.sync_all().map_err(io_err)?;
+    Ok(Staged { tmp, path: path.to_path_buf() })
+}
+
+fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
+    save_staged(path, wb)?.persist()
 }
 
 /// A workbook whose constant-memory sheets spill to the reports folder (private,
@@ -302,48 +311,61 @@ fn place_row(
 
 // ---------------------------------------------------------------- 发放名册 and 公示
 
+/// What a list workbook prints above and below its lines.
+#[derive(Debug, Clone)]
+pub(super) struct ListHead {
+    pub office_name: String,
+    pub period: Period,
+    pub generated_at: String,
+}
+
 /// One printed list: what its title says and which columns it has.
-struct ListKind {
+pub(super) struct ListKind {
     title: &'static str,
     head: &'static [&'static str],
     widths: &'static [f64],
     /// Column of the amount.
     amount_col: u16,
-    /// Text cells of a line, in column order after 序号 (amount excluded).
-    cells: fn(&PaymentLine) -> Vec<String>,
-    footer: fn(&RunReport) -> String,
+    /// Puts the text cells of a line, in column order after 序号 (amount excluded).
+    cells: fn(&PaymentLine, &mut Chunk),
+    /// Text under the 合计 row of every sheet (empty: none).
+    footer: fn(&ListHead) -> String,
 }
 
-const ROSTER: ListKind = ListKind {
+pub(super) const ROSTER: ListKind = ListKind {
     title: "发放名册",
     head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "备注"],
     widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 30.0],
     amount_col: 6,
-    cells: |l| {
-        vec![
-            l.township.clone(),
-            l.village.clone(),
-            l.name.clone(),
-            l.id_number.as_str().to_string(),
-            l.account.as_str().to_string(),
-            roster_note(l),
-        ]
+    cells: |l, c| {
+        c.cell(&l.township);
+        c.cell(&l.village);
+        c.cell(&l.name);
+        c.cell(l.id_number.as_str());
+        c.cell(l.account.as_str());
+        roster_note(l, &mut c.text);
+        c.end_cell();
     },
     footer: |_| String::new(),
 };
 
-const NOTICE: ListKind = ListKind {
+pub(super) const NOTICE: ListKind = ListKind {
     title: "发放公示",
     head: &["序号", "姓名", "身份证号", "乡镇", "村(社区)", "金额"],
     widths: &[8.0, 14.0, 22.0, 18.0, 20.0, 14.0],
     amount_col: 5,
-    cells: |l| vec![l.name.clone(), l.id_number.masked(), l.township.clone(), l.village.clone()],
-    footer: |r| format!("公示期内如有异议，请向{}反映。", r.office_name),
+    cells: |l, c| {
+        c.cell(&l.name);
+        c.cell(&l.id_number.masked());
+        c.cell(&l.township);
+        c.cell(&l.village);
+    },
+    footer: |h| format!("公示期内如有异议，请向{}反映。", h.office_name),
 };
 
 /// 备注 of the roster: the clerk's note, and who receives when it is not the
 /// beneficiary (so the signer sees a guardian or institution at a glance).
-fn roster_note(l: &PaymentLine) -> String {
+fn roster_note(l: &PaymentLine, out: &mut String) {
     let who = match l.payee_type {
         PayeeType::SelfPaid if l.payee_name.is_empty() || l.payee_name == l.name => None,
         PayeeType::SelfPaid => Some("本人"),
@@ -352,103 +374,323 @@ fn roster_note(l: &PaymentLine) -> String {
         PayeeType::Institution => Some("供养机构"),
     };
     match (who, l.note.trim()) {
-        (None, note) => note.to_string(),
-        (Some(w), "") => format!("收款人：{}（{w}）", l.payee_name),
-        (Some(w), note) => format!("收款人：{}（{w}）；{note}", l.payee_name),
-    }
-}
-
-pub(super) fn roster(path: &Path, r: &RunReport) -> Result<(), ReportError> {
-    list_workbook(path, r, &ROSTER)
-}
-
-pub(super) fn notice(path: &Path, r: &RunReport) -> Result<(), ReportError> {
-    list_workbook(path, r, &NOTICE)
-}
-
-fn list_workbook(path: &Path, r: &RunReport, kind: &ListKind) -> Result<(), ReportError> {
-    let mut wb = streaming_workbook(path)?;
-    let s = Styles::new();
-    let mut any = false;
-    for p in Program::ALL {
-        let lines: Vec<&PaymentLine> = r.paid.iter().filter(|l| l.program == p).collect();
-        let chunks: Vec<&[&PaymentLine]> = lines.chunks(ROWS_PER_SHEET).collect();
-        for (i, chunk) in chunks.iter().enumerate() {
-            let name = if chunks.len() > 1 {
-                format!("{}({})", p.chinese_name(), i + 1)
-            } else {
-                p.chinese_name().to_string()
-            };
-            let ws = wb.add_worksheet_with_constant_memory().map_err(xerr(path))?;
-            list_sheet(ws, &s, r, kind, p, &name, chunk, i * ROWS_PER_SHEET).map_err(xerr(path))?;
-            any = true;
+        (None, note) => out.push_str(note),
+        (Some(w), "") => {
+            let _ = write!(out, "收款人：{}（{w}）", l.payee_name);
+        }
+        (Some(w), note) => {
+            let _ = write!(out, "收款人：{}（{w}）；{note}", l.payee_name);
         }
     }
-    if !any {
-        let ws = wb.add_worksheet();
-        ws.set_name(kind.title).and_then(|ws| ws.write_string(0, 0, "本次无发放数据")).map_err(xerr(path))?;
-    }
-    save(path, &mut wb)
 }
 
-#[allow(clippy::too_many_arguments)]
-fn list_sheet(
-    ws: &mut Worksheet,
-    s: &Styles,
-    r: &RunReport,
-    kind: &ListKind,
-    p: Program,
-    name: &str,
-    lines: &[&PaymentLine],
-    first_seq: usize,
-) -> Result<(), XlsxError> {
-    ws.set_name(name)?;
-    let title = format!("{} {}{}", title_prefix(r), p.chinese_name(), kind.title);
-    let left = format!("制表单位：{}", r.office_name);
-    let right = format!("单位：元　生成时间：{}", r.generated_at);
-    heading(ws, s, &title, &left, &right, kind.head)?;
-    page_setup(ws, 2, kind.widths)?;
-    // The data cells take their style from the column: the writer looks a cell's
-    // format up by hashing the whole `Format`, which for a million-line list cost
-    // more than writing the cells themselves. Header and total rows keep their own.
-    let last = (kind.head.len() - 1) as u16;
-    for c in 0..=last {
-        let f = match c {
-            0 => &s.count,
-            c if c == kind.amount_col => &s.money,
-            _ => &s.text,
-        };
-        ws.set_column_format(c, f)?;
+/// A batch of list rows in one flat buffer (a few allocations per batch rather
+/// than several per line), handed from the caller's thread to a workbook thread.
+#[derive(Debug, Default)]
+pub(super) struct Chunk {
+    programs: Vec<Program>,
+    amounts: Vec<Fen>,
+    text: String,
+    /// End offset in `text` of every cell, row after row.
+    ends: Vec<usize>,
+}
+
+impl Chunk {
+    fn with_capacity(lines: usize, kind: &ListKind) -> Chunk {
+        let cells = kind.head.len() - 2;
+        Chunk {
+            programs: Vec::with_capacity(lines),
+            amounts: Vec::with_capacity(lines),
+            text: String::with_capacity(lines * cells * 12),
+            ends: Vec::with_capacity(lines * cells),
+        }
     }
-    let mut row = 3u32;
-    let mut sum = Fen::ZERO;
-    for (i, l) in lines.iter().enumerate() {
-        ws.write_number(row, 0, (first_seq + i + 1) as f64)?;
+
+    fn cell(&mut self, s: &str) {
+        self.text.push_str(s);
+        self.end_cell();
+    }
+
+    fn end_cell(&mut self) {
+        self.ends.push(self.text.len());
+    }
+
+    fn push(&mut self, kind: &ListKind, l: &PaymentLine) {
+        self.programs.push(l.program);
+        self.amounts.push(l.amount);
+        (kind.cells)(l, self);
+    }
+
+    fn len(&self) -> usize {
+        self.programs.len()
+    }
+
+    /// The text cells of row `i`.
+    fn cells(&self, i: usize, width: usize) -> impl Iterator<Item = &str> {
+        let ends = &self.ends[i * width..(i + 1) * width];
+        let mut start = if i == 0 { 0 } else { self.ends[i * width - 1] };
+        ends.iter().map(move |&end| {
+            let s = &self.text[start..end];
+            start = end;
+            s
+        })
+    }
+}
+
+/// The sheet being filled.
+struct OpenSheet {
+    program: Program,
+    index: usize,
+    /// 0 for the first sheet of a program, 1 for its second (past `ROWS_PER_SHEET`), …
+    part: usize,
+    /// Index of the program's first sheet, renamed `名(1)` if a second is needed.
+    first_index: usize,
+    row: u32,
+    lines: usize,
+    sum: Fen,
+}
+
+/// Writes a 发放名册 or 公示 workbook line by line: one constant-memory sheet per
+/// program (lines must come grouped by program), each closed with its 合计 row
+/// as the next program starts. Memory stays flat however many lines come.
+pub(super) struct ListWriter {
+    path: PathBuf,
+    kind: &'static ListKind,
+    head: ListHead,
+    wb: Workbook,
+    s: Styles,
+    sheets: usize,
+    open: Option<OpenSheet>,
+}
+
+impl ListWriter {
+    pub(super) fn new(path: &Path, kind: &'static ListKind, head: ListHead) -> Result<ListWriter, ReportError> {
+        Ok(ListWriter {
+            path: path.to_path_buf(),
+            kind,
+            head,
+            wb: streaming_workbook(path)?,
+            s: Styles::new(),
+            sheets: 0,
+            open: None,
+        })
+    }
+
+    pub(super) fn chunk(&mut self, c: &Chunk) -> Result<(), ReportError> {
+        let width = self.kind.head.len() - 2;
+        for i in 0..c.len() {
+            self.line(c.programs[i], c.amounts[i], c.cells(i, width)).map_err(xerr(&self.path))?;
+        }
+        Ok(())
+    }
+
+    fn line<'a>(&mut self, p: Program, amount: Fen, cells: impl Iterator<Item = &'a str>) -> Result<(), XlsxError> {
+        let full = self.open.as_ref().map(|o| (o.program, o.lines >= ROWS_PER_SHEET));
+        if full != Some((p, false)) {
+            self.next_sheet(p)?;
+        }
+        let kind = self.kind;
+        let o = self.open.as_mut().expect("a sheet is open");
+        let ws = self.wb.worksheet_from_index(o.index)?;
+        ws.write_number(o.row, 0, (o.part * ROWS_PER_SHEET + o.lines + 1) as f64)?;
         let mut col = 1u16;
-        for text in (kind.cells)(l) {
+        for text in cells {
             if col == kind.amount_col {
                 col += 1;
             }
-            ws.write_string(row, col, text)?;
+            ws.write_string(o.row, col, text)?;
             col += 1;
         }
-        ws.write_number(row, kind.amount_col, num(l.amount.to_yuan()))?;
-        sum = sum.checked_add(l.amount).unwrap_or(sum);
-        row += 1;
+        ws.write_number(o.row, kind.amount_col, num(amount.to_yuan()))?;
+        o.sum = o.sum.checked_add(amount).unwrap_or(o.sum);
+        o.lines += 1;
+        o.row += 1;
+        Ok(())
     }
-    ws.write_string_with_format(row, 0, "合计", &s.total_text)?;
-    for c in 1..=last {
-        if c == kind.amount_col {
-            ws.write_number_with_format(row, c, num(sum.to_yuan()), &s.total_money)?;
-        } else if c == 1 {
-            ws.write_string_with_format(row, c, format!("共{}笔", lines.len()), &s.total_text)?;
-        } else {
-            ws.write_string_with_format(row, c, "", &s.total_text)?;
+
+    /// Closes the open sheet and starts the next: the program's next part, or
+    /// the first sheet of program `p`.
+    fn next_sheet(&mut self, p: Program) -> Result<(), XlsxError> {
+        let prev = self.open.take();
+        if let Some(o) = &prev {
+            self.close_sheet(o)?;
+        }
+        let (part, first_index) = match &prev {
+            Some(o) if o.program == p => (o.part + 1, o.first_index),
+            _ => (0, self.sheets),
+        };
+        let base = p.chinese_name();
+        if part == 1 {
+            self.wb.worksheet_from_index(first_index)?.set_name(format!("{base}({})", 1))?;
+        }
+        let name = if part == 0 { base.to_string() } else { format!("{base}({})", part + 1) };
+        let ws = self.wb.add_worksheet_with_constant_memory()?;
+        ws.set_name(name)?;
+        let title = format!(
+            "{} {} {}{}",
+            self.head.office_name,
+            period_cn(self.head.period),
+            p.chinese_name(),
+            self.kind.title
+        );
+        let left = format!("制表单位：{}", self.head.office_name);
+        let right = format!("单位：元　生成时间：{}", self.head.generated_at);
+        heading(ws, &self.s, &title, &left, &right, self.kind.head)?;
+        page_setup(ws, 2, self.kind.widths)?;
+        // The data cells take their style from the column: the writer looks a
+        // cell's format up by hashing the whole `Format`, which for a million-line
+        // list cost more than writing the cells themselves. Header and total rows
+        // keep their own.
+        for c in 0..self.kind.head.len() as u16 {
+            let f = match c {
+                0 => &self.s.count,
+                c if c == self.kind.amount_col => &self.s.money,
+                _ => &self.s.text,
+            };
+            ws.set_column_format(c, f)?;
+        }
+        self.open =
+            Some(OpenSheet { program: p, index: self.sheets, part, first_index, row: 3, lines: 0, sum: Fen::ZERO });
+        self.sheets += 1;
+        Ok(())
+    }
+
+    /// The 合计 row and the footer under the last line of a sheet.
+    fn close_sheet(&mut self, o: &OpenSheet) -> Result<(), XlsxError> {
+        let (s, kind) = (&self.s, self.kind);
+        let footer = (kind.footer)(&self.head);
+        let ws = self.wb.worksheet_from_index(o.index)?;
+        let last = (kind.head.len() - 1) as u16;
+        let row = o.row;
+        ws.write_string_with_format(row, 0, "合计", &s.total_text)?;
+        for c in 1..=last {
+            if c == kind.amount_col {
+                ws.write_number_with_format(row, c, num(o.sum.to_yuan()), &s.total_money)?;
+            } else if c == 1 {
+                ws.write_string_with_format(row, c, format!("共{}笔", o.lines), &s.total_text)?;
+            } else {
+                ws.write_string_with_format(row, c, "", &s.total_text)?;
+            }
+        }
+        if !footer.is_empty() {
+            ws.merge_range(row + 1, 0, row + 1, last, &footer, &s.sub)?;
+        }
+        Ok(())
+    }
+
+    /// Closes the last sheet (or writes the 本次无发放数据 sheet when no line came)
+    /// and saves the workbook beside its path, not yet renamed in.
+    pub(super) fn finish(mut self) -> Result<Staged, ReportError> {
+        let path = self.path.clone();
+        match self.open.take() {
+            Some(o) => self.close_sheet(&o).map_err(xerr(&path))?,
+            None => {
+                let ws = self.wb.add_worksheet();
+                ws.set_name(self.kind.title)
+                    .and_then(|ws| ws.write_string(0, 0, "本次无发放数据"))
+                    .map_err(xerr(&path))?;
+            }
+        }
+        save_staged(&path, &mut self.wb)
+    }
+}
+
+/// What the caller's thread sends a workbook thread.
+enum Msg {
+    Rows(Chunk),
+    /// All lines sent: save the workbook. A channel closed without it means the
+    /// run failed, and the workbook is dropped unsaved.
+    Done,
+}
+
+/// Lines per batch sent to a workbook thread, and batches in flight: bounds the
+/// memory between the threads (a few MB) whatever the number of lines.
+const CHUNK_LINES: usize = 4096;
+const CHUNKS_IN_FLIGHT: usize = 4;
+
+/// A list workbook written on its own thread, fed line by line.
+pub(super) struct ListFeed {
+    kind: &'static ListKind,
+    path: PathBuf,
+    chunk: Chunk,
+    tx: Option<mpsc::SyncSender<Msg>>,
+    handle: Option<thread::JoinHandle<Result<Option<Staged>, ReportError>>>,
+}
+
+impl ListFeed {
+    pub(super) fn spawn(path: &Path, kind: &'static ListKind, head: ListHead) -> Result<ListFeed, ReportError> {
+        let mut writer = ListWriter::new(path, kind, head)?;
+        let (tx, rx) = mpsc::sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
+        let handle = thread::Builder::new()
+            .name(format!("report-{}", kind.title))
+            .spawn(move || {
+                while let Ok(msg) = rx.recv() {
+                    match msg {
+                        Msg::Rows(c) => writer.chunk(&c)?,
+                        Msg::Done => return writer.finish().map(Some),
+                    }
+                }
+                Ok(None)
+            })
+            .map_err(|e| ReportError::io(path, e))?;
+        Ok(ListFeed {
+            kind,
+            path: path.to_path_buf(),
+            chunk: Chunk::with_capacity(CHUNK_LINES, kind),
+            tx: Some(tx),
+            handle: Some(handle),
+        })
+    }
+
+    pub(super) fn push(&mut self, l: &PaymentLine) -> Result<(), ReportError> {
+        self.chunk.push(self.kind, l);
+        if self.chunk.len() >= CHUNK_LINES {
+            let full = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_LINES, self.kind));
+            self.send(Msg::Rows(full))?;
+        }
+        Ok(())
+    }
+
+    /// Sends to the thread; if it has stopped, its error is the answer.
+    fn send(&mut self, msg: Msg) -> Result<(), ReportError> {
+        let sent = self.tx.as_ref().map(|tx| tx.send(msg).is_ok()).unwrap_or(false);
+        if sent {
+            return Ok(());
+        }
+        self.tx = None;
+        Err(self.join().err().unwrap_or_else(|| self.stopped()))
+    }
+
+    fn stopped(&self) -> ReportError {
+        ReportError::Xlsx { path: self.path.clone(), message: "the workbook writer stopped early".into() }
+    }
+
+    fn join(&mut self) -> Result<Option<Staged>, ReportError> {
+        match self.handle.take() {
+            Some(h) => h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)),
+            None => Ok(None),
         }
     }
-    let footer = (kind.footer)(r);
-    if !footer.is_empty() {
-        ws.merge_range(row + 1, 0, row + 1, last, &footer, &s.sub)?;
+
+    /// Sends the last lines, waits for the workbook and returns it staged.
+    pub(super) fn finish(mut self) -> Result<Staged, ReportError> {
+        let last = std::mem::take(&mut self.chunk);
+        if last.len() > 0 {
+            self.send(Msg::Rows(last))?;
+        }
+        self.send(Msg::Done)?;
+        self.tx = None;
+        self.join()?.ok_or_else(|| self.stopped())
     }
-    Ok(())
+}
+
+impl Drop for ListFeed {
+    /// A feed dropped before `finish` (an error elsewhere) stops its thread and
+    /// waits for it, so its temporary files are gone when the caller returns.
+    fn drop(&mut self) {
+        self.tx = None;
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
 }
