@@ -4,40 +4,40 @@ use super::{prepare, publish, summary_lines, Outcome, PipelineError, Progress};
 use crate::config::Config;
 use crate::domain::Period;
 use crate::ledger::SqliteLedger;
-use crate::report::{self, ReportSet, RunReport};
+use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
 
 /// Checks the period's rosters and writes `reports/` (summary, exceptions,
 /// notice, changes) — or `check/reports/` once a run has published the period, so
-/// a later look never overwrites what was paid.
-/// notice, changes). Reads the ledger if one exists (for R04/R06), never writes it.
+/// a later look never overwrites what was paid. Reads the ledger if one exists
+/// (for R04/R06), never writes it. The notice streams: no line is kept.
 pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let ledger = match config.ledger_path.exists() {
         true => Some(SqliteLedger::open(&config.ledger_path)?),
         false => None,
     };
     let prepared = prepare(config, period, ledger.as_ref().map(|l| l as &dyn crate::ledger::Ledger), progress)?;
-    let mut paid = Vec::new();
-    let replayed = prepared.replay(progress, &mut |l| {
-        paid.push(l);
-        Ok(())
-    })?;
-    let names = vec![String::new(); paid.len()];
     let period_dir = config.period_dir(period);
     let staging = period_dir.join(format!(".check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
+    let reports = staging.join("reports");
+    let generated_at = super::run::now_cn().format("%Y-%m-%d %H:%M").to_string();
+    let head = PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
+    let mut notice = PaidReports::create(&reports, head, ReportSet::Check)?;
+    let replayed = prepared.replay(progress, &mut |l| Ok(notice.push(&l, "")?))?;
+    notice.finish()?;
     let r = RunReport {
         office_name: &config.office.name,
         period,
-        generated_at: super::run::now_cn().format("%Y-%m-%d %H:%M").to_string(),
+        generated_at,
         totals: &prepared.totals,
-        paid: &paid,
-        bank_files: &names,
+        paid: &[],
+        bank_files: &[],
         exceptions: &replayed.exceptions,
         changes: &replayed.changes,
         failures: &[],
     };
     let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };
-    report::write_reports(&staging.join("reports"), &r, ReportSet::Check)?;
+    report::write_summary_reports(&reports, &r, ReportSet::Check)?;
     publish::publish(&staging, &target)?;
     let mut summary = vec![format!("{} {} 检查完成（未发放，未写账本）", config.office.name, period)];
     summary.extend(summary_lines(&prepared));
