@@ -6,8 +6,10 @@
 //! cut to fit, or a rare character turned into `&#NNNN;`, fails at the bank as 户名不符
 //! weeks later; an error now names the line to fix.
 //!
-//! Every file is written whole or not at all ([`crate::fsutil::write_atomic_with`]),
-//! streaming: a 100 000-line batch never exists as one document in memory.
+//! Every file is written whole or not at all (temporary name, fsync, rename; see
+//! [`BankWriter`]), streaming: one payment line at a time from [`Format::writer`],
+//! so a 1M-line batch never exists in memory, as lines or as a document.
+//! [`Format::write`] is the same path for callers that hold a whole [`Batch`].
 
 mod layout;
 mod pain;

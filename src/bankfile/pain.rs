@@ -377,3 +377,17 @@ pub(crate) fn read(bytes: &[u8], file: &str) -> Result<(Vec<ParsedPayment>, Vec<
     }
     Ok((w.payments, w.controls))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_matches_quick_xml() {
+        for s in ["", "plain", "A&B<C>'D\"", "&&", "a\rb", "张三&李四", "<<>>"] {
+            let mut out = Vec::new();
+            escape_into(s, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), quick_xml::escape::escape(s), "{s}");
+        }
+    }
+}

@@ -552,3 +552,39 @@ fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptL
         reason_text: r.reason.map(col).unwrap_or("").to_string(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused-buffer encoder gives the same bytes, and refuses the same first
+    /// character, as `TextEncoding::encode`.
+    #[test]
+    fn encode_into_matches_text_encoding() {
+        let samples = ["", "abc 123", "张三", "欧阳娜娜·买买提", "A张𠀀B", "𠀀", "龘€", "é", "乾隆 ＡＢＣ"];
+        for e in [TextEncoding::Gbk, TextEncoding::Gb18030, TextEncoding::Utf8] {
+            for s in samples {
+                let mut out = b"keep".to_vec();
+                let got = encode_into(e, s, &mut out).map(|()| out[4..].to_vec());
+                assert_eq!(got, e.encode(s), "{e:?} {s}");
+                assert!(out.starts_with(b"keep"));
+            }
+        }
+    }
+
+    #[test]
+    fn amounts_match_amount_spec() {
+        use super::super::layout::AmountUnit;
+        for spec in [
+            AmountSpec { unit: AmountUnit::Fen, decimals: 2 },
+            AmountSpec { unit: AmountUnit::Yuan, decimals: 2 },
+            AmountSpec { unit: AmountUnit::Yuan, decimals: 4 },
+        ] {
+            for f in [1, 5, 99, 100, 76_500, 123_456_789, -250] {
+                let mut s = String::from("x");
+                write_amount(&spec, Fen(f), &mut s);
+                assert_eq!(s[1..], spec.format(Fen(f)));
+            }
+        }
+    }
+}
