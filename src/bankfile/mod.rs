@@ -6,18 +6,20 @@
 //! cut to fit, or a rare character turned into `&#NNNN;`, fails at the bank as 户名不符
 //! weeks later; an error now names the line to fix.
 //!
-//! Every file is written whole or not at all ([`crate::fsutil::write_atomic_with`]),
-//! streaming: a 100 000-line batch never exists as one document in memory.
+//! Every file is written whole or not at all (temporary name, fsync, rename; see
+//! [`BankWriter`]), streaming: one payment line at a time from [`Format::writer`],
+//! so a 1M-line batch never exists in memory, as lines or as a document.
+//! [`Format::write`] is the same path for callers that hold a whole [`Batch`].
 
 mod layout;
 mod pain;
+mod stream;
 mod text;
 
-use std::fmt;
-use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+pub use stream::BankWriter;
 
-use sha2::Digest;
+use std::fmt;
+use std::path::{Path, PathBuf};
 
 use crate::config::{Office, Payer};
 use crate::domain::{
@@ -55,6 +57,46 @@ pub struct Batch<'a> {
     pub created: chrono::DateTime<chrono::FixedOffset>,
     pub execution_date: chrono::NaiveDate,
     pub lines: &'a [PaymentLine],
+}
+
+impl<'a> Batch<'a> {
+    /// Everything of the batch but its lines, for [`Format::writer`].
+    pub fn head(&self) -> BatchHead<'a> {
+        BatchHead {
+            office: self.office,
+            payer: self.payer,
+            program: self.program,
+            period: self.period,
+            purpose: self.purpose,
+            batch_id: self.batch_id.clone(),
+            created: self.created,
+            execution_date: self.execution_date,
+        }
+    }
+}
+
+/// The facts of a batch a writer needs before its first line (everything of
+/// [`Batch`] but the lines): a streaming caller never holds all lines at once.
+pub struct BatchHead<'a> {
+    pub office: &'a Office,
+    pub payer: &'a Payer,
+    pub program: Program,
+    pub period: Period,
+    /// ISO purpose code of the program (e.g. `BENE`).
+    pub purpose: &'a str,
+    /// Unique for ever, ≤ 20 characters: MsgId, PmtInfId and file names derive from it.
+    pub batch_id: String,
+    pub created: chrono::DateTime<chrono::FixedOffset>,
+    pub execution_date: chrono::NaiveDate,
+}
+
+/// One output file as planned before writing: how many lines and their sum. The
+/// header or summary of a file states both before its first detail line, so they
+/// must be known up front ([`Format::plan`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PartPlan {
+    pub lines: u64,
+    pub total: Fen,
 }
 
 /// One file a writer produced.
@@ -104,14 +146,14 @@ pub(crate) struct Controls {
     pub total: Option<Fen>,
 }
 
-/// One output file of a batch: a slice of its lines.
-pub(crate) struct Part<'a> {
+/// One output file of a batch, as planned.
+pub(crate) struct Part {
     /// 1-based.
     pub number: usize,
     pub of: usize,
     /// MsgId / PmtInfId / `{file_id}`: the batch id, plus `-NNN` when split.
     pub file_id: String,
-    pub lines: &'a [PaymentLine],
+    pub lines: u64,
     pub total: Fen,
 }
 
@@ -183,25 +225,45 @@ impl Format {
 
     /// Writes the batch into `dir`, split at the format's line limit; each file whole
     /// or not at all, and if one part fails the parts already written are removed.
+    /// The same path as streaming: [`Format::plan`], [`Format::writer`], one push per line.
     pub fn write(&self, batch: &Batch, dir: &Path) -> Result<Vec<WrittenFile>, BankFileError> {
-        let parts = self.parts(batch)?;
-        let names = self.file_names(batch, &parts)?;
-        if let Kind::Pain(_) = self.kind {
-            pain::check_batch(batch, &parts)?;
+        let plan = self.plan(batch.lines.iter().map(|l| l.amount));
+        let mut w = self.writer(batch.head(), plan, dir)?;
+        for l in batch.lines {
+            w.push(l)?;
         }
-        let mut done: Vec<WrittenFile> = Vec::with_capacity(parts.len());
-        for (part, name) in parts.iter().zip(names) {
-            match self.write_part(batch, part, dir, name) {
-                Ok(f) => done.push(f),
-                Err(e) => {
-                    for f in &done {
-                        let _ = std::fs::remove_file(&f.path);
-                    }
-                    return Err(e);
+        w.finish()
+    }
+
+    /// How a batch whose line amounts are `amounts` (in writing order) splits into
+    /// files at this layout's line limit. (A total beyond `i64` fen saturates; the
+    /// writer then refuses the batch.)
+    pub fn plan(&self, amounts: impl IntoIterator<Item = Fen>) -> Vec<PartPlan> {
+        let limit = self.line_limit();
+        let mut plan: Vec<PartPlan> = Vec::new();
+        for a in amounts {
+            match plan.last_mut() {
+                Some(p) if p.lines < limit => {
+                    p.lines += 1;
+                    p.total = Fen(p.total.0.saturating_add(a.0));
                 }
+                _ => plan.push(PartPlan { lines: 1, total: a }),
             }
         }
-        Ok(done)
+        plan
+    }
+
+    /// Opens a streaming writer into `dir`. Header/summary lines (NbOfTxs, CtrlSum,
+    /// 总笔数, 总金额) are written from `plan` before the details; everything about
+    /// the batch as a whole (payer, file names, layout text lines) is checked here,
+    /// before a byte is written.
+    pub fn writer<'a>(
+        &'a self,
+        head: BatchHead<'a>,
+        plan: Vec<PartPlan>,
+        dir: &Path,
+    ) -> Result<BankWriter<'a>, BankFileError> {
+        stream::BankWriter::open(self, head, plan, dir)
     }
 
     /// Reads this layout's return file (回盘) into receipt lines (text layouts only).
@@ -261,84 +323,50 @@ impl Format {
         format!("{} file", self.name)
     }
 
-    fn parts<'a>(&self, batch: &Batch<'a>) -> Result<Vec<Part<'a>>, BankFileError> {
-        if batch.lines.is_empty() {
-            return Err(BankFileError::Other(format!(
-                "batch {} has no lines: no bank file is written",
-                batch.batch_id
-            )));
+    fn line_limit(&self) -> u64 {
+        match &self.kind {
+            Kind::Text(c) => c.layout.line_limit.map_or(u64::MAX, |n| n as u64),
+            Kind::Pain(_) => u64::MAX,
         }
-        let limit = match &self.kind {
-            Kind::Text(c) => c.layout.line_limit.unwrap_or(usize::MAX),
-            Kind::Pain(_) => usize::MAX,
-        };
-        let chunks: Vec<&[PaymentLine]> = batch.lines.chunks(limit).collect();
-        let of = chunks.len();
-        let mut parts = Vec::with_capacity(of);
-        for (i, lines) in chunks.into_iter().enumerate() {
-            let mut total = Fen::ZERO;
-            for l in lines {
-                if l.amount.0 <= 0 {
-                    return Err(BankFileError::Line {
-                        end_to_end_id: l.end_to_end_id.to_string(),
-                        message: "amount must be above zero".into(),
-                    });
-                }
-                total = total.checked_add(l.amount).ok_or_else(|| BankFileError::Other("total overflows".into()))?;
-            }
-            let file_id = if of == 1 { batch.batch_id.clone() } else { format!("{}-{:03}", batch.batch_id, i + 1) };
-            parts.push(Part { number: i + 1, of, file_id, lines, total });
-        }
-        Ok(parts)
     }
 
-    fn file_names(&self, batch: &Batch, parts: &[Part]) -> Result<Vec<String>, BankFileError> {
-        let mut names: Vec<String> = Vec::with_capacity(parts.len());
-        for part in parts {
+    /// The files of a plan with their ids and safe, unique names.
+    fn parts(&self, head: &BatchHead, plan: &[PartPlan]) -> Result<Vec<(Part, String)>, BankFileError> {
+        if plan.iter().map(|p| p.lines).sum::<u64>() == 0 {
+            return Err(BankFileError::Other(format!("batch {} has no lines: no bank file is written", head.batch_id)));
+        }
+        let limit = self.line_limit();
+        if let Some(p) = plan.iter().find(|p| p.lines == 0 || p.lines > limit) {
+            return Err(BankFileError::Other(format!(
+                "batch {}: a planned file of {} lines does not fit format {} (1 to {limit} lines per file)",
+                head.batch_id, p.lines, self.name
+            )));
+        }
+        let of = plan.len();
+        let mut out: Vec<(Part, String)> = Vec::with_capacity(of);
+        for (i, p) in plan.iter().enumerate() {
+            let file_id = if of == 1 { head.batch_id.clone() } else { format!("{}-{:03}", head.batch_id, i + 1) };
+            let part = Part { number: i + 1, of, file_id, lines: p.lines, total: p.total };
             let name = match &self.kind {
                 Kind::Pain(_) => format!("{}.xml", part.file_id),
                 Kind::Text(c) => {
-                    let ctx = text::FileCtx::new(batch, part);
-                    c.file_name.render(|p| ctx.placeholder(&c.layout.amount, p))
+                    let ctx = text::FileCtx::new(head, &part);
+                    c.file_name.render(|ph| ctx.placeholder(&c.layout.amount, ph))
                 }
             };
             let safe = !name.is_empty()
                 && !name.starts_with('.')
                 && !name.contains(['/', '\\', '\0'])
                 && !name.chars().any(char::is_control);
-            if !safe || names.contains(&name) {
+            if !safe || out.iter().any(|(_, n)| *n == name) {
                 return Err(BankFileError::Other(format!(
                     "format {}: file name '{name}' is not a safe, unique file name",
                     self.name
                 )));
             }
-            names.push(name);
+            out.push((part, name));
         }
-        Ok(names)
-    }
-
-    fn write_part(&self, batch: &Batch, part: &Part, dir: &Path, name: String) -> Result<WrittenFile, BankFileError> {
-        let path = dir.join(&name);
-        let mut failure: Option<BankFileError> = None;
-        let mut digest = None;
-        let res = crate::fsutil::write_atomic_with(&path, |w| {
-            let mut tee = Tee { inner: w, hash: sha2::Sha256::new(), size: 0 };
-            let r = match &self.kind {
-                Kind::Pain(v) => pain::write_part(*v, batch, part, &mut tee).map_err(BankFileError::Io),
-                Kind::Text(c) => text::write_part(c, &text::FileCtx::new(batch, part), &mut tee),
-            };
-            digest = Some((hex::encode(tee.hash.finalize()), tee.size));
-            r.map_err(|e| {
-                failure = Some(e);
-                io::Error::other("bank file not written")
-            })
-        });
-        if let Some(e) = failure {
-            return Err(e);
-        }
-        res?;
-        let (sha256, size) = digest.unwrap_or_default();
-        Ok(WrittenFile { path, file_name: name, lines: part.lines.len() as u64, total: part.total, size, sha256 })
+        Ok(out)
     }
 }
 
@@ -366,25 +394,4 @@ fn load_layout(name: &str, formats_dir: &Path) -> Result<layout::Checked, BankFi
         )));
     };
     layout::parse(&text).map_err(|message| BankFileError::Layout { source_name, message })
-}
-
-/// Passes bytes through while hashing and counting them, so `sha256` and `size`
-/// describe exactly what reached the file.
-struct Tee<'w> {
-    inner: &'w mut dyn Write,
-    hash: sha2::Sha256,
-    size: u64,
-}
-
-impl Write for Tee<'_> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.size += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
 }

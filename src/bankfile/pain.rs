@@ -1,19 +1,19 @@
-//! ISO 20022 pain.001 (CustomerCreditTransferInitiation) v03 and v09, written
-//! streaming with `quick_xml::Writer` and re-read streaming with `quick_xml::Reader`.
+//! ISO 20022 pain.001 (CustomerCreditTransferInitiation) v03 and v09, written one
+//! transaction at a time by a small emitter (the same bytes `quick_xml::Writer` with
+//! a one-space indent wrote) and re-read streaming with `quick_xml::Reader`.
 //!
 //! Element order follows the XSD `sequence`s exactly (the schema rejects any other
 //! order). Lengths are Unicode characters (XSD MaxNNText); nothing is ever cut: a
 //! value that does not fit is an error naming the line.
 
-use std::io::{self, Write};
+use std::fmt::Write as _;
 use std::str::FromStr;
 
-use quick_xml::events::{BytesDecl, BytesText, Event};
-use quick_xml::Writer;
+use quick_xml::events::Event;
 use rust_decimal::Decimal;
 
 use super::text::purpose_text;
-use super::{BankFileError, Batch, Controls, ParsedPayment, Part};
+use super::{BankFileError, BatchHead, Controls, ParsedPayment, Part};
 use crate::domain::{Fen, PaymentLine};
 
 /// Which pain.001 version.
@@ -61,8 +61,8 @@ fn is_cnaps(s: &str) -> bool {
     s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// Checks everything the schema and the bank would refuse, before a byte is written.
-pub(crate) fn check_batch(b: &Batch, parts: &[Part]) -> Result<(), BankFileError> {
+/// Checks the batch-level values the schema and the bank would refuse, before a byte is written.
+pub(crate) fn check_head(b: &BatchHead, parts: &[&Part]) -> Result<(), BankFileError> {
     check("office name (InitgPty/Nm)", &b.office.name, NAME_MAX, None)?;
     check("office USCC (InitgPty/Id)", &b.office.uscc, 35, None)?;
     check("payer name (Dbtr/Nm)", &b.payer.name, NAME_MAX, None)?;
@@ -80,168 +80,193 @@ pub(crate) fn check_batch(b: &Batch, parts: &[Part]) -> Result<(), BankFileError
     for part in parts {
         check("file id (MsgId)", &part.file_id, 35, None)?;
     }
-    for l in b.lines {
-        check("end-to-end reference", l.end_to_end_id.as_str(), 35, Some(l))?;
-        check("payee name (Cdtr/Nm)", &l.payee_name, NAME_MAX, Some(l))?;
-        check("account (CdtrAcct/Othr/Id)", l.account.as_str(), 34, Some(l))?;
-        if !l.bank.is_empty() && !is_cnaps(&l.bank) {
-            check("bank name (CdtrAgt/Nm)", &l.bank, NAME_MAX, Some(l))?;
-        }
-        if l.amount.0 <= 0 {
-            return Err(BankFileError::Line {
-                end_to_end_id: l.end_to_end_id.to_string(),
-                message: "amount must be above zero".into(),
-            });
-        }
+    Ok(())
+}
+
+/// Checks one line against what the schema and the bank would refuse.
+fn check_line(l: &PaymentLine) -> Result<(), BankFileError> {
+    check("end-to-end reference", l.end_to_end_id.as_str(), 35, Some(l))?;
+    check("payee name (Cdtr/Nm)", &l.payee_name, NAME_MAX, Some(l))?;
+    check("account (CdtrAcct/Othr/Id)", l.account.as_str(), 34, Some(l))?;
+    if !l.bank.is_empty() && !is_cnaps(&l.bank) {
+        check("bank name (CdtrAgt/Nm)", &l.bank, NAME_MAX, Some(l))?;
     }
     Ok(())
 }
 
-type X<'w> = Writer<&'w mut dyn Write>;
-
-fn el(x: &mut X, name: &str, text: &str) -> io::Result<()> {
-    x.create_element(name).write_text_content(BytesText::new(text))?;
-    Ok(())
+/// A tiny XML emitter producing exactly what `quick_xml::Writer::new_with_indent(w, b' ', 1)`
+/// did before (one element per line, one space per level, text escaped the same way),
+/// into a reused buffer: no allocation per element.
+struct Xml<'b> {
+    out: &'b mut Vec<u8>,
+    depth: usize,
 }
 
-/// `<Id><Othr><Id>…</Id></Othr></Id>`: a non-IBAN account.
-fn othr_account(x: &mut X, id: &str) -> io::Result<()> {
-    x.create_element("Id").write_inner_content(|x| {
-        x.create_element("Othr").write_inner_content(|x| el(x, "Id", id))?;
-        Ok(())
-    })?;
-    Ok(())
+impl Xml<'_> {
+    fn indent(&mut self) {
+        self.out.push(b'\n');
+        self.out.extend(std::iter::repeat_n(b' ', self.depth));
+    }
+
+    fn open(&mut self, name: &str) -> &mut Self {
+        self.indent();
+        self.tag(b"<", name);
+        self.depth += 1;
+        self
+    }
+
+    fn close(&mut self, name: &str) -> &mut Self {
+        self.depth -= 1;
+        self.indent();
+        self.tag(b"</", name);
+        self
+    }
+
+    /// `<name>text</name>` on one line.
+    fn leaf(&mut self, name: &str, text: &str) -> &mut Self {
+        self.indent();
+        self.tag(b"<", name);
+        escape_into(text, self.out);
+        self.tag(b"</", name);
+        self
+    }
+
+    fn tag(&mut self, open: &[u8], name: &str) {
+        self.out.extend_from_slice(open);
+        self.out.extend_from_slice(name.as_bytes());
+        self.out.push(b'>');
+    }
+
+    /// `<Id><Othr><Id>…</Id></Othr></Id>`: a non-IBAN account.
+    fn othr_account(&mut self, id: &str) -> &mut Self {
+        self.open("Id").open("Othr").leaf("Id", id).close("Othr").close("Id")
+    }
+
+    /// `<tag><FinInstnId><ClrSysMmbId>` with clearing system CNAPS.
+    fn cnaps_agent(&mut self, tag: &str, code: &str) -> &mut Self {
+        self.open(tag).open("FinInstnId").open("ClrSysMmbId");
+        self.open("ClrSysId").leaf("Cd", "CNAPS").close("ClrSysId").leaf("MmbId", code);
+        self.close("ClrSysMmbId").close("FinInstnId").close(tag)
+    }
 }
 
-/// `<FinInstnId><ClrSysMmbId>` with clearing system CNAPS.
-fn cnaps_agent(x: &mut X, tag: &str, code: &str) -> io::Result<()> {
-    x.create_element(tag).write_inner_content(|x| {
-        x.create_element("FinInstnId").write_inner_content(|x| {
-            x.create_element("ClrSysMmbId").write_inner_content(|x| {
-                x.create_element("ClrSysId").write_inner_content(|x| el(x, "Cd", "CNAPS"))?;
-                el(x, "MmbId", code)
-            })?;
-            Ok(())
-        })?;
-        Ok(())
-    })?;
-    Ok(())
+/// XML text escaping as quick-xml's `escape` does it.
+fn escape_into(text: &str, out: &mut Vec<u8>) {
+    let bytes = text.as_bytes();
+    let mut from = 0;
+    for (i, b) in bytes.iter().enumerate() {
+        let rep: &[u8] = match b {
+            b'<' => b"&lt;",
+            b'>' => b"&gt;",
+            b'&' => b"&amp;",
+            b'\'' => b"&apos;",
+            b'"' => b"&quot;",
+            b'\r' => b"&#13;",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[from..i]);
+        out.extend_from_slice(rep);
+        from = i + 1;
+    }
+    out.extend_from_slice(&bytes[from..]);
 }
 
-/// Writes one pain.001 document for `part` into `w` (checked beforehand by [`check_batch`]).
-pub(crate) fn write_part(v: Version, b: &Batch, part: &Part, w: &mut dyn Write) -> io::Result<()> {
-    let mut x: X = Writer::new_with_indent(w, b' ', 1);
-    x.write_event(Event::Decl(BytesDecl::new("1.0", Some("UTF-8"), None)))?;
-    let count = part.lines.len().to_string();
+/// The bytes of one pain.001 document before its first transaction and after its
+/// last, from the planned count and total (checked beforehand by [`check_head`]).
+pub(crate) fn head_and_tail(v: Version, b: &BatchHead, part: &Part) -> (Vec<u8>, Vec<u8>) {
+    let count = part.lines.to_string();
     let sum = part.total.yuan_string();
     let cst = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
     let created = b.created.with_timezone(&cst).format("%Y-%m-%dT%H:%M:%S%:z").to_string();
-    let purpose = purpose_text(b);
-    x.create_element("Document").with_attribute(("xmlns", v.namespace())).write_inner_content(|x| {
-        x.create_element("CstmrCdtTrfInitn").write_inner_content(|x| {
-            x.create_element("GrpHdr").write_inner_content(|x| {
-                el(x, "MsgId", &part.file_id)?;
-                el(x, "CreDtTm", &created)?;
-                el(x, "NbOfTxs", &count)?;
-                el(x, "CtrlSum", &sum)?;
-                x.create_element("InitgPty").write_inner_content(|x| {
-                    el(x, "Nm", &b.office.name)?;
-                    x.create_element("Id").write_inner_content(|x| {
-                        x.create_element("OrgId").write_inner_content(|x| {
-                            x.create_element("Othr").write_inner_content(|x| {
-                                el(x, "Id", &b.office.uscc)?;
-                                x.create_element("SchmeNm").write_inner_content(|x| el(x, "Prtry", "USCC"))?;
-                                Ok(())
-                            })?;
-                            Ok(())
-                        })?;
-                        Ok(())
-                    })?;
-                    Ok(())
-                })?;
-                Ok(())
-            })?;
-            x.create_element("PmtInf").write_inner_content(|x| {
-                el(x, "PmtInfId", &part.file_id)?;
-                el(x, "PmtMtd", "TRF")?;
-                el(x, "BtchBookg", "true")?;
-                el(x, "NbOfTxs", &count)?;
-                el(x, "CtrlSum", &sum)?;
-                x.create_element("PmtTpInf").write_inner_content(|x| {
-                    x.create_element("CtgyPurp").write_inner_content(|x| el(x, "Cd", "SSBE"))?;
-                    Ok(())
-                })?;
-                let date = b.execution_date.format("%Y-%m-%d").to_string();
-                match v {
-                    Version::V03 => el(x, "ReqdExctnDt", &date)?,
-                    Version::V09 => {
-                        x.create_element("ReqdExctnDt").write_inner_content(|x| el(x, "Dt", &date))?;
-                    }
-                }
-                x.create_element("Dbtr").write_inner_content(|x| el(x, "Nm", &b.payer.name))?;
-                x.create_element("DbtrAcct").write_inner_content(|x| {
-                    othr_account(x, &b.payer.account)?;
-                    el(x, "Ccy", "CNY")
-                })?;
-                cnaps_agent(x, "DbtrAgt", &b.payer.bank_code)?;
-                for l in part.lines {
-                    transaction(x, b, l, &purpose)?;
-                }
-                Ok(())
-            })?;
-            Ok(())
-        })?;
-        Ok(())
-    })?;
-    x.get_mut().write_all(b"\n")
+    let date = b.execution_date.format("%Y-%m-%d").to_string();
+    let mut head = Vec::with_capacity(2048);
+    head.extend_from_slice(br#"<?xml version="1.0" encoding="UTF-8"?>"#);
+    head.extend_from_slice(b"\n<Document xmlns=\"");
+    head.extend_from_slice(v.namespace().as_bytes());
+    head.extend_from_slice(b"\">");
+    let mut x = Xml { out: &mut head, depth: 1 };
+    x.open("CstmrCdtTrfInitn").open("GrpHdr");
+    x.leaf("MsgId", &part.file_id).leaf("CreDtTm", &created).leaf("NbOfTxs", &count).leaf("CtrlSum", &sum);
+    x.open("InitgPty").leaf("Nm", &b.office.name).open("Id").open("OrgId").open("Othr");
+    x.leaf("Id", &b.office.uscc).open("SchmeNm").leaf("Prtry", "USCC").close("SchmeNm");
+    x.close("Othr").close("OrgId").close("Id").close("InitgPty").close("GrpHdr");
+    x.open("PmtInf").leaf("PmtInfId", &part.file_id).leaf("PmtMtd", "TRF").leaf("BtchBookg", "true");
+    x.leaf("NbOfTxs", &count).leaf("CtrlSum", &sum);
+    x.open("PmtTpInf").open("CtgyPurp").leaf("Cd", "SSBE").close("CtgyPurp").close("PmtTpInf");
+    match v {
+        Version::V03 => x.leaf("ReqdExctnDt", &date),
+        Version::V09 => x.open("ReqdExctnDt").leaf("Dt", &date).close("ReqdExctnDt"),
+    };
+    x.open("Dbtr").leaf("Nm", &b.payer.name).close("Dbtr");
+    x.open("DbtrAcct").othr_account(&b.payer.account).leaf("Ccy", "CNY").close("DbtrAcct");
+    x.cnaps_agent("DbtrAgt", &b.payer.bank_code);
+    let mut tail = Vec::with_capacity(64);
+    let mut x = Xml { out: &mut tail, depth: 3 };
+    x.close("PmtInf").close("CstmrCdtTrfInitn").close("Document");
+    tail.push(b'\n');
+    (head, tail)
 }
 
-fn transaction(x: &mut X, b: &Batch, l: &PaymentLine, purpose: &str) -> io::Result<()> {
-    x.create_element("CdtTrfTxInf").write_inner_content(|x| {
-        x.create_element("PmtId").write_inner_content(|x| el(x, "EndToEndId", l.end_to_end_id.as_str()))?;
-        x.create_element("Amt").write_inner_content(|x| {
-            x.create_element("InstdAmt")
-                .with_attribute(("Ccy", "CNY"))
-                .write_text_content(BytesText::new(&l.amount.yuan_string()))?;
-            Ok(())
-        })?;
-        if is_cnaps(&l.bank) {
-            cnaps_agent(x, "CdtrAgt", &l.bank)?;
-        } else if !l.bank.is_empty() {
-            x.create_element("CdtrAgt").write_inner_content(|x| {
-                x.create_element("FinInstnId").write_inner_content(|x| el(x, "Nm", &l.bank))?;
-                Ok(())
-            })?;
+/// Renders transactions (`CdtTrfTxInf`), one at a time, into a buffer it reuses.
+pub(crate) struct LineWriter {
+    /// ISO purpose code (`Purp/Cd`).
+    purpose_code: String,
+    /// Remittance text without the name, and its length in characters.
+    purpose: String,
+    purpose_chars: usize,
+    buf: Vec<u8>,
+    num: String,
+}
+
+impl LineWriter {
+    pub fn new(b: &BatchHead) -> Self {
+        let purpose = purpose_text(b);
+        LineWriter {
+            purpose_code: b.purpose.to_string(),
+            purpose_chars: purpose.chars().count(),
+            purpose,
+            buf: Vec::with_capacity(2048),
+            num: String::new(),
         }
-        x.create_element("Cdtr").write_inner_content(|x| {
-            el(x, "Nm", &l.payee_name)?;
-            x.create_element("Id").write_inner_content(|x| {
-                x.create_element("PrvtId").write_inner_content(|x| {
-                    x.create_element("Othr").write_inner_content(|x| {
-                        el(x, "Id", l.id_number.as_str())?;
-                        x.create_element("SchmeNm").write_inner_content(|x| el(x, "Cd", "NIDN"))?;
-                        Ok(())
-                    })?;
-                    Ok(())
-                })?;
-                Ok(())
-            })?;
-            Ok(())
-        })?;
-        x.create_element("CdtrAcct").write_inner_content(|x| othr_account(x, l.account.as_str()))?;
-        x.create_element("Purp").write_inner_content(|x| el(x, "Cd", b.purpose))?;
+    }
+
+    /// Checks one line and returns its bytes.
+    pub fn line(&mut self, l: &PaymentLine) -> Result<&[u8], BankFileError> {
+        check_line(l)?;
+        self.num.clear();
+        let a = l.amount.0.unsigned_abs();
+        let _ = write!(self.num, "{}.{:02}", a / 100, a % 100);
+        self.buf.clear();
+        let mut x = Xml { out: &mut self.buf, depth: 3 };
+        x.open("CdtTrfTxInf").open("PmtId").leaf("EndToEndId", l.end_to_end_id.as_str()).close("PmtId");
+        x.open("Amt").indent();
+        x.out.extend_from_slice(br#"<InstdAmt Ccy="CNY">"#);
+        x.out.extend_from_slice(self.num.as_bytes());
+        x.tag(b"</", "InstdAmt");
+        x.close("Amt");
+        if is_cnaps(&l.bank) {
+            x.cnaps_agent("CdtrAgt", &l.bank);
+        } else if !l.bank.is_empty() {
+            x.open("CdtrAgt").open("FinInstnId").leaf("Nm", &l.bank).close("FinInstnId").close("CdtrAgt");
+        }
+        x.open("Cdtr").leaf("Nm", &l.payee_name).open("Id").open("PrvtId").open("Othr");
+        x.leaf("Id", l.id_number.as_str()).open("SchmeNm").leaf("Cd", "NIDN").close("SchmeNm");
+        x.close("Othr").close("PrvtId").close("Id").close("Cdtr");
+        x.open("CdtrAcct").othr_account(l.account.as_str()).close("CdtrAcct");
+        x.open("Purp").leaf("Cd", &self.purpose_code).close("Purp");
         // Remittance text: "2026年11月城乡最低生活保障金 张三". If the name would push it
         // past 140 characters the name is left out (it is already in Cdtr/Nm).
-        let with_name = format!("{purpose} {}", l.name);
-        let ustrd = if with_name.chars().count() <= NAME_MAX && !l.name.chars().any(char::is_control) {
-            with_name
-        } else {
-            purpose.to_string()
-        };
-        x.create_element("RmtInf").write_inner_content(|x| el(x, "Ustrd", &ustrd))?;
-        Ok(())
-    })?;
-    Ok(())
+        x.open("RmtInf").indent();
+        x.tag(b"<", "Ustrd");
+        escape_into(&self.purpose, x.out);
+        if self.purpose_chars + 1 + l.name.chars().count() <= NAME_MAX && !l.name.chars().any(char::is_control) {
+            x.out.push(b' ');
+            escape_into(&l.name, x.out);
+        }
+        x.tag(b"</", "Ustrd");
+        x.close("RmtInf").close("CdtTrfTxInf");
+        Ok(&self.buf)
+    }
 }
 
 /// What the reader collects while walking one document.
@@ -351,4 +376,18 @@ pub(crate) fn read(bytes: &[u8], file: &str) -> Result<(Vec<ParsedPayment>, Vec<
         }
     }
     Ok((w.payments, w.controls))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn escaping_matches_quick_xml() {
+        for s in ["", "plain", "A&B<C>'D\"", "&&", "a\rb", "张三&李四", "<<>>"] {
+            let mut out = Vec::new();
+            escape_into(s, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), quick_xml::escape::escape(s), "{s}");
+        }
+    }
 }

@@ -1,16 +1,16 @@
 //! Writing and reading Chinese bank text files described by a [`layout`](super::layout).
 
 use std::borrow::Cow;
-use std::io::Write;
+use std::fmt::Write as _;
 
 use super::layout::{Align, AmountSpec, Checked, FieldSpec, Kind, Placeholder, RecordKind, Source};
-use super::{BankFileError, Batch, Controls, ParsedPayment, Part};
-use crate::domain::{Fen, PaymentLine, ReceiptLine};
+use super::{BankFileError, BatchHead, Controls, ParsedPayment, Part};
+use crate::domain::{Fen, PaymentLine, ReceiptLine, TextEncoding};
 
 /// What the placeholders and fields of one file draw on.
 pub(crate) struct FileCtx<'a> {
-    batch: &'a Batch<'a>,
-    part: &'a Part<'a>,
+    head: &'a BatchHead<'a>,
+    part: &'a Part,
     /// Values every line repeats, formatted once per file.
     date: String,
     period: String,
@@ -18,18 +18,18 @@ pub(crate) struct FileCtx<'a> {
 }
 
 impl<'a> FileCtx<'a> {
-    pub fn new(batch: &'a Batch<'a>, part: &'a Part<'a>) -> Self {
+    pub fn new(head: &'a BatchHead<'a>, part: &'a Part) -> Self {
         FileCtx {
-            batch,
+            head,
             part,
-            date: batch.execution_date.format("%Y%m%d").to_string(),
-            period: batch.period.compact(),
-            purpose: purpose_text(batch),
+            date: head.execution_date.format("%Y%m%d").to_string(),
+            period: head.period.compact(),
+            purpose: purpose_text(head),
         }
     }
 
     pub(crate) fn placeholder(&self, spec: &AmountSpec, p: Placeholder) -> String {
-        let b = self.batch;
+        let b = self.head;
         match p {
             Placeholder::BatchId => b.batch_id.clone(),
             Placeholder::FileId => self.part.file_id.clone(),
@@ -41,7 +41,7 @@ impl<'a> FileCtx<'a> {
             }
             Placeholder::Part => self.part.number.to_string(),
             Placeholder::Parts => self.part.of.to_string(),
-            Placeholder::Count => self.part.lines.len().to_string(),
+            Placeholder::Count => self.part.lines.to_string(),
             Placeholder::Total => spec.format(self.part.total),
             Placeholder::PayerAccount => b.payer.account.clone(),
             Placeholder::PayerName => b.payer.name.clone(),
@@ -53,29 +53,9 @@ impl<'a> FileCtx<'a> {
         }
     }
 
-    /// The value of a field; `line` and `seq` are set on detail lines.
-    fn value<'v>(
-        &'v self,
-        spec: &AmountSpec,
-        f: &'v FieldSpec,
-        line: Option<(&'v PaymentLine, usize)>,
-    ) -> Cow<'v, str> {
-        let b = self.batch;
-        if let Some((l, seq)) = line {
-            match f.source {
-                Source::Sequence => return seq.to_string().into(),
-                Source::EndToEndId => return l.end_to_end_id.as_str().into(),
-                Source::Account => return l.account.as_str().into(),
-                Source::Name => return l.payee_name.as_str().into(),
-                Source::BeneficiaryName => return l.name.as_str().into(),
-                Source::Amount => return spec.format(l.amount).into(),
-                Source::IdNumber => return l.id_number.as_str().into(),
-                Source::Bank => return l.bank.as_str().into(),
-                Source::Township => return l.township.as_str().into(),
-                Source::Village => return l.village.as_str().into(),
-                _ => {}
-            }
-        }
+    /// The value of a field that is not taken from a payment line.
+    fn value<'v>(&'v self, spec: &AmountSpec, f: &'v FieldSpec) -> Cow<'v, str> {
+        let b = self.head;
         match f.source {
             Source::IdType => f.value.as_deref().unwrap_or("01").into(),
             Source::Literal => f.value.as_deref().unwrap_or("").into(),
@@ -87,7 +67,7 @@ impl<'a> FileCtx<'a> {
             Source::PayerName => b.payer.name.as_str().into(),
             Source::PayerBankCode => b.payer.bank_code.as_str().into(),
             Source::BatchId => b.batch_id.as_str().into(),
-            Source::Count => self.part.lines.len().to_string().into(),
+            Source::Count => self.part.lines.to_string().into(),
             Source::Total => spec.format(self.part.total).into(),
             _ => "".into(),
         }
@@ -95,16 +75,18 @@ impl<'a> FileCtx<'a> {
 }
 
 /// 用途 text, e.g. `2026年11月城乡最低生活保障金`.
-pub(crate) fn purpose_text(b: &Batch) -> String {
+pub(crate) fn purpose_text(b: &BatchHead) -> String {
     format!("{}年{}月{}", b.period.year, b.period.month, b.program.chinese_name())
 }
 
-/// Writes one part (a whole file) into `w`.
-pub(crate) fn write_part(c: &Checked, ctx: &FileCtx, w: &mut dyn Write) -> Result<(), BankFileError> {
+/// The bytes of one file before its first detail line and after its last one
+/// (text lines, summary line), from the planned count and total.
+pub(crate) fn head_and_tail(c: &Checked, ctx: &FileCtx) -> Result<(Vec<u8>, Vec<u8>), BankFileError> {
     let l = &c.layout;
     let eol = l.line_ending.bytes();
-    let mut buf: Vec<u8> = Vec::with_capacity(256);
+    let (mut head, mut tail) = (Vec::new(), Vec::new());
     for (i, rec) in l.lines.iter().enumerate() {
+        let out = if i < c.details { &mut head } else { &mut tail };
         match rec.kind {
             RecordKind::Text => {
                 let t = c.texts[i].as_ref().expect("checked: text records have templates");
@@ -116,119 +98,184 @@ pub(crate) fn write_part(c: &Checked, ctx: &FileCtx, w: &mut dyn Write) -> Resul
                         l.encoding.name()
                     ))
                 })?;
-                w.write_all(&bytes)?;
-                w.write_all(eol)?;
+                out.extend_from_slice(&bytes);
+                out.extend_from_slice(eol);
             }
             RecordKind::Summary => {
-                buf.clear();
-                render_line(c, ctx, &rec.fields, &[], None, &mut buf)?;
-                buf.extend_from_slice(eol);
-                w.write_all(&buf)?;
-            }
-            RecordKind::Details => {
-                let consts = constant_fields(c, ctx, &rec.fields)?;
-                for (n, line) in ctx.part.lines.iter().enumerate() {
-                    buf.clear();
-                    render_line(c, ctx, &rec.fields, &consts, Some((line, n + 1)), &mut buf)?;
-                    buf.extend_from_slice(eol);
-                    w.write_all(&buf)?;
+                let mut first = true;
+                for f in &rec.fields {
+                    if !first {
+                        out.extend_from_slice(l.delimiter.as_deref().unwrap_or("").as_bytes());
+                    }
+                    first = false;
+                    let v = ctx.value(&l.amount, f);
+                    put_field(c, f, &v, out, &mut Vec::new())
+                        .map_err(|why| BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)))?;
                 }
+                if l.trailing_delimiter {
+                    out.extend_from_slice(l.delimiter.as_deref().unwrap_or("").as_bytes());
+                }
+                out.extend_from_slice(eol);
+            }
+            RecordKind::Details => {}
+        }
+    }
+    Ok((head, tail))
+}
+
+/// Renders detail lines, one at a time, into a buffer it reuses.
+pub(crate) struct LineWriter<'f> {
+    c: &'f Checked,
+    /// The padded bytes of detail fields that are the same on every line of the
+    /// batch (payer, date, literals…), encoded once; `None` for per-line fields.
+    consts: Vec<Option<Vec<u8>>>,
+    buf: Vec<u8>,
+    scratch: Vec<u8>,
+    num: String,
+}
+
+impl<'f> LineWriter<'f> {
+    /// Encodes the constant detail fields (errors name the first file).
+    pub fn new(c: &'f Checked, ctx: &FileCtx) -> Result<Self, BankFileError> {
+        let mut consts = Vec::new();
+        let mut scratch = Vec::new();
+        for f in c.detail_fields() {
+            if f.source.detail_only() {
+                consts.push(None);
+            } else {
+                let mut b = Vec::new();
+                put_field(c, f, &ctx.value(&c.layout.amount, f), &mut b, &mut scratch)
+                    .map_err(|why| BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)))?;
+                consts.push(Some(b));
+            }
+        }
+        Ok(LineWriter { c, consts, buf: Vec::with_capacity(512), scratch, num: String::new() })
+    }
+
+    /// The bytes of detail line `seq` (1-based within its file), line ending included.
+    pub fn line(&mut self, l: &PaymentLine, seq: u64) -> Result<&[u8], BankFileError> {
+        let lay = &self.c.layout;
+        let delim = lay.delimiter.as_deref().unwrap_or("").as_bytes();
+        self.buf.clear();
+        for (i, f) in self.c.detail_fields().iter().enumerate() {
+            if i > 0 {
+                self.buf.extend_from_slice(delim);
+            }
+            if let Some(Some(b)) = self.consts.get(i) {
+                self.buf.extend_from_slice(b);
+                continue;
+            }
+            let v: &str = match f.source {
+                Source::Sequence | Source::Amount => {
+                    self.num.clear();
+                    if f.source == Source::Sequence {
+                        let _ = write!(self.num, "{seq}");
+                    } else {
+                        write_amount(&lay.amount, l.amount, &mut self.num);
+                    }
+                    &self.num
+                }
+                Source::EndToEndId => l.end_to_end_id.as_str(),
+                Source::Account => l.account.as_str(),
+                Source::Name => &l.payee_name,
+                Source::BeneficiaryName => &l.name,
+                Source::IdNumber => l.id_number.as_str(),
+                Source::Bank => &l.bank,
+                Source::Township => &l.township,
+                Source::Village => &l.village,
+                Source::IdType => f.value.as_deref().unwrap_or("01"),
+                _ => "",
+            };
+            put_field(self.c, f, v, &mut self.buf, &mut self.scratch)
+                .map_err(|message| BankFileError::Line { end_to_end_id: l.end_to_end_id.to_string(), message })?;
+        }
+        if lay.trailing_delimiter {
+            self.buf.extend_from_slice(delim);
+        }
+        self.buf.extend_from_slice(lay.line_ending.bytes());
+        Ok(&self.buf)
+    }
+}
+
+/// [`AmountSpec::format`] into a reused string.
+fn write_amount(spec: &AmountSpec, f: Fen, out: &mut String) {
+    match spec.unit {
+        super::layout::AmountUnit::Fen => {
+            let _ = write!(out, "{}", f.0);
+        }
+        super::layout::AmountUnit::Yuan => {
+            let sign = if f.0 < 0 { "-" } else { "" };
+            let a = f.0.unsigned_abs();
+            let _ = write!(out, "{sign}{}.{:02}", a / 100, a % 100);
+            for _ in 2..spec.decimals {
+                out.push('0');
             }
         }
     }
-    Ok(())
 }
 
-/// The padded bytes of detail fields that are the same on every line of a file
-/// (payer, date, literals…), encoded once.
-fn constant_fields(c: &Checked, ctx: &FileCtx, fields: &[FieldSpec]) -> Result<Vec<Option<Vec<u8>>>, BankFileError> {
-    let mut out = Vec::with_capacity(fields.len());
-    for f in fields {
-        if f.source.detail_only() {
-            out.push(None);
-        } else {
-            let mut b = Vec::new();
-            render_field(c, ctx, f, None, &mut b)?;
-            out.push(Some(b));
+/// The encoding_rs encoding behind a [`TextEncoding`].
+fn encoding_of(e: TextEncoding) -> &'static encoding_rs::Encoding {
+    match e {
+        TextEncoding::Utf8 => encoding_rs::UTF_8,
+        TextEncoding::Gbk => encoding_rs::GBK,
+        TextEncoding::Gb18030 => encoding_rs::GB18030,
+    }
+}
+
+/// Encodes `v` into `out` (appended), or returns the first character the encoding
+/// cannot hold (never `&#NNNN;`), like [`TextEncoding::encode`] but into a reused buffer.
+fn encode_into(e: TextEncoding, v: &str, out: &mut Vec<u8>) -> Result<(), char> {
+    // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
+    if v.is_ascii() || e == TextEncoding::Utf8 {
+        out.extend_from_slice(v.as_bytes());
+        return Ok(());
+    }
+    let mut enc = encoding_of(e).new_encoder();
+    let mut src = v;
+    loop {
+        let room = enc.max_buffer_length_from_utf8_without_replacement(src.len()).unwrap_or(src.len() * 4 + 16);
+        out.reserve(room);
+        let (res, read) = enc.encode_from_utf8_to_vec_without_replacement(src, out, true);
+        src = &src[read..];
+        match res {
+            encoding_rs::EncoderResult::InputEmpty => return Ok(()),
+            encoding_rs::EncoderResult::OutputFull => continue,
+            encoding_rs::EncoderResult::Unmappable(ch) => return Err(ch),
         }
     }
-    Ok(out)
 }
 
-/// One line: fields (from `consts` where given) joined per the layout.
-fn render_line(
-    c: &Checked,
-    ctx: &FileCtx,
-    fields: &[FieldSpec],
-    consts: &[Option<Vec<u8>>],
-    line: Option<(&PaymentLine, usize)>,
-    out: &mut Vec<u8>,
-) -> Result<(), BankFileError> {
+/// One field: checks (line breaks, delimiter, encoding, width), then the padded
+/// bytes appended to `out`. The error is the message (never the value).
+fn put_field(c: &Checked, f: &FieldSpec, v: &str, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), String> {
     let l = &c.layout;
-    let delim = l.delimiter.as_deref();
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(delim.unwrap_or("").as_bytes());
-        }
-        match consts.get(i) {
-            Some(Some(b)) => out.extend_from_slice(b),
-            _ => render_field(c, ctx, f, line, out)?,
-        }
+    if v.contains(['\r', '\n']) || l.delimiter.as_deref().is_some_and(|d| v.contains(d)) {
+        return Err(format!("field {} contains a line break or the delimiter", field_label(f)));
     }
-    if l.trailing_delimiter {
-        out.extend_from_slice(delim.unwrap_or("").as_bytes());
+    scratch.clear();
+    encode_into(l.encoding, v, scratch).map_err(|ch| {
+        format!(
+            "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
+            field_label(f),
+            l.encoding.name()
+        )
+    })?;
+    let n = scratch.len();
+    if let Some(max) = f.width.or(f.max).filter(|&max| n > max) {
+        return Err(format!(
+            "field {} needs {n} bytes in {} but the layout allows {max}; it is never cut",
+            field_label(f),
+            l.encoding.name()
+        ));
     }
-    Ok(())
-}
-
-/// One field: value, checks (line breaks, delimiter, encoding, width), padding.
-fn render_field(
-    c: &Checked,
-    ctx: &FileCtx,
-    f: &FieldSpec,
-    line: Option<(&PaymentLine, usize)>,
-    out: &mut Vec<u8>,
-) -> Result<(), BankFileError> {
-    let l = &c.layout;
-    let delim = l.delimiter.as_deref();
-    {
-        let v = ctx.value(&l.amount, f, line);
-        let fail = |why: String| match line {
-            Some((pl, _)) => BankFileError::Line { end_to_end_id: pl.end_to_end_id.to_string(), message: why },
-            None => BankFileError::Other(format!("file {}: {why}", ctx.part.file_id)),
-        };
-        if v.contains(['\r', '\n']) || delim.is_some_and(|d| v.contains(d)) {
-            return Err(fail(format!("field {} contains a line break or the delimiter", field_label(f))));
-        }
-        // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
-        let bytes: Cow<[u8]> = if v.is_ascii() {
-            Cow::Borrowed(v.as_bytes())
-        } else {
-            Cow::Owned(l.encoding.encode(&v).map_err(|ch| {
-                fail(format!(
-                    "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
-                    field_label(f),
-                    l.encoding.name()
-                ))
-            })?)
-        };
-        let limit = f.width.or(f.max);
-        if let Some(n) = limit.filter(|&n| bytes.len() > n) {
-            return Err(fail(format!(
-                "field {} needs {} bytes in {} but the layout allows {n}; it is never cut",
-                field_label(f),
-                bytes.len(),
-                l.encoding.name()
-            )));
-        }
-        let pad = f.width.map_or(0, |n| n - bytes.len());
-        if f.align == Align::Right {
-            out.extend(std::iter::repeat_n(f.pad as u8, pad));
-        }
-        out.extend_from_slice(&bytes);
-        if f.align == Align::Left {
-            out.extend(std::iter::repeat_n(f.pad as u8, pad));
-        }
+    let pad = f.width.map_or(0, |w| w - n);
+    if f.align == Align::Right {
+        out.extend(std::iter::repeat_n(f.pad as u8, pad));
+    }
+    out.extend_from_slice(scratch);
+    if f.align == Align::Left {
+        out.extend(std::iter::repeat_n(f.pad as u8, pad));
     }
     Ok(())
 }
@@ -504,4 +551,40 @@ fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptL
         reason_code: String::new(),
         reason_text: r.reason.map(col).unwrap_or("").to_string(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The reused-buffer encoder gives the same bytes, and refuses the same first
+    /// character, as `TextEncoding::encode`.
+    #[test]
+    fn encode_into_matches_text_encoding() {
+        let samples = ["", "abc 123", "张三", "欧阳娜娜·买买提", "A张𠀀B", "𠀀", "龘€", "é", "乾隆 ＡＢＣ"];
+        for e in [TextEncoding::Gbk, TextEncoding::Gb18030, TextEncoding::Utf8] {
+            for s in samples {
+                let mut out = b"keep".to_vec();
+                let got = encode_into(e, s, &mut out).map(|()| out[4..].to_vec());
+                assert_eq!(got, e.encode(s), "{e:?} {s}");
+                assert!(out.starts_with(b"keep"));
+            }
+        }
+    }
+
+    #[test]
+    fn amounts_match_amount_spec() {
+        use super::super::layout::AmountUnit;
+        for spec in [
+            AmountSpec { unit: AmountUnit::Fen, decimals: 2 },
+            AmountSpec { unit: AmountUnit::Yuan, decimals: 2 },
+            AmountSpec { unit: AmountUnit::Yuan, decimals: 4 },
+        ] {
+            for f in [1, 5, 99, 100, 76_500, 123_456_789, -250] {
+                let mut s = String::from("x");
+                write_amount(&spec, Fen(f), &mut s);
+                assert_eq!(s[1..], spec.format(Fen(f)));
+            }
+        }
+    }
 }
