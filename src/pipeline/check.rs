@@ -21,7 +21,8 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
     let _ = std::fs::remove_dir_all(&staging);
     let reports = staging.join("reports");
     let generated_at = super::run::now_cn().format("%Y-%m-%d %H:%M").to_string();
-    let head = PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
+    let head =
+        PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
     let mut notice = PaidReports::create(&reports, head, ReportSet::Check)?;
     let replayed = prepared.replay(progress, &mut |l| Ok(notice.push(&l, "")?))?;
     notice.finish()?;

@@ -15,6 +15,7 @@ mod publish;
 mod receipts;
 mod reissue;
 mod run;
+mod stage;
 mod watch;
 
 pub use admin::{init, keygen, status, verify};

@@ -6,7 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 
-use super::{fault, publish, run, Outcome, PipelineError};
+use super::{fault, publish, stage, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::{Account, EndToEndId, IdNumber, PayeeType, PaymentLine, PaymentStatus, Period, Program, SourcePos};
 use crate::ingest::{self, Correction};
@@ -47,20 +47,22 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     let n = ledger.next_batch_number(period, BatchKind::Correction)?;
     let batch = format!("C{n:03}");
     let totals = correction_totals(&lines);
-    let frame = run::Frame { period, totals: &totals, formats: &formats };
-    let given = run::Lines::Given(lines.clone());
-    let mut staged = run::stage(config, &frame, given, &ledger, &signer, &batch, BatchKind::Correction)?;
-    for l in &mut staged.lines {
-        let (root, retry) = links[&(l.program, l.id_number.clone())].clone();
-        l.original_id = Some(root);
-        l.retry = retry;
-    }
-    let run_id = ledger.commit_run(&staged.run, &staged.files, &staged.lines)?;
+    let count = lines.len();
+    let frame = stage::Frame { period, totals: &totals, formats: &formats };
+    let given = lines
+        .into_iter()
+        .map(|l| {
+            let link = links[&(l.program, l.id_number.as_str().to_string())].clone();
+            (l, link)
+        })
+        .collect();
+    let info = stage::BatchInfo { batch: &batch, kind: BatchKind::Correction, signer: &signer };
+    let staged = stage::stage(config, &frame, stage::Lines::Given(given), &mut ledger, &info)?;
     fault::point("committed");
-    publish::publish(&staged.run.staging_dir, &config.period_dir(period))?;
-    ledger.mark_published(run_id)?;
-    tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = staged.lines.len(), refused = refused.len());
-    summary.push(format!("{period} 更正第{n}批：{} 笔重新发放，{} 个银行文件", staged.lines.len(), staged.files.len()));
+    publish::publish(&staged.staging_dir, &config.period_dir(period))?;
+    ledger.mark_published(staged.run_id)?;
+    tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
+    summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));
     Ok(Outcome { needs_person: !refused.is_empty(), summary })
 }
 

@@ -1,0 +1,446 @@
+//! Writing one batch (a run or a correction batch) as its lines stream past:
+//! bank files, signatures, reports, manifest and ledger, into the staging folder
+//! and one ledger transaction, committed only when every file is whole.
+//!
+//! Three kinds of work overlap on the two cores the issue targets: this thread
+//! reads the rosters (pass 2) and writes the bank files and CSV reports; the
+//! report workbooks are written on their own threads (see `report::PaidReports`);
+//! the ledger records lines on another, fed in chunks through a bounded channel, and
+//! files are signed on another as each program's files are finished. Every channel is
+//! bounded, so memory does not grow with the number of lines.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+
+use chrono::{DateTime, FixedOffset};
+
+use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
+use crate::bankfile::{BankWriter, BatchHead, Format, WrittenFile};
+use crate::config::Config;
+use crate::domain::{Change, EndToEndId, Exception, Fen, PaymentLine, PaymentStatus, Period, Program};
+use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
+use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
+use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
+use crate::sign::Signer;
+use crate::totals::RunTotals;
+
+/// Ledger lines per message to the recording thread.
+const CHUNK: usize = 4096;
+
+/// What a batch is written for: the period, its totals and the programs' formats.
+pub(crate) struct Frame<'a> {
+    pub period: Period,
+    pub totals: &'a RunTotals,
+    pub formats: &'a BTreeMap<Program, Format>,
+}
+
+/// A correction's place in its chain: the first original's reference and the retry number.
+pub(crate) type Link = (String, u32);
+
+/// Where a batch's lines come from.
+pub(crate) enum Lines<'a> {
+    /// Pass 2 over the period's rosters (a run).
+    Replay(&'a Prepared, &'a Progress),
+    /// Correction lines, each with its link.
+    Given(Vec<(PaymentLine, Link)>),
+}
+
+impl Lines<'_> {
+    /// The amounts each program will pay, in the order they will be written.
+    fn amounts(&self) -> BTreeMap<Program, Vec<Fen>> {
+        let mut out: BTreeMap<Program, Vec<Fen>> = BTreeMap::new();
+        match self {
+            Lines::Replay(p, _) => {
+                for program in p.formats.keys() {
+                    let a: Vec<Fen> = p.paid_amounts(*program).collect();
+                    if !a.is_empty() {
+                        out.insert(*program, a);
+                    }
+                }
+            }
+            Lines::Given(v) => {
+                for (l, _) in v {
+                    out.entry(l.program).or_default().push(l.amount);
+                }
+            }
+        }
+        out
+    }
+
+    /// Hands every line to `pay`, in program order; returns the exceptions and
+    /// changes pass 2 collected (none for given lines).
+    fn feed(
+        self,
+        pay: &mut dyn FnMut(PaymentLine, Option<Link>) -> Result<(), PipelineError>,
+    ) -> Result<(Vec<Exception>, Vec<Change>), PipelineError> {
+        match self {
+            Lines::Replay(p, progress) => {
+                let r = p.replay(progress, &mut |l| pay(l, None))?;
+                Ok((r.exceptions, r.changes))
+            }
+            Lines::Given(mut v) => {
+                v.sort_by_key(|(l, _)| l.program); // stable: given order within a program
+                for (l, link) in v {
+                    pay(l, Some(link))?;
+                }
+                Ok((Vec::new(), Vec::new()))
+            }
+        }
+    }
+}
+
+/// A batch written to its staging folder and committed to the ledger (state
+/// staged): what is left is to publish it.
+pub(crate) struct Staged {
+    pub run_id: i64,
+    pub staging_dir: PathBuf,
+    pub files: Vec<FileRecord>,
+    pub lines: u64,
+    pub amount: Fen,
+}
+
+/// What the ledger thread is told.
+enum ToLedger {
+    Lines(Vec<LedgerLine>),
+    Commit(Vec<FileRecord>, String),
+}
+
+/// The batch's fixed facts.
+pub(crate) struct BatchInfo<'a> {
+    pub batch: &'a str,
+    pub kind: BatchKind,
+    pub signer: &'a Signer,
+}
+
+/// Writes the batch into its staging folder and commits it to the ledger.
+pub(crate) fn stage(
+    config: &Config,
+    frame: &Frame,
+    lines: Lines,
+    ledger: &mut (dyn Ledger + Send),
+    info: &BatchInfo,
+) -> Result<Staged, PipelineError> {
+    let period_dir = config.period_dir(frame.period);
+    let staging = publish::staging_dir(&period_dir, info.batch);
+    if staging.exists() {
+        std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
+    }
+    let created = super::run::now_cn();
+    let earlier = Earlier { files: ledger.files_of_period(frame.period)?, last_sha: ledger.last_manifest_sha()? };
+    let run = NewRun {
+        period: frame.period,
+        batch: info.batch.to_string(),
+        kind: info.kind,
+        staging_dir: staging.clone(),
+        manifest_sha256: String::new(),
+        created_at: created.to_rfc3339(),
+    };
+    let (tx, rx) = sync_channel::<ToLedger>(4);
+    std::thread::scope(|s| {
+        let recorder = s.spawn(move || record(ledger, &run, rx));
+        let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx));
+        let committed = written.and_then(|(files, count, amount)| {
+            let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
+            fault::point("manifest");
+            let sent = tx.send(ToLedger::Commit(files.clone(), sha));
+            Ok((files, count, amount, sent.is_ok()))
+        });
+        drop(tx);
+        let recorded = recorder.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        match (committed, recorded) {
+            (Ok((files, lines, amount, true)), Ok(Some(run_id))) => {
+                Ok(Staged { run_id, staging_dir: staging.clone(), files, lines, amount })
+            }
+            // The ledger's own error (e.g. a line already paid) explains a stop best.
+            (_, Err(e)) => Err(e.into()),
+            (Err(e), _) => Err(e),
+            _ => Err(PipelineError::Refused("the ledger stopped recording before the run was complete".into())),
+        }
+    })
+}
+
+/// The ledger thread: records lines as they come, commits on `Commit`. If the
+/// channel closes first, the run is abandoned (rolled back) and `None` returned.
+fn record(ledger: &mut (dyn Ledger + Send), run: &NewRun, rx: Receiver<ToLedger>) -> Result<Option<i64>, LedgerError> {
+    let mut w = ledger.begin_run(run)?;
+    for msg in rx {
+        match msg {
+            ToLedger::Lines(lines) => w.add_lines(&lines)?,
+            ToLedger::Commit(files, sha) => return w.commit(&files, &sha).map(Some),
+        }
+    }
+    Ok(None)
+}
+
+/// The period's files and chain link before this batch.
+struct Earlier {
+    files: Vec<FileRecord>,
+    last_sha: Option<String>,
+}
+
+/// The writing side of [`stage`].
+struct Writer<'a> {
+    config: &'a Config,
+    frame: &'a Frame<'a>,
+    info: &'a BatchInfo<'a>,
+    created: DateTime<FixedOffset>,
+    staging: &'a Path,
+    reports: Option<PaidReports>,
+    files: Vec<FileRecord>,
+}
+
+/// The bank files of the program being written.
+struct Open<'a> {
+    program: Program,
+    writer: BankWriter<'a>,
+    seq: u64,
+}
+
+impl<'a> Writer<'a> {
+    fn new(
+        config: &'a Config,
+        frame: &'a Frame<'a>,
+        info: &'a BatchInfo<'a>,
+        created: DateTime<FixedOffset>,
+        staging: &'a Path,
+    ) -> Result<Writer<'a>, PipelineError> {
+        let reports = match info.kind {
+            BatchKind::Run => {
+                let generated_at = created.format("%Y-%m-%d %H:%M").to_string();
+                let head = PaidHead {
+                    office_name: &config.office.name,
+                    period: frame.period,
+                    generated_at: &generated_at,
+                    totals: frame.totals,
+                };
+                Some(PaidReports::create(&staging.join("reports"), head, ReportSet::Run)?)
+            }
+            BatchKind::Correction => None,
+        };
+        Ok(Writer { config, frame, info, created, staging, reports, files: Vec::new() })
+    }
+
+    /// Streams every line into the bank files, reports and ledger channel; then
+    /// finishes the reports. Returns the bank files, and the lines and amount written.
+    fn write(mut self, lines: Lines, tx: &SyncSender<ToLedger>) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
+        let plans = lines.amounts();
+        let mut open: Option<Open> = None;
+        let mut chunk: Vec<LedgerLine> = Vec::with_capacity(CHUNK);
+        let (mut count, mut amount) = (0u64, Fen(0));
+        let (exceptions, changes) = lines.feed(&mut |mut line, link| {
+            if open.as_ref().map(|o| o.program) != Some(line.program) {
+                if let Some(done) = open.take() {
+                    self.finish_program(done)?;
+                }
+                open = Some(self.open_program(line.program, &plans)?);
+            }
+            let o = open.as_mut().expect("opened above");
+            o.seq += 1;
+            if line.end_to_end_id.0.is_empty() {
+                line.end_to_end_id = EndToEndId::new(
+                    line.program,
+                    self.frame.period,
+                    self.info.kind.letter(),
+                    batch_number(self.info.batch),
+                    o.seq,
+                );
+            }
+            let file = o.writer.push(&line)?.to_string();
+            if let Some(r) = self.reports.as_mut() {
+                r.push(&line, &file)?;
+            }
+            count += 1;
+            amount.0 += line.amount.0;
+            chunk.push(ledger_line(line, self.frame.period, file, link));
+            if chunk.len() == CHUNK {
+                tx.send(ToLedger::Lines(std::mem::take(&mut chunk))).map_err(|_| ledger_gone())?;
+                chunk.reserve(CHUNK);
+            }
+            Ok(())
+        })?;
+        if let Some(done) = open.take() {
+            self.finish_program(done)?;
+        }
+        if !chunk.is_empty() {
+            tx.send(ToLedger::Lines(chunk)).map_err(|_| ledger_gone())?;
+        }
+        self.finish_reports(exceptions, changes)?;
+        Ok((self.files, count, amount))
+    }
+
+    fn open_program(&self, program: Program, plans: &BTreeMap<Program, Vec<Fen>>) -> Result<Open<'a>, PipelineError> {
+        let pc = &self.config.programs[&program];
+        let format = &self.frame.formats[&program];
+        let head = BatchHead {
+            office: &self.config.office,
+            payer: &self.config.payers[&pc.payer],
+            program,
+            period: self.frame.period,
+            purpose: &pc.purpose,
+            batch_id: format!("{}{}{}", program.ref_prefix(), self.frame.period.compact(), self.info.batch),
+            created: self.created,
+            execution_date: self.created.date_naive(),
+        };
+        let plan = format.plan(plans.get(&program).into_iter().flatten().copied());
+        let writer = format.writer(head, plan, &self.staging.join("bank"))?;
+        Ok(Open { program, writer, seq: 0 })
+    }
+
+    /// Closes a program's bank files, signs them and records them for the manifest.
+    fn finish_program(&mut self, o: Open) -> Result<(), PipelineError> {
+        let written: Vec<WrittenFile> = o.writer.finish()?;
+        fault::point("bankfile");
+        for w in &written {
+            manifest::sign_file(&w.path, self.info.signer)?;
+            fault::point("signed");
+            self.files.push(FileRecord {
+                name: w.file_name.clone(),
+                program: o.program,
+                format: self.frame.formats[&o.program].name().to_string(),
+                lines: w.lines,
+                total: w.total,
+                sha256: w.sha256.clone(),
+            });
+        }
+        Ok(())
+    }
+
+    fn finish_reports(&mut self, exceptions: Vec<Exception>, changes: Vec<Change>) -> Result<(), PipelineError> {
+        let Some(paid) = self.reports.take() else { return Ok(()) };
+        paid.finish()?;
+        let r = RunReport {
+            office_name: &self.config.office.name,
+            period: self.frame.period,
+            generated_at: self.created.format("%Y-%m-%d %H:%M").to_string(),
+            totals: self.frame.totals,
+            paid: &[],
+            bank_files: &[],
+            exceptions: &exceptions,
+            changes: &changes,
+            failures: &[],
+        };
+        let dir = self.staging.join("reports");
+        report::write_summary_reports(&dir, &r, ReportSet::Run)?;
+        report::save_snapshot(&dir.join("report.json"), &r)?;
+        fault::point("reports");
+        Ok(())
+    }
+}
+
+fn ledger_gone() -> PipelineError {
+    PipelineError::Refused("the ledger stopped recording (its error follows)".into())
+}
+
+fn batch_number(batch: &str) -> u32 {
+    batch[1..].parse().unwrap_or(0)
+}
+
+fn ledger_line(l: PaymentLine, period: Period, bank_file: String, link: Option<Link>) -> LedgerLine {
+    let (original_id, retry) = match link {
+        Some((root, retry)) => (Some(root), retry),
+        None => (None, 0),
+    };
+    LedgerLine {
+        end_to_end_id: l.end_to_end_id.0,
+        program: l.program,
+        period,
+        id_number: l.id_number.as_str().to_string(),
+        name: l.name,
+        township: l.township,
+        village: l.village,
+        payee_name: l.payee_name,
+        account: l.account.as_str().to_string(),
+        bank: l.bank,
+        amount: l.amount,
+        bank_file,
+        status: PaymentStatus::Sent,
+        reason_code: String::new(),
+        reason_text: String::new(),
+        original_id,
+        retry,
+    }
+}
+
+/// Writes the cumulative manifest of the period (earlier files from the ledger,
+/// plus this batch's) into the staging folder; keeps the current one in history.
+fn write_manifest(
+    config: &Config,
+    frame: &Frame,
+    earlier: &Earlier,
+    info: &BatchInfo,
+    new_files: &[FileRecord],
+    created: DateTime<FixedOffset>,
+    staging: &Path,
+) -> Result<String, PipelineError> {
+    let period_dir = config.period_dir(frame.period);
+    keep_history(&period_dir, staging)?;
+    let files = earlier
+        .files
+        .iter()
+        .chain(new_files)
+        .map(|f| FileEntry {
+            path: format!("bank/{}", f.name),
+            program: f.program.code().to_string(),
+            format: f.format.clone(),
+            size: file_size(&period_dir, staging, &f.name),
+            sha256: f.sha256.clone(),
+            lines: f.lines,
+            total: f.total.yuan_string(),
+            signature: format!("bank/{}.sig", f.name),
+        })
+        .collect();
+    let programs = frame
+        .totals
+        .programs
+        .iter()
+        .map(|(p, t)| {
+            let e = ProgramEntry {
+                approved_lines: t.approved.lines,
+                approved_amount: super::fmt2(t.approved.amount),
+                paid_lines: t.paid.lines,
+                paid_amount: super::fmt2(t.paid.amount),
+                held_lines: t.held.lines,
+                held_amount: super::fmt2(t.held.amount),
+                skipped_lines: t.skipped.lines,
+                skipped_amount: super::fmt2(t.skipped.amount),
+            };
+            (p.code().to_string(), e)
+        })
+        .collect();
+    let m = Manifest {
+        format_version: 1,
+        office: config.office.name.clone(),
+        office_uscc: config.office.uscc.clone(),
+        period: frame.period.to_string(),
+        run_id: info.batch.to_string(),
+        created: created.to_rfc3339(),
+        files,
+        programs,
+        previous_manifest_sha256: earlier.last_sha.clone(),
+        signing: SigningInfo::of(info.signer),
+    };
+    Ok(manifest::write_manifest(staging, &m, info.signer)?)
+}
+
+fn file_size(period_dir: &Path, staging: &Path, name: &str) -> u64 {
+    let staged = staging.join("bank").join(name);
+    let path = if staged.exists() { staged } else { period_dir.join("bank").join(name) };
+    std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
+}
+
+/// Copies the period's current manifest into the staging `history/`, so the
+/// publish step keeps it when the new manifest replaces it.
+fn keep_history(period_dir: &Path, staging: &Path) -> Result<(), PipelineError> {
+    let current = period_dir.join("manifest.json");
+    let Ok(bytes) = std::fs::read(&current) else { return Ok(()) };
+    let old: Manifest = serde_json::from_slice(&bytes)
+        .map_err(|e| PipelineError::Refused(format!("{}: not a manifest ({e}); move it away", current.display())))?;
+    let hist = staging.join("history");
+    let name = format!("manifest-{}.json", old.run_id);
+    crate::fsutil::write_atomic(&hist.join(&name), &bytes).map_err(io_err(&hist))?;
+    if let Ok(sig) = std::fs::read(period_dir.join("manifest.json.sig")) {
+        crate::fsutil::write_atomic(&hist.join(format!("{name}.sig")), &sig).map_err(io_err(&hist))?;
+    }
+    Ok(())
+}
