@@ -21,6 +21,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
     let prepared = prepare(config, period, Some(&ledger), progress)?;
+    tracing::debug!(event = "phase", phase = "rosters_checked", lines = prepared.paid_lines());
     summary.extend(summary_lines(&prepared));
     if prepared.paid_lines() == 0 {
         let skipped: u64 = prepared.totals.programs.values().map(|t| t.skipped.lines).sum();

@@ -136,9 +136,12 @@ pub(crate) fn stage(
         manifest_sha256: String::new(),
         created_at: created.to_rfc3339(),
     };
-    let (tx, rx) = sync_channel::<ToLedger>(4);
+    let (tx, rx) = sync_channel::<ToLedger>(1000);
     std::thread::scope(|s| {
-        let recorder = s.spawn(move || record(ledger, &run, rx));
+        let recorder = std::thread::Builder::new()
+            .name("ledger".into())
+            .spawn_scoped(s, move || record(ledger, &run, rx))
+            .map_err(io_err(&staging))?;
         let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx));
         let committed = written.and_then(|(files, count, amount)| {
             let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
@@ -167,7 +170,10 @@ fn record(ledger: &mut (dyn Ledger + Send), run: &NewRun, rx: Receiver<ToLedger>
     for msg in rx {
         match msg {
             ToLedger::Lines(lines) => w.add_lines(&lines)?,
-            ToLedger::Commit(files, sha) => return w.commit(&files, &sha).map(Some),
+            ToLedger::Commit(files, sha) => {
+                tracing::debug!(event = "phase", phase = "ledger_lines_recorded");
+                return w.commit(&files, &sha).map(Some);
+            }
         }
     }
     Ok(None)
@@ -265,7 +271,9 @@ impl<'a> Writer<'a> {
         if !chunk.is_empty() {
             tx.send(ToLedger::Lines(chunk)).map_err(|_| ledger_gone())?;
         }
+        tracing::debug!(event = "phase", phase = "lines_written", lines = count);
         self.finish_reports(exceptions, changes)?;
+        tracing::debug!(event = "phase", phase = "reports_written");
         Ok((self.files, count, amount))
     }
 
@@ -290,6 +298,7 @@ impl<'a> Writer<'a> {
     /// Closes a program's bank files, signs them and records them for the manifest.
     fn finish_program(&mut self, o: Open) -> Result<(), PipelineError> {
         let written: Vec<WrittenFile> = o.writer.finish()?;
+        tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
         fault::point("bankfile");
         for w in &written {
             manifest::sign_file(&w.path, self.info.signer)?;
