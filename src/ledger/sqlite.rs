@@ -7,10 +7,10 @@ use std::path::{Path, PathBuf};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
-    BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, RunRecord,
-    StatusUpdate,
+    Applied, BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, ReceiptStage,
+    RunRecord, StagedLine, StatusUpdate, Verdict,
 };
-use crate::domain::{Fen, PaymentStatus, Period, Program};
+use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
 const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
 
@@ -212,6 +212,168 @@ fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
 
 fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
+
+/// The scratch tables of `returns`. TEMP: they live in this connection only and
+/// never reach the ledger file, so staging needs no schema change and a crash
+/// leaves nothing behind. `receipt_apply` holds, per payment row, the staged line
+/// whose status is to be applied (a later line of the same receipt replaces it).
+const STAGE_TABLES: &str = "\
+    CREATE TEMP TABLE IF NOT EXISTS receipt_lines (seq INTEGER PRIMARY KEY, receipt INTEGER NOT NULL, \
+        position INTEGER NOT NULL, e2e TEXT NOT NULL, status TEXT NOT NULL, amount_fen INTEGER, \
+        reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
+    CREATE TEMP TABLE IF NOT EXISTS receipt_apply (pid INTEGER PRIMARY KEY, seq INTEGER NOT NULL); \
+    DELETE FROM temp.receipt_lines; DELETE FROM temp.receipt_apply;";
+
+/// Staging into `temp.receipt_lines`, inside one (temp-only) transaction so a
+/// million inserts cost one commit.
+struct SqliteStage<'c> {
+    conn: &'c Connection,
+    insert: rusqlite::Statement<'c>,
+    open: bool,
+}
+
+impl ReceiptStage for SqliteStage<'_> {
+    fn push(&mut self, receipt: u32, l: &ReceiptLine) -> Result<(), LedgerError> {
+        self.insert.execute(params![
+            receipt,
+            l.position as i64,
+            l.end_to_end_id,
+            l.status.code(),
+            l.amount.map(|a| a.0),
+            l.reason_code,
+            l.reason_text
+        ])?;
+        Ok(())
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<(), LedgerError> {
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+impl Drop for SqliteStage<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
+/// Payment rows already met in the receipt being decided: a bit per rowid (the
+/// ledger's rowids are dense), so a million-line receipt costs a few hundred KB.
+struct Seen {
+    bits: Vec<u64>,
+    sparse: HashSet<i64>,
+}
+
+impl Seen {
+    fn new(max_rowid: i64) -> Seen {
+        let words = if (0..1 << 34).contains(&max_rowid) { max_rowid as usize / 64 + 1 } else { 0 };
+        Seen { bits: vec![0; words], sparse: HashSet::new() }
+    }
+
+    /// Marks `pid`; true if it was marked before.
+    fn mark(&mut self, pid: i64) -> bool {
+        match usize::try_from(pid).ok().filter(|p| p / 64 < self.bits.len()) {
+            Some(p) => {
+                let (w, b) = (p / 64, 1u64 << (p % 64));
+                let before = self.bits[w] & b != 0;
+                self.bits[w] |= b;
+                before
+            }
+            None => !self.sparse.insert(pid),
+        }
+    }
+}
+
+/// A TEXT column borrowed from the row (no copy per line).
+fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, LedgerError> {
+    Ok(row
+        .get_ref(i)?
+        .as_str()
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(i, rusqlite::types::Type::Text, Box::new(e)))?)
+}
+
+fn parse_status(s: &str) -> Result<PaymentStatus, LedgerError> {
+    PaymentStatus::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("unknown status {s}")))
+}
+
+impl SqliteLedger {
+    /// Decides the staged lines of receipt `index`, filling `temp.receipt_apply`.
+    fn decide_staged(
+        tx: &rusqlite::Transaction<'_>,
+        index: u32,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<Applied, LedgerError> {
+        let max: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM payments", [], |r| r.get(0))?;
+        let mut seen = Seen::new(max);
+        let mut out = Applied::default();
+        let mut query = tx.prepare(
+            "SELECT r.seq, r.position, r.e2e, r.status, r.amount_fen, p.rowid, p.period, p.amount_fen, p.status \
+             FROM temp.receipt_lines r LEFT JOIN payments p ON p.end_to_end_id = r.e2e \
+             WHERE r.receipt = ?1 ORDER BY r.seq",
+        )?;
+        let mut put = tx.prepare("INSERT OR REPLACE INTO temp.receipt_apply (pid, seq) VALUES (?1, ?2)")?;
+        let mut pending = tx.prepare(
+            "SELECT r.status FROM temp.receipt_apply a JOIN temp.receipt_lines r ON r.seq = a.seq WHERE a.pid = ?1",
+        )?;
+        let mut period_cache: Option<(String, Period)> = None;
+        let mut rows = query.query([index])?;
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let pid: Option<i64> = row.get(5)?;
+            let payment = match pid {
+                None => None,
+                Some(_) => {
+                    let text = text_at(row, 6)?;
+                    let period = match &period_cache {
+                        Some((t, p)) if t == text => *p,
+                        _ => {
+                            let p: Period = text.parse().map_err(LedgerError::Corrupt)?;
+                            period_cache = Some((text.to_string(), p));
+                            p
+                        }
+                    };
+                    let status = parse_status(text_at(row, 8)?)?;
+                    Some(PaymentState { period, amount: Fen(row.get(7)?), status })
+                }
+            };
+            let earlier = match pid {
+                Some(pid) if seen.mark(pid) => {
+                    let s: Option<String> = pending.query_row([pid], |r| r.get(0)).optional()?;
+                    s.as_deref().map(parse_status).transpose()?
+                }
+                _ => None,
+            };
+            let line = StagedLine {
+                position: row.get::<_, i64>(1)? as u64,
+                end_to_end_id: text_at(row, 2)?,
+                status: parse_status(text_at(row, 3)?)?,
+                amount: row.get::<_, Option<i64>>(4)?.map(Fen),
+                payment,
+                pending: earlier,
+            };
+            out.lines += 1;
+            match (decide(&line), pid) {
+                (Verdict::Apply, Some(pid)) => {
+                    put.execute(params![pid, seq])?;
+                }
+                (Verdict::Apply, None) => {
+                    return Err(LedgerError::Corrupt(format!(
+                        "receipt line {} ({}) was to be applied but names no payment",
+                        line.position, line.end_to_end_id
+                    )))
+                }
+                (Verdict::Unchanged, _) => {}
+                (Verdict::Flagged, _) => out.flagged += 1,
+            }
+        }
+        out.updated = tx.query_row("SELECT COUNT(*) FROM temp.receipt_apply", [], |r| r.get::<_, i64>(0))? as u64;
+        Ok(out)
+    }
 }
 
 impl Ledger for SqliteLedger {
@@ -418,6 +580,42 @@ impl Ledger for SqliteLedger {
         )?;
         tx.commit()?;
         Ok(())
+    }
+
+    fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError> {
+        self.conn.execute_batch("BEGIN")?;
+        let mut stage = SqliteStage { conn: &self.conn, insert: self.conn.prepare("SELECT 1")?, open: true };
+        self.conn.execute_batch(STAGE_TABLES)?;
+        stage.insert = self.conn.prepare(
+            "INSERT INTO temp.receipt_lines (receipt, position, e2e, status, amount_fen, reason_code, reason_text) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        Ok(Box::new(stage))
+    }
+
+    fn apply_staged_receipt(
+        &mut self,
+        index: u32,
+        receipt: &ReceiptRecord,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<Applied, LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        tx.execute("DELETE FROM temp.receipt_apply", [])?;
+        let applied = Self::decide_staged(&tx, index, decide)?;
+        let ts = now();
+        tx.execute(
+            "UPDATE payments SET status = r.status, reason_code = r.reason_code, reason_text = r.reason_text, \
+             updated_at = ?1 FROM temp.receipt_apply a JOIN temp.receipt_lines r ON r.seq = a.seq \
+             WHERE payments.rowid = a.pid",
+            params![ts],
+        )?;
+        tx.execute(
+            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![receipt.sha256, receipt.file_name, receipt.kind, applied.updated as i64, applied.flagged as i64, ts],
+        )?;
+        tx.execute("DELETE FROM temp.receipt_apply", [])?;
+        tx.commit()?;
+        Ok(applied)
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {

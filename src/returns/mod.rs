@@ -92,13 +92,31 @@ pub enum ReturnsError {
 /// Reason codes are left as the bank sent them: a line with only a Chinese text
 /// has an empty `reason_code`; [`ReasonMap::complete`] fills it in.
 pub fn parse_xml_receipt(bytes: &[u8], file: &str) -> Result<Option<ParsedReceipt>, ReturnsError> {
+    let mut lines = Vec::new();
+    let parsed = stream_xml_receipt(bytes, file, &mut |mut l: ReceiptLine| {
+        l.file = file.to_string();
+        lines.push(l);
+    })?;
+    Ok(parsed.map(|p| ParsedReceipt { lines, ..p }))
+}
+
+/// [`parse_xml_receipt`] for a receipt too big to hold: each transaction-level
+/// line goes to `sink` as soon as it is read, with an empty `file` (the caller
+/// knows it), and the returned receipt's `lines` is empty. Why: a million lines
+/// held at once cost hundreds of MB, one at a time almost nothing. A refusal can
+/// come after some lines were sunk; the caller discards them.
+pub fn stream_xml_receipt(
+    bytes: &[u8],
+    file: &str,
+    sink: &mut dyn FnMut(ReceiptLine),
+) -> Result<Option<ParsedReceipt>, ReturnsError> {
     let Some(text) = xml::decode(bytes, file)? else {
         return Ok(None);
     };
     let kind = xml::sniff_kind(&text, file)?;
     let parsed = match kind {
-        ReceiptKind::Pain002V03 | ReceiptKind::Pain002V10 => pain002::parse(&text, file, kind)?,
-        ReceiptKind::Camt054 => camt054::parse(&text, file)?,
+        ReceiptKind::Pain002V03 | ReceiptKind::Pain002V10 => pain002::parse(&text, file, kind, sink)?,
+        ReceiptKind::Camt054 => camt054::parse(&text, file, sink)?,
     };
     Ok(Some(parsed))
 }
