@@ -257,7 +257,8 @@ impl ReceiptStage for SqliteStage<'_> {
 impl Drop for SqliteStage<'_> {
     fn drop(&mut self) {
         if self.open {
-            let _ = self.conn.execute_batch("ROLLBACK");
+            // The rollback brings back what an earlier stage held: clear that too.
+            let _ = self.conn.execute_batch("ROLLBACK; DELETE FROM temp.receipt_lines;");
         }
     }
 }
@@ -729,6 +730,93 @@ mod tests {
         l.commit_run(&run("C001"), &[file("f3")], &[line("E3", "A", Some("E1"), 1)]).unwrap();
         assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", "A", Some("E1"), 1)]).is_err());
         assert_eq!(l.paid_people(Program::Dibao, "2026-11".parse().unwrap()).unwrap().len(), 1);
+    }
+
+    fn receipt_line(e2e: &str, status: PaymentStatus) -> ReceiptLine {
+        ReceiptLine {
+            file: String::new(),
+            position: 0,
+            end_to_end_id: e2e.into(),
+            status,
+            amount: None,
+            reason_code: if status == PaymentStatus::Failed { "AC04".into() } else { String::new() },
+            reason_text: String::new(),
+        }
+    }
+
+    fn record(sha: &str) -> ReceiptRecord {
+        ReceiptRecord { sha256: sha.into(), file_name: "r.xml".into(), kind: "k".into(), flagged: 0 }
+    }
+
+    /// Applies every line whose status differs (the pending one counting), flags unknowns.
+    fn plain(l: &StagedLine<'_>) -> Verdict {
+        match l.payment {
+            None => Verdict::Flagged,
+            Some(p) if l.pending.unwrap_or(p.status) == l.status => Verdict::Unchanged,
+            Some(_) => Verdict::Apply,
+        }
+    }
+
+    /// A large staged receipt applies in one go; staging it again and deciding it
+    /// against the ledger changes nothing; an unfinished stage leaves nothing staged.
+    #[test]
+    fn a_large_staged_receipt_applies_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let n = 20_000;
+        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:06}"), &format!("P{i}"), None, 0)).collect();
+        l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+        let status = |i: usize| if i % 10 == 5 { PaymentStatus::Failed } else { PaymentStatus::Settled };
+        let stage_all = |l: &SqliteLedger| {
+            let mut st = l.stage_receipts().unwrap();
+            for i in 0..n {
+                st.push(0, &receipt_line(&format!("E{i:06}"), status(i))).unwrap();
+            }
+            st.push(0, &receipt_line("NOPE", PaymentStatus::Settled)).unwrap();
+            st.finish().unwrap();
+        };
+        stage_all(&l);
+        let a = l.apply_staged_receipt(0, &record("a"), &mut plain).unwrap();
+        assert_eq!(a, Applied { lines: n as u64 + 1, updated: n as u64, flagged: 1 });
+        assert!(l.receipt_seen("a").unwrap());
+        let p = l.payment("E000005").unwrap().unwrap();
+        assert_eq!((p.status, p.reason_code.as_str()), (PaymentStatus::Failed, "AC04"));
+        assert_eq!(l.payment("E000006").unwrap().unwrap().status, PaymentStatus::Settled);
+        stage_all(&l);
+        let b = l.apply_staged_receipt(0, &record("b"), &mut plain).unwrap();
+        assert_eq!(b, Applied { lines: n as u64 + 1, updated: 0, flagged: 1 });
+        // Dropped unfinished: nothing stays staged for the next apply.
+        {
+            let mut st = l.stage_receipts().unwrap();
+            st.push(0, &receipt_line("E000001", PaymentStatus::Returned)).unwrap();
+        }
+        let c = l.apply_staged_receipt(0, &record("c"), &mut plain).unwrap();
+        assert_eq!(c, Applied::default());
+        assert_eq!(l.payment("E000001").unwrap().unwrap().status, PaymentStatus::Settled);
+    }
+
+    /// Two lines about one payment in one receipt: the later one is decided against
+    /// the earlier one's status and replaces it.
+    #[test]
+    fn a_later_line_replaces_an_earlier_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
+        let mut st = l.stage_receipts().unwrap();
+        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
+        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
+        st.push(0, &receipt_line("E1", PaymentStatus::Failed)).unwrap();
+        st.finish().unwrap();
+        let mut seen = Vec::new();
+        let a = l
+            .apply_staged_receipt(0, &record("a"), &mut |x| {
+                seen.push(x.pending);
+                plain(x)
+            })
+            .unwrap();
+        assert_eq!(seen, [None, Some(PaymentStatus::Pending), Some(PaymentStatus::Pending)]);
+        assert_eq!(a, Applied { lines: 3, updated: 1, flagged: 0 });
+        assert_eq!(l.payment("E1").unwrap().unwrap().status, PaymentStatus::Failed);
     }
 
     #[test]
