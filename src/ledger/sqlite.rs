@@ -584,6 +584,10 @@ impl Ledger for SqliteLedger {
     }
 
     fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError> {
+        // The bundled SQLite keeps TEMP tables in memory: a million staged lines
+        // would cost ~100 MB. On a (deleted-on-close) file with an 8 MB cache the
+        // memory stays flat. Set before the temp database opens (it resets it).
+        self.conn.execute_batch("PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -8192;")?;
         self.conn.execute_batch("BEGIN")?;
         let mut stage = SqliteStage { conn: &self.conn, insert: self.conn.prepare("SELECT 1")?, open: true };
         self.conn.execute_batch(STAGE_TABLES)?;

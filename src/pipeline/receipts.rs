@@ -160,11 +160,10 @@ fn parse_file(
     ledger: &dyn Ledger,
     sink: &mut Sink<'_>,
 ) -> Result<Receipt, PipelineError> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
     let name = path.display().to_string();
-    let sha256 = crate::fsutil::sha256_hex(&bytes);
+    let sha256 = crate::fsutil::sha256_file(path).map_err(io_err(path))?;
     let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
-    let streamed = returns::stream_xml_receipt(&bytes, &name, &mut |l| sink.push(l));
+    let streamed = returns::stream_xml_file(path, &name, &mut |l| sink.push(l));
     if let Some(parsed) = streamed.map_err(|e| refuse(e.to_string()))? {
         for g in &parsed.group_statuses {
             expand_group(ledger, g, sink)?;
@@ -172,6 +171,7 @@ fn parse_file(
         sink.check()?;
         return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), account: parsed.account });
     }
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
     let mut errors = Vec::new();
     for f in text_formats {
         match f.read_returns(&bytes, &name) {
@@ -284,29 +284,33 @@ pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
 /// (no correction settled or in flight).
 fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
     let lines = ledger.failure_lines(period)?;
-    let corrected: BTreeSet<&str> = lines
+    let corrected: BTreeSet<String> = lines
         .iter()
-        .filter(|l| l.original_id.is_some() && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
-        .filter_map(|l| l.original_id.as_deref())
+        .filter(|l| l.original_id.is_some() && !is_failure(l))
+        .filter_map(|l| l.original_id.clone())
         .collect();
+    let deaths: Vec<LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).cloned().collect();
+    // The lines move into the failures (no second copy of every name and place:
+    // a national receipt can leave a hundred thousand failures).
+    let mut open = 0;
     let failures: Vec<Failure> = lines
-        .iter()
-        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+        .into_iter()
+        .filter(is_failure)
+        .inspect(|l| open += u64::from(!corrected.contains(root(l))))
         .map(failure)
         .collect();
-    let open = lines
-        .iter()
-        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
-        .filter(|l| !corrected.contains(root(l)))
-        .count() as u64;
     let dir = config.period_dir(period).join("returns");
     crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
     crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
-    let deaths: Vec<&LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).collect();
     if !deaths.is_empty() {
+        let deaths: Vec<&LedgerLine> = deaths.iter().collect();
         write_death_list(&dir.join("stops_suggested.csv"), &deaths)?;
     }
     Ok(open)
+}
+
+fn is_failure(l: &LedgerLine) -> bool {
+    matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)
 }
 
 /// The people the bank reported deceased, for the clerk to add to the stop list
@@ -348,21 +352,21 @@ fn root(l: &LedgerLine) -> &str {
     l.original_id.as_deref().unwrap_or(&l.end_to_end_id)
 }
 
-fn failure(l: &LedgerLine) -> Failure {
+fn failure(l: LedgerLine) -> Failure {
     let reason_text =
-        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text.clone() };
+        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text };
     Failure {
         program: l.program,
-        end_to_end_id: l.end_to_end_id.clone(),
-        township: l.township.clone(),
-        village: l.village.clone(),
-        name: l.name.clone(),
         id_number_masked: mask_id(&l.id_number),
+        action: returns::action_zh(l.status, &l.reason_code).to_string(),
+        end_to_end_id: l.end_to_end_id,
+        township: l.township,
+        village: l.village,
+        name: l.name,
         amount: l.amount,
         status: l.status,
-        reason_code: l.reason_code.clone(),
+        reason_code: l.reason_code,
         reason_text,
-        action: returns::action_zh(l.status, &l.reason_code).to_string(),
     }
 }
 

@@ -46,8 +46,8 @@ struct State {
     returns: u64,
 }
 
-pub(super) fn parse(text: &str, file: &str, sink: &mut dyn FnMut(ReceiptLine)) -> Result<ParsedReceipt, ReturnsError> {
-    let mut w = Walker::new(text, file);
+pub(super) fn parse(mut w: Walker<'_>, sink: &mut dyn FnMut(ReceiptLine)) -> Result<ParsedReceipt, ReturnsError> {
+    let file = w.file;
     let mut st = State::default();
     loop {
         match w.next()? {

@@ -41,12 +41,10 @@ struct State {
 }
 
 pub(super) fn parse(
-    text: &str,
-    file: &str,
+    mut w: Walker<'_>,
     kind: ReceiptKind,
     sink: &mut dyn FnMut(ReceiptLine),
 ) -> Result<ParsedReceipt, ReturnsError> {
-    let mut w = Walker::new(text, file);
     let mut st = State::default();
     loop {
         match w.next()? {
@@ -173,7 +171,7 @@ impl State {
             },
         };
         self.lines.push(ReceiptLine {
-            file: w.file.to_string(),
+            file: String::new(),
             position: tx.ordinal,
             end_to_end_id: e2e,
             status: status_of(&raw),
