@@ -216,13 +216,14 @@ fn now() -> String {
 
 /// The scratch tables of `returns`. TEMP: they live in this connection only and
 /// never reach the ledger file, so staging needs no schema change and a crash
-/// leaves nothing behind. `receipt_apply` holds, per payment row, the staged line
-/// whose status is to be applied (a later line of the same receipt replaces it).
+/// leaves nothing behind. `receipt_apply` holds, per payment row, the status and
+/// reason to apply (a later line of the same receipt replaces an earlier one).
 const STAGE_TABLES: &str = "\
     CREATE TEMP TABLE IF NOT EXISTS receipt_lines (seq INTEGER PRIMARY KEY, receipt INTEGER NOT NULL, \
         position INTEGER NOT NULL, e2e TEXT NOT NULL, status TEXT NOT NULL, amount_fen INTEGER, \
         reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
-    CREATE TEMP TABLE IF NOT EXISTS receipt_apply (pid INTEGER PRIMARY KEY, seq INTEGER NOT NULL); \
+    CREATE TEMP TABLE IF NOT EXISTS receipt_apply (pid INTEGER PRIMARY KEY, status TEXT NOT NULL, \
+        reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
     DELETE FROM temp.receipt_lines; DELETE FROM temp.receipt_apply;";
 
 /// Staging into `temp.receipt_lines`, inside one (temp-only) transaction so a
@@ -313,18 +314,18 @@ impl SqliteLedger {
         let mut seen = Seen::new(max);
         let mut out = Applied::default();
         let mut query = tx.prepare(
-            "SELECT r.seq, r.position, r.e2e, r.status, r.amount_fen, p.rowid, p.period, p.amount_fen, p.status \
+            "SELECT r.reason_code, r.position, r.e2e, r.status, r.amount_fen, p.rowid, p.period, p.amount_fen, \
+             p.status, r.reason_text \
              FROM temp.receipt_lines r LEFT JOIN payments p ON p.end_to_end_id = r.e2e \
              WHERE r.receipt = ?1 ORDER BY r.seq",
         )?;
-        let mut put = tx.prepare("INSERT OR REPLACE INTO temp.receipt_apply (pid, seq) VALUES (?1, ?2)")?;
-        let mut pending = tx.prepare(
-            "SELECT r.status FROM temp.receipt_apply a JOIN temp.receipt_lines r ON r.seq = a.seq WHERE a.pid = ?1",
+        let mut put = tx.prepare(
+            "INSERT OR REPLACE INTO temp.receipt_apply (pid, status, reason_code, reason_text) VALUES (?1, ?2, ?3, ?4)",
         )?;
+        let mut pending = tx.prepare("SELECT status FROM temp.receipt_apply WHERE pid = ?1")?;
         let mut period_cache: Option<(String, Period)> = None;
         let mut rows = query.query([index])?;
         while let Some(row) = rows.next()? {
-            let seq: i64 = row.get(0)?;
             let pid: Option<i64> = row.get(5)?;
             let payment = match pid {
                 None => None,
@@ -360,7 +361,7 @@ impl SqliteLedger {
             out.lines += 1;
             match (decide(&line), pid) {
                 (Verdict::Apply, Some(pid)) => {
-                    put.execute(params![pid, seq])?;
+                    put.execute(params![pid, line.status.code(), text_at(row, 0)?, text_at(row, 9)?])?;
                 }
                 (Verdict::Apply, None) => {
                     return Err(LedgerError::Corrupt(format!(
@@ -608,10 +609,12 @@ impl Ledger for SqliteLedger {
         tx.execute("DELETE FROM temp.receipt_apply", [])?;
         let applied = Self::decide_staged(&tx, index, decide)?;
         let ts = now();
+        // Driven by the rows to change (rowid order), so a ten-line receipt touches
+        // ten rows, not an index of every payment.
         tx.execute(
-            "UPDATE payments SET status = r.status, reason_code = r.reason_code, reason_text = r.reason_text, \
-             updated_at = ?1 FROM temp.receipt_apply a JOIN temp.receipt_lines r ON r.seq = a.seq \
-             WHERE payments.rowid = a.pid",
+            "UPDATE payments SET (status, reason_code, reason_text) = \
+             (SELECT a.status, a.reason_code, a.reason_text FROM temp.receipt_apply a WHERE a.pid = payments.rowid), \
+             updated_at = ?1 WHERE rowid IN (SELECT pid FROM temp.receipt_apply)",
             params![ts],
         )?;
         tx.execute(
