@@ -10,7 +10,7 @@ use std::collections::{HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Fen, PaymentStatus, Period, Program};
+use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
 mod sqlite;
 pub use sqlite::SqliteLedger;
@@ -139,6 +139,50 @@ pub struct ReceiptRecord {
     pub flagged: u64,
 }
 
+/// One receipt line staged in the ledger, joined with the payment it names: all
+/// that deciding the line needs. Why: a receipt of a million lines is decided by
+/// one pass over a join, not a query per line or per chunk.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedLine<'a> {
+    pub position: u64,
+    pub end_to_end_id: &'a str,
+    pub status: PaymentStatus,
+    pub amount: Option<Fen>,
+    /// The payment named, `None` for a reference this office never sent.
+    pub payment: Option<PaymentState>,
+    /// The status an earlier line of the same receipt already decided for this
+    /// payment (it replaces the ledger's status while deciding).
+    pub pending: Option<PaymentStatus>,
+}
+
+/// What becomes of one staged line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Apply its status (replacing an earlier pending one of the same receipt).
+    Apply,
+    /// Nothing to change (the ledger already says so).
+    Unchanged,
+    /// Not applied; a person must look (counted as `flagged` in the receipts table).
+    Flagged,
+}
+
+/// Takes receipt lines into the ledger's scratch area (nothing durable), before
+/// any of them is decided. Dropping it without [`ReceiptStage::finish`] discards them.
+pub trait ReceiptStage {
+    /// Stages one line of receipt number `receipt` (0, 1, … in the command's order).
+    fn push(&mut self, receipt: u32, line: &ReceiptLine) -> Result<(), LedgerError>;
+    /// Keeps what was pushed for [`Ledger::apply_staged_receipt`].
+    fn finish(self: Box<Self>) -> Result<(), LedgerError>;
+}
+
+/// What applying a staged receipt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Applied {
+    pub lines: u64,
+    pub updated: u64,
+    pub flagged: u64,
+}
+
 /// Lines and amount of one status bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Bucket {
@@ -258,6 +302,18 @@ pub trait Ledger {
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
     /// Applies status changes and records the receipt, in one transaction.
     fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError>;
+    /// Starts staging receipt lines (earlier staged lines are discarded).
+    fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError>;
+    /// Decides every staged line of receipt number `index`, in staging order, with
+    /// `decide`, then applies the lines it chose and records the receipt — all in
+    /// one transaction, so a crash leaves either all of it or none. The record's
+    /// `flagged` is replaced by the count of [`Verdict::Flagged`].
+    fn apply_staged_receipt(
+        &mut self,
+        index: u32,
+        receipt: &ReceiptRecord,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<Applied, LedgerError>;
     /// People the bank reported deceased (MD07) with no correction settled since:
     /// ID number → the reference that reported it. Later runs hold them (R03).
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;

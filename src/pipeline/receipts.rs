@@ -5,14 +5,16 @@
 //! than the one we sent, and a status that contradicts a final one already
 //! recorded. Each is flagged (exit 2) and changes nothing.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::{io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Ledger, LedgerLine, Lock, ReceiptRecord, SqliteLedger, StatusUpdate};
+use crate::ledger::{
+    Ledger, LedgerError, LedgerLine, Lock, ReceiptRecord, ReceiptStage, SqliteLedger, StagedLine, Verdict,
+};
 use crate::returns::{self, ReasonMap};
 
 /// A receipt line that was not applied, and why.
@@ -24,67 +26,53 @@ pub struct Flag {
     pub problem: String,
 }
 
-/// One receipt file, parsed.
+/// One receipt file, parsed; its lines are staged in the ledger.
 struct Receipt {
     name: String,
     sha256: String,
     kind: String,
-    lines: Vec<ReceiptLine>,
     /// camt.054: the account the bank notified; must be one of our payers.
     account: Option<String>,
 }
 
-/// Applies receipt files. All files are parsed first: one malformed file refuses
-/// the whole command and nothing is applied.
+/// Applies receipt files. All files are parsed (and staged) first: one malformed
+/// file refuses the whole command and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
-    let mut receipts = Vec::new();
-    for path in files {
-        receipts.push(parse_file(path, &text_formats, &ledger)?);
-    }
+    let receipts = stage_files(&ledger, files, &text_formats, &reasons)?;
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
-    for mut r in receipts {
+    for (index, r) in receipts.iter().enumerate() {
         if ledger.receipt_seen(&r.sha256)? {
             tracing::info!(event = "receipt_already_applied", file = %r.name);
             summary.push(format!("{}：此回执已处理过，没有任何改动", r.name));
             continue;
         }
-        for l in &mut r.lines {
-            if l.reason_code.is_empty() && matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
-                l.reason_code = reasons.code_for(&l.reason_text).to_string();
+        let record =
+            ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone(), flagged: 0 };
+        let foreign = foreign_account(config, r);
+        let mut f = Vec::new();
+        let applied = ledger.apply_staged_receipt(index as u32, &record, &mut |l| match &foreign {
+            Some(problem) => {
+                f.push(flag_line(&r.name, l, problem.clone()));
+                Verdict::Flagged
             }
-        }
-        let Decision { updates, flags: mut f, touched: periods } = match foreign_account(config, &r) {
-            Some(problem) => Decision {
-                updates: Vec::new(),
-                flags: r.lines.iter().map(|l| flag_line(l, problem.clone())).collect(),
-                touched: Default::default(),
-            },
-            None => decide(&ledger, &r.lines)?,
-        };
-        touched.extend(periods);
-        let record = ReceiptRecord {
-            sha256: r.sha256.clone(),
-            file_name: r.name.clone(),
-            kind: r.kind.clone(),
-            flagged: f.len() as u64,
-        };
-        ledger.apply_receipt(&record, &updates)?;
+            None => decide(&r.name, l, &mut f, &mut touched),
+        })?;
         super::fault::point("receipt");
-        applied_total += updates.len();
-        tracing::info!(event = "receipt_applied", file = %r.name, kind = %r.kind, lines = r.lines.len(), updated = updates.len(), flagged = f.len());
+        applied_total += applied.updated;
+        tracing::info!(event = "receipt_applied", file = %r.name, kind = %r.kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
         summary.push(format!(
             "{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行",
             r.name,
             r.kind,
-            r.lines.len(),
-            updates.len(),
+            applied.lines,
+            applied.updated,
             f.len()
         ));
         flags.append(&mut f);
@@ -118,24 +106,84 @@ fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
     Ok(out)
 }
 
-fn parse_file(path: &Path, text_formats: &[Format], ledger: &dyn Ledger) -> Result<Receipt, PipelineError> {
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
-    let name = path.display().to_string();
-    let sha256 = crate::fsutil::sha256_hex(&bytes);
-    let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
-    if let Some(parsed) = returns::parse_xml_receipt(&bytes, &name).map_err(|e| refuse(e.to_string()))? {
-        let mut lines = parsed.lines;
-        for g in &parsed.group_statuses {
-            lines.extend(expand_group(ledger, g, &name)?);
-        }
-        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), lines, account: parsed.account });
+/// Parses and stages every file, in order; any error refuses them all (the
+/// staged lines are discarded when the stage is dropped unfinished).
+fn stage_files(
+    ledger: &SqliteLedger,
+    files: &[PathBuf],
+    text_formats: &[Format],
+    reasons: &ReasonMap,
+) -> Result<Vec<Receipt>, PipelineError> {
+    let mut stage = ledger.stage_receipts()?;
+    let mut receipts = Vec::new();
+    for (index, path) in files.iter().enumerate() {
+        let mut sink = Sink { index: index as u32, stage: stage.as_mut(), reasons, error: None };
+        receipts.push(parse_file(path, text_formats, ledger, &mut sink)?);
     }
+    stage.finish()?;
+    Ok(receipts)
+}
+
+/// Where parsed lines go: completed with a reason code, then staged.
+struct Sink<'a> {
+    index: u32,
+    stage: &'a mut dyn ReceiptStage,
+    reasons: &'a ReasonMap,
+    /// The first staging error (the parser goes on; the caller checks this).
+    error: Option<LedgerError>,
+}
+
+impl Sink<'_> {
+    fn push(&mut self, mut l: ReceiptLine) {
+        if self.error.is_some() {
+            return;
+        }
+        if l.reason_code.is_empty() && matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
+            l.reason_code = self.reasons.code_for(&l.reason_text).to_string();
+        }
+        if let Err(e) = self.stage.push(self.index, &l) {
+            self.error = Some(e);
+        }
+    }
+
+    fn check(&mut self) -> Result<(), PipelineError> {
+        match self.error.take() {
+            Some(e) => Err(e.into()),
+            None => Ok(()),
+        }
+    }
+}
+
+fn parse_file(
+    path: &Path,
+    text_formats: &[Format],
+    ledger: &dyn Ledger,
+    sink: &mut Sink<'_>,
+) -> Result<Receipt, PipelineError> {
+    let name = path.display().to_string();
+    let sha256 = crate::fsutil::sha256_file(path).map_err(io_err(path))?;
+    let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
+    let streamed = returns::stream_xml_file(path, &name, &mut |l| sink.push(l));
+    if let Some(parsed) = streamed.map_err(|e| refuse(e.to_string()))? {
+        for g in &parsed.group_statuses {
+            expand_group(ledger, g, sink)?;
+        }
+        sink.check()?;
+        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), account: parsed.account });
+    }
+    let bytes = std::fs::read(path).map_err(io_err(path))?;
     let mut errors = Vec::new();
     for f in text_formats {
         match f.read_returns(&bytes, &name) {
             // A file with no receipt line is not a receipt (an empty or half-uploaded file).
             Ok(lines) if lines.is_empty() => errors.push(format!("as {}: no receipt line", f.name())),
-            Ok(lines) => return Ok(Receipt { name, sha256, kind: f.name().to_string(), lines, account: None }),
+            Ok(lines) => {
+                for l in lines {
+                    sink.push(l);
+                }
+                sink.check()?;
+                return Ok(Receipt { name, sha256, kind: f.name().to_string(), account: None });
+            }
             Err(e) => errors.push(format!("as {}: {e}", f.name())),
         }
     }
@@ -152,95 +200,57 @@ fn foreign_account(config: &Config, r: &Receipt) -> Option<String> {
     Some(format!("回执通知的账户{}不是本单位的付款账户，未采用", crate::domain::mask_account(a)))
 }
 
-fn flag_line(l: &ReceiptLine, problem: String) -> Flag {
-    Flag { file: l.file.clone(), position: l.position, end_to_end_id: l.end_to_end_id.clone(), problem }
+fn flag_line(file: &str, l: &StagedLine<'_>, problem: String) -> Flag {
+    Flag { file: file.to_string(), position: l.position, end_to_end_id: l.end_to_end_id.to_string(), problem }
 }
 
 /// A group or payment-information level status covers every line of the file it
 /// names (the bank file's MsgId is its file name without `.xml`).
-fn expand_group(ledger: &dyn Ledger, g: &returns::GroupStatus, file: &str) -> Result<Vec<ReceiptLine>, PipelineError> {
+fn expand_group(ledger: &dyn Ledger, g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineError> {
     if g.status != PaymentStatus::Failed {
-        return Ok(Vec::new());
+        return Ok(());
     }
-    let lines = ledger.payments_in_file(&format!("{}.xml", g.original_msg_id))?;
-    Ok(lines
-        .into_iter()
-        .map(|l| ReceiptLine {
-            file: file.to_string(),
+    for l in ledger.payments_in_file(&format!("{}.xml", g.original_msg_id))? {
+        sink.push(ReceiptLine {
+            file: String::new(),
             position: g.position,
             end_to_end_id: l.end_to_end_id,
             status: PaymentStatus::Failed,
             amount: None,
             reason_code: g.reason_code.clone(),
             reason_text: g.reason_text.clone(),
-        })
-        .collect())
-}
-
-/// What a receipt decides: the updates to apply, the lines flagged, and the
-/// periods whose payments change.
-struct Decision {
-    updates: Vec<StatusUpdate>,
-    flags: Vec<Flag>,
-    touched: BTreeSet<Period>,
-}
-
-/// Which lines may be applied, and which must be flagged. The ledger is asked in
-/// chunks (period, amount and status only) so a receipt of a million lines costs a
-/// few thousand queries and little memory; nothing is written while deciding, so
-/// chunking changes no answer.
-fn decide(ledger: &dyn Ledger, lines: &[ReceiptLine]) -> Result<Decision, PipelineError> {
-    const CHUNK: usize = 16_384;
-    // A later line about the same reference replaces the earlier update and moves
-    // to the end: the slot of the old one is emptied, the index points at the new.
-    let mut slots: Vec<Option<StatusUpdate>> = Vec::new();
-    let mut latest: HashMap<&str, usize> = HashMap::new();
-    let mut flags = Vec::new();
-    let mut touched = BTreeSet::new();
-    for chunk in lines.chunks(CHUNK) {
-        let ids: Vec<&str> = chunk.iter().map(|l| l.end_to_end_id.as_str()).collect();
-        let states = ledger.payment_states(&ids)?;
-        for l in chunk {
-            let flag = |problem: String| Flag {
-                file: l.file.clone(),
-                position: l.position,
-                end_to_end_id: l.end_to_end_id.clone(),
-                problem,
-            };
-            let Some(p) = states.get(&l.end_to_end_id) else {
-                flags.push(flag("未知的业务参考号：本单位没有发出过这笔".into()));
-                continue;
-            };
-            if let Some(a) = l.amount.filter(|a| *a != p.amount) {
-                flags.push(flag(format!("回执金额{a}元与发出金额{}元不符", p.amount)));
-                continue;
-            }
-            let e2e = l.end_to_end_id.as_str();
-            let current = latest.get(e2e).and_then(|&i| slots[i].as_ref()).map_or(p.status, |u| u.status);
-            match transition(current, l.status) {
-                Transition::Apply => {
-                    if let Some(&i) = latest.get(e2e) {
-                        slots[i] = None;
-                    }
-                    latest.insert(e2e, slots.len());
-                    touched.insert(p.period);
-                    slots.push(Some(StatusUpdate {
-                        end_to_end_id: e2e.to_string(),
-                        status: l.status,
-                        reason_code: l.reason_code.clone(),
-                        reason_text: l.reason_text.clone(),
-                    }));
-                }
-                Transition::Same => {}
-                Transition::Contradicts => flags.push(flag(format!(
-                    "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
-                    status_zh(current),
-                    status_zh(l.status)
-                ))),
-            }
-        }
+        });
     }
-    Ok(Decision { updates: slots.into_iter().flatten().collect(), flags, touched })
+    Ok(())
+}
+
+/// Whether one receipt line may be applied, or must be flagged. `pending` (an
+/// earlier line of the same receipt about the same payment) counts as the
+/// current status: a later line replaces the earlier update.
+fn decide(file: &str, l: &StagedLine<'_>, flags: &mut Vec<Flag>, touched: &mut BTreeSet<Period>) -> Verdict {
+    let mut flag = |problem: String| {
+        flags.push(flag_line(file, l, problem));
+        Verdict::Flagged
+    };
+    let Some(p) = l.payment else {
+        return flag("未知的业务参考号：本单位没有发出过这笔".into());
+    };
+    if let Some(a) = l.amount.filter(|a| *a != p.amount) {
+        return flag(format!("回执金额{a}元与发出金额{}元不符", p.amount));
+    }
+    let current = l.pending.unwrap_or(p.status);
+    match transition(current, l.status) {
+        Transition::Apply => {
+            touched.insert(p.period);
+            Verdict::Apply
+        }
+        Transition::Same => Verdict::Unchanged,
+        Transition::Contradicts => flag(format!(
+            "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
+            status_zh(current),
+            status_zh(l.status)
+        )),
+    }
 }
 
 enum Transition {
@@ -274,29 +284,33 @@ pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
 /// (no correction settled or in flight).
 fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
     let lines = ledger.failure_lines(period)?;
-    let corrected: BTreeSet<&str> = lines
+    let corrected: BTreeSet<String> = lines
         .iter()
-        .filter(|l| l.original_id.is_some() && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
-        .filter_map(|l| l.original_id.as_deref())
+        .filter(|l| l.original_id.is_some() && !is_failure(l))
+        .filter_map(|l| l.original_id.clone())
         .collect();
+    let deaths: Vec<LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).cloned().collect();
+    // The lines move into the failures (no second copy of every name and place:
+    // a national receipt can leave a hundred thousand failures).
+    let mut open = 0;
     let failures: Vec<Failure> = lines
-        .iter()
-        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+        .into_iter()
+        .filter(is_failure)
+        .inspect(|l| open += u64::from(!corrected.contains(root(l))))
         .map(failure)
         .collect();
-    let open = lines
-        .iter()
-        .filter(|l| matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
-        .filter(|l| !corrected.contains(root(l)))
-        .count() as u64;
     let dir = config.period_dir(period).join("returns");
     crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
     crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
-    let deaths: Vec<&LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).collect();
     if !deaths.is_empty() {
+        let deaths: Vec<&LedgerLine> = deaths.iter().collect();
         write_death_list(&dir.join("stops_suggested.csv"), &deaths)?;
     }
     Ok(open)
+}
+
+fn is_failure(l: &LedgerLine) -> bool {
+    matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)
 }
 
 /// The people the bank reported deceased, for the clerk to add to the stop list
@@ -338,21 +352,21 @@ fn root(l: &LedgerLine) -> &str {
     l.original_id.as_deref().unwrap_or(&l.end_to_end_id)
 }
 
-fn failure(l: &LedgerLine) -> Failure {
+fn failure(l: LedgerLine) -> Failure {
     let reason_text =
-        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text.clone() };
+        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text };
     Failure {
         program: l.program,
-        end_to_end_id: l.end_to_end_id.clone(),
-        township: l.township.clone(),
-        village: l.village.clone(),
-        name: l.name.clone(),
         id_number_masked: mask_id(&l.id_number),
+        action: returns::action_zh(l.status, &l.reason_code).to_string(),
+        end_to_end_id: l.end_to_end_id,
+        township: l.township,
+        village: l.village,
+        name: l.name,
         amount: l.amount,
         status: l.status,
-        reason_code: l.reason_code.clone(),
+        reason_code: l.reason_code,
         reason_text,
-        action: returns::action_zh(l.status, &l.reason_code).to_string(),
     }
 }
 

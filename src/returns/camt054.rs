@@ -43,10 +43,11 @@ struct State {
     tx_count: u64,
     skipped: u64,
     lines: Vec<ReceiptLine>,
+    returns: u64,
 }
 
-pub(super) fn parse(text: &str, file: &str) -> Result<ParsedReceipt, ReturnsError> {
-    let mut w = Walker::new(text, file);
+pub(super) fn parse(mut w: Walker<'_>, sink: &mut dyn FnMut(ReceiptLine)) -> Result<ParsedReceipt, ReturnsError> {
+    let file = w.file;
     let mut st = State::default();
     loop {
         match w.next()? {
@@ -54,19 +55,21 @@ pub(super) fn parse(text: &str, file: &str) -> Result<ParsedReceipt, ReturnsErro
             Step::End(tag) => st.end(&w, tag)?,
             Step::Eof => break,
         }
+        // Lines leave as soon as they are read: a million-line receipt is never held.
+        st.lines.drain(..).for_each(&mut *sink);
     }
     let message_id =
         st.message_id.ok_or_else(|| w.error("no GrpHdr/MsgId: the notification has no message id".into()))?;
     tracing::debug!(
         file,
-        returns = st.lines.len(),
+        returns = st.returns,
         skipped = st.skipped,
         "camt.054: TxDtls without RtrInf are not returns"
     );
     Ok(ParsedReceipt {
         kind: ReceiptKind::Camt054,
         message_id,
-        lines: st.lines,
+        lines: Vec::new(),
         group_statuses: Vec::new(),
         account: st.account,
     })
@@ -163,8 +166,9 @@ impl State {
                 (None, Some(a)) if single => Some(a.clone()?),
                 _ => None,
             };
+            self.returns += 1;
             self.lines.push(ReceiptLine {
-                file: w.file.to_string(),
+                file: String::new(),
                 position: tx.ordinal,
                 end_to_end_id: e2e,
                 status: PaymentStatus::Returned,

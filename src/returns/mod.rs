@@ -22,7 +22,11 @@ mod xml;
 
 pub use reasons::{action_zh, is_death, reason_zh, ReasonMap, REASONS_FILE};
 
+use std::io::{BufRead, Read};
+use std::path::Path;
+
 use crate::domain::{PaymentStatus, ReceiptLine};
+use xml::Walker;
 
 /// Which receipt message a file is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -92,13 +96,65 @@ pub enum ReturnsError {
 /// Reason codes are left as the bank sent them: a line with only a Chinese text
 /// has an empty `reason_code`; [`ReasonMap::complete`] fills it in.
 pub fn parse_xml_receipt(bytes: &[u8], file: &str) -> Result<Option<ParsedReceipt>, ReturnsError> {
+    let mut lines = Vec::new();
+    let parsed = stream_xml_receipt(bytes, file, &mut |mut l: ReceiptLine| {
+        l.file = file.to_string();
+        lines.push(l);
+    })?;
+    Ok(parsed.map(|p| ParsedReceipt { lines, ..p }))
+}
+
+/// [`parse_xml_receipt`] for a receipt too big to hold: each transaction-level
+/// line goes to `sink` as soon as it is read, with an empty `file` (the caller
+/// knows it), and the returned receipt's `lines` is empty. Why: a million lines
+/// held at once cost hundreds of MB, one at a time almost nothing. A refusal can
+/// come after some lines were sunk; the caller discards them.
+pub fn stream_xml_receipt(
+    bytes: &[u8],
+    file: &str,
+    sink: &mut dyn FnMut(ReceiptLine),
+) -> Result<Option<ParsedReceipt>, ReturnsError> {
     let Some(text) = xml::decode(bytes, file)? else {
         return Ok(None);
     };
     let kind = xml::sniff_kind(&text, file)?;
     let parsed = match kind {
-        ReceiptKind::Pain002V03 | ReceiptKind::Pain002V10 => pain002::parse(&text, file, kind)?,
-        ReceiptKind::Camt054 => camt054::parse(&text, file)?,
+        ReceiptKind::Pain002V03 | ReceiptKind::Pain002V10 => pain002::parse(Walker::new(&text, file), kind, sink)?,
+        ReceiptKind::Camt054 => camt054::parse(Walker::new(&text, file), sink)?,
+    };
+    Ok(Some(parsed))
+}
+
+/// [`stream_xml_receipt`] reading the file at `path` as it goes: a UTF-8 receipt
+/// is never held in memory (one of a million lines is over 100 MB). Other
+/// encodings are decoded whole, as [`parse_xml_receipt`] does. Same answers and
+/// refusals as [`stream_xml_receipt`] on the file's bytes.
+pub fn stream_xml_file(
+    path: &Path,
+    file: &str,
+    sink: &mut dyn FnMut(ReceiptLine),
+) -> Result<Option<ParsedReceipt>, ReturnsError> {
+    let unreadable = |e: std::io::Error| xml::malformed(file, 1, format!("cannot read the file: {e}"));
+    let mut head = Vec::new();
+    std::fs::File::open(path).and_then(|f| f.take(1024).read_to_end(&mut head)).map_err(unreadable)?;
+    let Some(bom) = xml::streamable_utf8(&head) else {
+        let bytes = std::fs::read(path).map_err(unreadable)?;
+        return stream_xml_receipt(&bytes, file, sink);
+    };
+    xml::check_utf8_file(path, bom, file)?;
+    let open = || -> Result<Box<dyn BufRead>, ReturnsError> {
+        let mut r = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path).map_err(unreadable)?);
+        r.fill_buf().map_err(unreadable)?;
+        r.consume(bom);
+        Ok(Box::new(r))
+    };
+    let src = xml::Source::File { path, bom };
+    let kind = xml::sniff_kind_in(open()?, src, file)?;
+    let parsed = match kind {
+        ReceiptKind::Pain002V03 | ReceiptKind::Pain002V10 => {
+            pain002::parse(Walker::over(open()?, src, file), kind, sink)?
+        }
+        ReceiptKind::Camt054 => camt054::parse(Walker::over(open()?, src, file), sink)?,
     };
     Ok(Some(parsed))
 }

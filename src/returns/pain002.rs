@@ -40,19 +40,24 @@ struct State {
     groups: Vec<GroupStatus>,
 }
 
-pub(super) fn parse(text: &str, file: &str, kind: ReceiptKind) -> Result<ParsedReceipt, ReturnsError> {
-    let mut w = Walker::new(text, file);
-    let mut st = State { lines: Vec::with_capacity(text.len() / 400), ..State::default() };
+pub(super) fn parse(
+    mut w: Walker<'_>,
+    kind: ReceiptKind,
+    sink: &mut dyn FnMut(ReceiptLine),
+) -> Result<ParsedReceipt, ReturnsError> {
+    let mut st = State::default();
     loop {
         match w.next()? {
             Step::Start(tag) => st.start(&w, tag),
             Step::End(tag) => st.end(&w, tag)?,
             Step::Eof => break,
         }
+        // Lines leave as soon as they are read: a million-line receipt is never held.
+        st.lines.drain(..).for_each(&mut *sink);
     }
     st.orgnl_msg_id(&w)?;
     let message_id = st.message_id.ok_or_else(|| w.error("no GrpHdr/MsgId: the receipt has no message id".into()))?;
-    Ok(ParsedReceipt { kind, message_id, lines: st.lines, group_statuses: st.groups, account: None })
+    Ok(ParsedReceipt { kind, message_id, lines: Vec::new(), group_statuses: st.groups, account: None })
 }
 
 /// Checks a status code's shape (1–4 letters/digits); the value list is open.
@@ -166,7 +171,7 @@ impl State {
             },
         };
         self.lines.push(ReceiptLine {
-            file: w.file.to_string(),
+            file: String::new(),
             position: tx.ordinal,
             end_to_end_id: e2e,
             status: status_of(&raw),

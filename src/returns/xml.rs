@@ -3,6 +3,8 @@
 //! walker that knows the element path and the text of the element just closed.
 
 use std::borrow::Cow;
+use std::io::BufRead;
+use std::path::Path;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -57,6 +59,59 @@ pub(super) fn decode<'b>(bytes: &'b [u8], file: &str) -> Result<Option<Cow<'b, s
     Ok(Some(Cow::Owned(text.into_owned())))
 }
 
+/// Whether a file starting with `head` (its first bytes, BOM included) can be
+/// streamed as UTF-8 XML: the length of its UTF-8 BOM (0 or 3), or `None` when
+/// it must be decoded whole first (UTF-16, a GBK-family declaration, or not
+/// recognisably XML within `head`: [`decode`] decides those).
+pub(super) fn streamable_utf8(head: &[u8]) -> Option<usize> {
+    let bom = if head.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
+    let body = &head[bom..];
+    if body.starts_with(b"\xFF\xFE") || body.starts_with(b"\xFE\xFF") || !starts_like_xml(body) {
+        return None;
+    }
+    match declared_encoding(body) {
+        None => Some(bom),
+        Some(label) => {
+            let enc = encoding_rs::Encoding::for_label(label.as_bytes())?;
+            (enc == encoding_rs::UTF_8).then_some(bom)
+        }
+    }
+}
+
+/// Checks that a file is UTF-8 from byte `skip` on, reading it in pieces; the
+/// refusal is [`decode`]'s, with the same line number.
+pub(super) fn check_utf8_file(path: &Path, skip: usize, file: &str) -> Result<(), ReturnsError> {
+    use std::io::Read;
+    let unreadable = |e: std::io::Error| malformed(file, 1, format!("cannot read the file: {e}"));
+    let mut f = std::fs::File::open(path).map_err(unreadable)?;
+    let mut chunk = vec![0u8; 1 << 16];
+    let mut carry: Vec<u8> = Vec::new();
+    let (mut skipped, mut lines) = (0usize, 1u64);
+    loop {
+        let n = f.read(&mut chunk).map_err(unreadable)?;
+        let mut data = std::mem::take(&mut carry);
+        let from = (skip - skipped).min(n);
+        skipped += from;
+        data.extend_from_slice(&chunk[from..n]);
+        match std::str::from_utf8(&data) {
+            Ok(_) if n == 0 => return Ok(()),
+            Ok(_) => {}
+            Err(e) if e.error_len().is_none() && n > 0 => carry = data[e.valid_up_to()..].to_vec(),
+            Err(e) => {
+                let line = lines + data[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() as u64;
+                return Err(malformed(
+                    file,
+                    line,
+                    "bytes that are not valid UTF-8 (is the file GBK without saying so in <?xml … encoding=\"GBK\"?>?)"
+                        .into(),
+                ));
+            }
+        }
+        let done = data.len() - carry.len();
+        lines += data[..done].iter().filter(|&&b| b == b'\n').count() as u64;
+    }
+}
+
 fn starts_like_xml(bytes: &[u8]) -> bool {
     bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'<')
 }
@@ -91,12 +146,23 @@ fn line_at_bytes(bytes: &[u8], offset: usize) -> u64 {
 /// Decides the message kind from the root element's namespace, or — when the
 /// namespace is missing — from the message element's name.
 pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsError> {
-    let mut reader = Reader::from_str(text);
+    sniff_kind_in(Box::new(text.as_bytes()), Source::Text(text), file)
+}
+
+/// [`sniff_kind`] on a stream (it reads only up to the message element).
+pub(super) fn sniff_kind_in(
+    input: Box<dyn BufRead + '_>,
+    src: Source<'_>,
+    file: &str,
+) -> Result<ReceiptKind, ReturnsError> {
+    let mut reader = Reader::from_reader(input);
+    let mut buf = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut ns: Option<String> = None;
     while names.len() < 2 {
-        let ev = reader.read_event().map_err(|e| {
-            let line = line_at(text, reader.error_position() as usize);
+        buf.clear();
+        let ev = reader.read_event_into(&mut buf).map_err(|e| {
+            let line = src.line_of(reader.error_position() as usize);
             malformed(file, line, format!("not well-formed XML: {e}"))
         })?;
         let start = match ev {
@@ -106,7 +172,7 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
         };
         let name = start.name().into_inner();
         if !valid_name(name) {
-            let line = line_at(text, reader.buffer_position() as usize);
+            let line = src.line_of(reader.buffer_position() as usize);
             return Err(malformed(
                 file,
                 line,
@@ -118,8 +184,10 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
         }
         names.push(start.local_name().into_inner().to_string());
     }
-    let line = line_at(text, reader.buffer_position() as usize);
-    let not_receipt = |found: String| ReturnsError::NotAReceipt { file: file.to_string(), line, found };
+    // Only a refusal needs the line (for a file it means reading the file again).
+    let at = reader.buffer_position() as usize;
+    let not_receipt =
+        |found: String| ReturnsError::NotAReceipt { file: file.to_string(), line: src.line_of(at), found };
     let root = names.first().map(String::as_str).unwrap_or("");
     let message = match root {
         "Document" => names.get(1).map(String::as_str).unwrap_or(""),
@@ -258,8 +326,10 @@ pub(super) enum Step {
 /// Streams a document as [`Step`]s, keeping the element path and the text of
 /// the innermost element. Any XML error becomes a refusal naming file and line.
 pub(super) struct Walker<'a> {
-    reader: Reader<&'a [u8]>,
-    src: &'a str,
+    reader: Reader<Box<dyn BufRead + 'a>>,
+    /// Reused event buffer.
+    buf: Vec<u8>,
+    src: Source<'a>,
     pub file: &'a str,
     stack: Vec<Tag>,
     pop_pending: bool,
@@ -271,12 +341,41 @@ pub(super) struct Walker<'a> {
     pub ccy: Option<String>,
 }
 
+/// Where the walked text is, to turn a byte offset into a line number. A file is
+/// read again only for an error message: streaming never holds it.
+#[derive(Clone, Copy)]
+pub(super) enum Source<'a> {
+    Text(&'a str),
+    /// A UTF-8 file streamed from disk; offsets count from after a BOM of `bom` bytes.
+    File {
+        path: &'a Path,
+        bom: usize,
+    },
+}
+
+impl Source<'_> {
+    pub fn line_of(&self, offset: usize) -> u64 {
+        match self {
+            Source::Text(t) => line_at(t, offset),
+            Source::File { path, bom } => {
+                std::fs::read(path).map(|b| line_at_bytes(b.get(*bom..).unwrap_or(&[]), offset)).unwrap_or(0)
+            }
+        }
+    }
+}
+
 impl<'a> Walker<'a> {
     pub fn new(src: &'a str, file: &'a str) -> Walker<'a> {
-        let mut reader = Reader::from_str(src);
+        Walker::over(Box::new(src.as_bytes()), Source::Text(src), file)
+    }
+
+    /// Walks any UTF-8 stream; `src` finds line numbers for errors.
+    pub fn over(input: Box<dyn BufRead + 'a>, src: Source<'a>, file: &'a str) -> Walker<'a> {
+        let mut reader = Reader::from_reader(input);
         reader.config_mut().check_end_names = true;
         Walker {
             reader,
+            buf: Vec::with_capacity(4096),
             src,
             file,
             stack: Vec::with_capacity(16),
@@ -298,7 +397,7 @@ impl<'a> Walker<'a> {
     }
 
     pub fn line_of(&self, offset: usize) -> u64 {
-        line_at(self.src, offset)
+        self.src.line_of(offset)
     }
 
     /// A refusal at a given byte offset.
@@ -326,31 +425,43 @@ impl<'a> Walker<'a> {
             return Ok(Step::End(tag));
         }
         loop {
-            let ev = self.reader.read_event().map_err(|e| {
-                let at = self.reader.error_position() as usize;
-                self.error_at(at, format!("not well-formed XML: {e}"))
-            })?;
-            if let Event::Start(s) | Event::Empty(s) = &ev {
-                if !valid_name(s.name().into_inner()) {
-                    let msg = "not well-formed XML: an element name with characters no XML name has";
-                    return Err(self.error(msg.into()));
-                }
-            }
-            match ev {
-                Event::Start(s) => return Ok(self.open(&s, false)),
-                Event::Empty(s) => return Ok(self.open(&s, true)),
-                Event::End(_) => {
-                    let tag = self.stack.last().copied().unwrap_or(Tag::Other);
-                    self.pop_pending = true;
-                    return Ok(Step::End(tag));
-                }
-                Event::Text(t) => self.text.push_str(&t.xml10_content()),
-                Event::CData(t) => self.text.push_str(&t.xml10_content()),
-                Event::GeneralRef(r) => self.push_ref(&r)?,
-                Event::Eof => return self.eof(),
-                _ => {}
+            let mut buf = std::mem::take(&mut self.buf);
+            buf.clear();
+            let step = self.step(&mut buf);
+            self.buf = buf;
+            if let Some(step) = step? {
+                return Ok(step);
             }
         }
+    }
+
+    /// Reads one event into `buf`; `None` for one that is no step (text, comments…).
+    fn step(&mut self, buf: &mut Vec<u8>) -> Result<Option<Step>, ReturnsError> {
+        let ev = self.reader.read_event_into(buf).map_err(|e| {
+            let at = self.reader.error_position() as usize;
+            self.error_at(at, format!("not well-formed XML: {e}"))
+        })?;
+        if let Event::Start(s) | Event::Empty(s) = &ev {
+            if !valid_name(s.name().into_inner()) {
+                let msg = "not well-formed XML: an element name with characters no XML name has";
+                return Err(self.error(msg.into()));
+            }
+        }
+        match ev {
+            Event::Start(s) => return Ok(Some(self.open(&s, false))),
+            Event::Empty(s) => return Ok(Some(self.open(&s, true))),
+            Event::End(_) => {
+                let tag = self.stack.last().copied().unwrap_or(Tag::Other);
+                self.pop_pending = true;
+                return Ok(Some(Step::End(tag)));
+            }
+            Event::Text(t) => self.text.push_str(&t.xml10_content()),
+            Event::CData(t) => self.text.push_str(&t.xml10_content()),
+            Event::GeneralRef(r) => self.push_ref(&r)?,
+            Event::Eof => return self.eof().map(Some),
+            _ => {}
+        }
+        Ok(None)
     }
 
     fn open(&mut self, s: &BytesStart, empty: bool) -> Step {
