@@ -136,12 +136,12 @@ pub(crate) fn stage(
         manifest_sha256: String::new(),
         created_at: created.to_rfc3339(),
     };
-    let (tx, rx) = sync_channel::<ToLedger>(1000);
+    let (tx, rx) = sync_channel::<ToLedger>(8);
     std::thread::scope(|s| {
         let recorder = std::thread::Builder::new()
             .name("ledger".into())
             .spawn_scoped(s, move || record(ledger, &run, rx))
-            .map_err(io_err(&staging))?;
+            .map_err(no_thread)?;
         let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx));
         let committed = written.and_then(|(files, count, amount)| {
             let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
@@ -229,28 +229,67 @@ impl<'a> Writer<'a> {
 
     /// Streams every line into the bank files, reports and ledger channel; then
     /// finishes the reports. Returns the bank files, and the lines and amount written.
+    ///
+    /// Reading the rosters (this thread) and writing the lines (a `bank` thread)
+    /// overlap: lines cross in chunks through a bounded channel.
     fn write(mut self, lines: Lines, tx: &SyncSender<ToLedger>) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
         let plans = lines.amounts();
+        let (line_tx, line_rx) = sync_channel::<Vec<(PaymentLine, Option<Link>)>>(4);
+        let (written, fed) = std::thread::scope(|s| {
+            let writer = &mut self;
+            let handle = std::thread::Builder::new()
+                .name("bank".into())
+                .spawn_scoped(s, move || writer.write_lines(line_rx, &plans, tx))
+                .map_err(no_thread)?;
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let fed = lines.feed(&mut |line, link| {
+                chunk.push((line, link));
+                if chunk.len() == CHUNK {
+                    line_tx
+                        .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
+                        .map_err(|_| writer_gone())?;
+                }
+                Ok(())
+            });
+            if fed.is_ok() && !chunk.is_empty() {
+                let _ = line_tx.send(chunk);
+            }
+            drop(line_tx);
+            let written = handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            Ok::<_, PipelineError>((written, fed))
+        })?;
+        // The writer's own error explains a stop better than "the writer stopped".
+        let (count, amount) = written?;
+        let (exceptions, changes) = fed?;
+        tracing::debug!(event = "phase", phase = "lines_written", lines = count);
+        self.finish_reports(exceptions, changes)?;
+        tracing::debug!(event = "phase", phase = "reports_written");
+        Ok((self.files, count, amount))
+    }
+
+    /// The `bank` thread: each line into its bank file, the paid reports and the
+    /// ledger channel, numbering the lines of each program as they come.
+    fn write_lines(
+        &mut self,
+        rx: Receiver<Vec<(PaymentLine, Option<Link>)>>,
+        plans: &BTreeMap<Program, Vec<Fen>>,
+        tx: &SyncSender<ToLedger>,
+    ) -> Result<(u64, Fen), PipelineError> {
         let mut open: Option<Open> = None;
         let mut chunk: Vec<LedgerLine> = Vec::with_capacity(CHUNK);
         let (mut count, mut amount) = (0u64, Fen(0));
-        let (exceptions, changes) = lines.feed(&mut |mut line, link| {
+        for (mut line, link) in rx.into_iter().flatten() {
             if open.as_ref().map(|o| o.program) != Some(line.program) {
                 if let Some(done) = open.take() {
                     self.finish_program(done)?;
                 }
-                open = Some(self.open_program(line.program, &plans)?);
+                open = Some(self.open_program(line.program, plans)?);
             }
             let o = open.as_mut().expect("opened above");
             o.seq += 1;
             if line.end_to_end_id.0.is_empty() {
-                line.end_to_end_id = EndToEndId::new(
-                    line.program,
-                    self.frame.period,
-                    self.info.kind.letter(),
-                    batch_number(self.info.batch),
-                    o.seq,
-                );
+                let (period, kind, n) = (self.frame.period, self.info.kind.letter(), batch_number(self.info.batch));
+                line.end_to_end_id = EndToEndId::new(line.program, period, kind, n, o.seq);
             }
             let file = o.writer.push(&line)?.to_string();
             if let Some(r) = self.reports.as_mut() {
@@ -260,21 +299,17 @@ impl<'a> Writer<'a> {
             amount.0 += line.amount.0;
             chunk.push(ledger_line(line, self.frame.period, file, link));
             if chunk.len() == CHUNK {
-                tx.send(ToLedger::Lines(std::mem::take(&mut chunk))).map_err(|_| ledger_gone())?;
-                chunk.reserve(CHUNK);
+                tx.send(ToLedger::Lines(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK))))
+                    .map_err(|_| ledger_gone())?;
             }
-            Ok(())
-        })?;
+        }
         if let Some(done) = open.take() {
             self.finish_program(done)?;
         }
         if !chunk.is_empty() {
             tx.send(ToLedger::Lines(chunk)).map_err(|_| ledger_gone())?;
         }
-        tracing::debug!(event = "phase", phase = "lines_written", lines = count);
-        self.finish_reports(exceptions, changes)?;
-        tracing::debug!(event = "phase", phase = "reports_written");
-        Ok((self.files, count, amount))
+        Ok((count, amount))
     }
 
     fn open_program(&self, program: Program, plans: &BTreeMap<Program, Vec<Fen>>) -> Result<Open<'a>, PipelineError> {
@@ -335,6 +370,14 @@ impl<'a> Writer<'a> {
         fault::point("reports");
         Ok(())
     }
+}
+
+fn no_thread(e: std::io::Error) -> PipelineError {
+    PipelineError::Refused(format!("cannot start a thread ({e}): the machine is out of resources; try again"))
+}
+
+fn writer_gone() -> PipelineError {
+    PipelineError::Refused("the bank file writer stopped (its error follows)".into())
 }
 
 fn ledger_gone() -> PipelineError {
