@@ -190,7 +190,7 @@ impl Read for Changing {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = buf.len().min(self.data.len() - self.pos);
         buf[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
-        if self.passes % 2 == 0 {
+        if self.passes.is_multiple_of(2) {
             buf[..n].iter_mut().for_each(|b| *b ^= 1);
         }
         self.pos += n;

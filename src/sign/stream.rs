@@ -186,3 +186,35 @@ fn ed25519_strict_stream(vk: &ed25519_dalek::VerifyingKey, raw: &[u8]) -> Option
     }
     vk.verify_stream(&sig).ok()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changed_while_signing_is_recognised_and_nothing_else_is() {
+        let changed = io::Error::new(io::ErrorKind::InvalidData, ChangedWhileSigning);
+        assert!(is_changed_while_signing(&changed));
+        assert!(!is_changed_while_signing(&io::Error::new(io::ErrorKind::InvalidData, "other")));
+        assert!(!is_changed_while_signing(&io::Error::from(io::ErrorKind::NotFound)));
+    }
+
+    #[test]
+    fn read_errors_are_passed_on_not_turned_into_signatures() {
+        struct Failing;
+        impl Read for Failing {
+            fn read(&mut self, _: &mut [u8]) -> io::Result<usize> {
+                Err(io::Error::other("disk gone"))
+            }
+        }
+        impl Seek for Failing {
+            fn seek(&mut self, _: SeekFrom) -> io::Result<u64> {
+                Ok(0)
+            }
+        }
+        let sk = ed25519_dalek::SigningKey::from_bytes(&[7u8; 32]);
+        assert_eq!(ed25519_sign(&sk, &mut Failing).unwrap_err().to_string(), "disk gone");
+        let secret = sm2::SecretKey::from_slice(&[7u8; 32]).unwrap();
+        assert_eq!(sm2_sign(&secret, super::super::DEFAULT_DISTID, &mut Failing).unwrap_err().to_string(), "disk gone");
+    }
+}
