@@ -13,6 +13,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest as _;
 
 use super::{SignError, Signer, Verifier};
 use crate::domain::{parse_amount, Fen};
@@ -106,11 +107,20 @@ pub fn sig_path(path: &Path) -> PathBuf {
     PathBuf::from(s)
 }
 
-/// Signs the exact bytes of `path` into `<path>.sig` (written atomically).
+/// Signs the exact bytes of `path` into `<path>.sig` (written atomically),
+/// streaming the file: bank files can be hundreds of MB.
 pub fn sign_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
-    let bytes = fs::read(path).map_err(|source| SignError::Read { path: path.into(), source })?;
+    let read_err = |source: io::Error| {
+        if super::stream::is_changed_while_signing(&source) {
+            SignError::ChangedWhileSigning { path: path.into() }
+        } else {
+            SignError::Read { path: path.into(), source }
+        }
+    };
+    let mut file = fs::File::open(path).map_err(read_err)?;
+    let content = signer.sign_reader(&mut file).map_err(read_err)?;
     let sig = sig_path(path);
-    write_atomic(&sig, &signer.sign(&bytes)).map_err(|source| SignError::Write { path: sig.clone(), source })?;
+    write_atomic(&sig, &content).map_err(|source| SignError::Write { path: sig.clone(), source })?;
     Ok(sig)
 }
 
@@ -359,16 +369,14 @@ fn check_file(
 ) -> Result<VerifiedFile, VerifyError> {
     let path = resolve(period_dir, mpath, &f.path)?;
     let sig = resolve(period_dir, mpath, &f.signature)?;
-    let bytes = read(&path)?;
-    let size = bytes.len() as u64;
+    let (size, digest, signature) = read_and_verify(v, &path, &sig)?;
     if size != f.size {
         return Err(VerifyError::SizeMismatch { path, expected: f.size, actual: size });
     }
-    let digest = sha256_hex(&bytes);
     if !digest.eq_ignore_ascii_case(&f.sha256) {
         return Err(VerifyError::DigestMismatch { path, expected: f.sha256.clone(), actual: digest });
     }
-    check_sig_at(v, &path, &sig, &bytes)?;
+    signature?;
     let expected_total = parse_amount(&f.total)
         .ok()
         .and_then(Fen::from_yuan)
@@ -385,6 +393,46 @@ fn check_file(
         });
     }
     Ok(VerifiedFile { path: f.path.clone(), program: f.program.clone(), lines, total })
+}
+
+/// Reads `path` once, streaming, for its size, its SHA-256 and whether `sig`
+/// verifies over it — one pass, so all three describe the same bytes and memory
+/// does not grow with the file. The signature's result is returned, not raised,
+/// so that a size or digest mismatch (the clearer message) is reported first.
+fn read_and_verify(
+    v: &Verifier,
+    path: &Path,
+    sig: &Path,
+) -> Result<(u64, String, Result<(), VerifyError>), VerifyError> {
+    let file = fs::File::open(path).map_err(|e| io_err(path, e))?;
+    let mut tee = HashingReader { inner: file, sha: sha2::Sha256::new(), len: 0 };
+    let signature = match fs::read(sig) {
+        Err(e) => Err(io_err(sig, e)),
+        Ok(content) => match v.verify_reader(&mut tee, &content) {
+            Ok(()) => Ok(()),
+            Err(SignError::ReadData(source)) => return Err(VerifyError::Io { path: path.into(), source }),
+            Err(_) => Err(VerifyError::BadSignature { path: path.into(), sig: sig.into() }),
+        },
+    };
+    // The verifier may stop early (an unparsable signature); size and digest need all.
+    io::copy(&mut tee, &mut io::sink()).map_err(|source| VerifyError::Io { path: path.into(), source })?;
+    Ok((tee.len, hex::encode(tee.sha.finalize()), signature))
+}
+
+/// Counts and hashes what passes through it.
+struct HashingReader<R> {
+    inner: R,
+    sha: sha2::Sha256,
+    len: u64,
+}
+
+impl<R: io::Read> io::Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
 }
 
 /// Every entry of `bank/` must be a listed file or its signature.

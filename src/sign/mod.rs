@@ -34,10 +34,11 @@
 //! ```
 
 pub mod manifest;
+mod stream;
 
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -72,6 +73,13 @@ pub enum SignError {
     BadDistId(String),
     #[error("signature file is not base64 text ({0}); it may be damaged or not a disburse .sig file")]
     BadSigEncoding(String),
+    #[error(
+        "{path} changed while it was being signed (something is still writing to it?); \
+         no signature was written: sign it again once nothing writes to it"
+    )]
+    ChangedWhileSigning { path: PathBuf },
+    #[error("cannot read the data to verify: {0}")]
+    ReadData(io::Error),
     #[error("signature does not match: the file or its .sig was changed, or it was signed with another key or distinguishing ID")]
     BadSignature,
     #[error("{path} already exists; refusing to overwrite a key (move it away first)")]
@@ -196,9 +204,26 @@ impl Signer {
     /// The detached signature over exactly `bytes` (the `.sig` file's content:
     /// base64 of the raw signature and a newline).
     pub fn sign(&self, bytes: &[u8]) -> Vec<u8> {
-        let mut out = base64::engine::general_purpose::STANDARD.encode(self.sign_raw(bytes));
-        out.push('\n');
-        out.into_bytes()
+        sig_file_content(&self.sign_raw(bytes))
+    }
+
+    /// The detached signature (as [`Signer::sign`] makes it, byte for byte for
+    /// Ed25519) over what `r` holds from its current position to its end, read a
+    /// buffer at a time so memory does not grow with the data. Ed25519 reads the
+    /// data twice (hence `Seek`) and fails (`io::ErrorKind::InvalidData`) if the
+    /// two reads differ; [`manifest::sign_file`] reports that as
+    /// [`SignError::ChangedWhileSigning`].
+    pub fn sign_reader<R: Read + Seek + ?Sized>(&self, r: &mut R) -> io::Result<Vec<u8>> {
+        Ok(sig_file_content(&self.sign_raw_reader(r)?))
+    }
+
+    /// The raw signature (as [`Signer::sign_raw`]) over what `r` holds; see
+    /// [`Signer::sign_reader`].
+    pub fn sign_raw_reader<R: Read + Seek + ?Sized>(&self, r: &mut R) -> io::Result<Vec<u8>> {
+        match &self.key {
+            SecretKey::Sm2 { secret, distid } => stream::sm2_sign(secret, distid, r),
+            SecretKey::Ed25519(sk) => stream::ed25519_sign(sk, r),
+        }
     }
 
     /// The public key as SPKI PEM.
@@ -217,6 +242,19 @@ impl Signer {
         Verifier::from_public_pem(self.algorithm().name(), &pem, self.distid().unwrap_or(""))
             .expect("own public key parses")
     }
+}
+
+/// A `.sig` file's content: base64 of the raw signature and a newline.
+fn sig_file_content(raw: &[u8]) -> Vec<u8> {
+    let mut out = base64::engine::general_purpose::STANDARD.encode(raw);
+    out.push('\n');
+    out.into_bytes()
+}
+
+/// The raw signature in a `.sig` file's content (whitespace ignored).
+fn decode_sig_file(content: &[u8]) -> Result<Vec<u8>, SignError> {
+    let text: Vec<u8> = content.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD.decode(&text).map_err(|e| SignError::BadSigEncoding(e.to_string()))
 }
 
 fn distid_or_default(distid: &str) -> &str {
@@ -298,11 +336,24 @@ impl Verifier {
 
     /// Checks a `.sig` file's content (base64 + newline) against exactly `bytes`.
     pub fn verify(&self, bytes: &[u8], sig_file_content: &[u8]) -> Result<(), SignError> {
-        let text: Vec<u8> = sig_file_content.iter().copied().filter(|b| !b.is_ascii_whitespace()).collect();
-        let raw = base64::engine::general_purpose::STANDARD
-            .decode(&text)
-            .map_err(|e| SignError::BadSigEncoding(e.to_string()))?;
-        self.verify_raw(bytes, &raw)
+        self.verify_raw(bytes, &decode_sig_file(sig_file_content)?)
+    }
+
+    /// Checks a `.sig` file's content against what `r` holds, read a buffer at a
+    /// time; accepts exactly the signatures [`Verifier::verify`] accepts. A read
+    /// failure is [`SignError::ReadData`]. `r` may be left unread (e.g. when the
+    /// signature cannot be parsed).
+    pub fn verify_reader<R: Read + ?Sized>(&self, r: &mut R, sig_file_content: &[u8]) -> Result<(), SignError> {
+        let raw = decode_sig_file(sig_file_content)?;
+        let ok = match &self.key {
+            PublicKey::Sm2(vk) => stream::sm2_verify(vk, &raw, r),
+            PublicKey::Ed25519(vk) => stream::ed25519_verify(vk, &raw, r),
+        };
+        if ok.map_err(SignError::ReadData)? {
+            Ok(())
+        } else {
+            Err(SignError::BadSignature)
+        }
     }
 
     /// Checks a raw signature (DER for SM2, 64 bytes for Ed25519).
