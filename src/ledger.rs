@@ -244,7 +244,8 @@ pub trait Ledger {
     /// The next free batch number of `kind` in `period` (1, 2, …).
     fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError>;
     /// ID numbers with an original line for (program, period): R04.
-    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<String>, LedgerError>;
+    /// As [`crate::domain::IdNumber::key`]s: a million people as integers, not strings.
+    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError>;
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;

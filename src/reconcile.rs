@@ -8,6 +8,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use rust_decimal::Decimal;
 
@@ -72,7 +73,8 @@ pub struct Finding {
     pub index: usize,
     pub code: Code,
     pub field: Field,
-    pub message: String,
+    /// Shared: a million rows already paid (R04) carry one message, not a million.
+    pub message: Arc<str>,
 }
 
 /// Runs R01, R02, R03 and R05 over all entries of the run. A hold clears
@@ -92,11 +94,11 @@ pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chron
 pub fn reconcile_rows(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
     let mut entries: Vec<Entry> = rows.iter().map(Entry::of).collect();
     for f in reconcile(&mut entries, stops, period_start) {
-        rows[f.index].hold(f.code, f.field, f.message);
+        rows[f.index].hold(f.code, f.field, f.message.to_string());
     }
 }
 
-fn hold(entries: &mut [Entry], found: &mut Vec<Finding>, index: usize, code: Code, field: Field, message: String) {
+fn hold(entries: &mut [Entry], found: &mut Vec<Finding>, index: usize, code: Code, field: Field, message: Arc<str>) {
     if code.severity() == Severity::Hold {
         entries[index].payable = false;
     }
@@ -108,11 +110,12 @@ fn hold_duplicates_in_program(entries: &mut [Entry], found: &mut Vec<Finding>) {
     let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
     for group in shared_keys(keyed) {
         let where_rows: Vec<String> = group.iter().map(|&i| entries[i].row.to_string()).collect();
-        let msg = format!(
+        let msg: Arc<str> = format!(
             "同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行",
             group.len(),
             where_rows.join("、")
-        );
+        )
+        .into();
         for &i in &group {
             hold(entries, found, i, Code::R01, Field::IdNumber, msg.clone());
         }
@@ -137,6 +140,8 @@ fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
     let ids_of =
         |p: Program| -> HashSet<u64> { entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect() };
     let (dibao, wubao) = (ids_of(Program::Dibao), ids_of(Program::Wubao));
+    let msg: Arc<str> =
+        "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".into();
     for i in 0..entries.len() {
         let other = match entries[i].program {
             Program::Dibao => &wubao,
@@ -144,9 +149,7 @@ fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
             _ => continue,
         };
         if other.contains(&entries[i].id) {
-            let msg =
-                "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".to_string();
-            hold(entries, found, i, Code::R02, Field::IdNumber, msg);
+            hold(entries, found, i, Code::R02, Field::IdNumber, msg.clone());
         }
     }
 }
@@ -168,7 +171,7 @@ fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono
             other => other,
         };
         let msg = format!("此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单", s.effective);
-        hold(entries, found, i, Code::R03, Field::IdNumber, msg);
+        hold(entries, found, i, Code::R03, Field::IdNumber, msg.into());
     }
 }
 
@@ -189,10 +192,10 @@ fn hold_shared_accounts(entries: &mut [Entry], found: &mut Vec<Finding>) {
             continue;
         }
         let n = people.len();
+        let msg: Arc<str> =
+            format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领").into();
         for i in group {
-            let msg =
-                format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领");
-            hold(entries, found, i, Code::R05, Field::Account, msg);
+            hold(entries, found, i, Code::R05, Field::Account, msg.clone());
         }
     }
 }

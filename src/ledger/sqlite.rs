@@ -457,12 +457,19 @@ impl Ledger for SqliteLedger {
         Ok(n as u32 + 1)
     }
 
-    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<String>, LedgerError> {
+    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT id_number FROM payments WHERE program = ?1 AND period = ?2 AND original_id IS NULL",
         )?;
-        let rows = stmt.query_map(params![program.code(), period.to_string()], |r| r.get::<_, String>(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
     }
 
     fn last_paid_before(
@@ -743,12 +750,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         let n = ROWS_PER_INSERT * 2 + 5;
-        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:04}"), &format!("P{i}"), None, 0)).collect();
+        // 18 characters, as the ledger only ever holds validated ID numbers.
+        let id = |prefix: u32, i: usize| format!("{prefix}{i:017}");
+        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:04}"), &id(1, i), None, 0)).collect();
         l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
         let p: Period = "2026-11".parse().unwrap();
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
-        let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &format!("Q{i}"), None, 0)).collect();
-        again[ROWS_PER_INSERT + 3].id_number = "P7".into();
+        let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &id(2, i), None, 0)).collect();
+        again[ROWS_PER_INSERT + 3].id_number = id(1, 7);
         let err = l.commit_run(&run("R002"), &[file("f2")], &again).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
@@ -756,17 +765,18 @@ mod tests {
 
     #[test]
     fn the_database_refuses_a_second_payment() {
+        const A: &str = "110105194912310021";
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
-        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
-        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", "A", None, 0)]).unwrap_err();
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", A, None, 0)]).unwrap();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", A, None, 0)]).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }));
         // Nothing of the refused run stays.
         assert_eq!(l.files_of_period("2026-11".parse().unwrap()).unwrap().len(), 1);
         assert_eq!(l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run).unwrap(), 2);
         // A linked correction is allowed once per retry.
-        l.commit_run(&run("C001"), &[file("f3")], &[line("E3", "A", Some("E1"), 1)]).unwrap();
-        assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", "A", Some("E1"), 1)]).is_err());
+        l.commit_run(&run("C001"), &[file("f3")], &[line("E3", A, Some("E1"), 1)]).unwrap();
+        assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", A, Some("E1"), 1)]).is_err());
         assert_eq!(l.paid_people(Program::Dibao, "2026-11".parse().unwrap()).unwrap().len(), 1);
     }
 

@@ -196,11 +196,11 @@ fn changed_underfoot(display: &str, row: u64) -> PipelineError {
 fn apply(c: &mut Checked, f: &Finding) {
     if f.code == Code::R04 {
         // Already paid: never sent again, listed for the record.
-        let ex = c.exception(f.code, f.field.code(), f.message.clone());
+        let ex = c.exception(f.code, f.field.code(), f.message.to_string());
         c.exceptions.push(ex);
         c.line = None;
     } else {
-        c.hold(f.code, f.field, f.message.clone());
+        c.hold(f.code, f.field, f.message.to_string());
     }
 }
 
@@ -252,6 +252,10 @@ pub(crate) fn prepare(
         changes: Vec::new(),
         dropped: BTreeMap::new(),
     };
+    // Sized once: growing by doubling would hold up to twice the rows at the peak.
+    let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
+    p.entries.reserve_exact(total_rows);
+    p.facts.reserve_exact(total_rows);
     let mut places: Vec<Vec<(String, String)>> = Vec::new();
     for (roster, mut rows) in read {
         let (count, total) = rows.written();
@@ -387,7 +391,7 @@ fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, Pipelin
 }
 
 impl Prepared {
-    fn find(&mut self, index: usize, code: Code, field: Field, message: String) {
+    fn find(&mut self, index: usize, code: Code, field: Field, message: std::sync::Arc<str>) {
         self.findings.push(Finding { index, code, field, message });
     }
 
@@ -404,7 +408,7 @@ impl Prepared {
             let Some(reference) = deceased.get(&e.id).filter(|_| e.payable) else { continue };
             let msg = format!("银行回盘（{reference}）报告此人已死亡（MD07），暂停发放：请核查死亡信息并更新停发名单；如属误报，更正发放成功后自动恢复");
             self.entries[i].payable = false;
-            self.find(i, Code::R03, Field::IdNumber, msg);
+            self.find(i, Code::R03, Field::IdNumber, msg.into());
         }
         Ok(())
     }
@@ -413,7 +417,8 @@ impl Prepared {
     /// for roster `r`.
     fn apply_ledger_checks(&mut self, ledger: &dyn Ledger, r: usize, config: &Config) -> Result<(), PipelineError> {
         let (program, start, len) = (self.rosters[r].program, self.rosters[r].start, self.rosters[r].len);
-        let paid: HashSet<u64> = ledger.paid_people(program, self.period)?.iter().filter_map(|s| id_key(s)).collect();
+        let paid = ledger.paid_people(program, self.period)?;
+        let already: std::sync::Arc<str> = format!("{}已发放（或在途），不再重复发放", self.period).into();
         let previous = ledger.last_paid_before(program, self.period)?;
         let prev: HashMap<u64, Fen> = previous
             .as_ref()
@@ -429,7 +434,7 @@ impl Prepared {
             if self.entries[i].payable && paid.contains(&id) {
                 self.entries[i].payable = false;
                 self.facts[i].skipped = true;
-                self.find(i, Code::R04, Field::IdNumber, format!("{}已发放（或在途），不再重复发放", self.period));
+                self.find(i, Code::R04, Field::IdNumber, already.clone());
                 continue;
             }
             let Some((prev_period, _)) = &previous else { continue };
@@ -453,7 +458,7 @@ impl Prepared {
                             "金额由{prev_period}的{before}元变为{amount}元，变化超过{}%：照常发放，请核实",
                             config.change_warn_share * Decimal::ONE_HUNDRED
                         );
-                        self.find(i, Code::R06, Field::Amount, msg);
+                        self.find(i, Code::R06, Field::Amount, msg.into());
                     }
                 }
                 Some(_) => {}
