@@ -12,7 +12,7 @@ use super::{
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// Payment rows per INSERT statement: one statement per row spent most of a
 /// million-line commit in per-statement overhead (16 × 64 parameters stays far
@@ -577,6 +577,7 @@ impl Ledger for SqliteLedger {
 
     fn failure_lines(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
         self.lines(
+            // The condition of the partial index `payments_needing_a_person` (schema_v2.sql).
             "period = ?1 AND (status IN ('failed', 'returned') OR original_id IS NOT NULL OR reason_code <> '')",
             &[&period.to_string()],
         )
@@ -698,6 +699,41 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// failures.csv's query is answered from the partial index, not by reading the period.
+    #[test]
+    fn failure_lines_use_their_partial_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let sql = format!(
+            "EXPLAIN QUERY PLAN SELECT {LINE_COLUMNS} FROM payments WHERE period = ?1 AND \
+             (status IN ('failed', 'returned') OR original_id IS NOT NULL OR reason_code <> '')"
+        );
+        let mut stmt = l.conn.prepare(&sql).unwrap();
+        let plan: Vec<String> =
+            stmt.query_map(["2026-11"], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
+        assert!(plan.iter().any(|d| d.contains("payments_needing_a_person")), "{plan:?}");
+    }
+
+    /// A ledger written by schema version 1 is brought to version 2 when opened, its lines kept.
+    #[test]
+    fn a_version_1_ledger_is_migrated() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        {
+            let c = Connection::open(&path).unwrap();
+            c.execute_batch(MIGRATIONS[0]).unwrap();
+            c.pragma_update(None, "user_version", 1).unwrap();
+        }
+        let l = SqliteLedger::open(&path).unwrap();
+        let v: i64 = l.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+        let n: i64 = l
+            .conn
+            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'payments_needing_a_person'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(n, 1);
+    }
 
     fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
         LedgerLine {
