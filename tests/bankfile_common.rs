@@ -3,12 +3,11 @@
 #![allow(dead_code)]
 
 #[path = "common/seed.rs"]
-mod seed;
-pub use seed::proptest_config;
+pub mod seed;
 
 use std::path::{Path, PathBuf};
 
-use disburse::bankfile::Batch;
+use disburse::bankfile::{Batch, BatchHead};
 use disburse::config::{Office, Payer};
 use disburse::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos};
 
@@ -61,7 +60,7 @@ pub fn lines(n: u64) -> Vec<PaymentLine> {
 pub fn batch<'a>(office: &'a Office, payer: &'a Payer, lines: &'a [PaymentLine]) -> Batch<'a> {
     use chrono::TimeZone;
     let utc = chrono::FixedOffset::east_opt(0).unwrap();
-    Batch {
+    let head = BatchHead {
         office,
         payer,
         program: Program::Dibao,
@@ -70,8 +69,8 @@ pub fn batch<'a>(office: &'a Office, payer: &'a Payer, lines: &'a [PaymentLine])
         batch_id: "DB202611R001".into(),
         created: utc.with_ymd_and_hms(2026, 11, 20, 1, 30, 0).unwrap(),
         execution_date: chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap(),
-        lines,
-    }
+    };
+    Batch { head, lines }
 }
 
 pub fn formats_dir() -> PathBuf {

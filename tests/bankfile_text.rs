@@ -295,7 +295,7 @@ mod props {
     }
 
     proptest! {
-        #![proptest_config(common::proptest_config(48))]
+        #![proptest_config(common::seed::proptest_config(48))]
         #[test]
         fn write_read_round_trip(
             rows in proptest::collection::vec((name(), 1i64..10_000_000_000, 10_000_000u64..9_999_999_999_999), 1..20),

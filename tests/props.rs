@@ -61,7 +61,7 @@ fn written(s: &str) -> Decimal {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config(256))]
+    #![proptest_config(common::seed::proptest_config(256))]
 
     /// validate + reconcile: every line is paid or held, and the amounts as
     /// written add up exactly: approved = paid + held, per program.
@@ -239,7 +239,7 @@ fn receipt() -> impl Strategy<Value = Receipt> {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config(48))]
+    #![proptest_config(common::seed::proptest_config(48))]
 
     /// Any sequence of receipts (duplicates, contradictions, wrong amounts, late
     /// returns, in any order): after every file sent = settled + failed + returned
@@ -288,7 +288,7 @@ proptest! {
 }
 
 proptest! {
-    #![proptest_config(common::proptest_config(24))]
+    #![proptest_config(common::seed::proptest_config(24))]
 
     /// A random roster through `run`: every approved line is paid or held, the
     /// summary says approved = paid + held to the fen, and the ledger sent exactly

@@ -44,39 +44,22 @@ pub enum BankFileError {
     Malformed { file: String, line: u64, message: String },
 }
 
-/// Everything a writer needs for one (program, payer, format) batch.
+/// Everything a writer needs for one (program, payer, format) batch, its lines in hand.
 pub struct Batch<'a> {
-    pub office: &'a Office,
-    pub payer: &'a Payer,
-    pub program: Program,
-    pub period: Period,
-    /// ISO purpose code of the program (e.g. `BENE`).
-    pub purpose: &'a str,
-    /// Unique for ever, ≤ 20 characters, e.g. `DB202611R001`: MsgId, PmtInfId and file names derive from it.
-    pub batch_id: String,
-    pub created: chrono::DateTime<chrono::FixedOffset>,
-    pub execution_date: chrono::NaiveDate,
+    pub head: BatchHead<'a>,
     pub lines: &'a [PaymentLine],
 }
 
 impl<'a> Batch<'a> {
     /// Everything of the batch but its lines, for [`Format::writer`].
     pub fn head(&self) -> BatchHead<'a> {
-        BatchHead {
-            office: self.office,
-            payer: self.payer,
-            program: self.program,
-            period: self.period,
-            purpose: self.purpose,
-            batch_id: self.batch_id.clone(),
-            created: self.created,
-            execution_date: self.execution_date,
-        }
+        self.head.clone()
     }
 }
 
 /// The facts of a batch a writer needs before its first line (everything of
 /// [`Batch`] but the lines): a streaming caller never holds all lines at once.
+#[derive(Clone)]
 pub struct BatchHead<'a> {
     pub office: &'a Office,
     pub payer: &'a Payer,

@@ -5,8 +5,6 @@ pub mod fake_bank;
 pub mod gen;
 pub mod seed;
 
-pub use seed::proptest_config;
-
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
