@@ -17,6 +17,12 @@ use disburse::pipeline::{self, Outcome, PipelineError, Progress};
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay` in mimalloc's `mi_option_e` (the Rust bindings name
+/// only some options). By default freed memory goes back to the system 10 ms
+/// later; a run frees a roster's worth of strings at a time, and the delay alone
+/// added about 70 MB to a million-line run's peak. Purging at once costs no time.
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
 #[derive(Parser)]
 #[command(
     name = "disburse",
@@ -112,6 +118,8 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // SAFETY: sets a plain integer option of the allocator; no pointer is involved.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
     let cli = Cli::parse();
     let json = cli.log_format == LogFormat::Json;
     init_logging(cli.log_format);
