@@ -121,22 +121,12 @@ pub struct PaymentState {
     pub status: PaymentStatus,
 }
 
-/// A status change to apply from a receipt.
-#[derive(Debug, Clone, PartialEq)]
-pub struct StatusUpdate {
-    pub end_to_end_id: String,
-    pub status: PaymentStatus,
-    pub reason_code: String,
-    pub reason_text: String,
-}
-
 /// A receipt file about to be recorded as applied.
 #[derive(Debug, Clone)]
 pub struct ReceiptRecord {
     pub sha256: String,
     pub file_name: String,
     pub kind: String,
-    pub flagged: u64,
 }
 
 /// One receipt line staged in the ledger, joined with the payment it names: all
@@ -266,21 +256,6 @@ pub trait Ledger {
     fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError>;
     /// The payment with this reference.
     fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError>;
-    /// Period, amount and status of each known reference among `ids` (unknown ones
-    /// are absent). Why: a receipt of a million lines needs only these three facts
-    /// per line, and one query per line (or whole `LedgerLine`s) is too slow and big.
-    fn payment_states(&self, ids: &[&str]) -> Result<HashMap<String, PaymentState>, LedgerError> {
-        let mut out = HashMap::new();
-        for id in ids {
-            if let Some(p) = self.payment(id)? {
-                out.insert(
-                    p.end_to_end_id.clone(),
-                    PaymentState { period: p.period, amount: p.amount, status: p.status },
-                );
-            }
-        }
-        Ok(out)
-    }
     /// Every line of one bank file (a group-level rejection covers them all).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Every line of a period.
@@ -301,14 +276,12 @@ pub trait Ledger {
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Whether a receipt file with these bytes was applied before.
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
-    /// Applies status changes and records the receipt, in one transaction.
-    fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError>;
     /// Starts staging receipt lines (earlier staged lines are discarded).
     fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError>;
     /// Decides every staged line of receipt number `index`, in staging order, with
     /// `decide`, then applies the lines it chose and records the receipt — all in
-    /// one transaction, so a crash leaves either all of it or none. The record's
-    /// `flagged` is replaced by the count of [`Verdict::Flagged`].
+    /// one transaction, so a crash leaves either all of it or none. The receipt is
+    /// recorded with the counts of the verdicts.
     fn apply_staged_receipt(
         &mut self,
         index: u32,

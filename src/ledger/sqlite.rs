@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     Applied, BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ReceiptRecord, ReceiptStage,
-    RunRecord, RunWriter, StagedLine, StatusUpdate, Verdict,
+    RunRecord, RunWriter, StagedLine, Verdict,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
@@ -552,29 +552,6 @@ impl Ledger for SqliteLedger {
         Ok(self.lines("end_to_end_id = ?1", &[&end_to_end_id])?.pop())
     }
 
-    fn payment_states(&self, ids: &[&str]) -> Result<HashMap<String, PaymentState>, LedgerError> {
-        const CHUNK: usize = 500;
-        let mut out = HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(CHUNK) {
-            let marks = vec!["?"; chunk.len()].join(",");
-            let sql = format!(
-                "SELECT end_to_end_id, period, amount_fen, status FROM payments WHERE end_to_end_id IN ({marks})"
-            );
-            let mut stmt = self.conn.prepare_cached(&sql)?;
-            let rows = stmt.query_map(rusqlite::params_from_iter(chunk.iter()), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?, r.get::<_, String>(3)?))
-            })?;
-            for row in rows {
-                let (id, period, amount, status) = row?;
-                let period = period.parse().map_err(LedgerError::Corrupt)?;
-                let status =
-                    PaymentStatus::parse(&status).ok_or(LedgerError::Corrupt(format!("unknown status {status}")))?;
-                out.insert(id, PaymentState { period, amount: Fen(amount), status });
-            }
-        }
-        Ok(out)
-    }
-
     fn failure_lines(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
         self.lines(
             // The condition of the partial index `payments_needing_a_person` (schema_v2.sql).
@@ -601,26 +578,6 @@ impl Ledger for SqliteLedger {
             .query_row("SELECT 1 FROM receipts WHERE sha256 = ?1", params![sha256], |_| Ok(()))
             .optional()?
             .is_some())
-    }
-
-    fn apply_receipt(&mut self, receipt: &ReceiptRecord, updates: &[StatusUpdate]) -> Result<(), LedgerError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let ts = now();
-        {
-            let mut stmt = tx.prepare(
-                "UPDATE payments SET status = ?2, reason_code = ?3, reason_text = ?4, updated_at = ?5 \
-                 WHERE end_to_end_id = ?1",
-            )?;
-            for u in updates {
-                stmt.execute(params![u.end_to_end_id, u.status.code(), u.reason_code, u.reason_text, ts])?;
-            }
-        }
-        tx.execute(
-            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![receipt.sha256, receipt.file_name, receipt.kind, updates.len() as i64, receipt.flagged as i64, ts],
-        )?;
-        tx.commit()?;
-        Ok(())
     }
 
     fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError> {
@@ -829,7 +786,7 @@ mod tests {
     }
 
     fn record(sha: &str) -> ReceiptRecord {
-        ReceiptRecord { sha256: sha.into(), file_name: "r.xml".into(), kind: "k".into(), flagged: 0 }
+        ReceiptRecord { sha256: sha.into(), file_name: "r.xml".into(), kind: "k".into() }
     }
 
     /// Applies every line whose status differs (the pending one counting), flags unknowns.

@@ -53,8 +53,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
             summary.push(format!("{}：此回执已处理过，没有任何改动", r.name));
             continue;
         }
-        let record =
-            ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone(), flagged: 0 };
+        let record = ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone() };
         let foreign = foreign_account(config, r);
         let mut f = Vec::new();
         let applied = ledger.apply_staged_receipt(index as u32, &record, &mut |l| match &foreign {
