@@ -352,14 +352,14 @@ fn read_one(r: &Roster, progress: &Progress) -> Result<Rows, PipelineError> {
     let mut place_index: HashMap<(String, String), u32> = HashMap::new();
     let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
     ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
-        let c = validate::check_row(&row, &r.rules);
-        let key = (c.township, c.village);
+        let mut c = validate::check_row(&row, &r.rules);
+        // The place's names move into the index; the entry does not need them.
+        let key = (std::mem::take(&mut c.township), std::mem::take(&mut c.village));
         let next = place_index.len() as u32;
         let place = *place_index.entry(key).or_insert_with_key(|k| {
             rows.places.push(k.clone());
             next
         });
-        let c = Checked { township: String::new(), village: String::new(), ..c };
         rows.entries.push(Entry::of(&c));
         rows.facts.push(Facts {
             valid: c.line.is_some(),

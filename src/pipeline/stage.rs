@@ -16,7 +16,7 @@ use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use chrono::{DateTime, FixedOffset};
 
 use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
-use crate::bankfile::{BankWriter, BatchHead, Format, WrittenFile};
+use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
 use crate::domain::{Change, EndToEndId, Exception, Fen, PaymentLine, PaymentStatus, Period, Program};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
@@ -47,22 +47,17 @@ pub(crate) enum Lines<'a> {
 }
 
 impl Lines<'_> {
-    /// The amounts each program will pay, in the order they will be written.
-    fn amounts(&self) -> BTreeMap<Program, Vec<Fen>> {
-        let mut out: BTreeMap<Program, Vec<Fen>> = BTreeMap::new();
-        match self {
-            Lines::Replay(p, _) => {
-                for program in p.formats.keys() {
-                    let a: Vec<Fen> = p.paid_amounts(*program).collect();
-                    if !a.is_empty() {
-                        out.insert(*program, a);
-                    }
-                }
-            }
-            Lines::Given(v) => {
-                for (l, _) in v {
-                    out.entry(l.program).or_default().push(l.amount);
-                }
+    /// How each program's lines fall into bank files: planned from the amounts
+    /// in the order they will be written, before the first line is.
+    fn plans(&self, formats: &BTreeMap<Program, Format>) -> BTreeMap<Program, Vec<PartPlan>> {
+        let mut out = BTreeMap::new();
+        for (program, format) in formats {
+            let plan = match self {
+                Lines::Replay(p, _) => format.plan(p.paid_amounts(*program)),
+                Lines::Given(v) => format.plan(v.iter().filter(|(l, _)| l.program == *program).map(|(l, _)| l.amount)),
+            };
+            if !plan.is_empty() {
+                out.insert(*program, plan);
             }
         }
         out
@@ -233,7 +228,7 @@ impl<'a> Writer<'a> {
     /// Reading the rosters (this thread) and writing the lines (a `bank` thread)
     /// overlap: lines cross in chunks through a bounded channel.
     fn write(mut self, lines: Lines, tx: &SyncSender<ToLedger>) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
-        let plans = lines.amounts();
+        let plans = lines.plans(self.frame.formats);
         let (line_tx, line_rx) = sync_channel::<Vec<(PaymentLine, Option<Link>)>>(4);
         let (written, fed) = std::thread::scope(|s| {
             let writer = &mut self;
@@ -272,7 +267,7 @@ impl<'a> Writer<'a> {
     fn write_lines(
         &mut self,
         rx: Receiver<Vec<(PaymentLine, Option<Link>)>>,
-        plans: &BTreeMap<Program, Vec<Fen>>,
+        plans: &BTreeMap<Program, Vec<PartPlan>>,
         tx: &SyncSender<ToLedger>,
     ) -> Result<(u64, Fen), PipelineError> {
         let mut open: Option<Open> = None;
@@ -312,7 +307,11 @@ impl<'a> Writer<'a> {
         Ok((count, amount))
     }
 
-    fn open_program(&self, program: Program, plans: &BTreeMap<Program, Vec<Fen>>) -> Result<Open<'a>, PipelineError> {
+    fn open_program(
+        &self,
+        program: Program,
+        plans: &BTreeMap<Program, Vec<PartPlan>>,
+    ) -> Result<Open<'a>, PipelineError> {
         let pc = &self.config.programs[&program];
         let format = &self.frame.formats[&program];
         let head = BatchHead {
@@ -325,7 +324,7 @@ impl<'a> Writer<'a> {
             created: self.created,
             execution_date: self.created.date_naive(),
         };
-        let plan = format.plan(plans.get(&program).into_iter().flatten().copied());
+        let plan = plans.get(&program).cloned().unwrap_or_default();
         let writer = format.writer(head, plan, &self.staging.join("bank"))?;
         Ok(Open { program, writer, seq: 0 })
     }
