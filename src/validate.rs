@@ -284,7 +284,7 @@ fn check_name(field: Field, name: &str, rules: TextRules, problems: &mut Problem
         problems.push((Code::V05, field, format!("{label}“{name}”含有不应出现的字符“{}”", bad.escape_default())));
         return;
     }
-    match rules.encoding.encode(name) {
+    match rules.encoding.encoded_len(name) {
         Err(c) => problems.push((
             Code::V05,
             field,
@@ -296,7 +296,7 @@ fn check_name(field: Field, name: &str, rules: TextRules, problems: &mut Problem
         Ok(bytes) => {
             let too_long = match rules.name_max {
                 Some(Length::Chars(n)) => name.chars().count() > n,
-                Some(Length::Bytes(n)) => bytes.len() > n,
+                Some(Length::Bytes(n)) => bytes > n,
                 None => false,
             };
             if too_long {

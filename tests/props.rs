@@ -343,3 +343,40 @@ proptest! {
         prop_assert_eq!(sent, (paid_n, paid_amount), "the ledger sent exactly the paid lines");
     }
 }
+
+/// Characters around the edges of the encoded-length fast path: ASCII, the basic
+/// CJK block and its neighbours, the separators names use, rare characters GBK
+/// lacks and characters only GB18030 holds.
+fn name_char() -> impl Strategy<Value = char> {
+    prop_oneof![
+        proptest::char::range(' ', '~'),
+        proptest::char::range('\u{4E00}', '\u{9FFF}'),
+        proptest::char::range('\u{3400}', '\u{4DBF}'),
+        proptest::char::range('\u{20000}', '\u{2A6DF}'),
+        proptest::sample::select(vec![
+            '·', '•', '・', '€', '（', '）', '〇', '\u{80}', '\u{9FA5}', '\u{9FA6}', '\u{4DFF}'
+        ]),
+    ]
+}
+
+proptest! {
+    #![proptest_config(common::seed::proptest_config(512))]
+
+    /// The table-driven encoder writes the bytes encoding_rs writes and refuses
+    /// the same first character; the byte length validation measures a name by
+    /// is the length of those bytes.
+    #[test]
+    fn encoding_names_agrees_with_encoding_rs(name in proptest::collection::vec(name_char(), 0..12)) {
+        let name: String = name.into_iter().collect();
+        for (enc, rs) in [(TextEncoding::Gbk, encoding_rs::GBK), (TextEncoding::Gb18030, encoding_rs::GB18030)] {
+            let want = match rs.encode(&name) {
+                (_, _, true) => Err(name.chars().find(|c| rs.encode(&c.to_string()).2).unwrap()),
+                (b, _, false) => Ok(b.into_owned()),
+            };
+            prop_assert_eq!(&enc.encode(&name), &want, "{:?} {}", enc, name);
+            prop_assert_eq!(enc.encoded_len(&name), want.map(|b| b.len()), "{:?} {}", enc, name);
+        }
+        prop_assert_eq!(TextEncoding::Utf8.encode(&name), Ok(name.as_bytes().to_vec()));
+        prop_assert_eq!(TextEncoding::Utf8.encoded_len(&name), Ok(name.len()));
+    }
+}

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::layout::{Align, AmountSpec, Checked, FieldSpec, Kind, Placeholder, RecordKind, Source};
 use super::{BankFileError, BatchHead, Controls, ParsedPayment, Part};
-use crate::domain::{Fen, PaymentLine, ReceiptLine, TextEncoding};
+use crate::domain::{Fen, PaymentLine, ReceiptLine};
 
 /// What the placeholders and fields of one file draw on.
 pub(crate) struct FileCtx<'a> {
@@ -214,38 +214,6 @@ fn write_amount(spec: &AmountSpec, f: Fen, out: &mut String) {
     }
 }
 
-/// The encoding_rs encoding behind a [`TextEncoding`].
-fn encoding_of(e: TextEncoding) -> &'static encoding_rs::Encoding {
-    match e {
-        TextEncoding::Utf8 => encoding_rs::UTF_8,
-        TextEncoding::Gbk => encoding_rs::GBK,
-        TextEncoding::Gb18030 => encoding_rs::GB18030,
-    }
-}
-
-/// Encodes `v` into `out` (appended), or returns the first character the encoding
-/// cannot hold (never `&#NNNN;`), like [`TextEncoding::encode`] but into a reused buffer.
-fn encode_into(e: TextEncoding, v: &str, out: &mut Vec<u8>) -> Result<(), char> {
-    // ASCII is the same bytes in GBK, GB18030 and UTF-8: skip the encoder.
-    if v.is_ascii() || e == TextEncoding::Utf8 {
-        out.extend_from_slice(v.as_bytes());
-        return Ok(());
-    }
-    let mut enc = encoding_of(e).new_encoder();
-    let mut src = v;
-    loop {
-        let room = enc.max_buffer_length_from_utf8_without_replacement(src.len()).unwrap_or(src.len() * 4 + 16);
-        out.reserve(room);
-        let (res, read) = enc.encode_from_utf8_to_vec_without_replacement(src, out, true);
-        src = &src[read..];
-        match res {
-            encoding_rs::EncoderResult::InputEmpty => return Ok(()),
-            encoding_rs::EncoderResult::OutputFull => continue,
-            encoding_rs::EncoderResult::Unmappable(ch) => return Err(ch),
-        }
-    }
-}
-
 /// One field: checks (line breaks, delimiter, encoding, width), then the padded
 /// bytes appended to `out`. The error is the message (never the value).
 fn put_field(c: &Checked, f: &FieldSpec, v: &str, out: &mut Vec<u8>, scratch: &mut Vec<u8>) -> Result<(), String> {
@@ -254,7 +222,7 @@ fn put_field(c: &Checked, f: &FieldSpec, v: &str, out: &mut Vec<u8>, scratch: &m
         return Err(format!("field {} contains a line break or the delimiter", field_label(f)));
     }
     scratch.clear();
-    encode_into(l.encoding, v, scratch).map_err(|ch| {
+    l.encoding.encode_into(v, scratch).map_err(|ch| {
         format!(
             "field {} has the character '{ch}' that {} cannot hold; correct the name or use a GB18030 layout",
             field_label(f),
@@ -556,17 +524,33 @@ fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptL
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::TextEncoding;
 
-    /// The reused-buffer encoder gives the same bytes, and refuses the same first
-    /// character, as `TextEncoding::encode`.
+    /// encoding_rs on the whole string, the first unmappable character found one
+    /// character at a time: what the fast encoder must agree with.
+    fn reference(e: TextEncoding, s: &str) -> Result<Vec<u8>, char> {
+        let enc = match e {
+            TextEncoding::Utf8 => return Ok(s.as_bytes().to_vec()),
+            TextEncoding::Gbk => encoding_rs::GBK,
+            TextEncoding::Gb18030 => encoding_rs::GB18030,
+        };
+        match enc.encode(s) {
+            (_, _, true) => Err(s.chars().find(|c| enc.encode(&c.to_string()).2).unwrap()),
+            (b, _, false) => Ok(b.into_owned()),
+        }
+    }
+
+    /// The table-driven encoder appends the bytes encoding_rs writes, and refuses
+    /// the same first character, for names inside and outside its table.
     #[test]
-    fn encode_into_matches_text_encoding() {
-        let samples = ["", "abc 123", "张三", "欧阳娜娜·买买提", "A张𠀀B", "𠀀", "龘€", "é", "乾隆 ＡＢＣ"];
+    fn encode_into_matches_encoding_rs() {
+        let samples =
+            ["", "abc 123", "张三", "欧阳娜娜·买买提", "A张𠀀B", "𠀀", "龘€", "é", "乾隆 ＡＢＣ", "一龥", "龦"];
         for e in [TextEncoding::Gbk, TextEncoding::Gb18030, TextEncoding::Utf8] {
             for s in samples {
                 let mut out = b"keep".to_vec();
-                let got = encode_into(e, s, &mut out).map(|()| out[4..].to_vec());
-                assert_eq!(got, e.encode(s), "{e:?} {s}");
+                let got = e.encode_into(s, &mut out).map(|()| out[4..].to_vec());
+                assert_eq!(got, reference(e, s), "{e:?} {s}");
                 assert!(out.starts_with(b"keep"));
             }
         }

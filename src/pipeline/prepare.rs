@@ -554,10 +554,7 @@ mod tests {
             paid += 1;
             Ok(())
         });
-        r.map(|r| {
-            assert_eq!(paid, p.paid_lines(), "pass 2 pays exactly what pass 1 counted");
-            r
-        })
+        r.inspect(|_| assert_eq!(paid, p.paid_lines(), "pass 2 pays exactly what pass 1 counted"))
     }
 
     #[test]
