@@ -408,6 +408,24 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in the order of SPEC §3.
+    pub const ALL: [Code; 14] = [
+        Code::V01,
+        Code::V02,
+        Code::V03,
+        Code::V04,
+        Code::V05,
+        Code::V06,
+        Code::W01,
+        Code::R01,
+        Code::R02,
+        Code::R03,
+        Code::R04,
+        Code::R05,
+        Code::R06,
+        Code::R07,
+    ];
+
     pub fn severity(self) -> Severity {
         match self {
             Code::W01 | Code::R06 => Severity::Warn,

@@ -15,6 +15,7 @@ mod publish;
 mod receipts;
 mod reissue;
 mod run;
+mod spill;
 mod stage;
 mod watch;
 
