@@ -240,23 +240,6 @@ fn townships(h: &mut String, r: &RunReport) {
     h.push_str("</tbody></table>\n");
 }
 
-const CODES: [Code; 14] = [
-    Code::V01,
-    Code::V02,
-    Code::V03,
-    Code::V04,
-    Code::V05,
-    Code::V06,
-    Code::W01,
-    Code::R01,
-    Code::R02,
-    Code::R03,
-    Code::R04,
-    Code::R05,
-    Code::R06,
-    Code::R07,
-];
-
 fn severity_cn(s: Severity) -> &'static str {
     match s {
         Severity::Hold => "暂缓",
@@ -284,7 +267,7 @@ fn reasons(h: &mut String, r: &RunReport) {
     h.push_str(
         "<table><thead><tr><th>代码</th><th>处理</th><th>含义</th><th class=\"n\">条数</th></tr></thead><tbody>\n",
     );
-    for c in CODES {
+    for c in Code::ALL {
         let n = by_code.get(&c).copied().unwrap_or(0);
         let _ = writeln!(
             h,
