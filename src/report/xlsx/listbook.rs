@@ -19,6 +19,8 @@
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use rust_xlsxwriter::utility::quote_sheet_name;
 use zip::write::{SimpleFileOptions, StreamWriter};
@@ -43,6 +45,8 @@ mod xf {
 /// styles.xml of a list: default, title, sub-title right, header, 序号, text,
 /// amount, 合计 text and 合计 amount.
 const STYLES: &str = include_str!("parts/styles.xml");
+// A style is written as one digit.
+const _: () = assert!(xf::TOTAL_MONEY < 10);
 /// styles.xml of the 本次无发放数据 workbook (the default style only).
 const STYLES_EMPTY: &str = include_str!("parts/styles_empty.xml");
 const THEME: &str = include_str!("parts/theme1.xml");
@@ -57,7 +61,32 @@ const MAX_TEXT: usize = 32_767;
 /// Row XML gathered before it is handed to the compressor.
 const FLUSH_AT: usize = 1 << 18;
 
-type Zip = ZipWriter<StreamWriter<BufWriter<File>>>;
+type Zip = ZipWriter<StreamWriter<TmpFile>>;
+
+/// The temporary file, which an abandoned writer stops writing to: the zip
+/// crate finishes an archive it is dropped with (wasted work on a file about to
+/// be deleted) and reports any failure to do so on stderr, which would break a
+/// JSON log.
+struct TmpFile {
+    file: BufWriter<File>,
+    abandoned: Arc<AtomicBool>,
+}
+
+impl Write for TmpFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(buf.len());
+        }
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        if self.abandoned.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.file.flush()
+    }
+}
 
 /// The sheet being filled.
 struct OpenSheet {
@@ -80,9 +109,12 @@ pub(in crate::report) struct ListWriter {
     kind: &'static ListKind,
     head: ListHead,
     rows_per_sheet: usize,
-    /// Declared before `tmp`: dropped (closing the file) before it is deleted.
-    zip: Zip,
-    tmp: tempfile::TempPath,
+    /// Taken by `finish`; declared before `tmp`: dropped (closing the file)
+    /// before the file is deleted.
+    zip: Option<Zip>,
+    tmp: Option<tempfile::TempPath>,
+    /// Set when the writer is dropped unfinished.
+    abandoned: Arc<AtomicBool>,
     /// Sheet names, in order; the open sheet's is the last.
     names: Vec<String>,
     open: Option<OpenSheet>,
@@ -106,7 +138,9 @@ impl ListWriter {
         create_private_dir(dir).map_err(io_err)?;
         let tmp = tempfile::Builder::new().prefix(".tmp-xlsx-").tempfile_in(dir).map_err(io_err)?;
         let (file, tmp) = tmp.into_parts();
-        let zip = ZipWriter::new_stream(BufWriter::with_capacity(1 << 20, file));
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let file = TmpFile { file: BufWriter::with_capacity(1 << 20, file), abandoned: abandoned.clone() };
+        let zip = ZipWriter::new_stream(file);
         let styles = (0..kind.head.len() as u16)
             .map(|c| match c {
                 0 => xf::COUNT,
@@ -119,8 +153,9 @@ impl ListWriter {
             kind,
             head,
             rows_per_sheet: rows_per_sheet.max(1),
-            zip,
-            tmp,
+            zip: Some(zip),
+            tmp: Some(tmp),
+            abandoned,
             names: Vec::new(),
             open: None,
             buf: Vec::with_capacity(FLUSH_AT + (1 << 16)),
@@ -180,13 +215,10 @@ impl ListWriter {
 
     /// Hands the gathered XML to the compressor.
     fn flush(&mut self) -> Result<(), ReportError> {
-        self.zip.write_all(&self.buf).map_err(|e| ReportError::io(&self.path, e))?;
+        let zip = self.zip.as_mut().expect("the zip is open until finish");
+        zip.write_all(&self.buf).map_err(|e| ReportError::io(&self.path, e))?;
         self.buf.clear();
         Ok(())
-    }
-
-    fn zip_err(&self, e: zip::result::ZipError) -> ReportError {
-        ReportError::Xlsx { path: self.path.clone(), message: e.to_string() }
     }
 
     /// Starts zip entry `name` (the previous one is closed).
@@ -197,15 +229,18 @@ impl ListWriter {
             .compression_level(Some(1))
             .unix_permissions(0o600)
             .last_modified_time(DateTime::default())
-            // A sheet of a million long rows may pass 4 GB uncompressed.
-            .large_file(name.starts_with("xl/worksheets/"));
-        self.zip.start_file(name, opts).map_err(|e| self.zip_err(e))
+            // No ZIP64, as before, so that any reader opens it: a sheet
+            // past 4 GB (a million rows of ~4 KB) fails instead.
+            .large_file(false);
+        let zip = self.zip.as_mut().expect("the zip is open until finish");
+        zip.start_file(name, opts).map_err(|e| ReportError::Xlsx { path: self.path.clone(), message: e.to_string() })
     }
 
     /// A whole part at once.
     fn part(&mut self, name: &str, xml: &str) -> Result<(), ReportError> {
         self.start_part(name)?;
-        self.zip.write_all(xml.as_bytes()).map_err(|e| ReportError::io(&self.path, e))
+        let zip = self.zip.as_mut().expect("the zip is open until finish");
+        zip.write_all(xml.as_bytes()).map_err(|e| ReportError::io(&self.path, e))
     }
 
     /// Closes the open sheet and starts the next: the program's next part, or
@@ -364,12 +399,22 @@ impl ListWriter {
         }
         self.part("docProps/core.xml", &core_props())?;
         self.part("docProps/app.xml", &parts.app())?;
-        let ListWriter { path, zip, tmp, .. } = self;
+        let path = self.path.clone();
+        let (Some(zip), Some(tmp)) = (self.zip.take(), self.tmp.take()) else {
+            unreachable!("finish takes the writer by value")
+        };
         let io_err = |e: io::Error| ReportError::io(&path, e);
         let w = zip.finish().map_err(|e| ReportError::Xlsx { path: path.clone(), message: e.to_string() })?;
-        let file = w.into_inner().into_inner().map_err(|e| io_err(e.into_error()))?;
+        let file = w.into_inner().file.into_inner().map_err(|e| io_err(e.into_error()))?;
         file.sync_all().map_err(io_err)?;
         Ok(Staged { tmp, path })
+    }
+}
+
+impl Drop for ListWriter {
+    /// Unfinished: nothing more is written, and the temporary file is deleted.
+    fn drop(&mut self) {
+        self.abandoned.store(true, Ordering::Relaxed);
     }
 }
 

@@ -357,3 +357,14 @@ fn dump_old() {
         w.finish().unwrap().persist().unwrap();
     }
 }
+
+#[test]
+fn dropped_unfinished_leaves_no_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let l = lines(&[(Program::Dibao, 3_000), (Program::Wubao, 10)]);
+    let mut w = ListWriter::new(&dir.path().join("r.xlsx"), &ROSTER, head(), 1_000).unwrap();
+    w.chunk(&chunk(&ROSTER, &l)).unwrap();
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file while writing");
+    drop(w);
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
