@@ -53,7 +53,7 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         program: p,
         end_to_end_id: EndToEndId::new(p, PERIOD, 'R', 1, seq),
         township: ["城关镇", "河口乡", "东岭乡"][k].into(),
-        village: if seq % 7 == 0 { String::new() } else { format!("第{}村", seq % 13) },
+        village: if seq.is_multiple_of(7) { String::new() } else { format!("第{}村", seq % 13) },
         name: name.clone(),
         id_number: id(ids[k]),
         payee_name: name,
@@ -61,7 +61,7 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         account: Account::parse(accts[k]).unwrap(),
         bank: "农行".into(),
         // Whole yuan, one decimal, two decimals, a fen, large sums.
-        amount: Fen([39_600, 39_650, 39_655, 1, 123_456_789_01][seq as usize % 5] + seq as i64 * 100),
+        amount: Fen([39_600, 39_650, 39_655, 1, 12_345_678_901][seq as usize % 5] + seq as i64 * 100),
         household_size: Some(2),
         category: String::new(),
         note: ["", "补发", " 补发10月 ", "=1+1"][seq as usize % 4].into(),
