@@ -2,18 +2,21 @@
 //! (`roster.xlsx`) and 公示 (`notice.xlsx`).
 //!
 //! Cells are typed: amounts and counts are numbers (`#,##0.00` / `#,##0`), every
-//! text — names, ID and account numbers included — is a string cell written with
-//! `write_string`, so Excel neither turns an 18-digit ID into `1.1E+17` nor runs
-//! a name that starts with `=` as a formula.
+//! text — names, ID and account numbers included — is a string cell (never a
+//! number, never a formula), so Excel neither turns an 18-digit ID into
+//! `1.1E+17` nor runs a name that starts with `=` as a formula.
 //!
 //! The one float in the program lives here: an xlsx number cell *is* an IEEE
 //! double. Amounts up to a trillion yuan with two decimals convert exactly as
 //! displayed; sums are computed in exact decimals before conversion, and the 大写
 //! text is built from the exact amount.
 //!
-//! The roster and notice can hold a million lines, so their sheets use the
-//! writer's constant-memory mode (rows streamed to a temporary file in the
-//! reports folder) and split at Excel's row limit.
+//! The 汇总表 is small and built with rust_xlsxwriter. The roster and notice can
+//! hold a million lines: [`listbook`] writes their sheet XML itself, row by row,
+//! straight into the zip's deflate stream (a fifth of the CPU rust_xlsxwriter's
+//! constant-memory mode took, and no temporary sheet files), with the same
+//! styles and layout, and splits them below Excel's row limit. Their amounts go
+//! from fen to text without a float.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -33,6 +36,16 @@ use crate::totals::{PlaceTotals, ProgramTotals, Tally};
 
 /// Data rows per sheet: below Excel's 1,048,576 with room for title, header and total.
 const ROWS_PER_SHEET: usize = 1_000_000;
+
+/// The rust_xlsxwriter list writer that `listbook` replaced: the tests' reference.
+#[cfg(test)]
+mod legacy;
+mod listbook;
+#[cfg(test)]
+mod tests;
+
+use listbook::ListWriter;
+
 /// `paper_size` code of A4 in the xlsx page setup.
 const A4: u8 = 9;
 
@@ -165,19 +178,6 @@ fn save_staged(path: &Path, wb: &mut Workbook) -> Result<Staged, ReportError> {
 
 fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
     save_staged(path, wb)?.persist()
-}
-
-/// A workbook whose constant-memory sheets spill to the reports folder (private,
-/// on disk) rather than a shared temp folder, since the roster holds full IDs.
-fn streaming_workbook(path: &Path) -> Result<Workbook, ReportError> {
-    let mut wb = Workbook::new();
-    // Fastest deflate: halves the time of a million-line roster for ~70% more bytes.
-    wb.set_zip_compression_level(1);
-    if let Some(dir) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        create_private_dir(dir).map_err(|e| ReportError::io(path, e))?;
-        wb.set_tempdir(dir).map_err(xerr(path))?;
-    }
-    Ok(wb)
 }
 
 fn title_prefix(r: &RunReport) -> String {
@@ -437,164 +437,6 @@ impl Chunk {
     }
 }
 
-/// The sheet being filled.
-struct OpenSheet {
-    program: Program,
-    index: usize,
-    /// 0 for the first sheet of a program, 1 for its second (past `ROWS_PER_SHEET`), …
-    part: usize,
-    /// Index of the program's first sheet, renamed `名(1)` if a second is needed.
-    first_index: usize,
-    row: u32,
-    lines: usize,
-    sum: Fen,
-}
-
-/// Writes a 发放名册 or 公示 workbook line by line: one constant-memory sheet per
-/// program (lines must come grouped by program), each closed with its 合计 row
-/// as the next program starts. Memory stays flat however many lines come.
-pub(super) struct ListWriter {
-    path: PathBuf,
-    kind: &'static ListKind,
-    head: ListHead,
-    wb: Workbook,
-    s: Styles,
-    sheets: usize,
-    open: Option<OpenSheet>,
-}
-
-impl ListWriter {
-    pub(super) fn new(path: &Path, kind: &'static ListKind, head: ListHead) -> Result<ListWriter, ReportError> {
-        Ok(ListWriter {
-            path: path.to_path_buf(),
-            kind,
-            head,
-            wb: streaming_workbook(path)?,
-            s: Styles::new(),
-            sheets: 0,
-            open: None,
-        })
-    }
-
-    pub(super) fn chunk(&mut self, c: &Chunk) -> Result<(), ReportError> {
-        let width = self.kind.head.len() - 2;
-        for i in 0..c.len() {
-            self.line(c.programs[i], c.amounts[i], c.cells(i, width)).map_err(xerr(&self.path))?;
-        }
-        Ok(())
-    }
-
-    fn line<'a>(&mut self, p: Program, amount: Fen, cells: impl Iterator<Item = &'a str>) -> Result<(), XlsxError> {
-        let full = self.open.as_ref().map(|o| (o.program, o.lines >= ROWS_PER_SHEET));
-        if full != Some((p, false)) {
-            self.next_sheet(p)?;
-        }
-        let kind = self.kind;
-        let o = self.open.as_mut().expect("a sheet is open");
-        let ws = self.wb.worksheet_from_index(o.index)?;
-        ws.write_number(o.row, 0, (o.part * ROWS_PER_SHEET + o.lines + 1) as f64)?;
-        let mut col = 1u16;
-        for text in cells {
-            if col == kind.amount_col {
-                col += 1;
-            }
-            ws.write_string(o.row, col, text)?;
-            col += 1;
-        }
-        ws.write_number(o.row, kind.amount_col, num(amount.to_yuan()))?;
-        o.sum = o.sum.checked_add(amount).unwrap_or(o.sum);
-        o.lines += 1;
-        o.row += 1;
-        Ok(())
-    }
-
-    /// Closes the open sheet and starts the next: the program's next part, or
-    /// the first sheet of program `p`.
-    fn next_sheet(&mut self, p: Program) -> Result<(), XlsxError> {
-        let prev = self.open.take();
-        if let Some(o) = &prev {
-            self.close_sheet(o)?;
-        }
-        let (part, first_index) = match &prev {
-            Some(o) if o.program == p => (o.part + 1, o.first_index),
-            _ => (0, self.sheets),
-        };
-        let base = p.chinese_name();
-        if part == 1 {
-            self.wb.worksheet_from_index(first_index)?.set_name(format!("{base}({})", 1))?;
-        }
-        let name = if part == 0 { base.to_string() } else { format!("{base}({})", part + 1) };
-        let ws = self.wb.add_worksheet_with_constant_memory()?;
-        ws.set_name(name)?;
-        let title = format!(
-            "{} {} {}{}",
-            self.head.office_name,
-            period_cn(self.head.period),
-            p.chinese_name(),
-            self.kind.title
-        );
-        let left = format!("制表单位：{}", self.head.office_name);
-        let right = format!("单位：元　生成时间：{}", self.head.generated_at);
-        heading(ws, &self.s, &title, &left, &right, self.kind.head)?;
-        page_setup(ws, 2, self.kind.widths)?;
-        // The data cells take their style from the column: the writer looks a
-        // cell's format up by hashing the whole `Format`, which for a million-line
-        // list cost more than writing the cells themselves. Header and total rows
-        // keep their own.
-        for c in 0..self.kind.head.len() as u16 {
-            let f = match c {
-                0 => &self.s.count,
-                c if c == self.kind.amount_col => &self.s.money,
-                _ => &self.s.text,
-            };
-            ws.set_column_format(c, f)?;
-        }
-        self.open =
-            Some(OpenSheet { program: p, index: self.sheets, part, first_index, row: 3, lines: 0, sum: Fen::ZERO });
-        self.sheets += 1;
-        Ok(())
-    }
-
-    /// The 合计 row and the footer under the last line of a sheet.
-    fn close_sheet(&mut self, o: &OpenSheet) -> Result<(), XlsxError> {
-        let (s, kind) = (&self.s, self.kind);
-        let footer = (kind.footer)(&self.head);
-        let ws = self.wb.worksheet_from_index(o.index)?;
-        let last = (kind.head.len() - 1) as u16;
-        let row = o.row;
-        ws.write_string_with_format(row, 0, "合计", &s.total_text)?;
-        for c in 1..=last {
-            if c == kind.amount_col {
-                ws.write_number_with_format(row, c, num(o.sum.to_yuan()), &s.total_money)?;
-            } else if c == 1 {
-                ws.write_string_with_format(row, c, format!("共{}笔", o.lines), &s.total_text)?;
-            } else {
-                ws.write_string_with_format(row, c, "", &s.total_text)?;
-            }
-        }
-        if !footer.is_empty() {
-            ws.merge_range(row + 1, 0, row + 1, last, &footer, &s.sub)?;
-        }
-        Ok(())
-    }
-
-    /// Closes the last sheet (or writes the 本次无发放数据 sheet when no line came)
-    /// and saves the workbook beside its path, not yet renamed in.
-    pub(super) fn finish(mut self) -> Result<Staged, ReportError> {
-        let path = self.path.clone();
-        match self.open.take() {
-            Some(o) => self.close_sheet(&o).map_err(xerr(&path))?,
-            None => {
-                let ws = self.wb.add_worksheet();
-                ws.set_name(self.kind.title)
-                    .and_then(|ws| ws.write_string(0, 0, "本次无发放数据"))
-                    .map_err(xerr(&path))?;
-            }
-        }
-        save_staged(&path, &mut self.wb)
-    }
-}
-
 /// What the caller's thread sends a workbook thread.
 enum Msg {
     Rows(Chunk),
@@ -619,7 +461,7 @@ pub(super) struct ListFeed {
 
 impl ListFeed {
     pub(super) fn spawn(path: &Path, kind: &'static ListKind, head: ListHead) -> Result<ListFeed, ReportError> {
-        let mut writer = ListWriter::new(path, kind, head)?;
+        let mut writer = ListWriter::new(path, kind, head, ROWS_PER_SHEET)?;
         let (tx, rx) = mpsc::sync_channel::<Msg>(CHUNKS_IN_FLIGHT);
         let handle = thread::Builder::new()
             .name(format!("report-{}", kind.title))
