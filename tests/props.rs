@@ -380,3 +380,24 @@ proptest! {
         prop_assert_eq!(TextEncoding::Utf8.encoded_len(&name), Ok(name.len()));
     }
 }
+
+proptest! {
+    #![proptest_config(common::seed::proptest_config(256))]
+
+    /// End-to-end ids are built digit by digit; they must read exactly as the
+    /// format they have always had, `{prefix}{yyyymm}{kind}{batch:03}{seq:07}`,
+    /// past the widths too (a batch over 999, ten million lines).
+    #[test]
+    fn end_to_end_ids_keep_their_format(
+        program in proptest::sample::select(Program::ALL.to_vec()),
+        year in 1990i32..2200,
+        month in 1u32..=12,
+        kind in proptest::sample::select(vec!['R', 'C']),
+        batch in prop_oneof![0u32..1000, proptest::num::u32::ANY],
+        seq in prop_oneof![0u64..10_000_000, proptest::num::u64::ANY],
+    ) {
+        let period = disburse::domain::Period { year, month };
+        let want = format!("{}{}{}{:03}{:07}", program.ref_prefix(), period.compact(), kind, batch, seq);
+        prop_assert_eq!(disburse::domain::EndToEndId::new(program, period, kind, batch, seq).0, want);
+    }
+}
