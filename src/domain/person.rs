@@ -5,7 +5,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use super::money::half_width;
+use super::money::compact_number;
 
 /// A valid 18-character citizen ID number (GB 11643-1999), upper-case `X`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -50,7 +50,7 @@ impl IdNumber {
 
     /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
     pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
-        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
+        let s = compact_number(raw);
         let s = s.to_ascii_uppercase();
         if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || s.contains('.') {
             return Err(IdError::Float(mask_id(&s)));
@@ -145,7 +145,7 @@ pub enum AccountError {
 impl Account {
     /// Validates; spaces (and full-width digits) are normalised, nothing else is "fixed".
     pub fn parse(raw: &str) -> Result<Account, AccountError> {
-        let s: String = raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect();
+        let s = compact_number(raw);
         let up = s.to_ascii_uppercase();
         if up.contains('E') && up.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || up.contains('.') {
             return Err(AccountError::Float(mask_account(&s)));
