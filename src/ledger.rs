@@ -26,6 +26,8 @@ pub enum LedgerError {
     Locked(PathBuf),
     #[error("{program} {period}: a payment for this person is already recorded; nothing was committed")]
     AlreadyPaid { program: String, period: String },
+    #[error("the run's ledger transaction was rolled back after an earlier error; nothing was committed")]
+    RolledBack,
     #[error("ledger: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("ledger lock {path}: {source}")]
