@@ -266,10 +266,17 @@ impl SqliteLedger {
             source: rusqlite::Error::InvalidPath(e.to_string().into()),
         })?;
         let conn = Connection::open(path).map_err(open_err)?;
+        // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
+        // committed run survives a power cut (NORMAL would not promise that).
         // A 32 MB page cache (default 2 MB): committing a million lines touches four
         // indexes; with the small cache their pages spill to the WAL mid-transaction.
+        // (64 MB was measured too: a million-line run dirties ~300 MB, so pages
+        // spill either way, and it cost no less CPU.)
+        // journal_size_limit: after the checkpoint at commit the WAL is cut back to
+        // 64 MB rather than keeping a million-line run's ~300 MB on disk.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; \
+             PRAGMA journal_size_limit=67108864;",
         )
         .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
