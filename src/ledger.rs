@@ -5,6 +5,9 @@
 //! It holds runs, bank files, payment lines and applied receipts — nothing that
 //! could drift from the files. "One payment per person, program and period" is a
 //! unique index, so even a bug in the pipeline cannot record a second payment.
+//! A payment line is written once, by its run; what receipts make of it lives in
+//! a narrow status row beside it (schema_v3.sql), so a million-line receipt
+//! appends small rows instead of rewriting the wide ones.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;

@@ -149,8 +149,6 @@ struct SqliteRun<'a> {
     period: String,
     /// Files with a placeholder row, and the last one met (lines come file by file).
     placeholders: HashSet<String>,
-    /// Files named by lines that an earlier run recorded.
-    earlier: HashSet<String>,
     last_file: String,
     done: bool,
 }
@@ -159,10 +157,9 @@ impl SqliteRun<'_> {
     /// Writes the placeholder row of `l`'s bank file, once.
     fn placeholder(&mut self, l: &LedgerLine) -> Result<(), LedgerError> {
         self.last_file.clone_from(&l.bank_file);
-        if self.placeholders.contains(&l.bank_file) || self.earlier.contains(&l.bank_file) {
+        if self.placeholders.contains(&l.bank_file) {
             return Ok(());
         }
-        // A file recorded by an earlier run already satisfies the key: no placeholder.
         let placed = self
             .conn
             .prepare_cached(
@@ -170,11 +167,17 @@ impl SqliteRun<'_> {
                  VALUES (?1, ?2, ?3, ?4, '', 0, 0, '') ON CONFLICT (name) DO NOTHING",
             )?
             .execute(params![l.bank_file, self.run_id, l.program.code(), self.period])?;
-        if placed == 1 {
-            self.placeholders.insert(l.bank_file.clone());
-        } else {
-            self.earlier.insert(l.bank_file.clone());
+        if placed == 0 {
+            // A run's lines name its own files: `payments_in_file` relies on it.
+            return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
+                Some(format!(
+                    "line {} names bank file {}, which an earlier run recorded",
+                    l.end_to_end_id, l.bank_file
+                )),
+            )));
         }
+        self.placeholders.insert(l.bank_file.clone());
         Ok(())
     }
 
@@ -795,7 +798,6 @@ impl Ledger for SqliteLedger {
             run_id: 0,
             period: run.period.to_string(),
             placeholders: HashSet::new(),
-            earlier: HashSet::new(),
             last_file: String::new(),
             done: false,
         };
@@ -857,8 +859,10 @@ impl Ledger for SqliteLedger {
         self.query_lines(&sql, &[&period.to_string()])
     }
 
-    /// The file's run's lines, read in order, that name the file: a group-level
-    /// rejection is rare, and an index of file names cost every run (schema_v3.sql).
+    /// The lines of the file's run (index `payments_by_run`) that name the file:
+    /// exact, as a run's lines may only name its own files ([`SqliteRun`]), and a
+    /// group-level rejection is rare, while an index of file names cost every run
+    /// 38 MB of index pages at a million lines (schema_v3.sql).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
         self.lines("p.run_id IN (SELECT run_id FROM bank_files WHERE name = ?1) AND p.bank_file = ?1", &[&bank_file])
     }
@@ -1001,6 +1005,11 @@ mod tests {
         }
     }
 
+    /// `lines`, all in bank file `name` (a run's lines name its own files).
+    fn in_file(name: &str, lines: &[LedgerLine]) -> Vec<LedgerLine> {
+        lines.iter().map(|l| LedgerLine { bank_file: name.into(), ..l.clone() }).collect()
+    }
+
     fn run(batch: &str) -> NewRun {
         NewRun {
             period: "2026-11".parse().unwrap(),
@@ -1038,7 +1047,7 @@ mod tests {
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
         let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &id(2, i), None, 0)).collect();
         again[ROWS_PER_INSERT + 3].id_number = id(1, 7);
-        let err = l.commit_run(&run("R002"), &[file("f2")], &again).unwrap_err();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &again)).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
     }
@@ -1049,14 +1058,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         l.commit_run(&run("R001"), &[file("f1")], &[line("E1", A, None, 0)]).unwrap();
-        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", A, None, 0)]).unwrap_err();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &[line("E2", A, None, 0)])).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }));
         // Nothing of the refused run stays.
         assert_eq!(l.files_of_period("2026-11".parse().unwrap()).unwrap().len(), 1);
         assert_eq!(l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run).unwrap(), 2);
         // A linked correction is allowed once per retry.
-        l.commit_run(&run("C001"), &[file("f3")], &[line("E3", A, Some("E1"), 1)]).unwrap();
-        assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", A, Some("E1"), 1)]).is_err());
+        l.commit_run(&run("C001"), &[file("f3")], &in_file("f3", &[line("E3", A, Some("E1"), 1)])).unwrap();
+        assert!(l.commit_run(&run("C002"), &[file("f4")], &in_file("f4", &[line("E4", A, Some("E1"), 1)])).is_err());
         assert_eq!(l.paid_people(Program::Dibao, "2026-11".parse().unwrap()).unwrap().len(), 1);
     }
 
@@ -1218,8 +1227,8 @@ mod tests {
             assert_eq!(failures, ["E3", "E4", "E5"]);
             let c = l.corrections_of("E3").unwrap();
             assert_eq!((c.len(), c[0].original_id.as_deref(), c[0].retry), (1, Some("E3"), 1));
-            let in_file: Vec<String> = l.payments_in_file("f1").unwrap().into_iter().map(|l| l.end_to_end_id).collect();
-            assert_eq!(in_file, ["E1", "E2", "E3", "E4", "E6"]);
+            let of_f1: Vec<String> = l.payments_in_file("f1").unwrap().into_iter().map(|l| l.end_to_end_id).collect();
+            assert_eq!(of_f1, ["E1", "E2", "E3", "E4", "E6"]);
             assert_eq!(l.reported_deceased().unwrap(), HashMap::from([(id("D"), "E4".to_string())]));
             assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 5);
             let (last, paid) = l.last_paid_before(Program::Dibao, "2026-12".parse().unwrap()).unwrap().unwrap();
@@ -1247,9 +1256,11 @@ mod tests {
             assert_eq!(l.payment("E6").unwrap().unwrap().status, Settled);
             assert_eq!(l.payment("E2").unwrap().unwrap().status, Returned);
             assert_eq!(l.payment("E4").unwrap().unwrap().reason_code, "MD07");
-            let err = l.commit_run(&run("R002"), &[file("f3")], &[line("E9", &id("A"), None, 0)]).unwrap_err();
+            let err = l
+                .commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("A"), None, 0)]))
+                .unwrap_err();
             assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
-            l.commit_run(&run("R002"), &[file("f3")], &[line("E9", &id("F"), None, 0)]).unwrap();
+            l.commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("F"), None, 0)])).unwrap();
             assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 6);
         }
     }
@@ -1272,7 +1283,7 @@ mod tests {
         assert!(l.payment("E3").unwrap().is_none());
     }
 
-    /// Every bank file named by lines must be recorded by the run's commit.
+    /// Every bank file named by a run's lines must be recorded by that run's commit.
     #[test]
     fn lines_must_name_a_file_the_run_wrote() {
         let dir = tempfile::tempdir().unwrap();
@@ -1281,6 +1292,11 @@ mod tests {
         assert!(err.to_string().contains("f1"), "{err}");
         assert!(l.payment("E1").unwrap().is_none());
         assert!(l.files_of_period("2026-11".parse().unwrap()).unwrap().is_empty());
+        // ... and its own: a file of an earlier run is refused.
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", "B", None, 0)]).unwrap_err();
+        assert!(err.to_string().contains("earlier run"), "{err}");
+        assert!(l.payment("E2").unwrap().is_none());
     }
 
     #[test]
