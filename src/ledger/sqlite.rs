@@ -283,6 +283,11 @@ impl SqliteLedger {
         )
         .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        // Query plans that do not depend on bound values: otherwise SQLite may
+        // re-prepare a cached statement whenever a parameter it compared against a
+        // partial index's condition changes — reissue looks up ~100k lines one at a
+        // time, and spent more time re-parsing the lookup than running it.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(open_err)?;
         let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
         ledger.migrate()?;
         Ok(ledger)
@@ -871,8 +876,12 @@ impl Ledger for SqliteLedger {
         self.lines("p.period = ?1", &[&period.to_string()])
     }
 
+    /// `IS NOT NULL` spelled out: it is the partial index `one_correction_per_retry`'s
+    /// condition, which `original_id = ?1` implies only for a bound value — SQLite
+    /// then re-prepares the statement at every new value (reissue calls this once a
+    /// line: ~100k re-prepares of a join at a million lines).
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("p.original_id = ?1", &[&original_id])
+        self.lines("p.original_id = ?1 AND p.original_id IS NOT NULL", &[&original_id])
     }
 
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
