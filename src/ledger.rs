@@ -5,6 +5,9 @@
 //! It holds runs, bank files, payment lines and applied receipts — nothing that
 //! could drift from the files. "One payment per person, program and period" is a
 //! unique index, so even a bug in the pipeline cannot record a second payment.
+//! A payment line is written once, by its run; what receipts make of it lives in
+//! a narrow status row beside it (schema_v3.sql), so a million-line receipt
+//! appends small rows instead of rewriting the wide ones.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::File;
@@ -26,6 +29,8 @@ pub enum LedgerError {
     Locked(PathBuf),
     #[error("{program} {period}: a payment for this person is already recorded; nothing was committed")]
     AlreadyPaid { program: String, period: String },
+    #[error("the run's ledger transaction was rolled back after an earlier error; nothing was committed")]
+    RolledBack,
     #[error("ledger: {0}")]
     Db(#[from] rusqlite::Error),
     #[error("ledger lock {path}: {source}")]

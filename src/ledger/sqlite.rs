@@ -12,18 +12,24 @@ use super::{
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
 
 /// Payment rows per INSERT statement: one statement per row spent most of a
 /// million-line commit in per-statement overhead (16 × 64 parameters stays far
 /// below SQLite's limit).
 const ROWS_PER_INSERT: usize = 64;
-const PAYMENT_COLUMNS: &str = "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, \
-     township, village, payee_name, account, bank, amount_fen, bank_file, status, original_id, retry, updated_at) VALUES ";
+/// `OR ROLLBACK`: a line that breaks a unique index (a second payment) ends the
+/// whole run's transaction, which is what a run wants anyway — and a statement
+/// that cannot abort on its own needs no statement journal (SQLite keeps one for
+/// every multi-row INSERT whose conflict resolution is ABORT: ~5% of a run's
+/// ledger time, copying pages that were about to be written anyway).
+const PAYMENT_COLUMNS: &str = "INSERT OR ROLLBACK INTO payments (end_to_end_id, run_id, program, period, id_number, \
+     name, township, village, payee_name, account, bank, amount_fen, bank_file, original_id, retry) VALUES ";
 
-/// `(?,?,…,'sent',?,?,?)` repeated `rows` times.
+/// `(?,?,…)` repeated `rows` times.
 fn payment_values(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,'sent',?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
     let mut sql = String::from(PAYMENT_COLUMNS);
     for i in 0..rows {
         if i > 0 {
@@ -34,64 +40,79 @@ fn payment_values(rows: usize) -> String {
     sql
 }
 
-/// Inserts the payment rows, many per statement. A chunk that breaks the
-/// one-payment-per-person index is rolled back by SQLite (statement atomicity)
-/// and replayed row by row, so the error names the line's program as before.
-fn insert_payments(conn: &Connection, run_id: i64, lines: &[LedgerLine], ts: &str) -> Result<(), LedgerError> {
+/// Inserts the payment rows, many per statement. A row that breaks a unique
+/// index (the one-payment-per-person rule) rolls the whole transaction back, and
+/// is reported as [`LedgerError::AlreadyPaid`] with its program and period.
+fn insert_payments(conn: &Connection, run_id: i64, lines: &[LedgerLine]) -> Result<(), LedgerError> {
     let mut many = conn.prepare_cached(&payment_values(ROWS_PER_INSERT))?;
     let mut one = conn.prepare_cached(&payment_values(1))?;
-    let chunks = lines.chunks_exact(ROWS_PER_INSERT);
-    let rest = chunks.remainder();
-    for chunk in chunks {
-        let mut i = 1;
-        for l in chunk {
-            bind_payment(&mut many, &mut i, run_id, l, ts)?;
-        }
-        match many.raw_execute() {
-            Err(rusqlite::Error::SqliteFailure(e, _)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-                insert_one_by_one(&mut one, run_id, chunk, ts)?;
-            }
-            res => {
-                res?;
+    for chunk in lines.chunks(ROWS_PER_INSERT) {
+        if chunk.len() == ROWS_PER_INSERT {
+            insert_rows(conn, &mut many, run_id, chunk)?;
+        } else {
+            for l in chunk {
+                insert_rows(conn, &mut one, run_id, std::slice::from_ref(l))?;
             }
         }
-    }
-    insert_one_by_one(&mut one, run_id, rest, ts)
-}
-
-fn insert_one_by_one(
-    stmt: &mut rusqlite::Statement<'_>,
-    run_id: i64,
-    lines: &[LedgerLine],
-    ts: &str,
-) -> Result<(), LedgerError> {
-    for l in lines {
-        let mut i = 1;
-        bind_payment(stmt, &mut i, run_id, l, ts)?;
-        let res = stmt.raw_execute();
-        if let Err(rusqlite::Error::SqliteFailure(e, _)) = &res {
-            if e.code == rusqlite::ErrorCode::ConstraintViolation {
-                return Err(LedgerError::AlreadyPaid {
-                    program: l.program.code().into(),
-                    period: l.period.to_string(),
-                });
-            }
-        }
-        res?;
     }
     Ok(())
 }
 
-/// Binds one payment row's 16 parameters from index `*i` on.
+/// Runs `stmt` (an INSERT of `rows.len()` rows) for `rows`.
+fn insert_rows(
+    conn: &Connection,
+    stmt: &mut rusqlite::Statement<'_>,
+    run_id: i64,
+    rows: &[LedgerLine],
+) -> Result<(), LedgerError> {
+    let mut i = 1;
+    for l in rows {
+        bind_payment(stmt, &mut i, run_id, l)?;
+    }
+    match stmt.raw_execute() {
+        Err(rusqlite::Error::SqliteFailure(e, msg)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
+            Err(refused(conn, rows, e, msg))
+        }
+        res => res.map(drop).map_err(LedgerError::from),
+    }
+}
+
+/// The error for a refused row of `group` (the transaction is already rolled
+/// back). A unique index refused it: a payment already recorded, before this run
+/// or earlier in it; the line named is one recorded before if there is one.
+fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::ffi::Error, msg: Option<String>) -> LedgerError {
+    let unique = matches!(
+        e.extended_code,
+        rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
+    );
+    if !unique {
+        return LedgerError::Db(rusqlite::Error::SqliteFailure(e, msg));
+    }
+    let recorded = |l: &&LedgerLine| {
+        conn.query_row(
+            "SELECT 1 FROM payments WHERE end_to_end_id = ?1 OR (program = ?2 AND period = ?3 AND id_number = ?4 \
+             AND original_id IS NULL AND ?5 IS NULL)",
+            params![l.end_to_end_id, l.program.code(), l.period.to_string(), l.id_number, l.original_id],
+            |_| Ok(()),
+        )
+        .optional()
+        .ok()
+        .flatten()
+        .is_some()
+    };
+    let l = group.iter().find(recorded).unwrap_or(&group[0]);
+    LedgerError::AlreadyPaid { program: l.program.code().into(), period: l.period.to_string() }
+}
+
+/// Binds one payment row's 15 parameters from index `*i` on.
 fn bind_payment(
     stmt: &mut rusqlite::Statement<'_>,
     i: &mut usize,
     run_id: i64,
     l: &LedgerLine,
-    ts: &str,
 ) -> Result<(), LedgerError> {
     let period = l.period.to_string();
-    let values: [&dyn rusqlite::ToSql; 16] = [
+    let values: [&dyn rusqlite::ToSql; 15] = [
         &l.end_to_end_id,
         &run_id,
         &l.program.code(),
@@ -107,7 +128,6 @@ fn bind_payment(
         &l.bank_file,
         &l.original_id,
         &l.retry,
-        &ts,
     ];
     for v in values {
         stmt.raw_bind_parameter(*i, v)?;
@@ -117,28 +137,84 @@ fn bind_payment(
 }
 
 /// A run being recorded: an open `BEGIN IMMEDIATE` transaction on the ledger's
-/// connection, rolled back if dropped before [`RunWriter::commit`]. Foreign keys
-/// are checked at commit, so lines can name their bank file before the file's row exists.
+/// connection, rolled back if dropped before [`RunWriter::commit`].
+///
+/// A bank file's row is written (as a placeholder, completed at commit) before
+/// the first line naming it. Why: when a parent row arrives after its children,
+/// SQLite settles the deferred foreign key by searching the children for it —
+/// a search of the whole run per file without an index on the file name.
 struct SqliteRun<'a> {
     conn: &'a Connection,
     run_id: i64,
-    ts: String,
     period: String,
+    /// Files with a placeholder row, and the last one met (lines come file by file).
+    placeholders: HashSet<String>,
+    last_file: String,
     done: bool,
+}
+
+impl SqliteRun<'_> {
+    /// Writes the placeholder row of `l`'s bank file, once.
+    fn placeholder(&mut self, l: &LedgerLine) -> Result<(), LedgerError> {
+        self.last_file.clone_from(&l.bank_file);
+        if self.placeholders.contains(&l.bank_file) {
+            return Ok(());
+        }
+        let placed = self
+            .conn
+            .prepare_cached(
+                "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
+                 VALUES (?1, ?2, ?3, ?4, '', 0, 0, '') ON CONFLICT (name) DO NOTHING",
+            )?
+            .execute(params![l.bank_file, self.run_id, l.program.code(), self.period])?;
+        if placed == 0 {
+            // A run's lines name its own files: `payments_in_file` relies on it.
+            return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
+                Some(format!(
+                    "line {} names bank file {}, which an earlier run recorded",
+                    l.end_to_end_id, l.bank_file
+                )),
+            )));
+        }
+        self.placeholders.insert(l.bank_file.clone());
+        Ok(())
+    }
+
+    /// A refused line (`OR ROLLBACK`) ends the transaction: nothing more may be
+    /// written on this run, or it would be committed on its own.
+    fn still_open(&self) -> Result<(), LedgerError> {
+        if self.conn.is_autocommit() {
+            return Err(LedgerError::RolledBack);
+        }
+        Ok(())
+    }
 }
 
 impl RunWriter for SqliteRun<'_> {
     fn add_lines(&mut self, lines: &[LedgerLine]) -> Result<(), LedgerError> {
-        insert_payments(self.conn, self.run_id, lines, &self.ts)
+        self.still_open()?;
+        for l in lines {
+            if l.bank_file != self.last_file {
+                self.placeholder(l)?;
+            }
+        }
+        insert_payments(self.conn, self.run_id, lines)
     }
 
     fn commit(mut self: Box<Self>, files: &[FileRecord], manifest_sha256: &str) -> Result<i64, LedgerError> {
-        let mut f = self.conn.prepare_cached(
+        self.still_open()?;
+        let mut insert = self.conn.prepare_cached(
             "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
+        let mut complete = self.conn.prepare_cached(
+            "UPDATE bank_files SET program = ?3, format = ?5, lines = ?6, total_fen = ?7, sha256 = ?8 \
+             WHERE name = ?1 AND run_id = ?2 AND period = ?4",
+        )?;
         for file in files {
-            f.execute(params![
+            let stmt = if self.placeholders.remove(&file.name) { &mut complete } else { &mut insert };
+            stmt.execute(params![
                 file.name,
                 self.run_id,
                 file.program.code(),
@@ -149,7 +225,13 @@ impl RunWriter for SqliteRun<'_> {
                 file.sha256
             ])?;
         }
-        drop(f);
+        drop((insert, complete));
+        if let Some(name) = self.placeholders.iter().next() {
+            return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
+                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
+                Some(format!("lines name bank file {name}, which the run did not write")),
+            )));
+        }
         self.conn
             .execute("UPDATE runs SET manifest_sha256 = ?1 WHERE id = ?2", params![manifest_sha256, self.run_id])?;
         self.conn.execute_batch("COMMIT")?;
@@ -160,7 +242,7 @@ impl RunWriter for SqliteRun<'_> {
 
 impl Drop for SqliteRun<'_> {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && !self.conn.is_autocommit() {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
     }
@@ -187,35 +269,78 @@ impl SqliteLedger {
             source: rusqlite::Error::InvalidPath(e.to_string().into()),
         })?;
         let conn = Connection::open(path).map_err(open_err)?;
+        // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
+        // committed run survives a power cut (NORMAL would not promise that).
         // A 32 MB page cache (default 2 MB): committing a million lines touches four
         // indexes; with the small cache their pages spill to the WAL mid-transaction.
+        // (64 MB was measured too: a million-line run dirties ~300 MB, so pages
+        // spill either way, and it cost no less CPU.)
+        // journal_size_limit: after the checkpoint at commit the WAL is cut back to
+        // 64 MB rather than keeping a million-line run's ~300 MB on disk.
         conn.execute_batch(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768;",
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; \
+             PRAGMA journal_size_limit=67108864;",
         )
         .map_err(open_err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        // Query plans that do not depend on bound values: otherwise SQLite may
+        // re-prepare a cached statement whenever a parameter it compared against a
+        // partial index's condition changes — reissue looks up ~100k lines one at a
+        // time, and spent more time re-parsing the lookup than running it.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(open_err)?;
         let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
         ledger.migrate()?;
         Ok(ledger)
     }
 
+    /// Brings the ledger to the newest schema: every missing step in one
+    /// transaction (a crash leaves the old version, whole), with foreign keys off
+    /// while tables are rebuilt and checked before the commit.
     fn migrate(&mut self) -> Result<(), LedgerError> {
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         let known = MIGRATIONS.len() as i64;
+        if self.version()? == known {
+            return Ok(());
+        }
+        // Only outside a transaction does this pragma take effect.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let migrated = self.migrate_steps(known);
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        migrated
+    }
+
+    fn version(&self) -> Result<i64, LedgerError> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate_steps(&mut self, known: i64) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if version > known {
             return Err(LedgerError::TooNew { path: self.path.clone(), found: version, known });
         }
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-            let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for sql in MIGRATIONS.iter().skip(version as usize) {
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i as i64 + 1)?;
-            tx.commit()?;
         }
+        tx.pragma_update(None, "user_version", known)?;
+        let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+        if let Some(table) = broken {
+            return Err(LedgerError::Corrupt(format!(
+                "table {table} has a row whose reference points nowhere; the ledger was left at schema version {version}"
+            )));
+        }
+        tx.commit()?;
         Ok(())
     }
 
+    /// The lines a payment has `WHERE where_sql`, with their status.
     fn lines(&self, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
-        let sql = format!("SELECT {LINE_COLUMNS} FROM payments WHERE {where_sql} ORDER BY end_to_end_id");
+        self.query_lines(&format!("{} WHERE {where_sql}", select_lines(LINES_FROM)), args)
+    }
+
+    /// Runs `sql` (selecting [`LINE_COLUMNS`]), in reference order.
+    fn query_lines(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
+        let sql = format!("{sql} ORDER BY 1");
         let mut stmt = self.conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(args, read_line)?;
         let mut out = Vec::new();
@@ -226,8 +351,35 @@ impl SqliteLedger {
     }
 }
 
-const LINE_COLUMNS: &str = "end_to_end_id, program, period, id_number, name, township, village, payee_name, \
-     account, bank, amount_fen, bank_file, status, reason_code, reason_text, original_id, retry";
+/// A line's columns, `p` its payment and `s` its status row if any: none means
+/// 'sent', no reason (schema_v3.sql).
+const LINE_COLUMNS: &str = "p.end_to_end_id, p.program, p.period, p.id_number, p.name, p.township, p.village, \
+     p.payee_name, p.account, p.bank, p.amount_fen, p.bank_file, COALESCE(s.status, 'sent'), \
+     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry";
+/// Every payment, with its status row if it has one.
+const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.payment_id = p.id";
+
+/// People reported deceased with no correction settled since (`s.reason_code =
+/// 'MD07'` is the partial index `status_deceased`).
+const DECEASED_SQL: &str = "SELECT p.id_number, MAX(p.end_to_end_id) FROM payment_status s \
+     JOIN payments p ON p.id = s.payment_id WHERE s.reason_code = 'MD07' AND NOT EXISTS (SELECT 1 FROM payments c \
+     JOIN payment_status cs ON cs.payment_id = c.id WHERE cs.status = 'settled' \
+     AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number";
+
+/// The query of [`Ledger::failure_lines`] (`?1` the period).
+fn failure_sql() -> String {
+    format!(
+        "{} WHERE s.period = ?1 AND (s.status IN ('failed', 'returned') OR s.reason_code <> '') \
+         UNION ALL {} WHERE p.period = ?1 AND p.original_id IS NOT NULL \
+         AND (s.payment_id IS NULL OR NOT (s.status IN ('failed', 'returned') OR s.reason_code <> ''))",
+        select_lines("payment_status s JOIN payments p ON p.id = s.payment_id"),
+        select_lines(LINES_FROM),
+    )
+}
+
+fn select_lines(from: &str) -> String {
+    format!("SELECT {LINE_COLUMNS} FROM {from}")
+}
 
 type ParsedLine = Result<LedgerLine, String>;
 
@@ -263,41 +415,69 @@ fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// The scratch tables of `returns`. TEMP: they live in this connection only and
-/// never reach the ledger file, so staging needs no schema change and a crash
-/// leaves nothing behind. `receipt_apply` holds, per payment row, the status and
-/// reason to apply (a later line of the same receipt replaces an earlier one).
+/// The scratch table of `returns`. TEMP: it lives in this connection only and
+/// never reaches the ledger file, so staging needs no schema change and a crash
+/// leaves nothing behind.
 const STAGE_TABLES: &str = "\
     CREATE TEMP TABLE IF NOT EXISTS receipt_lines (seq INTEGER PRIMARY KEY, receipt INTEGER NOT NULL, \
         position INTEGER NOT NULL, e2e TEXT NOT NULL, status TEXT NOT NULL, amount_fen INTEGER, \
         reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
-    CREATE TEMP TABLE IF NOT EXISTS receipt_apply (pid INTEGER PRIMARY KEY, status TEXT NOT NULL, \
-        reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
-    DELETE FROM temp.receipt_lines; DELETE FROM temp.receipt_apply;";
+    DELETE FROM temp.receipt_lines;";
 
 /// Staging into `temp.receipt_lines`, inside one (temp-only) transaction so a
-/// million inserts cost one commit.
+/// million inserts cost one commit, [`ROWS_PER_INSERT`] lines a statement (one
+/// statement a line was most of the staging time).
 struct SqliteStage<'c> {
     conn: &'c Connection,
-    insert: rusqlite::Statement<'c>,
+    many: rusqlite::Statement<'c>,
+    one: rusqlite::Statement<'c>,
+    buffer: Vec<(u32, ReceiptLine)>,
     open: bool,
+}
+
+const STAGE_INSERT: &str =
+    "INSERT INTO temp.receipt_lines (receipt, position, e2e, status, amount_fen, reason_code, reason_text) VALUES ";
+
+impl SqliteStage<'_> {
+    fn flush(&mut self) -> Result<(), LedgerError> {
+        let bind = |stmt: &mut rusqlite::Statement<'_>, rows: &[(u32, ReceiptLine)]| -> Result<(), LedgerError> {
+            let mut i = 1;
+            for (receipt, l) in rows {
+                stmt.raw_bind_parameter(i, receipt)?;
+                stmt.raw_bind_parameter(i + 1, l.position as i64)?;
+                stmt.raw_bind_parameter(i + 2, &l.end_to_end_id)?;
+                stmt.raw_bind_parameter(i + 3, l.status.code())?;
+                stmt.raw_bind_parameter(i + 4, l.amount.map(|a| a.0))?;
+                stmt.raw_bind_parameter(i + 5, &l.reason_code)?;
+                stmt.raw_bind_parameter(i + 6, &l.reason_text)?;
+                i += 7;
+            }
+            stmt.raw_execute()?;
+            Ok(())
+        };
+        if self.buffer.len() == ROWS_PER_INSERT {
+            bind(&mut self.many, &self.buffer)?;
+        } else {
+            for row in &self.buffer {
+                bind(&mut self.one, std::slice::from_ref(row))?;
+            }
+        }
+        self.buffer.clear();
+        Ok(())
+    }
 }
 
 impl ReceiptStage for SqliteStage<'_> {
     fn push(&mut self, receipt: u32, l: &ReceiptLine) -> Result<(), LedgerError> {
-        self.insert.execute(params![
-            receipt,
-            l.position as i64,
-            l.end_to_end_id,
-            l.status.code(),
-            l.amount.map(|a| a.0),
-            l.reason_code,
-            l.reason_text
-        ])?;
+        self.buffer.push((receipt, l.clone()));
+        if self.buffer.len() == ROWS_PER_INSERT {
+            self.flush()?;
+        }
         Ok(())
     }
 
     fn finish(mut self: Box<Self>) -> Result<(), LedgerError> {
+        self.flush()?;
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
@@ -352,26 +532,146 @@ fn parse_status(s: &str) -> Result<PaymentStatus, LedgerError> {
     PaymentStatus::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("unknown status {s}")))
 }
 
+/// What a receipt applies, kept in memory while its lines are decided: one
+/// small entry per payment (its reasons interned), so a million-line receipt
+/// costs ~16 MB and no scratch table round trip.
+#[derive(Default)]
+struct Decided {
+    entries: Vec<Decision>,
+    /// pid → entry, built when a payment is first met twice in a receipt.
+    index: Option<HashMap<i64, usize>>,
+    /// Distinct `period \0 reason_code \0 reason_text` of the entries.
+    texts: Vec<String>,
+    text_ids: HashMap<String, u32>,
+    key: String,
+}
+
+#[derive(Clone, Copy)]
+struct Decision {
+    pid: i64,
+    status: PaymentStatus,
+    text: u32,
+    /// The payment has a status row already (an earlier receipt's).
+    has_row: bool,
+}
+
+impl Decided {
+    /// The status an earlier line applied to `pid`, if any.
+    fn pending(&mut self, pid: i64) -> Option<PaymentStatus> {
+        let entries = &self.entries;
+        let index = self.index.get_or_insert_with(|| entries.iter().enumerate().map(|(i, d)| (d.pid, i)).collect());
+        index.get(&pid).map(|&i| self.entries[i].status)
+    }
+
+    /// Applies `status` to `pid`, replacing what an earlier line applied.
+    fn apply(&mut self, pid: i64, has_row: bool, status: PaymentStatus, period: &str, code: &str, reason: &str) {
+        self.key.clear();
+        for (i, part) in [period, code, reason].into_iter().enumerate() {
+            if i > 0 {
+                self.key.push('\0');
+            }
+            self.key.push_str(part);
+        }
+        let text = match self.text_ids.get(self.key.as_str()) {
+            Some(&t) => t,
+            None => {
+                let t = self.texts.len() as u32;
+                self.texts.push(self.key.clone());
+                self.text_ids.insert(self.key.clone(), t);
+                t
+            }
+        };
+        let d = Decision { pid, status, text, has_row };
+        match self.index.as_mut().and_then(|index| index.get(&pid).copied()) {
+            Some(i) => self.entries[i] = d,
+            None => {
+                if let Some(index) = self.index.as_mut() {
+                    index.insert(pid, self.entries.len());
+                }
+                self.entries.push(d);
+            }
+        }
+    }
+
+    /// Writes the entries into `payment_status` in payment order, `ROWS_PER_INSERT`
+    /// rows a statement (the rows land appended, page after page).
+    fn write(mut self, tx: &rusqlite::Transaction<'_>, receipt_id: i64) -> Result<u64, LedgerError> {
+        drop(self.index.take());
+        self.entries.sort_unstable_by_key(|d| d.pid);
+        let texts: Vec<[&str; 3]> = self
+            .texts
+            .iter()
+            .map(|t| {
+                let mut parts = t.splitn(3, '\0');
+                [(); 3].map(|_| parts.next().unwrap_or(""))
+            })
+            .collect();
+        // New rows (the common case: a payment's first receipt) by plain INSERTs;
+        // an upsert cost twice as much per row.
+        let sql = |rows: usize| {
+            let values = vec!["(?,?,?,?,?,?)"; rows].join(",");
+            format!(
+                "INSERT OR ROLLBACK INTO payment_status (payment_id, period, status, reason_code, reason_text, \
+                 receipt_id) VALUES {values}"
+            )
+        };
+        let mut many = tx.prepare(&sql(ROWS_PER_INSERT))?;
+        let mut one = tx.prepare(&sql(1))?;
+        let mut update = tx.prepare(
+            "UPDATE OR ROLLBACK payment_status SET period = ?2, status = ?3, reason_code = ?4, reason_text = ?5, \
+             receipt_id = ?6, updated_at = NULL WHERE payment_id = ?1",
+        )?;
+        let bind = |stmt: &mut rusqlite::Statement<'_>, rows: &[Decision]| -> Result<(), LedgerError> {
+            let mut i = 1;
+            for d in rows {
+                let [period, code, reason] = texts[d.text as usize];
+                stmt.raw_bind_parameter(i, d.pid)?;
+                stmt.raw_bind_parameter(i + 1, period)?;
+                stmt.raw_bind_parameter(i + 2, d.status.code())?;
+                stmt.raw_bind_parameter(i + 3, code)?;
+                stmt.raw_bind_parameter(i + 4, reason)?;
+                stmt.raw_bind_parameter(i + 5, receipt_id)?;
+                i += 6;
+            }
+            stmt.raw_execute()?;
+            Ok(())
+        };
+        for d in self.entries.iter().filter(|d| d.has_row) {
+            bind(&mut update, std::slice::from_ref(d))?;
+        }
+        let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
+        for d in self.entries.iter().filter(|d| !d.has_row) {
+            rows.push(*d);
+            if rows.len() == ROWS_PER_INSERT {
+                bind(&mut many, &rows)?;
+                rows.clear();
+            }
+        }
+        for d in &rows {
+            bind(&mut one, std::slice::from_ref(d))?;
+        }
+        Ok(self.entries.len() as u64)
+    }
+}
+
 impl SqliteLedger {
-    /// Decides the staged lines of receipt `index`, filling `temp.receipt_apply`.
+    /// Decides the staged lines of receipt `index`; returns the counts and what to apply.
     fn decide_staged(
         tx: &rusqlite::Transaction<'_>,
         index: u32,
         decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
-    ) -> Result<Applied, LedgerError> {
-        let max: i64 = tx.query_row("SELECT COALESCE(MAX(rowid), 0) FROM payments", [], |r| r.get(0))?;
+    ) -> Result<(Applied, Decided), LedgerError> {
+        let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
         let mut seen = Seen::new(max);
+        let mut decided = Decided::default();
         let mut out = Applied::default();
         let mut query = tx.prepare(
-            "SELECT r.reason_code, r.position, r.e2e, r.status, r.amount_fen, p.rowid, p.period, p.amount_fen, \
-             p.status, r.reason_text \
+            "SELECT r.reason_code, r.position, r.e2e, r.status, r.amount_fen, p.id, p.period, p.amount_fen, \
+             COALESCE(s.status, 'sent'), r.reason_text, s.payment_id IS NOT NULL \
              FROM temp.receipt_lines r LEFT JOIN payments p ON p.end_to_end_id = r.e2e \
+             LEFT JOIN payment_status s ON s.payment_id = p.id \
              WHERE r.receipt = ?1 ORDER BY r.seq",
         )?;
-        let mut put = tx.prepare(
-            "INSERT OR REPLACE INTO temp.receipt_apply (pid, status, reason_code, reason_text) VALUES (?1, ?2, ?3, ?4)",
-        )?;
-        let mut pending = tx.prepare("SELECT status FROM temp.receipt_apply WHERE pid = ?1")?;
         let mut period_cache: Option<(String, Period)> = None;
         let mut rows = query.query([index])?;
         while let Some(row) = rows.next()? {
@@ -393,10 +693,7 @@ impl SqliteLedger {
                 }
             };
             let earlier = match pid {
-                Some(pid) if seen.mark(pid) => {
-                    let s: Option<String> = pending.query_row([pid], |r| r.get(0)).optional()?;
-                    s.as_deref().map(parse_status).transpose()?
-                }
+                Some(pid) if seen.mark(pid) => decided.pending(pid),
                 _ => None,
             };
             let line = StagedLine {
@@ -410,7 +707,8 @@ impl SqliteLedger {
             out.lines += 1;
             match (decide(&line), pid) {
                 (Verdict::Apply, Some(pid)) => {
-                    put.execute(params![pid, line.status.code(), text_at(row, 0)?, text_at(row, 9)?])?;
+                    let has_row: bool = row.get(10)?;
+                    decided.apply(pid, has_row, line.status, text_at(row, 6)?, text_at(row, 0)?, text_at(row, 9)?);
                 }
                 (Verdict::Apply, None) => {
                     return Err(LedgerError::Corrupt(format!(
@@ -422,8 +720,7 @@ impl SqliteLedger {
                 (Verdict::Flagged, _) => out.flagged += 1,
             }
         }
-        out.updated = tx.query_row("SELECT COUNT(*) FROM temp.receipt_apply", [], |r| r.get::<_, i64>(0))? as u64;
-        Ok(out)
+        Ok((out, decided))
     }
 }
 
@@ -488,8 +785,9 @@ impl Ledger for SqliteLedger {
             .flatten();
         let Some(last) = last else { return Ok(None) };
         let mut stmt = self.conn.prepare(
-            "SELECT id_number, SUM(amount_fen), MAX(name) FROM payments WHERE program = ?1 AND period = ?2 \
-             AND status NOT IN ('failed', 'returned') GROUP BY id_number",
+            "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM payments p \
+             LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.program = ?1 AND p.period = ?2 \
+             AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number",
         )?;
         let rows = stmt.query_map(params![program.code(), last], |r| {
             Ok((r.get::<_, String>(0)?, (Fen(r.get(1)?), r.get::<_, String>(2)?)))
@@ -500,8 +798,14 @@ impl Ledger for SqliteLedger {
 
     fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {
         self.conn.execute_batch("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;")?;
-        let mut open =
-            SqliteRun { conn: &self.conn, run_id: 0, ts: now(), period: run.period.to_string(), done: false };
+        let mut open = SqliteRun {
+            conn: &self.conn,
+            run_id: 0,
+            period: run.period.to_string(),
+            placeholders: HashSet::new(),
+            last_file: String::new(),
+            done: false,
+        };
         open.conn.execute(
             "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
              VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",
@@ -549,27 +853,35 @@ impl Ledger for SqliteLedger {
     }
 
     fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError> {
-        Ok(self.lines("end_to_end_id = ?1", &[&end_to_end_id])?.pop())
+        Ok(self.lines("p.end_to_end_id = ?1", &[&end_to_end_id])?.pop())
     }
 
+    /// Two parts, each from its own partial index: status rows that need a person
+    /// (`status_needing_a_person`), and corrections (`corrections_by_period`) that
+    /// are not already among the first.
     fn failure_lines(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines(
-            // The condition of the partial index `payments_needing_a_person` (schema_v2.sql).
-            "period = ?1 AND (status IN ('failed', 'returned') OR original_id IS NOT NULL OR reason_code <> '')",
-            &[&period.to_string()],
-        )
+        let sql = failure_sql();
+        self.query_lines(&sql, &[&period.to_string()])
     }
 
+    /// The lines of the file's run (index `payments_by_run`) that name the file:
+    /// exact, as a run's lines may only name its own files ([`SqliteRun`]), and a
+    /// group-level rejection is rare, while an index of file names cost every run
+    /// 38 MB of index pages at a million lines (schema_v3.sql).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("bank_file = ?1", &[&bank_file])
+        self.lines("p.run_id IN (SELECT run_id FROM bank_files WHERE name = ?1) AND p.bank_file = ?1", &[&bank_file])
     }
 
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("period = ?1", &[&period.to_string()])
+        self.lines("p.period = ?1", &[&period.to_string()])
     }
 
+    /// `IS NOT NULL` spelled out: it is the partial index `one_correction_per_retry`'s
+    /// condition, which `original_id = ?1` implies only for a bound value — SQLite
+    /// then re-prepares the statement at every new value (reissue calls this once a
+    /// line: ~100k re-prepares of a join at a million lines).
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("original_id = ?1", &[&original_id])
+        self.lines("p.original_id = ?1 AND p.original_id IS NOT NULL", &[&original_id])
     }
 
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
@@ -586,12 +898,18 @@ impl Ledger for SqliteLedger {
         // memory stays flat. Set before the temp database opens (it resets it).
         self.conn.execute_batch("PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -8192;")?;
         self.conn.execute_batch("BEGIN")?;
-        let mut stage = SqliteStage { conn: &self.conn, insert: self.conn.prepare("SELECT 1")?, open: true };
+        // Created with the transaction open, so a failure below rolls it back on drop.
+        let mut stage = SqliteStage {
+            conn: &self.conn,
+            many: self.conn.prepare("SELECT 1")?,
+            one: self.conn.prepare("SELECT 1")?,
+            buffer: Vec::with_capacity(ROWS_PER_INSERT),
+            open: true,
+        };
         self.conn.execute_batch(STAGE_TABLES)?;
-        stage.insert = self.conn.prepare(
-            "INSERT INTO temp.receipt_lines (receipt, position, e2e, status, amount_fen, reason_code, reason_text) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
+        let values = |rows: usize| format!("{STAGE_INSERT}{}", vec!["(?,?,?,?,?,?,?)"; rows].join(","));
+        stage.many = self.conn.prepare(&values(ROWS_PER_INSERT))?;
+        stage.one = self.conn.prepare(&values(1))?;
         Ok(Box::new(stage))
     }
 
@@ -602,32 +920,26 @@ impl Ledger for SqliteLedger {
         decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
     ) -> Result<Applied, LedgerError> {
         let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute("DELETE FROM temp.receipt_apply", [])?;
-        let applied = Self::decide_staged(&tx, index, decide)?;
-        let ts = now();
-        // Driven by the rows to change (rowid order), so a ten-line receipt touches
-        // ten rows, not an index of every payment.
         tx.execute(
-            "UPDATE payments SET (status, reason_code, reason_text) = \
-             (SELECT a.status, a.reason_code, a.reason_text FROM temp.receipt_apply a WHERE a.pid = payments.rowid), \
-             updated_at = ?1 WHERE rowid IN (SELECT pid FROM temp.receipt_apply)",
-            params![ts],
+            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, 0, 0, ?4)",
+            params![receipt.sha256, receipt.file_name, receipt.kind, now()],
         )?;
+        let receipt_id = tx.last_insert_rowid();
+        let (mut applied, decided) = Self::decide_staged(&tx, index, decide)?;
+        tracing::debug!(event = "phase", phase = "receipt_decided");
+        applied.updated = decided.write(&tx, receipt_id)?;
         tx.execute(
-            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![receipt.sha256, receipt.file_name, receipt.kind, applied.updated as i64, applied.flagged as i64, ts],
+            "UPDATE receipts SET applied = ?1, flagged = ?2 WHERE id = ?3",
+            params![applied.updated as i64, applied.flagged as i64, receipt_id],
         )?;
-        tx.execute("DELETE FROM temp.receipt_apply", [])?;
+        tracing::debug!(event = "phase", phase = "receipt_written");
         tx.commit()?;
+        tracing::debug!(event = "phase", phase = "receipt_committed");
         Ok(applied)
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT p.id_number, MAX(p.end_to_end_id) FROM payments p WHERE p.reason_code = 'MD07' \
-             AND NOT EXISTS (SELECT 1 FROM payments c WHERE c.status = 'settled' \
-                 AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number",
-        )?;
+        let mut stmt = self.conn.prepare(DECEASED_SQL)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -657,39 +969,27 @@ fn create_private_file(path: &Path) -> std::io::Result<()> {
 mod tests {
     use super::*;
 
-    /// failures.csv's query is answered from the partial index, not by reading the period.
+    /// The queries of failures.csv and the death holds are answered from their
+    /// partial indexes, not by reading the period (or the ledger).
     #[test]
-    fn failure_lines_use_their_partial_index() {
+    fn failure_and_death_queries_use_their_partial_indexes() {
         let dir = tempfile::tempdir().unwrap();
         let l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
-        let sql = format!(
-            "EXPLAIN QUERY PLAN SELECT {LINE_COLUMNS} FROM payments WHERE period = ?1 AND \
-             (status IN ('failed', 'returned') OR original_id IS NOT NULL OR reason_code <> '')"
-        );
-        let mut stmt = l.conn.prepare(&sql).unwrap();
-        let plan: Vec<String> =
-            stmt.query_map(["2026-11"], |r| r.get::<_, String>(3)).unwrap().map(|r| r.unwrap()).collect();
-        assert!(plan.iter().any(|d| d.contains("payments_needing_a_person")), "{plan:?}");
-    }
-
-    /// A ledger written by schema version 1 is brought to version 2 when opened, its lines kept.
-    #[test]
-    fn a_version_1_ledger_is_migrated() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("l.db");
-        {
-            let c = Connection::open(&path).unwrap();
-            c.execute_batch(MIGRATIONS[0]).unwrap();
-            c.pragma_update(None, "user_version", 1).unwrap();
+        let plan = |sql: &str| -> Vec<String> {
+            let mut stmt = l.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let n = stmt.parameter_count();
+            let args: Vec<&str> = vec!["2026-11"; n];
+            stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3))
+                .unwrap()
+                .map(|r| r.unwrap())
+                .collect()
+        };
+        let failures = plan(&failure_sql());
+        for index in ["status_needing_a_person", "corrections_by_period"] {
+            assert!(failures.iter().any(|d| d.contains(index)), "{index}: {failures:?}");
         }
-        let l = SqliteLedger::open(&path).unwrap();
-        let v: i64 = l.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
-        assert_eq!(v, 2);
-        let n: i64 = l
-            .conn
-            .query_row("SELECT COUNT(*) FROM sqlite_master WHERE name = 'payments_needing_a_person'", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(n, 1);
+        let deaths = plan(DECEASED_SQL);
+        assert!(deaths.iter().any(|d| d.contains("status_deceased")), "{deaths:?}");
     }
 
     fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
@@ -712,6 +1012,11 @@ mod tests {
             original_id: original.map(str::to_string),
             retry,
         }
+    }
+
+    /// `lines`, all in bank file `name` (a run's lines name its own files).
+    fn in_file(name: &str, lines: &[LedgerLine]) -> Vec<LedgerLine> {
+        lines.iter().map(|l| LedgerLine { bank_file: name.into(), ..l.clone() }).collect()
     }
 
     fn run(batch: &str) -> NewRun {
@@ -751,7 +1056,7 @@ mod tests {
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
         let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &id(2, i), None, 0)).collect();
         again[ROWS_PER_INSERT + 3].id_number = id(1, 7);
-        let err = l.commit_run(&run("R002"), &[file("f2")], &again).unwrap_err();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &again)).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
     }
@@ -762,14 +1067,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         l.commit_run(&run("R001"), &[file("f1")], &[line("E1", A, None, 0)]).unwrap();
-        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", A, None, 0)]).unwrap_err();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &[line("E2", A, None, 0)])).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }));
         // Nothing of the refused run stays.
         assert_eq!(l.files_of_period("2026-11".parse().unwrap()).unwrap().len(), 1);
         assert_eq!(l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run).unwrap(), 2);
         // A linked correction is allowed once per retry.
-        l.commit_run(&run("C001"), &[file("f3")], &[line("E3", A, Some("E1"), 1)]).unwrap();
-        assert!(l.commit_run(&run("C002"), &[file("f4")], &[line("E4", A, Some("E1"), 1)]).is_err());
+        l.commit_run(&run("C001"), &[file("f3")], &in_file("f3", &[line("E3", A, Some("E1"), 1)])).unwrap();
+        assert!(l.commit_run(&run("C002"), &[file("f4")], &in_file("f4", &[line("E4", A, Some("E1"), 1)])).is_err());
         assert_eq!(l.paid_people(Program::Dibao, "2026-11".parse().unwrap()).unwrap().len(), 1);
     }
 
@@ -858,6 +1163,149 @@ mod tests {
         assert_eq!(seen, [None, Some(PaymentStatus::Pending), Some(PaymentStatus::Pending)]);
         assert_eq!(a, Applied { lines: 3, updated: 1, flagged: 0 });
         assert_eq!(l.payment("E1").unwrap().unwrap().status, PaymentStatus::Failed);
+    }
+
+    /// A ledger of schema version `v` (1 or 2, whose payments have the same
+    /// columns) with lines in every state, written as that version's code wrote them.
+    fn old_ledger(path: &Path, v: usize) {
+        let c = Connection::open(path).unwrap();
+        for sql in &MIGRATIONS[..v] {
+            c.execute_batch(sql).unwrap();
+        }
+        c.pragma_update(None, "user_version", v as i64).unwrap();
+        c.execute_batch(
+            "INSERT INTO runs VALUES (1, '2026-10', 'R001', 'run', 'published', 's1', 'm1', 't1'); \
+             INSERT INTO runs VALUES (2, '2026-11', 'R001', 'run', 'published', 's2', 'm2', 't2'); \
+             INSERT INTO runs VALUES (3, '2026-11', 'C001', 'correction', 'published', 's3', 'm3', 't3'); \
+             INSERT INTO bank_files VALUES ('f0', 1, 'dibao', '2026-10', 'x', 1, 100, 'h0'); \
+             INSERT INTO bank_files VALUES ('f1', 2, 'dibao', '2026-11', 'x', 5, 500, 'h1'); \
+             INSERT INTO bank_files VALUES ('f2', 3, 'dibao', '2026-11', 'x', 1, 100, 'h2'); \
+             INSERT INTO receipts VALUES ('r1', 'r.xml', 'k', 5, 0, 'u1');",
+        )
+        .unwrap();
+        let rows: [(&str, i64, &str, &str, &str, &str, &str, &str, Option<&str>, i64); 7] = [
+            ("E0", 1, "2026-10", "A", "f0", "settled", "", "", None, 0),
+            ("E1", 2, "2026-11", "A", "f1", "sent", "", "", None, 0),
+            ("E2", 2, "2026-11", "B", "f1", "settled", "", "", None, 0),
+            ("E3", 2, "2026-11", "C", "f1", "failed", "AC04", "账号错误", None, 0),
+            ("E4", 2, "2026-11", "D", "f1", "returned", "MD07", "死亡", None, 0),
+            ("E6", 2, "2026-11", "E", "f1", "pending", "", "", None, 0),
+            ("E5", 3, "2026-11", "C", "f2", "settled", "", "", Some("E3"), 1),
+        ];
+        for (e2e, run, period, who, file, status, code, text, original, retry) in rows {
+            c.execute(
+                "INSERT INTO payments VALUES (?1, ?2, 'dibao', ?3, ?4, '张三', '镇', '村', '张三', '6222', '', 100, ?5, \
+                 ?6, ?7, ?8, ?9, ?10, 'u0')",
+                params![e2e, run, period, format!("1101051949123100{:02}", who.as_bytes()[0] - b'A'), file, status, code, text, original, retry],
+            )
+            .unwrap();
+        }
+    }
+
+    /// Version 1 and 2 ledgers open as version 3 with every line, status, reason,
+    /// correction, file and receipt, and answer every question as before; the
+    /// never-pay-twice rule and receipts keep working on the migrated ledger.
+    #[test]
+    fn version_1_and_2_ledgers_migrate_with_their_data() {
+        let p11: Period = "2026-11".parse().unwrap();
+        let id = |who: &str| format!("1101051949123100{:02}", who.as_bytes()[0] - b'A');
+        for v in [1, 2] {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("l.db");
+            old_ledger(&path, v);
+            let mut l = SqliteLedger::open(&path).unwrap();
+            assert_eq!(l.version().unwrap(), 3, "from v{v}");
+            let ok: String = l.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
+            assert_eq!(ok, "ok");
+            let fk: Option<String> = l.conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().unwrap();
+            assert_eq!(fk, None);
+
+            let e3 = l.payment("E3").unwrap().unwrap();
+            assert_eq!(
+                (e3.status, e3.reason_code.as_str(), e3.reason_text.as_str()),
+                (PaymentStatus::Failed, "AC04", "账号错误")
+            );
+            assert_eq!((e3.id_number.as_str(), e3.bank_file.as_str(), e3.amount), (id("C").as_str(), "f1", Fen(100)));
+            let states: Vec<(String, PaymentStatus)> =
+                l.payments_of_period(p11).unwrap().into_iter().map(|l| (l.end_to_end_id, l.status)).collect();
+            use PaymentStatus::*;
+            let want =
+                [("E1", Sent), ("E2", Settled), ("E3", Failed), ("E4", Returned), ("E5", Settled), ("E6", Pending)];
+            assert_eq!(states, want.map(|(e, s)| (e.to_string(), s)));
+            let failures: Vec<String> = l.failure_lines(p11).unwrap().into_iter().map(|l| l.end_to_end_id).collect();
+            assert_eq!(failures, ["E3", "E4", "E5"]);
+            let c = l.corrections_of("E3").unwrap();
+            assert_eq!((c.len(), c[0].original_id.as_deref(), c[0].retry), (1, Some("E3"), 1));
+            let of_f1: Vec<String> = l.payments_in_file("f1").unwrap().into_iter().map(|l| l.end_to_end_id).collect();
+            assert_eq!(of_f1, ["E1", "E2", "E3", "E4", "E6"]);
+            assert_eq!(l.reported_deceased().unwrap(), HashMap::from([(id("D"), "E4".to_string())]));
+            assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 5);
+            let (last, paid) = l.last_paid_before(Program::Dibao, "2026-12".parse().unwrap()).unwrap().unwrap();
+            assert_eq!(last, p11);
+            let mut who: Vec<&String> = paid.keys().collect();
+            who.sort();
+            assert_eq!(who, [&id("A"), &id("B"), &id("C"), &id("E")]);
+            assert_eq!(l.periods().unwrap(), ["2026-10".parse().unwrap(), p11]);
+            assert!(l.receipt_seen("r1").unwrap());
+            assert_eq!(l.files_of_period(p11).unwrap().len(), 2);
+            let sums = super::super::status_of(&l.payments_of_period(p11).unwrap());
+            let d = &sums[&Program::Dibao];
+            assert_eq!(
+                (d.sent.lines, d.settled.lines, d.failed.lines, d.returned.lines, d.pending.lines),
+                (6, 2, 1, 1, 2)
+            );
+
+            // Receipts and runs keep working on the migrated ledger.
+            let mut st = l.stage_receipts().unwrap();
+            st.push(0, &receipt_line("E6", Settled)).unwrap();
+            st.push(0, &receipt_line("E2", Returned)).unwrap();
+            st.finish().unwrap();
+            let a = l.apply_staged_receipt(0, &record("r2"), &mut plain).unwrap();
+            assert_eq!(a, Applied { lines: 2, updated: 2, flagged: 0 });
+            assert_eq!(l.payment("E6").unwrap().unwrap().status, Settled);
+            assert_eq!(l.payment("E2").unwrap().unwrap().status, Returned);
+            assert_eq!(l.payment("E4").unwrap().unwrap().reason_code, "MD07");
+            let err = l
+                .commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("A"), None, 0)]))
+                .unwrap_err();
+            assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
+            l.commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("F"), None, 0)])).unwrap();
+            assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 6);
+        }
+    }
+
+    /// A refused line ends the run's transaction (`OR ROLLBACK`): the writer then
+    /// refuses more lines and its commit, so nothing of the run can be committed.
+    #[test]
+    fn a_refused_line_ends_the_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let a = "110105194912310021";
+        let mut w = l.begin_run(&run("R001")).unwrap();
+        w.add_lines(&[line("E1", a, None, 0)]).unwrap();
+        let err = w.add_lines(&[line("E2", a, None, 0)]).unwrap_err();
+        assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
+        assert!(matches!(w.add_lines(&[line("E3", "110105194912310022", None, 0)]), Err(LedgerError::RolledBack)));
+        assert!(matches!(w.commit(&[file("f1")], "m"), Err(LedgerError::RolledBack)));
+        assert_eq!(l.next_batch_number("2026-11".parse().unwrap(), BatchKind::Run).unwrap(), 1);
+        assert!(l.payment("E1").unwrap().is_none());
+        assert!(l.payment("E3").unwrap().is_none());
+    }
+
+    /// Every bank file named by a run's lines must be recorded by that run's commit.
+    #[test]
+    fn lines_must_name_a_file_the_run_wrote() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let err = l.commit_run(&run("R001"), &[file("other")], &[line("E1", "A", None, 0)]).unwrap_err();
+        assert!(err.to_string().contains("f1"), "{err}");
+        assert!(l.payment("E1").unwrap().is_none());
+        assert!(l.files_of_period("2026-11".parse().unwrap()).unwrap().is_empty());
+        // ... and its own: a file of an earlier run is refused.
+        l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &[line("E2", "B", None, 0)]).unwrap_err();
+        assert!(err.to_string().contains("earlier run"), "{err}");
+        assert!(l.payment("E2").unwrap().is_none());
     }
 
     #[test]

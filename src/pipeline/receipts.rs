@@ -44,6 +44,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
     let receipts = stage_files(&ledger, files, &text_formats, &reasons)?;
+    tracing::debug!(event = "phase", phase = "receipts_staged");
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
@@ -80,6 +81,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     for period in &touched {
         failures_found += write_failures(config, &ledger, *period)?;
     }
+    tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
         summary.push(format!("  待查 {} 第{}行 {}：{}", f.file, f.position, f.end_to_end_id, f.problem));
     }
