@@ -9,7 +9,7 @@
 //! a narrow status row beside it (schema_v3.sql), so a million-line receipt
 //! appends small rows instead of rewriting the wide ones.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
@@ -186,9 +186,9 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    fn add(&mut self, amount: Fen) {
-        self.lines += 1;
-        self.amount += amount;
+    fn add_many(&mut self, b: Bucket) {
+        self.lines += b.lines;
+        self.amount += b.amount;
     }
 }
 
@@ -214,15 +214,20 @@ impl ProgramStatus {
     }
 
     fn add(&mut self, line: &LedgerLine) {
-        self.sent.add(line.amount);
-        match line.status {
-            PaymentStatus::Settled => self.settled.add(line.amount),
-            PaymentStatus::Failed => self.failed.add(line.amount),
-            PaymentStatus::Returned => self.returned.add(line.amount),
-            PaymentStatus::Sent | PaymentStatus::Pending => self.pending.add(line.amount),
+        self.add_lines(line.status, line.original_id.is_some(), Bucket { lines: 1, amount: line.amount });
+    }
+
+    /// Counts `b`, lines that are all in `status` and all corrections or all not.
+    pub fn add_lines(&mut self, status: PaymentStatus, corrections: bool, b: Bucket) {
+        self.sent.add_many(b);
+        match status {
+            PaymentStatus::Settled => self.settled.add_many(b),
+            PaymentStatus::Failed => self.failed.add_many(b),
+            PaymentStatus::Returned => self.returned.add_many(b),
+            PaymentStatus::Sent | PaymentStatus::Pending => self.pending.add_many(b),
         }
-        if line.original_id.is_some() {
-            self.reissued.add(line.amount);
+        if corrections {
+            self.reissued.add_many(b);
         }
     }
 }
@@ -265,6 +270,13 @@ pub trait Ledger {
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Every line of a period.
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError>;
+
+    /// Per program status of a period (`disburse status`). The default reads every
+    /// line of the period; a backend should answer with one aggregate query, so
+    /// that a million-line period is counted without being loaded.
+    fn period_status(&self, period: Period) -> Result<BTreeMap<Program, ProgramStatus>, LedgerError> {
+        Ok(status_of(&self.payments_of_period(period)?))
+    }
     /// The lines of a period that `failures.csv` can need: failed or returned, a
     /// correction, or carrying a reason code. Same order as `payments_of_period`;
     /// why: a million settled lines need not be loaded to list ten thousand failures.
@@ -311,8 +323,8 @@ pub trait RunWriter {
 }
 
 /// Per program status of a period, computed from its lines.
-pub fn status_of(lines: &[LedgerLine]) -> std::collections::BTreeMap<Program, ProgramStatus> {
-    let mut out = std::collections::BTreeMap::new();
+pub fn status_of(lines: &[LedgerLine]) -> BTreeMap<Program, ProgramStatus> {
+    let mut out = BTreeMap::new();
     for l in lines {
         out.entry(l.program).or_insert_with(ProgramStatus::default).add(l);
     }

@@ -6,7 +6,7 @@ use super::{Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{status_of, Bucket, Ledger, ProgramStatus, SqliteLedger};
+use crate::ledger::{Bucket, Ledger, ProgramStatus, SqliteLedger};
 
 /// `disburse init DIR`: the example office.
 pub fn init(dir: &Path) -> Result<Outcome, PipelineError> {
@@ -49,7 +49,7 @@ pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Out
     let mut summary = Vec::new();
     let mut docs = Vec::new();
     for p in periods {
-        let by_program = status_of(&ledger.payments_of_period(p)?);
+        let by_program = ledger.period_status(p)?;
         if json {
             docs.push(status_json(p, &by_program));
         } else {
