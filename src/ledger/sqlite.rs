@@ -1212,7 +1212,9 @@ mod tests {
              INSERT INTO receipts VALUES ('r1', 'r.xml', 'k', 5, 0, 'u1');",
         )
         .unwrap();
-        let rows: [(&str, i64, &str, &str, &str, &str, &str, &str, Option<&str>, i64); 7] = [
+        /// (end_to_end_id, run, period, person, file, status, reason, reason text, original, retry)
+        type OldRow<'a> = (&'a str, i64, &'a str, &'a str, &'a str, &'a str, &'a str, &'a str, Option<&'a str>, i64);
+        let rows: [OldRow; 7] = [
             ("E0", 1, "2026-10", "A", "f0", "settled", "", "", None, 0),
             ("E1", 2, "2026-11", "A", "f1", "sent", "", "", None, 0),
             ("E2", 2, "2026-11", "B", "f1", "settled", "", "", None, 0),
