@@ -132,12 +132,13 @@ pub(crate) fn stage(
         created_at: created.to_rfc3339(),
     };
     let (tx, rx) = sync_channel::<ToLedger>(8);
+    let (used_tx, used_rx) = sync_channel::<Vec<LedgerLine>>(8);
     std::thread::scope(|s| {
         let recorder = std::thread::Builder::new()
             .name("ledger".into())
-            .spawn_scoped(s, move || record(ledger, &run, rx))
+            .spawn_scoped(s, move || record(ledger, &run, rx, used_tx))
             .map_err(no_thread)?;
-        let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx));
+        let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx, &used_rx));
         let committed = written.and_then(|(files, count, amount)| {
             let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
             fault::point("manifest");
@@ -160,11 +161,23 @@ pub(crate) fn stage(
 
 /// The ledger thread: records lines as they come, commits on `Commit`. If the
 /// channel closes first, the run is abandoned (rolled back) and `None` returned.
-fn record(ledger: &mut (dyn Ledger + Send), run: &NewRun, rx: Receiver<ToLedger>) -> Result<Option<i64>, LedgerError> {
+///
+/// Recorded chunks go back through `used` to be freed by the thread that reads
+/// the rosters, which allocated most of their strings: this thread is the
+/// longest of a run, and freeing another thread's memory was a tenth of it.
+fn record(
+    ledger: &mut (dyn Ledger + Send),
+    run: &NewRun,
+    rx: Receiver<ToLedger>,
+    used: SyncSender<Vec<LedgerLine>>,
+) -> Result<Option<i64>, LedgerError> {
     let mut w = ledger.begin_run(run)?;
     for msg in rx {
         match msg {
-            ToLedger::Lines(lines) => w.add_lines(&lines)?,
+            ToLedger::Lines(lines) => {
+                w.add_lines(&lines)?;
+                let _ = used.try_send(lines); // if nobody takes them, they are freed here
+            }
             ToLedger::Commit(files, sha) => {
                 tracing::debug!(event = "phase", phase = "ledger_lines_recorded");
                 return w.commit(&files, &sha).map(Some);
@@ -227,7 +240,12 @@ impl<'a> Writer<'a> {
     ///
     /// Reading the rosters (this thread) and writing the lines (a `bank` thread)
     /// overlap: lines cross in chunks through a bounded channel.
-    fn write(mut self, lines: Lines, tx: &SyncSender<ToLedger>) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
+    fn write(
+        mut self,
+        lines: Lines,
+        tx: &SyncSender<ToLedger>,
+        used: &Receiver<Vec<LedgerLine>>,
+    ) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
         let plans = lines.plans(self.frame.formats);
         let (line_tx, line_rx) = sync_channel::<Vec<(PaymentLine, Option<Link>)>>(4);
         let (written, fed) = std::thread::scope(|s| {
@@ -243,6 +261,7 @@ impl<'a> Writer<'a> {
                     line_tx
                         .send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)))
                         .map_err(|_| writer_gone())?;
+                    used.try_iter().for_each(drop);
                 }
                 Ok(())
             });
