@@ -21,15 +21,29 @@ type ExceptionRow = (Program, String, u64, String, String, String, String, Strin
 /// (program, id_number_masked, name, change, previous fen, fen)
 type ChangeRow = (Program, String, String, String, Option<i64>, Option<i64>);
 
+/// Read back with the exceptions as rows; written with them straight from the
+/// run's list ([`ExceptionList`]), so a list of a million is not copied first.
 #[derive(Serialize, Deserialize)]
-struct Snapshot {
+struct Snapshot<E = Vec<ExceptionRow>> {
     office_name: String,
     period: String,
     generated_at: String,
     programs: Vec<ProgramRow>,
     places: Vec<PlaceRow>,
-    exceptions: Vec<ExceptionRow>,
+    exceptions: E,
     changes: Vec<ChangeRow>,
+}
+
+/// The exceptions as [`ExceptionRow`]s, serialized one at a time.
+struct ExceptionList<'a>(&'a [Exception]);
+
+impl Serialize for ExceptionList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(|e| {
+            let (masked, message) = (super::scrub(&e.id_number_masked), super::scrub(&e.message));
+            (e.program, &e.file, e.row, e.field, e.code.as_str(), &e.name, masked, message)
+        }))
+    }
 }
 
 fn tally(t: Tally) -> (u64, Decimal) {
@@ -62,23 +76,7 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
                 (k.program, k.township.clone(), k.village.clone(), v.households, v.people, tally(v.paid), tally(v.held))
             })
             .collect(),
-        exceptions: r
-            .exceptions
-            .iter()
-            .map(|e| {
-                let masked = super::scrub(&e.id_number_masked).into_owned();
-                (
-                    e.program,
-                    e.file.clone(),
-                    e.row,
-                    e.field.to_string(),
-                    e.code.to_string(),
-                    e.name.clone(),
-                    masked,
-                    super::scrub(&e.message).into_owned(),
-                )
-            })
-            .collect(),
+        exceptions: ExceptionList(r.exceptions),
         changes: r
             .changes
             .iter()
@@ -94,8 +92,8 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
             })
             .collect(),
     };
-    let bytes = serde_json::to_vec(&s).map_err(|e| ReportError::io(path, e.into()))?;
-    crate::fsutil::write_atomic(path, &bytes).map_err(|e| ReportError::io(path, e))
+    crate::fsutil::write_atomic_with(path, |w| serde_json::to_writer(w, &s).map_err(std::io::Error::from))
+        .map_err(|e| ReportError::io(path, e))
 }
 
 /// Redraws `reports_dir/report.html` from `report.json` with `failures`.
