@@ -61,12 +61,12 @@ impl SpillWriter {
             None => w.write_all(&[0])?,
             Some(l) => {
                 w.write_all(&[1])?;
-                put_line(w, l)?;
+                put_line(w, l, c)?;
             }
         }
         put_u64(w, c.exceptions.len() as u64)?;
         for e in &c.exceptions {
-            put_exception(w, e)?;
+            put_exception(w, e, c)?;
         }
         Ok(())
     }
@@ -98,73 +98,87 @@ impl SpillReader<'_> {
         let mut amount = [0u8; 16];
         r.read_exact(&mut amount)?;
         let written_amount = Decimal::deserialize(amount);
-        let line = match get_u8(r)? {
-            0 => None,
-            _ => Some(get_line(r, self.program)?),
+        let mut c = Checked {
+            program: self.program,
+            file,
+            row,
+            township,
+            village,
+            name,
+            id,
+            written_amount,
+            line: None,
+            exceptions: Vec::new(),
         };
-        let n = get_u64(r)?;
-        let mut exceptions = Vec::with_capacity(n.min(64) as usize);
-        for _ in 0..n {
-            exceptions.push(get_exception(r, self.program)?);
+        if get_u8(r)? != 0 {
+            c.line = Some(get_line(r, &c)?);
         }
-        Ok(Checked { program: self.program, file, row, township, village, name, id, written_amount, line, exceptions })
+        let n = get_u64(r)?;
+        c.exceptions.reserve(n.min(64) as usize);
+        for _ in 0..n {
+            let e = get_exception(r, &c)?;
+            c.exceptions.push(e);
+        }
+        Ok(c)
     }
 }
 
-fn put_line(w: &mut impl Write, l: &PaymentLine) -> io::Result<()> {
+/// The row's own texts (place, name, ID, file) are written once: a line or an
+/// exception that repeats one stores a zero length instead (see [`put_same`]).
+fn put_line(w: &mut impl Write, l: &PaymentLine, c: &Checked) -> io::Result<()> {
     put_str(w, &l.end_to_end_id.0)?;
-    put_str(w, &l.township)?;
-    put_str(w, &l.village)?;
-    put_str(w, &l.name)?;
-    put_str(w, l.id_number.as_str())?;
+    put_same(w, &l.township, &c.township)?;
+    put_same(w, &l.village, &c.village)?;
+    put_same(w, &l.name, &c.name)?;
+    put_same(w, l.id_number.as_str(), c.id.as_ref().map_or("", IdNumber::as_str))?;
     put_str(w, &l.payee_name)?;
     w.write_all(&[payee_index(l.payee_type)])?;
     put_str(w, l.account.as_str())?;
     put_str(w, &l.bank)?;
     put_u64(w, l.amount.0 as u64)?;
-    put_u64(w, l.household_size.map_or(u64::MAX, u64::from))?;
+    put_u64(w, l.household_size.map_or(0, |n| u64::from(n) + 1))?;
     put_str(w, &l.category)?;
     put_str(w, &l.note)?;
-    put_str(w, &l.pos.file)?;
+    put_same(w, &l.pos.file, &c.file)?;
     put_u64(w, l.pos.row)
 }
 
-fn get_line(r: &mut impl Read, program: Program) -> io::Result<PaymentLine> {
+fn get_line(r: &mut impl Read, c: &Checked) -> io::Result<PaymentLine> {
     Ok(PaymentLine {
-        program,
+        program: c.program,
         end_to_end_id: EndToEndId(get_str(r)?),
-        township: get_str(r)?,
-        village: get_str(r)?,
-        name: get_str(r)?,
-        id_number: parse_again(IdNumber::parse(&get_str(r)?).ok())?,
+        township: get_same(r, &c.township)?,
+        village: get_same(r, &c.village)?,
+        name: get_same(r, &c.name)?,
+        id_number: parse_again(IdNumber::parse(&get_same(r, c.id.as_ref().map_or("", IdNumber::as_str))?).ok())?,
         payee_name: get_str(r)?,
         payee_type: parse_again(PAYEES.get(get_u8(r)? as usize).copied())?,
         account: parse_again(Account::parse(&get_str(r)?).ok())?,
         bank: get_str(r)?,
         amount: Fen(get_u64(r)? as i64),
         household_size: match get_u64(r)? {
-            u64::MAX => None,
-            n => Some(parse_again(u32::try_from(n).ok())?),
+            0 => None,
+            n => Some(parse_again(u32::try_from(n - 1).ok())?),
         },
         category: get_str(r)?,
         note: get_str(r)?,
-        pos: SourcePos { file: get_str(r)?, row: get_u64(r)? },
+        pos: SourcePos { file: get_same(r, &c.file)?, row: get_u64(r)? },
     })
 }
 
-fn put_exception(w: &mut impl Write, e: &Exception) -> io::Result<()> {
-    put_str(w, &e.file)?;
+fn put_exception(w: &mut impl Write, e: &Exception, c: &Checked) -> io::Result<()> {
+    put_same(w, &e.file, &c.file)?;
     put_u64(w, e.row)?;
     let field = Field::ALL.iter().position(|f| f.code() == e.field).map_or(u8::MAX, |i| i as u8);
-    let code = Code::ALL.iter().position(|c| *c == e.code).unwrap_or(0) as u8;
+    let code = Code::ALL.iter().position(|k| *k == e.code).unwrap_or(0) as u8;
     w.write_all(&[field, code])?;
-    put_str(w, &e.name)?;
+    put_same(w, &e.name, &c.name)?;
     put_str(w, &e.id_number_masked)?;
     put_str(w, &e.message)
 }
 
-fn get_exception(r: &mut impl Read, program: Program) -> io::Result<Exception> {
-    let file = get_str(r)?;
+fn get_exception(r: &mut impl Read, c: &Checked) -> io::Result<Exception> {
+    let file = get_same(r, &c.file)?;
     let row = get_u64(r)?;
     let field = match get_u8(r)? {
         u8::MAX => "",
@@ -172,12 +186,12 @@ fn get_exception(r: &mut impl Read, program: Program) -> io::Result<Exception> {
     };
     let code = parse_again(Code::ALL.get(get_u8(r)? as usize).copied())?;
     Ok(Exception {
-        program,
+        program: c.program,
         file,
         row,
         field,
         code,
-        name: get_str(r)?,
+        name: get_same(r, &c.name)?,
         id_number_masked: get_str(r)?,
         message: get_str(r)?,
     })
@@ -194,8 +208,29 @@ fn parse_again<T>(v: Option<T>) -> io::Result<T> {
     v.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "the temporary copy of the checked rows is damaged"))
 }
 
-fn put_u64(w: &mut impl Write, n: u64) -> io::Result<()> {
-    w.write_all(&n.to_le_bytes())
+/// Numbers are LEB128: seven bits a byte, most lengths and rows in one or three.
+fn put_u64(w: &mut impl Write, mut n: u64) -> io::Result<()> {
+    let mut buf = [0u8; 10];
+    let mut i = 0;
+    while n >= 0x80 {
+        buf[i] = (n as u8) | 0x80;
+        n >>= 7;
+        i += 1;
+    }
+    buf[i] = n as u8;
+    w.write_all(&buf[..=i])
+}
+
+fn get_u64(r: &mut impl Read) -> io::Result<u64> {
+    let mut n = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = get_u8(r)?;
+        n |= u64::from(b & 0x7F) << shift;
+        if b & 0x80 == 0 {
+            return Ok(n);
+        }
+    }
+    parse_again(None)
 }
 
 fn put_str(w: &mut impl Write, s: &str) -> io::Result<()> {
@@ -203,10 +238,41 @@ fn put_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
+fn get_str(r: &mut impl Read) -> io::Result<String> {
+    let n = get_u64(r)?;
+    get_bytes(r, n)
+}
+
+/// `s`, or only a zero when it equals `same` (which the reader already has).
+fn put_same(w: &mut impl Write, s: &str, same: &str) -> io::Result<()> {
+    if s == same {
+        return put_u64(w, 0);
+    }
+    put_u64(w, s.len() as u64 + 1)?;
+    w.write_all(s.as_bytes())
+}
+
+fn get_same(r: &mut impl Read, same: &str) -> io::Result<String> {
+    match get_u64(r)? {
+        0 => Ok(same.to_string()),
+        n => get_bytes(r, n - 1),
+    }
+}
+
 fn put_opt_str(w: &mut impl Write, s: Option<&str>) -> io::Result<()> {
     match s {
-        None => put_u64(w, u64::MAX),
-        Some(s) => put_str(w, s),
+        None => put_u64(w, 0),
+        Some(s) => {
+            put_u64(w, s.len() as u64 + 1)?;
+            w.write_all(s.as_bytes())
+        }
+    }
+}
+
+fn get_opt_str(r: &mut impl Read) -> io::Result<Option<String>> {
+    match get_u64(r)? {
+        0 => Ok(None),
+        n => get_bytes(r, n - 1).map(Some),
     }
 }
 
@@ -214,24 +280,6 @@ fn get_u8(r: &mut impl Read) -> io::Result<u8> {
     let mut b = [0u8; 1];
     r.read_exact(&mut b)?;
     Ok(b[0])
-}
-
-fn get_u64(r: &mut impl Read) -> io::Result<u64> {
-    let mut b = [0u8; 8];
-    r.read_exact(&mut b)?;
-    Ok(u64::from_le_bytes(b))
-}
-
-fn get_str(r: &mut impl Read) -> io::Result<String> {
-    let n = get_u64(r)?;
-    get_bytes(r, n)
-}
-
-fn get_opt_str(r: &mut impl Read) -> io::Result<Option<String>> {
-    match get_u64(r)? {
-        u64::MAX => Ok(None),
-        n => get_bytes(r, n).map(Some),
-    }
 }
 
 fn get_bytes(r: &mut impl Read, n: u64) -> io::Result<String> {
@@ -278,11 +326,20 @@ mod tests {
         held[6].1 = "abc";
         let mut warned = good;
         warned[4].1 = "6228480402564890019";
-        let rows: Vec<Checked> = [good.as_slice(), &held, &warned, &good[..7]]
+        let mut rows: Vec<Checked> = [good.as_slice(), &held, &warned, &good[..7]]
             .iter()
             .enumerate()
             .map(|(i, cells)| check_row(&row(i as u64 + 2, cells), &rules))
             .collect();
+        // Texts of a line or exception that differ from the row's own, and
+        // numbers past one LEB128 byte.
+        let mut odd = rows[2].clone();
+        odd.row = u64::MAX;
+        odd.township.clear();
+        odd.exceptions[0].file = "other.csv".into();
+        let l = odd.line.as_mut().unwrap();
+        (l.name, l.pos.row, l.amount, l.household_size) = (String::new(), 1 << 40, Fen(i64::MAX), Some(u32::MAX));
+        rows.push(odd);
         assert!(rows[0].line.is_some() && rows[1].line.is_none() && !rows[1].exceptions.is_empty());
         let dir = tempfile::tempdir().unwrap();
         let mut w = SpillWriter::create(&dir.path().join("out")).unwrap();
