@@ -420,7 +420,7 @@ fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// Payment rows already met in the receipt being decided: a bit per rowid (the
+/// Payment rows already met in the receipts being applied: a bit per rowid (the
 /// ledger's rowids are dense), so a million-line receipt costs a few hundred KB.
 struct Seen {
     bits: Vec<u64>,
@@ -444,11 +444,6 @@ impl Seen {
             }
             None => !self.sparse.insert(pid),
         }
-    }
-
-    fn clear(&mut self) {
-        self.bits.fill(0);
-        self.sparse.clear();
     }
 }
 
@@ -511,7 +506,9 @@ struct SqliteReceipts<'c> {
     text_ids: HashMap<String, u32>,
     /// Scratch for the `period \0 code \0 reason` key of `text_ids`.
     key: String,
-    seen: Seen,
+    /// Payments whose status this batch wrote: the scan's snapshot of them is stale.
+    written: Seen,
+    scan: Scan,
     /// The open receipt's row id, and what it did so far.
     receipt: Option<i64>,
     applied: Applied,
@@ -521,7 +518,7 @@ struct SqliteReceipts<'c> {
 }
 
 impl<'c> SqliteReceipts<'c> {
-    fn begin(conn: &'c Connection) -> Result<SqliteReceipts<'c>, LedgerError> {
+    fn begin(conn: &'c Connection, path: &Path) -> Result<SqliteReceipts<'c>, LedgerError> {
         conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut batch = SqliteReceipts {
             conn,
@@ -533,7 +530,8 @@ impl<'c> SqliteReceipts<'c> {
             texts: Vec::new(),
             text_ids: HashMap::new(),
             key: String::new(),
-            seen: Seen::new(0),
+            written: Seen::new(0),
+            scan: Scan::new(path),
             receipt: None,
             applied: Applied::default(),
             period_cache: None,
@@ -545,7 +543,7 @@ impl<'c> SqliteReceipts<'c> {
         batch.one = conn.prepare(&status_insert_sql(1))?;
         batch.update = conn.prepare(STATUS_UPDATE_SQL)?;
         let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
-        batch.seen = Seen::new(max);
+        batch.written = Seen::new(max);
         Ok(batch)
     }
 
@@ -621,16 +619,11 @@ impl SqliteReceipts<'_> {
         }))
     }
 
-    /// The interned `[period, code, reason]` (the period is the last one looked up).
-    fn text_id(&mut self, code: &str, reason: &str) -> u32 {
-        let period = self.period_cache.as_ref().map_or("", |(t, _)| t.as_str());
+    /// The interned `[period, code, reason]`.
+    fn text_id(&mut self, period: Period, code: &str, reason: &str) -> u32 {
+        use std::fmt::Write;
         self.key.clear();
-        for (i, part) in [period, code, reason].into_iter().enumerate() {
-            if i > 0 {
-                self.key.push('\0');
-            }
-            self.key.push_str(part);
-        }
+        let _ = write!(self.key, "{period}\0{code}\0{reason}");
         if let Some(&t) = self.text_ids.get(self.key.as_str()) {
             return t;
         }
@@ -668,17 +661,26 @@ impl ReceiptBatch for SqliteReceipts<'_> {
             params![file_name, now()],
         )?;
         self.receipt = Some(self.conn.last_insert_rowid());
-        self.seen.clear();
         Ok(())
     }
 
     fn push(&mut self, line: &ReceiptLine, decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict) -> Result<(), LedgerError> {
         let receipt_id = self.receipt_id()?;
         self.applied.lines += 1;
-        let mut found = self.look_up(&line.end_to_end_id)?;
+        let mut found = match self.scan.take(&line.end_to_end_id) {
+            Some(f) => Some(f),
+            None => {
+                let f = self.look_up(&line.end_to_end_id)?;
+                if let Some(f) = &f {
+                    self.scan.follow(f.pid, self.applied.lines);
+                }
+                f
+            }
+        };
         if let Some(pid) = found.as_ref().map(|f| f.pid) {
-            if self.seen.mark(pid) && !self.buffer.is_empty() {
-                // An earlier line of this receipt may wait in the buffer: write it, look again.
+            if self.written.mark(pid) {
+                // Written earlier in this batch (perhaps still in the buffer): the scan's
+                // snapshot is stale, the ledger as the transaction sees it is not.
                 self.flush()?;
                 found = self.look_up(&line.end_to_end_id)?;
             }
@@ -695,7 +697,7 @@ impl ReceiptBatch for SqliteReceipts<'_> {
         match (decide(&staged), found) {
             (Verdict::Apply, Some(f)) => {
                 self.applied.updated += u64::from(pending.is_none());
-                let text = self.text_id(&line.reason_code, &line.reason_text);
+                let text = self.text_id(f.state.period, &line.reason_code, &line.reason_text);
                 let row = NewStatus { pid: f.pid, status: line.status, text };
                 if f.has_row {
                     bind_status(&mut self.update, &self.texts, &[row], receipt_id)?;
@@ -742,10 +744,153 @@ impl ReceiptBatch for SqliteReceipts<'_> {
         if self.receipt.is_some() {
             return Err(LedgerError::Corrupt("a receipt was still open at the commit".into()));
         }
+        // The scan's read snapshot would keep the checkpoint from finishing.
+        self.scan.stop();
         self.conn.execute_batch("COMMIT")?;
         self.open = false;
         Ok(())
     }
+}
+
+/// A payment row as the scan read it.
+struct ScanRow {
+    e2e: String,
+    found: Found,
+}
+
+/// Payments read ahead in id order, on a second (read-only) connection and its own
+/// thread. Why: receipts come in payment order, so the next line names the next
+/// payment; a sequential read on another core replaces a million index lookups on
+/// the thread that writes. The payment rows never change while receipts are
+/// applied, and a status this batch wrote is read again through the transaction
+/// (`written`), so the scan's snapshot (the ledger before the batch) is enough.
+/// Any failure of the scan only means lookups.
+struct Scan {
+    path: PathBuf,
+    rx: Option<std::sync::mpsc::Receiver<Vec<ScanRow>>>,
+    chunk: std::collections::VecDeque<ScanRow>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// How often the scan was (re)started: bounded, for a receipt in no order.
+    starts: u64,
+}
+
+/// Rows the scan sends at a time, and how far ahead a line may name a payment
+/// before the scan is restarted there rather than read through.
+const SCAN_CHUNK: usize = 1024;
+const SCAN_SKIP: i64 = 4096;
+
+impl Scan {
+    fn new(path: &Path) -> Scan {
+        Scan { path: path.to_path_buf(), rx: None, chunk: Default::default(), threads: Vec::new(), starts: 0 }
+    }
+
+    /// The next scanned payment if the line names it.
+    fn take(&mut self, e2e: &str) -> Option<Found> {
+        if self.chunk.is_empty() {
+            let rx = self.rx.as_ref()?;
+            match rx.recv() {
+                Ok(rows) => self.chunk = rows.into(),
+                Err(_) => {
+                    self.rx = None;
+                    return None;
+                }
+            }
+        }
+        match self.chunk.front() {
+            Some(r) if r.e2e == e2e => self.chunk.pop_front().map(|r| r.found),
+            _ => None,
+        }
+    }
+
+    /// A line named payment `pid`, which the scan did not have next: skip to just
+    /// after it, or start the scan there.
+    fn follow(&mut self, pid: i64, lines: u64) {
+        while let Some(head) = self.chunk.front().map(|r| r.found.pid) {
+            if head > pid {
+                return;
+            }
+            if pid - head > SCAN_SKIP {
+                break;
+            }
+            self.chunk.pop_front();
+            if self.chunk.is_empty() {
+                if let Some(rows) = self.rx.as_ref().and_then(|rx| rx.recv().ok()) {
+                    self.chunk = rows.into();
+                }
+            }
+        }
+        if !self.chunk.is_empty() && self.chunk.front().is_some_and(|r| r.found.pid > pid) {
+            return;
+        }
+        if self.starts * SCAN_SKIP as u64 > lines + SCAN_SKIP as u64 {
+            return;
+        }
+        self.stop();
+        self.starts += 1;
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let path = self.path.clone();
+        self.threads.push(std::thread::spawn(move || {
+            let _ = scan_from(&path, pid + 1, &tx);
+        }));
+        self.rx = Some(rx);
+    }
+
+    /// Ends every scan thread.
+    fn stop(&mut self) {
+        self.rx = None;
+        self.chunk.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends the payments from id `from` on, in id order, until the receiver is gone.
+fn scan_from(path: &Path, from: i64, tx: &std::sync::mpsc::SyncSender<Vec<ScanRow>>) -> Result<(), LedgerError> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.end_to_end_id, p.period, p.amount_fen, COALESCE(s.status, 'sent'), \
+         s.payment_id IS NOT NULL, s.receipt_id FROM payments p LEFT JOIN payment_status s ON s.payment_id = p.id \
+         WHERE p.id >= ?1 ORDER BY p.id",
+    )?;
+    let mut rows = stmt.query([from])?;
+    let mut chunk = Vec::with_capacity(SCAN_CHUNK);
+    let mut period_cache: Option<(String, Period)> = None;
+    while let Some(row) = rows.next()? {
+        let text = text_at(row, 2)?;
+        let period = match &period_cache {
+            Some((t, p)) if t == text => *p,
+            _ => {
+                let p: Period = text.parse().map_err(LedgerError::Corrupt)?;
+                period_cache = Some((text.to_string(), p));
+                p
+            }
+        };
+        chunk.push(ScanRow {
+            e2e: text_at(row, 1)?.to_string(),
+            found: Found {
+                pid: row.get(0)?,
+                state: PaymentState { period, amount: Fen(row.get(3)?), status: parse_status(text_at(row, 4)?)? },
+                has_row: row.get(5)?,
+                receipt: row.get(6)?,
+            },
+        });
+        if chunk.len() == SCAN_CHUNK && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(SCAN_CHUNK))).is_err()
+        {
+            return Ok(());
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(chunk);
+    }
+    Ok(())
 }
 
 impl Drop for SqliteReceipts<'_> {
@@ -932,7 +1077,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError> {
-        Ok(Box::new(SqliteReceipts::begin(&self.conn)?))
+        Ok(Box::new(SqliteReceipts::begin(&self.conn, &self.path)?))
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {

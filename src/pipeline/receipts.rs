@@ -53,6 +53,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
     let mut batch = ledger.begin_receipts()?;
+    tracing::debug!(event = "phase", phase = "receipts_begun");
     for path in files {
         let name = path.display().to_string();
         let outcome = apply_file(config, batch.as_mut(), path, &name, &text_formats, &reasons)?;
