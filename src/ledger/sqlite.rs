@@ -476,6 +476,10 @@ fn status_insert_sql(rows: usize) -> String {
     )
 }
 
+/// Status rows per INSERT: each statement run sets up its constraint checks
+/// again (the CHECK's IN list, the partial indexes' conditions).
+const STATUS_ROWS_PER_INSERT: usize = 256;
+
 const STATUS_UPDATE_SQL: &str = "UPDATE OR ROLLBACK payment_status SET period = ?2, status = ?3, reason_code = ?4, \
      reason_text = ?5, receipt_id = ?6, updated_at = NULL WHERE payment_id = ?1";
 
@@ -499,7 +503,7 @@ struct SqliteReceipts<'c> {
     many: rusqlite::Statement<'c>,
     one: rusqlite::Statement<'c>,
     update: rusqlite::Statement<'c>,
-    /// New status rows not yet written (at most `ROWS_PER_INSERT`).
+    /// New status rows not yet written (at most `STATUS_ROWS_PER_INSERT`).
     buffer: Vec<NewStatus>,
     /// Distinct `[period, reason_code, reason_text]` of the rows written.
     texts: Vec<[String; 3]>,
@@ -519,14 +523,13 @@ struct SqliteReceipts<'c> {
 
 impl<'c> SqliteReceipts<'c> {
     fn begin(conn: &'c Connection, path: &Path) -> Result<SqliteReceipts<'c>, LedgerError> {
-        conn.execute_batch("BEGIN IMMEDIATE")?;
         let mut batch = SqliteReceipts {
             conn,
             lookup: conn.prepare("SELECT 1")?,
             many: conn.prepare("SELECT 1")?,
             one: conn.prepare("SELECT 1")?,
             update: conn.prepare("SELECT 1")?,
-            buffer: Vec::with_capacity(ROWS_PER_INSERT),
+            buffer: Vec::with_capacity(STATUS_ROWS_PER_INSERT),
             texts: Vec::new(),
             text_ids: HashMap::new(),
             key: String::new(),
@@ -535,11 +538,17 @@ impl<'c> SqliteReceipts<'c> {
             receipt: None,
             applied: Applied::default(),
             period_cache: None,
-            open: true,
+            open: false,
         };
+        // Foreign keys off for this transaction (the pragma only takes effect outside
+        // one; dropping the batch turns them on again). The only key its writes touch
+        // is a status row's receipt, the row this transaction just inserted, and
+        // checking it looked up that row again for each of a million status rows.
+        conn.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE")?;
+        batch.open = true;
         // Prepared with the transaction open, so a failure below rolls it back on drop.
         batch.lookup = conn.prepare(LOOKUP_SQL)?;
-        batch.many = conn.prepare(&status_insert_sql(ROWS_PER_INSERT))?;
+        batch.many = conn.prepare(&status_insert_sql(STATUS_ROWS_PER_INSERT))?;
         batch.one = conn.prepare(&status_insert_sql(1))?;
         batch.update = conn.prepare(STATUS_UPDATE_SQL)?;
         let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
@@ -557,7 +566,7 @@ impl<'c> SqliteReceipts<'c> {
             return Ok(());
         }
         let receipt_id = self.receipt_id()?;
-        let result = if self.buffer.len() == ROWS_PER_INSERT {
+        let result = if self.buffer.len() == STATUS_ROWS_PER_INSERT {
             bind_status(&mut self.many, &self.texts, &self.buffer, receipt_id)
         } else {
             self.buffer.iter().try_for_each(|r| bind_status(&mut self.one, &self.texts, std::slice::from_ref(r), receipt_id))
@@ -703,7 +712,7 @@ impl ReceiptBatch for SqliteReceipts<'_> {
                     bind_status(&mut self.update, &self.texts, &[row], receipt_id)?;
                 } else {
                     self.buffer.push(row);
-                    if self.buffer.len() == ROWS_PER_INSERT {
+                    if self.buffer.len() == STATUS_ROWS_PER_INSERT {
                         self.flush()?;
                     }
                 }
@@ -898,6 +907,7 @@ impl Drop for SqliteReceipts<'_> {
         if self.open {
             let _ = self.conn.execute_batch("ROLLBACK");
         }
+        let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
     }
 }
 
