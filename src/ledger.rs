@@ -166,8 +166,11 @@ pub trait ReceiptBatch {
     /// Decides one line of the open receipt with `decide`, against the ledger as it
     /// stands (earlier lines and receipts of the batch included), and applies it if
     /// told to: a later line about a payment replaces an earlier one's update.
-    fn push(&mut self, line: &ReceiptLine, decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict)
-        -> Result<(), LedgerError>;
+    fn push(
+        &mut self,
+        line: &ReceiptLine,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<(), LedgerError>;
     /// Records the open receipt (its bytes' SHA-256 and its kind) with the counts of
     /// its verdicts, and closes it.
     fn end_receipt(&mut self, sha256: &str, kind: &str) -> Result<Applied, LedgerError>;

@@ -569,7 +569,9 @@ impl<'c> SqliteReceipts<'c> {
         let result = if self.buffer.len() == STATUS_ROWS_PER_INSERT {
             bind_status(&mut self.many, &self.texts, &self.buffer, receipt_id)
         } else {
-            self.buffer.iter().try_for_each(|r| bind_status(&mut self.one, &self.texts, std::slice::from_ref(r), receipt_id))
+            self.buffer
+                .iter()
+                .try_for_each(|r| bind_status(&mut self.one, &self.texts, std::slice::from_ref(r), receipt_id))
         };
         self.buffer.clear();
         result
@@ -655,7 +657,10 @@ impl ReceiptBatch for SqliteReceipts<'_> {
     }
 
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<String>, LedgerError> {
-        Ok(query_lines(self.conn, &payments_in_file_sql(), &[&bank_file])?.into_iter().map(|l| l.end_to_end_id).collect())
+        Ok(query_lines(self.conn, &payments_in_file_sql(), &[&bank_file])?
+            .into_iter()
+            .map(|l| l.end_to_end_id)
+            .collect())
     }
 
     fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError> {
@@ -673,7 +678,11 @@ impl ReceiptBatch for SqliteReceipts<'_> {
         Ok(())
     }
 
-    fn push(&mut self, line: &ReceiptLine, decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict) -> Result<(), LedgerError> {
+    fn push(
+        &mut self,
+        line: &ReceiptLine,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<(), LedgerError> {
         let receipt_id = self.receipt_id()?;
         self.applied.lines += 1;
         let mut found = match self.scan.take(&line.end_to_end_id) {
@@ -1242,8 +1251,21 @@ mod tests {
         }
     }
 
-    fn record(sha: &str) -> ReceiptRecord {
-        ReceiptRecord { sha256: sha.into(), file_name: "r.xml".into(), kind: "k".into() }
+    /// Applies `lines` as one receipt in a batch of its own, and commits.
+    fn apply(
+        l: &mut SqliteLedger,
+        sha: &str,
+        lines: &[ReceiptLine],
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Applied {
+        let mut b = l.begin_receipts().unwrap();
+        b.begin_receipt("r.xml").unwrap();
+        for line in lines {
+            b.push(line, decide).unwrap();
+        }
+        let a = b.end_receipt(sha, "k").unwrap();
+        b.commit().unwrap();
+        a
     }
 
     /// Applies every line whose status differs (the pending one counting), flags unknowns.
@@ -1255,42 +1277,74 @@ mod tests {
         }
     }
 
-    /// A large staged receipt applies in one go; staging it again and deciding it
-    /// against the ledger changes nothing; an unfinished stage leaves nothing staged.
+    /// A large receipt applies in one go; applying it again changes nothing; a
+    /// batch dropped uncommitted leaves nothing.
     #[test]
-    fn a_large_staged_receipt_applies_once() {
+    fn a_large_receipt_applies_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         let n = 20_000;
         let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:06}"), &format!("P{i}"), None, 0)).collect();
         l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
         let status = |i: usize| if i % 10 == 5 { PaymentStatus::Failed } else { PaymentStatus::Settled };
-        let stage_all = |l: &SqliteLedger| {
-            let mut st = l.stage_receipts().unwrap();
-            for i in 0..n {
-                st.push(0, &receipt_line(&format!("E{i:06}"), status(i))).unwrap();
-            }
-            st.push(0, &receipt_line("NOPE", PaymentStatus::Settled)).unwrap();
-            st.finish().unwrap();
-        };
-        stage_all(&l);
-        let a = l.apply_staged_receipt(0, &record("a"), &mut plain).unwrap();
+        let mut receipt: Vec<ReceiptLine> = (0..n).map(|i| receipt_line(&format!("E{i:06}"), status(i))).collect();
+        receipt.push(receipt_line("NOPE", PaymentStatus::Settled));
+        let a = apply(&mut l, "a", &receipt, &mut plain);
         assert_eq!(a, Applied { lines: n as u64 + 1, updated: n as u64, flagged: 1 });
         assert!(l.receipt_seen("a").unwrap());
         let p = l.payment("E000005").unwrap().unwrap();
         assert_eq!((p.status, p.reason_code.as_str()), (PaymentStatus::Failed, "AC04"));
         assert_eq!(l.payment("E000006").unwrap().unwrap().status, PaymentStatus::Settled);
-        stage_all(&l);
-        let b = l.apply_staged_receipt(0, &record("b"), &mut plain).unwrap();
+        let b = apply(&mut l, "b", &receipt, &mut plain);
         assert_eq!(b, Applied { lines: n as u64 + 1, updated: 0, flagged: 1 });
-        // Dropped unfinished: nothing stays staged for the next apply.
         {
-            let mut st = l.stage_receipts().unwrap();
-            st.push(0, &receipt_line("E000001", PaymentStatus::Returned)).unwrap();
+            let mut b = l.begin_receipts().unwrap();
+            b.begin_receipt("r.xml").unwrap();
+            b.push(&receipt_line("E000001", PaymentStatus::Returned), &mut plain).unwrap();
+            b.end_receipt("c", "k").unwrap();
         }
-        let c = l.apply_staged_receipt(0, &record("c"), &mut plain).unwrap();
-        assert_eq!(c, Applied::default());
+        assert!(!l.receipt_seen("c").unwrap());
         assert_eq!(l.payment("E000001").unwrap().unwrap().status, PaymentStatus::Settled);
+    }
+
+    /// Receipts of one batch see what earlier ones applied (the read-ahead scan's
+    /// snapshot does not), in order or not; a discarded receipt leaves nothing.
+    #[test]
+    fn receipts_of_one_batch_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let n = 12_000;
+        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:06}"), &format!("P{i}"), None, 0)).collect();
+        l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+        let e2e = |i: usize| format!("E{i:06}");
+        // In order, then backwards with a gap, then in order again.
+        let order: Vec<usize> = (0..5000).chain((5000..9000).rev()).chain(9500..n).collect();
+        let mut b = l.begin_receipts().unwrap();
+        b.begin_receipt("1.xml").unwrap();
+        for &i in &order {
+            b.push(&receipt_line(&e2e(i), PaymentStatus::Pending), &mut plain).unwrap();
+        }
+        assert_eq!(b.end_receipt("one", "k").unwrap().updated, order.len() as u64);
+        b.begin_receipt("2.xml").unwrap();
+        let mut met = Vec::new();
+        for &i in &order {
+            b.push(&receipt_line(&e2e(i), PaymentStatus::Settled), &mut |x| {
+                met.push((x.payment.map(|p| p.status), x.pending));
+                plain(x)
+            })
+            .unwrap();
+        }
+        assert!(met.iter().all(|m| *m == (Some(PaymentStatus::Pending), None)), "{:?}", &met[..3]);
+        assert_eq!(b.end_receipt("two", "k").unwrap().updated, order.len() as u64);
+        b.begin_receipt("3.xml").unwrap();
+        b.push(&receipt_line(&e2e(9200), PaymentStatus::Failed), &mut plain).unwrap();
+        b.push(&receipt_line(&e2e(1), PaymentStatus::Returned), &mut plain).unwrap();
+        b.discard_receipt().unwrap();
+        b.commit().unwrap();
+        assert!(l.receipt_seen("two").unwrap());
+        assert_eq!(l.payment(&e2e(1)).unwrap().unwrap().status, PaymentStatus::Settled);
+        assert_eq!(l.payment(&e2e(7000)).unwrap().unwrap().status, PaymentStatus::Settled);
+        assert_eq!(l.payment(&e2e(9200)).unwrap().unwrap().status, PaymentStatus::Sent);
     }
 
     /// Two lines about one payment in one receipt: the later one is decided against
@@ -1300,18 +1354,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
-        let mut st = l.stage_receipts().unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Failed)).unwrap();
-        st.finish().unwrap();
+        let lines =
+            [PaymentStatus::Pending, PaymentStatus::Pending, PaymentStatus::Failed].map(|s| receipt_line("E1", s));
         let mut seen = Vec::new();
-        let a = l
-            .apply_staged_receipt(0, &record("a"), &mut |x| {
-                seen.push(x.pending);
-                plain(x)
-            })
-            .unwrap();
+        let a = apply(&mut l, "a", &lines, &mut |x| {
+            seen.push(x.pending);
+            plain(x)
+        });
         assert_eq!(seen, [None, Some(PaymentStatus::Pending), Some(PaymentStatus::Pending)]);
         assert_eq!(a, Applied { lines: 3, updated: 1, flagged: 0 });
         assert_eq!(l.payment("E1").unwrap().unwrap().status, PaymentStatus::Failed);
@@ -1408,11 +1457,7 @@ mod tests {
             );
 
             // Receipts and runs keep working on the migrated ledger.
-            let mut st = l.stage_receipts().unwrap();
-            st.push(0, &receipt_line("E6", Settled)).unwrap();
-            st.push(0, &receipt_line("E2", Returned)).unwrap();
-            st.finish().unwrap();
-            let a = l.apply_staged_receipt(0, &record("r2"), &mut plain).unwrap();
+            let a = apply(&mut l, "r2", &[receipt_line("E6", Settled), receipt_line("E2", Returned)], &mut plain);
             assert_eq!(a, Applied { lines: 2, updated: 2, flagged: 0 });
             assert_eq!(l.payment("E6").unwrap().unwrap().status, Settled);
             assert_eq!(l.payment("E2").unwrap().unwrap().status, Returned);

@@ -12,9 +12,7 @@ use super::{io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{
-    Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, SqliteLedger, StagedLine, Verdict,
-};
+use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, SqliteLedger, StagedLine, Verdict};
 use crate::returns::{self, ReasonMap};
 
 /// A receipt line that was not applied, and why.
@@ -37,7 +35,12 @@ struct Read {
 enum FileOutcome {
     /// The same bytes were applied before: nothing changed.
     Seen,
-    Applied { kind: String, applied: Applied, flags: Vec<Flag>, touched: BTreeSet<Period> },
+    Applied {
+        kind: String,
+        applied: Applied,
+        flags: Vec<Flag>,
+        touched: BTreeSet<Period>,
+    },
 }
 
 /// Applies receipt files, all in one ledger transaction, each line decided as the
