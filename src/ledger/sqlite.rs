@@ -558,6 +558,10 @@ impl<'c> SqliteReceipts<'c> {
         batch.update = conn.prepare(STATUS_UPDATE_SQL)?;
         let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
         batch.written = Seen::new(max);
+        // Only in WAL mode does a reader never stand in the writer's way (in the
+        // rollback-journal modes spilling the cache would wait for the scan).
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        batch.scan.enabled = mode.eq_ignore_ascii_case("wal");
         Ok(batch)
     }
 
@@ -811,6 +815,7 @@ struct Scan {
     threads: Vec<std::thread::JoinHandle<()>>,
     /// How often the scan was (re)started: bounded, for a receipt in no order.
     starts: u64,
+    enabled: bool,
 }
 
 /// Rows the scan sends at a time, and how far ahead a line may name a payment
@@ -820,7 +825,14 @@ const SCAN_SKIP: i64 = 4096;
 
 impl Scan {
     fn new(path: &Path) -> Scan {
-        Scan { path: path.to_path_buf(), rx: None, chunk: Default::default(), threads: Vec::new(), starts: 0 }
+        Scan {
+            path: path.to_path_buf(),
+            rx: None,
+            chunk: Default::default(),
+            threads: Vec::new(),
+            starts: 0,
+            enabled: false,
+        }
     }
 
     /// The next scanned payment if the line names it.
@@ -861,7 +873,7 @@ impl Scan {
         if !self.chunk.is_empty() && self.chunk.front().is_some_and(|r| r.found.pid > pid) {
             return;
         }
-        if self.starts * SCAN_SKIP as u64 > lines + SCAN_SKIP as u64 {
+        if !self.enabled || self.starts * SCAN_SKIP as u64 > lines + SCAN_SKIP as u64 {
             return;
         }
         self.stop();

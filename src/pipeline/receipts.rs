@@ -220,8 +220,8 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
 }
 
 /// Parses an XML receipt on one thread and hashes it on another while this one
-/// decides its lines: and
-/// the lines cross in bounded chunks, so memory does not grow with the file.
+/// decides and applies its lines (the ledger reads ahead on a third): the lines
+/// cross in bounded chunks, so memory does not grow with the file.
 fn parse_and_hash(
     path: &Path,
     name: &str,
