@@ -346,6 +346,7 @@ pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
 /// (no correction settled or in flight).
 fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
     let lines = ledger.failure_lines(period)?;
+    tracing::debug!(event = "phase", phase = "failure_lines_read", lines = lines.len());
     let corrected: BTreeSet<String> = lines
         .iter()
         .filter(|l| l.original_id.is_some() && !is_failure(l))
@@ -363,6 +364,7 @@ fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Resul
         .collect();
     let dir = config.period_dir(period).join("returns");
     crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
+    tracing::debug!(event = "phase", phase = "failures_csv_written");
     crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
     if !deaths.is_empty() {
         let deaths: Vec<&LedgerLine> = deaths.iter().collect();
