@@ -126,24 +126,16 @@ pub struct PaymentState {
     pub status: PaymentStatus,
 }
 
-/// A receipt file about to be recorded as applied.
-#[derive(Debug, Clone)]
-pub struct ReceiptRecord {
-    pub sha256: String,
-    pub file_name: String,
-    pub kind: String,
-}
-
-/// One receipt line staged in the ledger, joined with the payment it names: all
-/// that deciding the line needs. Why: a receipt of a million lines is decided by
-/// one pass over a join, not a query per line or per chunk.
+/// One receipt line, joined with the payment it names: all that deciding the
+/// line needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct StagedLine<'a> {
     pub position: u64,
     pub end_to_end_id: &'a str,
     pub status: PaymentStatus,
     pub amount: Option<Fen>,
-    /// The payment named, `None` for a reference this office never sent.
+    /// The payment named, `None` for a reference this office never sent. Its
+    /// status is the ledger's now (an earlier line of the receipt included).
     pub payment: Option<PaymentState>,
     /// The status an earlier line of the same receipt already decided for this
     /// payment (it replaces the ledger's status while deciding).
@@ -161,16 +153,35 @@ pub enum Verdict {
     Flagged,
 }
 
-/// Takes receipt lines into the ledger's scratch area (nothing durable), before
-/// any of them is decided. Dropping it without [`ReceiptStage::finish`] discards them.
-pub trait ReceiptStage {
-    /// Stages one line of receipt number `receipt` (0, 1, … in the command's order).
-    fn push(&mut self, receipt: u32, line: &ReceiptLine) -> Result<(), LedgerError>;
-    /// Keeps what was pushed for [`Ledger::apply_staged_receipt`].
-    fn finish(self: Box<Self>) -> Result<(), LedgerError>;
+/// Receipts being applied, all in one transaction (see [`Ledger::begin_receipts`]):
+/// each line is decided as it is read. Dropping it without
+/// [`ReceiptBatch::commit`] leaves the ledger as it was.
+pub trait ReceiptBatch {
+    /// Whether a receipt with these bytes was applied before (in this batch too).
+    fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
+    /// The references of every line of one bank file (a group-level rejection covers them all).
+    fn payments_in_file(&self, bank_file: &str) -> Result<Vec<String>, LedgerError>;
+    /// Starts a receipt: the lines pushed until [`ReceiptBatch::end_receipt`] are its.
+    fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError>;
+    /// Decides one line of the open receipt with `decide`, against the ledger as it
+    /// stands (earlier lines and receipts of the batch included), and applies it if
+    /// told to: a later line about a payment replaces an earlier one's update.
+    fn push(
+        &mut self,
+        line: &ReceiptLine,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<(), LedgerError>;
+    /// Records the open receipt (its bytes' SHA-256 and its kind) with the counts of
+    /// its verdicts, and closes it.
+    fn end_receipt(&mut self, sha256: &str, kind: &str) -> Result<Applied, LedgerError>;
+    /// Undoes everything the open receipt did, and closes it (a receipt applied
+    /// before, or one to flag whole).
+    fn discard_receipt(&mut self) -> Result<(), LedgerError>;
+    /// Makes every recorded receipt durable at once.
+    fn commit(self: Box<Self>) -> Result<(), LedgerError>;
 }
 
-/// What applying a staged receipt did.
+/// What applying a receipt did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Applied {
     pub lines: u64,
@@ -293,18 +304,9 @@ pub trait Ledger {
     fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError>;
     /// Whether a receipt file with these bytes was applied before.
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
-    /// Starts staging receipt lines (earlier staged lines are discarded).
-    fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError>;
-    /// Decides every staged line of receipt number `index`, in staging order, with
-    /// `decide`, then applies the lines it chose and records the receipt — all in
-    /// one transaction, so a crash leaves either all of it or none. The receipt is
-    /// recorded with the counts of the verdicts.
-    fn apply_staged_receipt(
-        &mut self,
-        index: u32,
-        receipt: &ReceiptRecord,
-        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
-    ) -> Result<Applied, LedgerError>;
+    /// Opens one transaction for the receipts of a command (see [`ReceiptBatch`]):
+    /// a crash or an error before its commit leaves the ledger as it was.
+    fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError>;
     /// People the bank reported deceased (MD07) with no correction settled since:
     /// ID number → the reference that reported it. Later runs hold them (R03).
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;

@@ -8,7 +8,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
-    ReceiptRecord, ReceiptStage, RunRecord, RunWriter, StagedLine, Verdict,
+    ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
@@ -340,15 +340,20 @@ impl SqliteLedger {
 
     /// Runs `sql` (selecting [`LINE_COLUMNS`]), in reference order.
     fn query_lines(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
-        let sql = format!("{sql} ORDER BY 1");
-        let mut stmt = self.conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map(args, read_line)?;
-        let mut out = Vec::new();
-        for r in rows {
-            out.push(r?.map_err(LedgerError::Corrupt)?);
-        }
-        Ok(out)
+        query_lines(&self.conn, sql, args)
     }
+}
+
+/// Runs `sql` (selecting [`LINE_COLUMNS`]) on `conn`, in reference order.
+fn query_lines(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
+    let sql = format!("{sql} ORDER BY 1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, read_line)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r?.map_err(LedgerError::Corrupt)?);
+    }
+    Ok(out)
 }
 
 /// A line's columns, `p` its payment and `s` its status row if any: none means
@@ -415,85 +420,7 @@ fn now() -> String {
     chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
 }
 
-/// The scratch table of `returns`. TEMP: it lives in this connection only and
-/// never reaches the ledger file, so staging needs no schema change and a crash
-/// leaves nothing behind.
-const STAGE_TABLES: &str = "\
-    CREATE TEMP TABLE IF NOT EXISTS receipt_lines (seq INTEGER PRIMARY KEY, receipt INTEGER NOT NULL, \
-        position INTEGER NOT NULL, e2e TEXT NOT NULL, status TEXT NOT NULL, amount_fen INTEGER, \
-        reason_code TEXT NOT NULL, reason_text TEXT NOT NULL); \
-    DELETE FROM temp.receipt_lines;";
-
-/// Staging into `temp.receipt_lines`, inside one (temp-only) transaction so a
-/// million inserts cost one commit, [`ROWS_PER_INSERT`] lines a statement (one
-/// statement a line was most of the staging time).
-struct SqliteStage<'c> {
-    conn: &'c Connection,
-    many: rusqlite::Statement<'c>,
-    one: rusqlite::Statement<'c>,
-    buffer: Vec<(u32, ReceiptLine)>,
-    open: bool,
-}
-
-const STAGE_INSERT: &str =
-    "INSERT INTO temp.receipt_lines (receipt, position, e2e, status, amount_fen, reason_code, reason_text) VALUES ";
-
-impl SqliteStage<'_> {
-    fn flush(&mut self) -> Result<(), LedgerError> {
-        let bind = |stmt: &mut rusqlite::Statement<'_>, rows: &[(u32, ReceiptLine)]| -> Result<(), LedgerError> {
-            let mut i = 1;
-            for (receipt, l) in rows {
-                stmt.raw_bind_parameter(i, receipt)?;
-                stmt.raw_bind_parameter(i + 1, l.position as i64)?;
-                stmt.raw_bind_parameter(i + 2, &l.end_to_end_id)?;
-                stmt.raw_bind_parameter(i + 3, l.status.code())?;
-                stmt.raw_bind_parameter(i + 4, l.amount.map(|a| a.0))?;
-                stmt.raw_bind_parameter(i + 5, &l.reason_code)?;
-                stmt.raw_bind_parameter(i + 6, &l.reason_text)?;
-                i += 7;
-            }
-            stmt.raw_execute()?;
-            Ok(())
-        };
-        if self.buffer.len() == ROWS_PER_INSERT {
-            bind(&mut self.many, &self.buffer)?;
-        } else {
-            for row in &self.buffer {
-                bind(&mut self.one, std::slice::from_ref(row))?;
-            }
-        }
-        self.buffer.clear();
-        Ok(())
-    }
-}
-
-impl ReceiptStage for SqliteStage<'_> {
-    fn push(&mut self, receipt: u32, l: &ReceiptLine) -> Result<(), LedgerError> {
-        self.buffer.push((receipt, l.clone()));
-        if self.buffer.len() == ROWS_PER_INSERT {
-            self.flush()?;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self: Box<Self>) -> Result<(), LedgerError> {
-        self.flush()?;
-        self.conn.execute_batch("COMMIT")?;
-        self.open = false;
-        Ok(())
-    }
-}
-
-impl Drop for SqliteStage<'_> {
-    fn drop(&mut self) {
-        if self.open {
-            // The rollback brings back what an earlier stage held: clear that too.
-            let _ = self.conn.execute_batch("ROLLBACK; DELETE FROM temp.receipt_lines;");
-        }
-    }
-}
-
-/// Payment rows already met in the receipt being decided: a bit per rowid (the
+/// Payment rows already met in the receipts being applied: a bit per rowid (the
 /// ledger's rowids are dense), so a million-line receipt costs a few hundred KB.
 struct Seen {
     bits: Vec<u64>,
@@ -532,196 +459,513 @@ fn parse_status(s: &str) -> Result<PaymentStatus, LedgerError> {
     PaymentStatus::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("unknown status {s}")))
 }
 
-/// What a receipt applies, kept in memory while its lines are decided: one
-/// small entry per payment (its reasons interned), so a million-line receipt
-/// costs ~16 MB and no scratch table round trip.
-#[derive(Default)]
-struct Decided {
-    entries: Vec<Decision>,
-    /// pid → entry, built when a payment is first met twice in a receipt.
-    index: Option<HashMap<i64, usize>>,
-    /// Distinct `period \0 reason_code \0 reason_text` of the entries.
-    texts: Vec<String>,
-    text_ids: HashMap<String, u32>,
-    key: String,
+/// The payment a receipt line names and its status row, by the unique index on
+/// `end_to_end_id` (receipts come in payment order, so the pages it walks are
+/// the ones the previous line walked).
+const LOOKUP_SQL: &str = "SELECT p.id, p.period, p.amount_fen, COALESCE(s.status, 'sent'), s.payment_id IS NOT NULL, \
+     s.receipt_id FROM payments p LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.end_to_end_id = ?1";
+
+/// New status rows (a payment's first receipt, the common case) by plain
+/// multi-row INSERTs; an upsert cost twice as much per row. `OR ROLLBACK`: no
+/// statement journal, and a conflict (a bug) ends the whole transaction.
+fn status_insert_sql(rows: usize) -> String {
+    let values = vec!["(?,?,?,?,?,?)"; rows].join(",");
+    format!(
+        "INSERT OR ROLLBACK INTO payment_status (payment_id, period, status, reason_code, reason_text, receipt_id) \
+         VALUES {values}"
+    )
 }
 
+/// Status rows per INSERT: each statement run sets up its constraint checks
+/// again (the CHECK's IN list, the partial indexes' conditions).
+const STATUS_ROWS_PER_INSERT: usize = 256;
+
+const STATUS_UPDATE_SQL: &str = "UPDATE OR ROLLBACK payment_status SET period = ?2, status = ?3, reason_code = ?4, \
+     reason_text = ?5, receipt_id = ?6, updated_at = NULL WHERE payment_id = ?1";
+
+/// A status row waiting for its multi-row INSERT; its texts interned.
 #[derive(Clone, Copy)]
-struct Decision {
+struct NewStatus {
     pid: i64,
     status: PaymentStatus,
     text: u32,
-    /// The payment has a status row already (an earlier receipt's).
+}
+
+/// Receipts applied as their lines are read ([`Ledger::begin_receipts`]): one
+/// IMMEDIATE transaction for the whole command, a savepoint per receipt (so a
+/// receipt found already applied, or to be flagged whole, is undone alone). Why:
+/// staging a million lines in a scratch table and joining them back cost more
+/// than deciding them; a line is now looked up, decided and written while the
+/// parser reads the next ones on its own thread.
+struct SqliteReceipts<'c> {
+    conn: &'c Connection,
+    lookup: rusqlite::Statement<'c>,
+    many: rusqlite::Statement<'c>,
+    one: rusqlite::Statement<'c>,
+    update: rusqlite::Statement<'c>,
+    /// New status rows not yet written (at most `STATUS_ROWS_PER_INSERT`).
+    buffer: Vec<NewStatus>,
+    /// Distinct `[period, reason_code, reason_text]` of the rows written.
+    texts: Vec<[String; 3]>,
+    text_ids: HashMap<String, u32>,
+    /// Scratch for the `period \0 code \0 reason` key of `text_ids`.
+    key: String,
+    /// Payments whose status this batch wrote: the scan's snapshot of them is stale.
+    written: Seen,
+    scan: Scan,
+    /// The open receipt's row id, and what it did so far.
+    receipt: Option<i64>,
+    applied: Applied,
+    period_cache: Option<(String, Period)>,
+    /// Whether the open receipt has a savepoint, and how many receipts ended.
+    savepoint: bool,
+    ended: u64,
+    /// False once committed; dropping an open batch rolls it back.
+    open: bool,
+}
+
+impl<'c> SqliteReceipts<'c> {
+    fn begin(conn: &'c Connection, path: &Path) -> Result<SqliteReceipts<'c>, LedgerError> {
+        let mut batch = SqliteReceipts {
+            conn,
+            lookup: conn.prepare("SELECT 1")?,
+            many: conn.prepare("SELECT 1")?,
+            one: conn.prepare("SELECT 1")?,
+            update: conn.prepare("SELECT 1")?,
+            buffer: Vec::with_capacity(STATUS_ROWS_PER_INSERT),
+            texts: Vec::new(),
+            text_ids: HashMap::new(),
+            key: String::new(),
+            written: Seen::new(0),
+            scan: Scan::new(path),
+            receipt: None,
+            applied: Applied::default(),
+            period_cache: None,
+            savepoint: false,
+            ended: 0,
+            open: false,
+        };
+        // Foreign keys off for this transaction (the pragma only takes effect outside
+        // one; dropping the batch turns them on again). The only key its writes touch
+        // is a status row's receipt, the row this transaction just inserted, and
+        // checking it looked up that row again for each of a million status rows.
+        conn.execute_batch("PRAGMA foreign_keys = OFF; BEGIN IMMEDIATE")?;
+        batch.open = true;
+        // Prepared with the transaction open, so a failure below rolls it back on drop.
+        batch.lookup = conn.prepare(LOOKUP_SQL)?;
+        batch.many = conn.prepare(&status_insert_sql(STATUS_ROWS_PER_INSERT))?;
+        batch.one = conn.prepare(&status_insert_sql(1))?;
+        batch.update = conn.prepare(STATUS_UPDATE_SQL)?;
+        let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
+        batch.written = Seen::new(max);
+        // Only in WAL mode does a reader never stand in the writer's way (in the
+        // rollback-journal modes spilling the cache would wait for the scan).
+        let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        batch.scan.enabled = mode.eq_ignore_ascii_case("wal");
+        Ok(batch)
+    }
+
+    fn receipt_id(&self) -> Result<i64, LedgerError> {
+        self.receipt.ok_or_else(|| LedgerError::Corrupt("a receipt line came before its receipt was begun".into()))
+    }
+
+    /// Writes the buffered new status rows.
+    fn flush(&mut self) -> Result<(), LedgerError> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let receipt_id = self.receipt_id()?;
+        let result = if self.buffer.len() == STATUS_ROWS_PER_INSERT {
+            bind_status(&mut self.many, &self.texts, &self.buffer, receipt_id)
+        } else {
+            self.buffer
+                .iter()
+                .try_for_each(|r| bind_status(&mut self.one, &self.texts, std::slice::from_ref(r), receipt_id))
+        };
+        self.buffer.clear();
+        result
+    }
+}
+
+/// Binds `rows` (6 parameters each) to `stmt` and runs it.
+fn bind_status(
+    stmt: &mut rusqlite::Statement<'_>,
+    texts: &[[String; 3]],
+    rows: &[NewStatus],
+    receipt_id: i64,
+) -> Result<(), LedgerError> {
+    let mut i = 1;
+    for d in rows {
+        let [period, code, reason] = &texts[d.text as usize];
+        stmt.raw_bind_parameter(i, d.pid)?;
+        stmt.raw_bind_parameter(i + 1, period.as_str())?;
+        stmt.raw_bind_parameter(i + 2, d.status.code())?;
+        stmt.raw_bind_parameter(i + 3, code.as_str())?;
+        stmt.raw_bind_parameter(i + 4, reason.as_str())?;
+        stmt.raw_bind_parameter(i + 5, receipt_id)?;
+        i += 6;
+    }
+    stmt.raw_execute()?;
+    Ok(())
+}
+
+/// A payment a receipt line names, as the ledger holds it now.
+struct Found {
+    pid: i64,
+    state: PaymentState,
     has_row: bool,
+    /// The receipt that wrote its status row, if any.
+    receipt: Option<i64>,
 }
 
-impl Decided {
-    /// The status an earlier line applied to `pid`, if any.
-    fn pending(&mut self, pid: i64) -> Option<PaymentStatus> {
-        let entries = &self.entries;
-        let index = self.index.get_or_insert_with(|| entries.iter().enumerate().map(|(i, d)| (d.pid, i)).collect());
-        index.get(&pid).map(|&i| self.entries[i].status)
+impl SqliteReceipts<'_> {
+    fn look_up(&mut self, e2e: &str) -> Result<Option<Found>, LedgerError> {
+        let mut rows = self.lookup.query([e2e])?;
+        let Some(row) = rows.next()? else { return Ok(None) };
+        let text = text_at(row, 1)?;
+        let period = match &self.period_cache {
+            Some((t, p)) if t == text => *p,
+            _ => {
+                let p: Period = text.parse().map_err(LedgerError::Corrupt)?;
+                self.period_cache = Some((text.to_string(), p));
+                p
+            }
+        };
+        Ok(Some(Found {
+            pid: row.get(0)?,
+            state: PaymentState { period, amount: Fen(row.get(2)?), status: parse_status(text_at(row, 3)?)? },
+            has_row: row.get(4)?,
+            receipt: row.get(5)?,
+        }))
     }
 
-    /// Applies `status` to `pid`, replacing what an earlier line applied.
-    fn apply(&mut self, pid: i64, has_row: bool, status: PaymentStatus, period: &str, code: &str, reason: &str) {
+    /// The interned `[period, code, reason]`.
+    fn text_id(&mut self, period: Period, code: &str, reason: &str) -> u32 {
+        use std::fmt::Write;
         self.key.clear();
-        for (i, part) in [period, code, reason].into_iter().enumerate() {
-            if i > 0 {
-                self.key.push('\0');
-            }
-            self.key.push_str(part);
+        let _ = write!(self.key, "{period}\0{code}\0{reason}");
+        if let Some(&t) = self.text_ids.get(self.key.as_str()) {
+            return t;
         }
-        let text = match self.text_ids.get(self.key.as_str()) {
-            Some(&t) => t,
-            None => {
-                let t = self.texts.len() as u32;
-                self.texts.push(self.key.clone());
-                self.text_ids.insert(self.key.clone(), t);
-                t
-            }
-        };
-        let d = Decision { pid, status, text, has_row };
-        match self.index.as_mut().and_then(|index| index.get(&pid).copied()) {
-            Some(i) => self.entries[i] = d,
-            None => {
-                if let Some(index) = self.index.as_mut() {
-                    index.insert(pid, self.entries.len());
-                }
-                self.entries.push(d);
-            }
-        }
+        let t = self.texts.len() as u32;
+        self.texts.push([period.to_string(), code.to_string(), reason.to_string()]);
+        self.text_ids.insert(self.key.clone(), t);
+        t
     }
 
-    /// Writes the entries into `payment_status` in payment order, `ROWS_PER_INSERT`
-    /// rows a statement (the rows land appended, page after page).
-    fn write(mut self, tx: &rusqlite::Transaction<'_>, receipt_id: i64) -> Result<u64, LedgerError> {
-        drop(self.index.take());
-        self.entries.sort_unstable_by_key(|d| d.pid);
-        let texts: Vec<[&str; 3]> = self
-            .texts
-            .iter()
-            .map(|t| {
-                let mut parts = t.splitn(3, '\0');
-                [(); 3].map(|_| parts.next().unwrap_or(""))
-            })
-            .collect();
-        // New rows (the common case: a payment's first receipt) by plain INSERTs;
-        // an upsert cost twice as much per row.
-        let sql = |rows: usize| {
-            let values = vec!["(?,?,?,?,?,?)"; rows].join(",");
-            format!(
-                "INSERT OR ROLLBACK INTO payment_status (payment_id, period, status, reason_code, reason_text, \
-                 receipt_id) VALUES {values}"
-            )
-        };
-        let mut many = tx.prepare(&sql(ROWS_PER_INSERT))?;
-        let mut one = tx.prepare(&sql(1))?;
-        let mut update = tx.prepare(
-            "UPDATE OR ROLLBACK payment_status SET period = ?2, status = ?3, reason_code = ?4, reason_text = ?5, \
-             receipt_id = ?6, updated_at = NULL WHERE payment_id = ?1",
-        )?;
-        let bind = |stmt: &mut rusqlite::Statement<'_>, rows: &[Decision]| -> Result<(), LedgerError> {
-            let mut i = 1;
-            for d in rows {
-                let [period, code, reason] = texts[d.text as usize];
-                stmt.raw_bind_parameter(i, d.pid)?;
-                stmt.raw_bind_parameter(i + 1, period)?;
-                stmt.raw_bind_parameter(i + 2, d.status.code())?;
-                stmt.raw_bind_parameter(i + 3, code)?;
-                stmt.raw_bind_parameter(i + 4, reason)?;
-                stmt.raw_bind_parameter(i + 5, receipt_id)?;
-                i += 6;
-            }
-            stmt.raw_execute()?;
-            Ok(())
-        };
-        for d in self.entries.iter().filter(|d| d.has_row) {
-            bind(&mut update, std::slice::from_ref(d))?;
-        }
-        let mut rows = Vec::with_capacity(ROWS_PER_INSERT);
-        for d in self.entries.iter().filter(|d| !d.has_row) {
-            rows.push(*d);
-            if rows.len() == ROWS_PER_INSERT {
-                bind(&mut many, &rows)?;
-                rows.clear();
-            }
-        }
-        for d in &rows {
-            bind(&mut one, std::slice::from_ref(d))?;
-        }
-        Ok(self.entries.len() as u64)
+    fn end(&mut self) {
+        self.buffer.clear();
+        self.receipt = None;
+        self.applied = Applied::default();
     }
 }
 
-impl SqliteLedger {
-    /// Decides the staged lines of receipt `index`; returns the counts and what to apply.
-    fn decide_staged(
-        tx: &rusqlite::Transaction<'_>,
-        index: u32,
-        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
-    ) -> Result<(Applied, Decided), LedgerError> {
-        let max: i64 = tx.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
-        let mut seen = Seen::new(max);
-        let mut decided = Decided::default();
-        let mut out = Applied::default();
-        let mut query = tx.prepare(
-            "SELECT r.reason_code, r.position, r.e2e, r.status, r.amount_fen, p.id, p.period, p.amount_fen, \
-             COALESCE(s.status, 'sent'), r.reason_text, s.payment_id IS NOT NULL \
-             FROM temp.receipt_lines r LEFT JOIN payments p ON p.end_to_end_id = r.e2e \
-             LEFT JOIN payment_status s ON s.payment_id = p.id \
-             WHERE r.receipt = ?1 ORDER BY r.seq",
+impl ReceiptBatch for SqliteReceipts<'_> {
+    fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
+        receipt_seen(self.conn, sha256)
+    }
+
+    fn payments_in_file(&self, bank_file: &str) -> Result<Vec<String>, LedgerError> {
+        Ok(query_lines(self.conn, &payments_in_file_sql(), &[&bank_file])?
+            .into_iter()
+            .map(|l| l.end_to_end_id)
+            .collect())
+    }
+
+    fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError> {
+        if self.receipt.is_some() {
+            return Err(LedgerError::Corrupt("a receipt was begun while another was open".into()));
+        }
+        // The batch's first receipt needs no savepoint: undoing it is undoing the
+        // transaction. Why: with a savepoint open SQLite copies every page it changes
+        // that existed before into a sub-journal (~5% of a million-line receipt).
+        self.savepoint = self.ended > 0;
+        if self.savepoint {
+            self.conn.execute_batch("SAVEPOINT receipt")?;
+        }
+        // The SHA-256 is filled in at the end (the file is hashed while its lines are read).
+        self.conn.execute(
+            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) \
+             VALUES ('(being applied)', ?1, '', 0, 0, ?2)",
+            params![file_name, now()],
         )?;
-        let mut period_cache: Option<(String, Period)> = None;
-        let mut rows = query.query([index])?;
-        while let Some(row) = rows.next()? {
-            let pid: Option<i64> = row.get(5)?;
-            let payment = match pid {
-                None => None,
-                Some(_) => {
-                    let text = text_at(row, 6)?;
-                    let period = match &period_cache {
-                        Some((t, p)) if t == text => *p,
-                        _ => {
-                            let p: Period = text.parse().map_err(LedgerError::Corrupt)?;
-                            period_cache = Some((text.to_string(), p));
-                            p
-                        }
-                    };
-                    let status = parse_status(text_at(row, 8)?)?;
-                    Some(PaymentState { period, amount: Fen(row.get(7)?), status })
+        self.receipt = Some(self.conn.last_insert_rowid());
+        Ok(())
+    }
+
+    fn push(
+        &mut self,
+        line: &ReceiptLine,
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Result<(), LedgerError> {
+        let receipt_id = self.receipt_id()?;
+        self.applied.lines += 1;
+        let mut found = match self.scan.take(&line.end_to_end_id) {
+            Some(f) => Some(f),
+            None => {
+                let f = self.look_up(&line.end_to_end_id)?;
+                if let Some(f) = &f {
+                    self.scan.follow(f.pid, self.applied.lines);
                 }
-            };
-            let earlier = match pid {
-                Some(pid) if seen.mark(pid) => decided.pending(pid),
-                _ => None,
-            };
-            let line = StagedLine {
-                position: row.get::<_, i64>(1)? as u64,
-                end_to_end_id: text_at(row, 2)?,
-                status: parse_status(text_at(row, 3)?)?,
-                amount: row.get::<_, Option<i64>>(4)?.map(Fen),
-                payment,
-                pending: earlier,
-            };
-            out.lines += 1;
-            match (decide(&line), pid) {
-                (Verdict::Apply, Some(pid)) => {
-                    let has_row: bool = row.get(10)?;
-                    decided.apply(pid, has_row, line.status, text_at(row, 6)?, text_at(row, 0)?, text_at(row, 9)?);
-                }
-                (Verdict::Apply, None) => {
-                    return Err(LedgerError::Corrupt(format!(
-                        "receipt line {} ({}) was to be applied but names no payment",
-                        line.position, line.end_to_end_id
-                    )))
-                }
-                (Verdict::Unchanged, _) => {}
-                (Verdict::Flagged, _) => out.flagged += 1,
+                f
+            }
+        };
+        if let Some(pid) = found.as_ref().map(|f| f.pid) {
+            if self.written.mark(pid) {
+                // Written earlier in this batch (perhaps still in the buffer): the scan's
+                // snapshot is stale, the ledger as the transaction sees it is not.
+                self.flush()?;
+                found = self.look_up(&line.end_to_end_id)?;
             }
         }
-        Ok((out, decided))
+        let pending = found.as_ref().filter(|f| f.receipt == Some(receipt_id)).map(|f| f.state.status);
+        let staged = StagedLine {
+            position: line.position,
+            end_to_end_id: &line.end_to_end_id,
+            status: line.status,
+            amount: line.amount,
+            payment: found.as_ref().map(|f| f.state),
+            pending,
+        };
+        match (decide(&staged), found) {
+            (Verdict::Apply, Some(f)) => {
+                self.applied.updated += u64::from(pending.is_none());
+                let text = self.text_id(f.state.period, &line.reason_code, &line.reason_text);
+                let row = NewStatus { pid: f.pid, status: line.status, text };
+                if f.has_row {
+                    bind_status(&mut self.update, &self.texts, &[row], receipt_id)?;
+                } else {
+                    self.buffer.push(row);
+                    if self.buffer.len() == STATUS_ROWS_PER_INSERT {
+                        self.flush()?;
+                    }
+                }
+            }
+            (Verdict::Apply, None) => {
+                return Err(LedgerError::Corrupt(format!(
+                    "receipt line {} ({}) was to be applied but names no payment",
+                    line.position, line.end_to_end_id
+                )))
+            }
+            (Verdict::Unchanged, _) => {}
+            (Verdict::Flagged, _) => self.applied.flagged += 1,
+        }
+        Ok(())
     }
+
+    fn end_receipt(&mut self, sha256: &str, kind: &str) -> Result<Applied, LedgerError> {
+        let id = self.receipt_id()?;
+        self.flush()?;
+        let a = self.applied;
+        self.conn.execute(
+            "UPDATE receipts SET sha256 = ?1, kind = ?2, applied = ?3, flagged = ?4 WHERE id = ?5",
+            params![sha256, kind, a.updated as i64, a.flagged as i64, id],
+        )?;
+        if self.savepoint {
+            self.conn.execute_batch("RELEASE receipt")?;
+        }
+        self.end();
+        self.ended += 1;
+        Ok(a)
+    }
+
+    fn discard_receipt(&mut self) -> Result<(), LedgerError> {
+        self.receipt_id()?;
+        self.end();
+        if self.savepoint {
+            self.conn.execute_batch("ROLLBACK TO receipt; RELEASE receipt")?;
+        } else {
+            // A scan's snapshot is only sure while this connection holds the write
+            // lock: scans start again after it is taken again.
+            self.scan.stop();
+            self.conn.execute_batch("ROLLBACK; BEGIN IMMEDIATE")?;
+        }
+        Ok(())
+    }
+
+    fn commit(mut self: Box<Self>) -> Result<(), LedgerError> {
+        if self.receipt.is_some() {
+            return Err(LedgerError::Corrupt("a receipt was still open at the commit".into()));
+        }
+        // The scan's read snapshot would keep the checkpoint from finishing.
+        self.scan.stop();
+        self.conn.execute_batch("COMMIT")?;
+        self.open = false;
+        Ok(())
+    }
+}
+
+/// A payment row as the scan read it.
+struct ScanRow {
+    e2e: String,
+    found: Found,
+}
+
+/// Payments read ahead in id order, on a second (read-only) connection and its own
+/// thread. Why: receipts come in payment order, so the next line names the next
+/// payment; a sequential read on another core replaces a million index lookups on
+/// the thread that writes. The payment rows never change while receipts are
+/// applied, and a status this batch wrote is read again through the transaction
+/// (`written`), so the scan's snapshot (the ledger before the batch) is enough.
+/// Any failure of the scan only means lookups.
+struct Scan {
+    path: PathBuf,
+    rx: Option<std::sync::mpsc::Receiver<Vec<ScanRow>>>,
+    chunk: std::collections::VecDeque<ScanRow>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    /// How often the scan was (re)started: bounded, for a receipt in no order.
+    starts: u64,
+    enabled: bool,
+}
+
+/// Rows the scan sends at a time, and how far ahead a line may name a payment
+/// before the scan is restarted there rather than read through.
+const SCAN_CHUNK: usize = 1024;
+const SCAN_SKIP: i64 = 4096;
+
+impl Scan {
+    fn new(path: &Path) -> Scan {
+        Scan {
+            path: path.to_path_buf(),
+            rx: None,
+            chunk: Default::default(),
+            threads: Vec::new(),
+            starts: 0,
+            enabled: false,
+        }
+    }
+
+    /// The next scanned payment if the line names it.
+    fn take(&mut self, e2e: &str) -> Option<Found> {
+        if self.chunk.is_empty() {
+            let rx = self.rx.as_ref()?;
+            match rx.recv() {
+                Ok(rows) => self.chunk = rows.into(),
+                Err(_) => {
+                    self.rx = None;
+                    return None;
+                }
+            }
+        }
+        match self.chunk.front() {
+            Some(r) if r.e2e == e2e => self.chunk.pop_front().map(|r| r.found),
+            _ => None,
+        }
+    }
+
+    /// A line named payment `pid`, which the scan did not have next: skip to just
+    /// after it, or start the scan there.
+    fn follow(&mut self, pid: i64, lines: u64) {
+        while let Some(head) = self.chunk.front().map(|r| r.found.pid) {
+            if head > pid {
+                return;
+            }
+            if pid - head > SCAN_SKIP {
+                break;
+            }
+            self.chunk.pop_front();
+            if self.chunk.is_empty() {
+                if let Some(rows) = self.rx.as_ref().and_then(|rx| rx.recv().ok()) {
+                    self.chunk = rows.into();
+                }
+            }
+        }
+        if !self.chunk.is_empty() && self.chunk.front().is_some_and(|r| r.found.pid > pid) {
+            return;
+        }
+        if !self.enabled || self.starts * SCAN_SKIP as u64 > lines + SCAN_SKIP as u64 {
+            return;
+        }
+        self.stop();
+        self.starts += 1;
+        let (tx, rx) = std::sync::mpsc::sync_channel(4);
+        let path = self.path.clone();
+        self.threads.push(std::thread::spawn(move || {
+            let _ = scan_from(&path, pid + 1, &tx);
+        }));
+        self.rx = Some(rx);
+    }
+
+    /// Ends every scan thread.
+    fn stop(&mut self) {
+        self.rx = None;
+        self.chunk.clear();
+        for t in self.threads.drain(..) {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Scan {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// Sends the payments from id `from` on, in id order, until the receiver is gone.
+fn scan_from(path: &Path, from: i64, tx: &std::sync::mpsc::SyncSender<Vec<ScanRow>>) -> Result<(), LedgerError> {
+    use rusqlite::OpenFlags;
+    let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    let mut stmt = conn.prepare(
+        "SELECT p.id, p.end_to_end_id, p.period, p.amount_fen, COALESCE(s.status, 'sent'), \
+         s.payment_id IS NOT NULL, s.receipt_id FROM payments p LEFT JOIN payment_status s ON s.payment_id = p.id \
+         WHERE p.id >= ?1 ORDER BY p.id",
+    )?;
+    let mut rows = stmt.query([from])?;
+    let mut chunk = Vec::with_capacity(SCAN_CHUNK);
+    let mut period_cache: Option<(String, Period)> = None;
+    while let Some(row) = rows.next()? {
+        let text = text_at(row, 2)?;
+        let period = match &period_cache {
+            Some((t, p)) if t == text => *p,
+            _ => {
+                let p: Period = text.parse().map_err(LedgerError::Corrupt)?;
+                period_cache = Some((text.to_string(), p));
+                p
+            }
+        };
+        chunk.push(ScanRow {
+            e2e: text_at(row, 1)?.to_string(),
+            found: Found {
+                pid: row.get(0)?,
+                state: PaymentState { period, amount: Fen(row.get(3)?), status: parse_status(text_at(row, 4)?)? },
+                has_row: row.get(5)?,
+                receipt: row.get(6)?,
+            },
+        });
+        if chunk.len() == SCAN_CHUNK && tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(SCAN_CHUNK))).is_err()
+        {
+            return Ok(());
+        }
+    }
+    if !chunk.is_empty() {
+        let _ = tx.send(chunk);
+    }
+    Ok(())
+}
+
+impl Drop for SqliteReceipts<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        let _ = self.conn.execute_batch("PRAGMA foreign_keys = ON");
+    }
+}
+
+fn receipt_seen(conn: &Connection, sha256: &str) -> Result<bool, LedgerError> {
+    Ok(conn.query_row("SELECT 1 FROM receipts WHERE sha256 = ?1", params![sha256], |_| Ok(())).optional()?.is_some())
+}
+
+/// The lines of the file's run (index `payments_by_run`) that name the file:
+/// exact, as a run's lines may only name its own files ([`SqliteRun`]), and a
+/// group-level rejection is rare, while an index of file names cost every run
+/// 38 MB of index pages at a million lines (schema_v3.sql).
+fn payments_in_file_sql() -> String {
+    format!(
+        "{} WHERE p.run_id IN (SELECT run_id FROM bank_files WHERE name = ?1) AND p.bank_file = ?1",
+        select_lines(LINES_FROM)
+    )
 }
 
 impl Ledger for SqliteLedger {
@@ -864,12 +1108,8 @@ impl Ledger for SqliteLedger {
         self.query_lines(&sql, &[&period.to_string()])
     }
 
-    /// The lines of the file's run (index `payments_by_run`) that name the file:
-    /// exact, as a run's lines may only name its own files ([`SqliteRun`]), and a
-    /// group-level rejection is rare, while an index of file names cost every run
-    /// 38 MB of index pages at a million lines (schema_v3.sql).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("p.run_id IN (SELECT run_id FROM bank_files WHERE name = ?1) AND p.bank_file = ?1", &[&bank_file])
+        self.query_lines(&payments_in_file_sql(), &[&bank_file])
     }
 
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
@@ -904,57 +1144,11 @@ impl Ledger for SqliteLedger {
     }
 
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
-        Ok(self
-            .conn
-            .query_row("SELECT 1 FROM receipts WHERE sha256 = ?1", params![sha256], |_| Ok(()))
-            .optional()?
-            .is_some())
+        receipt_seen(&self.conn, sha256)
     }
 
-    fn stage_receipts(&self) -> Result<Box<dyn ReceiptStage + '_>, LedgerError> {
-        // The bundled SQLite keeps TEMP tables in memory: a million staged lines
-        // would cost ~100 MB. On a (deleted-on-close) file with an 8 MB cache the
-        // memory stays flat. Set before the temp database opens (it resets it).
-        self.conn.execute_batch("PRAGMA temp_store = FILE; PRAGMA temp.cache_size = -8192;")?;
-        self.conn.execute_batch("BEGIN")?;
-        // Created with the transaction open, so a failure below rolls it back on drop.
-        let mut stage = SqliteStage {
-            conn: &self.conn,
-            many: self.conn.prepare("SELECT 1")?,
-            one: self.conn.prepare("SELECT 1")?,
-            buffer: Vec::with_capacity(ROWS_PER_INSERT),
-            open: true,
-        };
-        self.conn.execute_batch(STAGE_TABLES)?;
-        let values = |rows: usize| format!("{STAGE_INSERT}{}", vec!["(?,?,?,?,?,?,?)"; rows].join(","));
-        stage.many = self.conn.prepare(&values(ROWS_PER_INSERT))?;
-        stage.one = self.conn.prepare(&values(1))?;
-        Ok(Box::new(stage))
-    }
-
-    fn apply_staged_receipt(
-        &mut self,
-        index: u32,
-        receipt: &ReceiptRecord,
-        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
-    ) -> Result<Applied, LedgerError> {
-        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        tx.execute(
-            "INSERT INTO receipts (sha256, file_name, kind, applied, flagged, applied_at) VALUES (?1, ?2, ?3, 0, 0, ?4)",
-            params![receipt.sha256, receipt.file_name, receipt.kind, now()],
-        )?;
-        let receipt_id = tx.last_insert_rowid();
-        let (mut applied, decided) = Self::decide_staged(&tx, index, decide)?;
-        tracing::debug!(event = "phase", phase = "receipt_decided");
-        applied.updated = decided.write(&tx, receipt_id)?;
-        tx.execute(
-            "UPDATE receipts SET applied = ?1, flagged = ?2 WHERE id = ?3",
-            params![applied.updated as i64, applied.flagged as i64, receipt_id],
-        )?;
-        tracing::debug!(event = "phase", phase = "receipt_written");
-        tx.commit()?;
-        tracing::debug!(event = "phase", phase = "receipt_committed");
-        Ok(applied)
+    fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError> {
+        Ok(Box::new(SqliteReceipts::begin(&self.conn, &self.path)?))
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {
@@ -1119,8 +1313,21 @@ mod tests {
         }
     }
 
-    fn record(sha: &str) -> ReceiptRecord {
-        ReceiptRecord { sha256: sha.into(), file_name: "r.xml".into(), kind: "k".into() }
+    /// Applies `lines` as one receipt in a batch of its own, and commits.
+    fn apply(
+        l: &mut SqliteLedger,
+        sha: &str,
+        lines: &[ReceiptLine],
+        decide: &mut dyn FnMut(&StagedLine<'_>) -> Verdict,
+    ) -> Applied {
+        let mut b = l.begin_receipts().unwrap();
+        b.begin_receipt("r.xml").unwrap();
+        for line in lines {
+            b.push(line, decide).unwrap();
+        }
+        let a = b.end_receipt(sha, "k").unwrap();
+        b.commit().unwrap();
+        a
     }
 
     /// Applies every line whose status differs (the pending one counting), flags unknowns.
@@ -1132,42 +1339,74 @@ mod tests {
         }
     }
 
-    /// A large staged receipt applies in one go; staging it again and deciding it
-    /// against the ledger changes nothing; an unfinished stage leaves nothing staged.
+    /// A large receipt applies in one go; applying it again changes nothing; a
+    /// batch dropped uncommitted leaves nothing.
     #[test]
-    fn a_large_staged_receipt_applies_once() {
+    fn a_large_receipt_applies_once() {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         let n = 20_000;
         let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:06}"), &format!("P{i}"), None, 0)).collect();
         l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
         let status = |i: usize| if i % 10 == 5 { PaymentStatus::Failed } else { PaymentStatus::Settled };
-        let stage_all = |l: &SqliteLedger| {
-            let mut st = l.stage_receipts().unwrap();
-            for i in 0..n {
-                st.push(0, &receipt_line(&format!("E{i:06}"), status(i))).unwrap();
-            }
-            st.push(0, &receipt_line("NOPE", PaymentStatus::Settled)).unwrap();
-            st.finish().unwrap();
-        };
-        stage_all(&l);
-        let a = l.apply_staged_receipt(0, &record("a"), &mut plain).unwrap();
+        let mut receipt: Vec<ReceiptLine> = (0..n).map(|i| receipt_line(&format!("E{i:06}"), status(i))).collect();
+        receipt.push(receipt_line("NOPE", PaymentStatus::Settled));
+        let a = apply(&mut l, "a", &receipt, &mut plain);
         assert_eq!(a, Applied { lines: n as u64 + 1, updated: n as u64, flagged: 1 });
         assert!(l.receipt_seen("a").unwrap());
         let p = l.payment("E000005").unwrap().unwrap();
         assert_eq!((p.status, p.reason_code.as_str()), (PaymentStatus::Failed, "AC04"));
         assert_eq!(l.payment("E000006").unwrap().unwrap().status, PaymentStatus::Settled);
-        stage_all(&l);
-        let b = l.apply_staged_receipt(0, &record("b"), &mut plain).unwrap();
+        let b = apply(&mut l, "b", &receipt, &mut plain);
         assert_eq!(b, Applied { lines: n as u64 + 1, updated: 0, flagged: 1 });
-        // Dropped unfinished: nothing stays staged for the next apply.
         {
-            let mut st = l.stage_receipts().unwrap();
-            st.push(0, &receipt_line("E000001", PaymentStatus::Returned)).unwrap();
+            let mut b = l.begin_receipts().unwrap();
+            b.begin_receipt("r.xml").unwrap();
+            b.push(&receipt_line("E000001", PaymentStatus::Returned), &mut plain).unwrap();
+            b.end_receipt("c", "k").unwrap();
         }
-        let c = l.apply_staged_receipt(0, &record("c"), &mut plain).unwrap();
-        assert_eq!(c, Applied::default());
+        assert!(!l.receipt_seen("c").unwrap());
         assert_eq!(l.payment("E000001").unwrap().unwrap().status, PaymentStatus::Settled);
+    }
+
+    /// Receipts of one batch see what earlier ones applied (the read-ahead scan's
+    /// snapshot does not), in order or not; a discarded receipt leaves nothing.
+    #[test]
+    fn receipts_of_one_batch_see_each_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let n = 12_000;
+        let lines: Vec<LedgerLine> = (0..n).map(|i| line(&format!("E{i:06}"), &format!("P{i}"), None, 0)).collect();
+        l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+        let e2e = |i: usize| format!("E{i:06}");
+        // In order, then backwards with a gap, then in order again.
+        let order: Vec<usize> = (0..5000).chain((5000..9000).rev()).chain(9500..n).collect();
+        let mut b = l.begin_receipts().unwrap();
+        b.begin_receipt("1.xml").unwrap();
+        for &i in &order {
+            b.push(&receipt_line(&e2e(i), PaymentStatus::Pending), &mut plain).unwrap();
+        }
+        assert_eq!(b.end_receipt("one", "k").unwrap().updated, order.len() as u64);
+        b.begin_receipt("2.xml").unwrap();
+        let mut met = Vec::new();
+        for &i in &order {
+            b.push(&receipt_line(&e2e(i), PaymentStatus::Settled), &mut |x| {
+                met.push((x.payment.map(|p| p.status), x.pending));
+                plain(x)
+            })
+            .unwrap();
+        }
+        assert!(met.iter().all(|m| *m == (Some(PaymentStatus::Pending), None)), "{:?}", &met[..3]);
+        assert_eq!(b.end_receipt("two", "k").unwrap().updated, order.len() as u64);
+        b.begin_receipt("3.xml").unwrap();
+        b.push(&receipt_line(&e2e(9200), PaymentStatus::Failed), &mut plain).unwrap();
+        b.push(&receipt_line(&e2e(1), PaymentStatus::Returned), &mut plain).unwrap();
+        b.discard_receipt().unwrap();
+        b.commit().unwrap();
+        assert!(l.receipt_seen("two").unwrap());
+        assert_eq!(l.payment(&e2e(1)).unwrap().unwrap().status, PaymentStatus::Settled);
+        assert_eq!(l.payment(&e2e(7000)).unwrap().unwrap().status, PaymentStatus::Settled);
+        assert_eq!(l.payment(&e2e(9200)).unwrap().unwrap().status, PaymentStatus::Sent);
     }
 
     /// Two lines about one payment in one receipt: the later one is decided against
@@ -1177,18 +1416,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
         l.commit_run(&run("R001"), &[file("f1")], &[line("E1", "A", None, 0)]).unwrap();
-        let mut st = l.stage_receipts().unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Pending)).unwrap();
-        st.push(0, &receipt_line("E1", PaymentStatus::Failed)).unwrap();
-        st.finish().unwrap();
+        let lines =
+            [PaymentStatus::Pending, PaymentStatus::Pending, PaymentStatus::Failed].map(|s| receipt_line("E1", s));
         let mut seen = Vec::new();
-        let a = l
-            .apply_staged_receipt(0, &record("a"), &mut |x| {
-                seen.push(x.pending);
-                plain(x)
-            })
-            .unwrap();
+        let a = apply(&mut l, "a", &lines, &mut |x| {
+            seen.push(x.pending);
+            plain(x)
+        });
         assert_eq!(seen, [None, Some(PaymentStatus::Pending), Some(PaymentStatus::Pending)]);
         assert_eq!(a, Applied { lines: 3, updated: 1, flagged: 0 });
         assert_eq!(l.payment("E1").unwrap().unwrap().status, PaymentStatus::Failed);
@@ -1289,11 +1523,7 @@ mod tests {
             assert!(d.reissued.lines > 0 && d.balances());
 
             // Receipts and runs keep working on the migrated ledger.
-            let mut st = l.stage_receipts().unwrap();
-            st.push(0, &receipt_line("E6", Settled)).unwrap();
-            st.push(0, &receipt_line("E2", Returned)).unwrap();
-            st.finish().unwrap();
-            let a = l.apply_staged_receipt(0, &record("r2"), &mut plain).unwrap();
+            let a = apply(&mut l, "r2", &[receipt_line("E6", Settled), receipt_line("E2", Returned)], &mut plain);
             assert_eq!(a, Applied { lines: 2, updated: 2, flagged: 0 });
             assert_eq!(l.payment("E6").unwrap().unwrap().status, Settled);
             assert_eq!(l.payment("E2").unwrap().unwrap().status, Returned);

@@ -12,9 +12,7 @@ use super::{io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{
-    Ledger, LedgerError, LedgerLine, Lock, ReceiptRecord, ReceiptStage, SqliteLedger, StagedLine, Verdict,
-};
+use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, SqliteLedger, StagedLine, Verdict};
 use crate::returns::{self, ReasonMap};
 
 /// A receipt line that was not applied, and why.
@@ -26,57 +24,64 @@ pub struct Flag {
     pub problem: String,
 }
 
-/// One receipt file, parsed; its lines are staged in the ledger.
-struct Receipt {
-    name: String,
-    sha256: String,
+/// What reading one receipt file found besides its lines.
+struct Read {
     kind: String,
     /// camt.054: the account the bank notified; must be one of our payers.
     account: Option<String>,
 }
 
-/// Applies receipt files. All files are parsed (and staged) first: one malformed
-/// file refuses the whole command and nothing is applied.
+/// What became of one receipt file.
+enum FileOutcome {
+    /// The same bytes were applied before: nothing changed.
+    Seen,
+    Applied {
+        kind: String,
+        applied: Applied,
+        flags: Vec<Flag>,
+        touched: BTreeSet<Period>,
+    },
+}
+
+/// Applies receipt files, all in one ledger transaction, each line decided as the
+/// parser reads it. One malformed file refuses the whole command: the transaction
+/// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
-    let receipts = stage_files(&ledger, files, &text_formats, &reasons)?;
-    tracing::debug!(event = "phase", phase = "receipts_staged");
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
-    for (index, r) in receipts.iter().enumerate() {
-        if ledger.receipt_seen(&r.sha256)? {
-            tracing::info!(event = "receipt_already_applied", file = %r.name);
-            summary.push(format!("{}：此回执已处理过，没有任何改动", r.name));
-            continue;
-        }
-        let record = ReceiptRecord { sha256: r.sha256.clone(), file_name: r.name.clone(), kind: r.kind.clone() };
-        let foreign = foreign_account(config, r);
-        let mut f = Vec::new();
-        let applied = ledger.apply_staged_receipt(index as u32, &record, &mut |l| match &foreign {
-            Some(problem) => {
-                f.push(flag_line(&r.name, l, problem.clone()));
-                Verdict::Flagged
-            }
-            None => decide(&r.name, l, &mut f, &mut touched),
-        })?;
+    let mut batch = ledger.begin_receipts()?;
+    tracing::debug!(event = "phase", phase = "receipts_begun");
+    for path in files {
+        let name = path.display().to_string();
+        let outcome = apply_file(config, batch.as_mut(), path, &name, &text_formats, &reasons)?;
         super::fault::point("receipt");
+        let FileOutcome::Applied { kind, applied, flags: mut f, touched: t } = outcome else {
+            tracing::info!(event = "receipt_already_applied", file = %name);
+            summary.push(format!("{name}：此回执已处理过，没有任何改动"));
+            continue;
+        };
         applied_total += applied.updated;
-        tracing::info!(event = "receipt_applied", file = %r.name, kind = %r.kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
+        touched.extend(t);
+        tracing::info!(event = "receipt_applied", file = %name, kind = %kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
         summary.push(format!(
             "{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行",
-            r.name,
-            r.kind,
+            name,
+            kind,
             applied.lines,
             applied.updated,
             f.len()
         ));
         flags.append(&mut f);
     }
+    tracing::debug!(event = "phase", phase = "receipts_decided");
+    batch.commit()?;
+    tracing::debug!(event = "phase", phase = "receipts_committed");
     let mut failures_found = 0;
     for period in &touched {
         failures_found += write_failures(config, &ledger, *period)?;
@@ -95,6 +100,37 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     Ok(Outcome { needs_person: !flags.is_empty() || failures_found > 0, summary })
 }
 
+/// Reads one receipt file into the batch. Its lines are decided while it is read
+/// and hashed; a receipt whose bytes were applied before is then undone, and a
+/// camt.054 about another office's account is read again with every line flagged.
+fn apply_file(
+    config: &Config,
+    batch: &mut dyn ReceiptBatch,
+    path: &Path,
+    name: &str,
+    text_formats: &[Format],
+    reasons: &ReasonMap,
+) -> Result<FileOutcome, PipelineError> {
+    batch.begin_receipt(name)?;
+    let mut sink =
+        Sink { batch, reasons, file: name, foreign: None, flags: Vec::new(), touched: BTreeSet::new(), error: None };
+    let (sha256, read) = read_file(path, text_formats, &mut sink)?;
+    if sink.batch.receipt_seen(&sha256)? {
+        sink.batch.discard_receipt()?;
+        return Ok(FileOutcome::Seen);
+    }
+    if let Some(problem) = read.account.as_deref().and_then(|a| foreign_account(config, a)) {
+        sink.batch.discard_receipt()?;
+        sink.batch.begin_receipt(name)?;
+        sink.flags.clear();
+        sink.touched.clear();
+        sink.foreign = Some(problem);
+        read_file(path, text_formats, &mut sink)?;
+    }
+    let applied = sink.batch.end_receipt(&sha256, &read.kind)?;
+    Ok(FileOutcome::Applied { kind: read.kind, applied, flags: sink.flags, touched: sink.touched })
+}
+
 /// The text layouts the office's programs use, for return files that are not XML.
 fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
     let mut names: Vec<&str> = config.programs.values().map(|p| p.format.as_str()).collect();
@@ -107,30 +143,17 @@ fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
     Ok(out)
 }
 
-/// Parses and stages every file, in order; any error refuses them all (the
-/// staged lines are discarded when the stage is dropped unfinished).
-fn stage_files(
-    ledger: &SqliteLedger,
-    files: &[PathBuf],
-    text_formats: &[Format],
-    reasons: &ReasonMap,
-) -> Result<Vec<Receipt>, PipelineError> {
-    let mut stage = ledger.stage_receipts()?;
-    let mut receipts = Vec::new();
-    for (index, path) in files.iter().enumerate() {
-        let mut sink = Sink { index: index as u32, stage: stage.as_mut(), reasons, error: None };
-        receipts.push(parse_file(path, text_formats, ledger, &mut sink)?);
-    }
-    stage.finish()?;
-    Ok(receipts)
-}
-
-/// Where parsed lines go: completed with a reason code, then staged.
+/// Where parsed lines go: completed with a reason code, then decided and applied.
 struct Sink<'a> {
-    index: u32,
-    stage: &'a mut dyn ReceiptStage,
+    batch: &'a mut dyn ReceiptBatch,
     reasons: &'a ReasonMap,
-    /// The first staging error (the parser goes on; the caller checks this).
+    file: &'a str,
+    /// Every line is flagged with this problem (another office's camt.054).
+    foreign: Option<String>,
+    flags: Vec<Flag>,
+    /// Periods with an applied line (their failures.csv is rewritten).
+    touched: BTreeSet<Period>,
+    /// The first ledger error (the parser goes on; the caller checks this).
     error: Option<LedgerError>,
 }
 
@@ -142,7 +165,15 @@ impl Sink<'_> {
         if l.reason_code.is_empty() && matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
             l.reason_code = self.reasons.code_for(&l.reason_text).to_string();
         }
-        if let Err(e) = self.stage.push(self.index, &l) {
+        let (file, foreign, flags, touched) = (self.file, &self.foreign, &mut self.flags, &mut self.touched);
+        let result = self.batch.push(&l, &mut |s| match foreign {
+            Some(problem) => {
+                flags.push(flag_line(file, s, problem.clone()));
+                Verdict::Flagged
+            }
+            None => decide(file, s, flags, touched),
+        });
+        if let Err(e) = result {
             self.error = Some(e);
         }
     }
@@ -155,27 +186,24 @@ impl Sink<'_> {
     }
 }
 
-fn parse_file(
-    path: &Path,
-    text_formats: &[Format],
-    ledger: &dyn Ledger,
-    sink: &mut Sink<'_>,
-) -> Result<Receipt, PipelineError> {
-    let name = path.display().to_string();
-    let (streamed, sha256) = parse_and_hash(path, &name, sink);
+/// Reads a receipt file's lines into the sink; returns the file's SHA-256 and
+/// what else it found.
+fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Result<(String, Read), PipelineError> {
+    let name = sink.file;
+    let (streamed, sha256) = parse_and_hash(path, name, sink);
     let sha256 = sha256.map_err(io_err(path))?;
     let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
     if let Some(parsed) = streamed.map_err(|e| refuse(e.to_string()))? {
         for g in &parsed.group_statuses {
-            expand_group(ledger, g, sink)?;
+            expand_group(g, sink)?;
         }
         sink.check()?;
-        return Ok(Receipt { name, sha256, kind: format!("{:?}", parsed.kind), account: parsed.account });
+        return Ok((sha256, Read { kind: format!("{:?}", parsed.kind), account: parsed.account }));
     }
     let bytes = std::fs::read(path).map_err(io_err(path))?;
     let mut errors = Vec::new();
     for f in text_formats {
-        match f.read_returns(&bytes, &name) {
+        match f.read_returns(&bytes, name) {
             // A file with no receipt line is not a receipt (an empty or half-uploaded file).
             Ok(lines) if lines.is_empty() => errors.push(format!("as {}: no receipt line", f.name())),
             Ok(lines) => {
@@ -183,7 +211,7 @@ fn parse_file(
                     sink.push(l);
                 }
                 sink.check()?;
-                return Ok(Receipt { name, sha256, kind: f.name().to_string(), account: None });
+                return Ok((sha256, Read { kind: f.name().to_string(), account: None }));
             }
             Err(e) => errors.push(format!("as {}: {e}", f.name())),
         }
@@ -192,8 +220,8 @@ fn parse_file(
 }
 
 /// Parses an XML receipt on one thread and hashes it on another while this one
-/// stages its lines: at a million lines the three take about as long each, and
-/// the lines cross in bounded chunks, so memory does not grow with the file.
+/// decides and applies its lines (the ledger reads ahead on a third): the lines
+/// cross in bounded chunks, so memory does not grow with the file.
 fn parse_and_hash(
     path: &Path,
     name: &str,
@@ -208,7 +236,7 @@ fn parse_and_hash(
             let parsed = returns::stream_xml_file(path, name, &mut |l| {
                 chunk.push(l);
                 if chunk.len() == CHUNK {
-                    // A closed channel means staging failed: the error is the sink's.
+                    // A closed channel means the sink failed: the error is the sink's.
                     let _ = tx.send(std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK)));
                 }
             });
@@ -227,8 +255,7 @@ fn parse_and_hash(
 
 /// A camt.054 about an account that is none of this office's payer accounts is
 /// another office's notification: every line is flagged, none applied.
-fn foreign_account(config: &Config, r: &Receipt) -> Option<String> {
-    let a = r.account.as_deref()?;
+fn foreign_account(config: &Config, a: &str) -> Option<String> {
     if config.payers.values().any(|p| p.account == a) {
         return None;
     }
@@ -241,15 +268,15 @@ fn flag_line(file: &str, l: &StagedLine<'_>, problem: String) -> Flag {
 
 /// A group or payment-information level status covers every line of the file it
 /// names (the bank file's MsgId is its file name without `.xml`).
-fn expand_group(ledger: &dyn Ledger, g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineError> {
+fn expand_group(g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineError> {
     if g.status != PaymentStatus::Failed {
         return Ok(());
     }
-    for l in ledger.payments_in_file(&format!("{}.xml", g.original_msg_id))? {
+    for end_to_end_id in sink.batch.payments_in_file(&format!("{}.xml", g.original_msg_id))? {
         sink.push(ReceiptLine {
             file: String::new(),
             position: g.position,
-            end_to_end_id: l.end_to_end_id,
+            end_to_end_id,
             status: PaymentStatus::Failed,
             amount: None,
             reason_code: g.reason_code.clone(),
@@ -319,6 +346,7 @@ pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
 /// (no correction settled or in flight).
 fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
     let lines = ledger.failure_lines(period)?;
+    tracing::debug!(event = "phase", phase = "failure_lines_read", lines = lines.len());
     let corrected: BTreeSet<String> = lines
         .iter()
         .filter(|l| l.original_id.is_some() && !is_failure(l))
@@ -336,6 +364,7 @@ fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Resul
         .collect();
     let dir = config.period_dir(period).join("returns");
     crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
+    tracing::debug!(event = "phase", phase = "failures_csv_written");
     crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
     if !deaths.is_empty() {
         let deaths: Vec<&LedgerLine> = deaths.iter().collect();
