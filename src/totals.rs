@@ -71,6 +71,19 @@ pub struct PlaceTotals {
     pub held: Tally,
 }
 
+impl PlaceTotals {
+    /// Adds `other`'s households, people, paid and held into `self` (a village's
+    /// rows read in parts, or villages summed into a township).
+    pub fn absorb(&mut self, other: &PlaceTotals) {
+        self.households += other.households;
+        self.people += other.people;
+        self.paid.lines += other.paid.lines;
+        self.paid.amount += other.paid.amount;
+        self.held.lines += other.held.lines;
+        self.held.amount += other.held.amount;
+    }
+}
+
 /// All totals of a run.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunTotals {

@@ -513,21 +513,12 @@ impl Prepared {
                     let key =
                         PlaceKey { program: roster.program, township: township.clone(), village: village.clone() };
                     let slot = t.places.entry(key).or_default();
-                    merge(slot, v);
+                    slot.absorb(&v);
                 }
             }
         }
         t
     }
-}
-
-fn merge(into: &mut PlaceTotals, v: PlaceTotals) {
-    into.households += v.households;
-    into.people += v.people;
-    into.paid.lines += v.paid.lines;
-    into.paid.amount += v.paid.amount;
-    into.held.lines += v.held.lines;
-    into.held.amount += v.held.amount;
 }
 
 #[cfg(test)]

@@ -272,24 +272,15 @@ fn program_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, p: Program, tag:
         let mut sub = PlaceTotals::default();
         for (village, v) in villages {
             place_row(ws, s, row, town, village, v, false)?;
-            add_place(&mut sub, v);
+            sub.absorb(v);
             row += 1;
         }
         place_row(ws, s, row, town, "小计", &sub, true)?;
-        add_place(&mut total, &sub);
+        total.absorb(&sub);
         row += 1;
     }
     place_row(ws, s, row, "合计", "", &total, true)?;
     sign_off(ws, s, row + 1, 7, "发放金额合计", total.paid.amount)
-}
-
-fn add_place(acc: &mut PlaceTotals, v: &PlaceTotals) {
-    acc.households += v.households;
-    acc.people += v.people;
-    acc.paid.lines += v.paid.lines;
-    acc.paid.amount += v.paid.amount;
-    acc.held.lines += v.held.lines;
-    acc.held.amount += v.held.amount;
 }
 
 fn place_row(
