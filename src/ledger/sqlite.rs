@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+use super::borrowed::{Borrowed, Value};
 use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
     ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
@@ -16,7 +17,7 @@ const MIGRATIONS: &[&str] =
     &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
 
 /// Payment rows per INSERT statement: one statement per row spent most of a
-/// million-line commit in per-statement overhead (16 × 64 parameters stays far
+/// million-line commit in per-statement overhead (15 × 64 parameters stays far
 /// below SQLite's limit).
 const ROWS_PER_INSERT: usize = 64;
 /// `OR ROLLBACK`: a line that breaks a unique index (a second payment) ends the
@@ -40,53 +41,78 @@ fn payment_values(rows: usize) -> String {
     sql
 }
 
-/// Inserts the payment rows, many per statement. A row that breaks a unique
-/// index (the one-payment-per-person rule) rolls the whole transaction back, and
-/// is reported as [`LedgerError::AlreadyPaid`] with its program and period.
-fn insert_payments(conn: &Connection, run_id: i64, lines: &[LedgerLine]) -> Result<(), LedgerError> {
-    let mut many = conn.prepare_cached(&payment_values(ROWS_PER_INSERT))?;
-    let mut one = conn.prepare_cached(&payment_values(1))?;
-    for chunk in lines.chunks(ROWS_PER_INSERT) {
-        if chunk.len() == ROWS_PER_INSERT {
-            insert_rows(conn, &mut many, run_id, chunk)?;
-        } else {
-            for l in chunk {
-                insert_rows(conn, &mut one, run_id, std::slice::from_ref(l))?;
-            }
-        }
-    }
-    Ok(())
+/// The two INSERTs of a run's payment rows: `ROWS_PER_INSERT` rows at a time,
+/// and one row for a chunk's remainder.
+struct PaymentInserts<'c> {
+    many: Borrowed<'c>,
+    one: Borrowed<'c>,
 }
 
-/// Runs `stmt` (an INSERT of `rows.len()` rows) for `rows`.
-fn insert_rows(
-    conn: &Connection,
-    stmt: &mut rusqlite::Statement<'_>,
-    run_id: i64,
-    rows: &[LedgerLine],
-) -> Result<(), LedgerError> {
-    let mut i = 1;
-    for l in rows {
-        bind_payment(stmt, &mut i, run_id, l)?;
+impl<'c> PaymentInserts<'c> {
+    fn prepare(conn: &'c Connection) -> rusqlite::Result<PaymentInserts<'c>> {
+        Ok(PaymentInserts {
+            many: Borrowed::prepare(conn, &payment_values(ROWS_PER_INSERT))?,
+            one: Borrowed::prepare(conn, &payment_values(1))?,
+        })
     }
-    match stmt.raw_execute() {
-        Err(rusqlite::Error::SqliteFailure(e, msg)) if e.code == rusqlite::ErrorCode::ConstraintViolation => {
-            Err(refused(conn, rows, e, msg))
+
+    /// Inserts the payment rows, many per statement. A row that breaks a unique
+    /// index (the one-payment-per-person rule) rolls the whole transaction back,
+    /// and is reported as [`LedgerError::AlreadyPaid`] with its program and period.
+    fn insert(
+        &mut self,
+        conn: &Connection,
+        run_id: i64,
+        period: &str,
+        lines: &[LedgerLine],
+    ) -> Result<(), LedgerError> {
+        let mut values = Vec::with_capacity(ROWS_PER_INSERT * PAYMENT_PARAMS);
+        let (full, rest) = lines.split_at(lines.len() / ROWS_PER_INSERT * ROWS_PER_INSERT);
+        for group in full.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
+            values.clear();
+            group.iter().for_each(|l| payment_row(&mut values, run_id, period, l));
+            let stmt = if group.len() == ROWS_PER_INSERT { &mut self.many } else { &mut self.one };
+            stmt.execute(&values).map_err(|e| refused(conn, group, e))?;
         }
-        res => res.map(drop).map_err(LedgerError::from),
+        Ok(())
     }
 }
 
-/// The error for a refused row of `group` (the transaction is already rolled
-/// back). A unique index refused it: a payment already recorded, before this run
-/// or earlier in it; the line named is one recorded before if there is one.
-fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::ffi::Error, msg: Option<String>) -> LedgerError {
-    let unique = matches!(
-        e.extended_code,
+/// Parameters per payment row (the columns of [`PAYMENT_COLUMNS`]).
+const PAYMENT_PARAMS: usize = 15;
+
+/// One payment row's parameters, in [`PAYMENT_COLUMNS`] order.
+fn payment_row<'a>(values: &mut Vec<Value<'a>>, run_id: i64, period: &'a str, l: &'a LedgerLine) {
+    values.extend([
+        Value::Text(&l.end_to_end_id),
+        Value::Int(run_id),
+        Value::Text(l.program.code()),
+        Value::Text(period),
+        Value::Text(&l.id_number),
+        Value::Text(&l.name),
+        Value::Text(&l.township),
+        Value::Text(&l.village),
+        Value::Text(&l.payee_name),
+        Value::Text(&l.account),
+        Value::Text(&l.bank),
+        Value::Int(l.amount.0),
+        Value::Text(&l.bank_file),
+        l.original_id.as_deref().map_or(Value::Null, Value::Text),
+        Value::Int(i64::from(l.retry)),
+    ]);
+}
+
+/// The error for a failed INSERT of `group`. A unique index refused a row (the
+/// transaction is already rolled back: `OR ROLLBACK`): a payment already
+/// recorded, before this run or earlier in it; the line named is one recorded
+/// before if there is one.
+fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::Error) -> LedgerError {
+    let unique = matches!(&e, rusqlite::Error::SqliteFailure(f, _) if matches!(
+        f.extended_code,
         rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE | rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY
-    );
+    ));
     if !unique {
-        return LedgerError::Db(rusqlite::Error::SqliteFailure(e, msg));
+        return LedgerError::Db(e);
     }
     let recorded = |l: &&LedgerLine| {
         conn.query_row(
@@ -104,38 +130,6 @@ fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::ffi::Error, msg
     LedgerError::AlreadyPaid { program: l.program.code().into(), period: l.period.to_string() }
 }
 
-/// Binds one payment row's 15 parameters from index `*i` on.
-fn bind_payment(
-    stmt: &mut rusqlite::Statement<'_>,
-    i: &mut usize,
-    run_id: i64,
-    l: &LedgerLine,
-) -> Result<(), LedgerError> {
-    let period = l.period.to_string();
-    let values: [&dyn rusqlite::ToSql; 15] = [
-        &l.end_to_end_id,
-        &run_id,
-        &l.program.code(),
-        &period,
-        &l.id_number,
-        &l.name,
-        &l.township,
-        &l.village,
-        &l.payee_name,
-        &l.account,
-        &l.bank,
-        &l.amount.0,
-        &l.bank_file,
-        &l.original_id,
-        &l.retry,
-    ];
-    for v in values {
-        stmt.raw_bind_parameter(*i, v)?;
-        *i += 1;
-    }
-    Ok(())
-}
-
 /// A run being recorded: an open `BEGIN IMMEDIATE` transaction on the ledger's
 /// connection, rolled back if dropped before [`RunWriter::commit`].
 ///
@@ -145,8 +139,11 @@ fn bind_payment(
 /// a search of the whole run per file without an index on the file name.
 struct SqliteRun<'a> {
     conn: &'a Connection,
+    inserts: PaymentInserts<'a>,
     run_id: i64,
-    period: String,
+    period: Period,
+    /// `period` as stored (every line of a run is of the run's period).
+    period_text: String,
     /// Files with a placeholder row, and the last one met (lines come file by file).
     placeholders: HashSet<String>,
     last_file: String,
@@ -166,7 +163,7 @@ impl SqliteRun<'_> {
                 "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
                  VALUES (?1, ?2, ?3, ?4, '', 0, 0, '') ON CONFLICT (name) DO NOTHING",
             )?
-            .execute(params![l.bank_file, self.run_id, l.program.code(), self.period])?;
+            .execute(params![l.bank_file, self.run_id, l.program.code(), self.period_text])?;
         if placed == 0 {
             // A run's lines name its own files: `payments_in_file` relies on it.
             return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
@@ -195,11 +192,17 @@ impl RunWriter for SqliteRun<'_> {
     fn add_lines(&mut self, lines: &[LedgerLine]) -> Result<(), LedgerError> {
         self.still_open()?;
         for l in lines {
+            if l.period != self.period {
+                return Err(LedgerError::Corrupt(format!(
+                    "line {} is of period {}, not of its run's period {}",
+                    l.end_to_end_id, l.period, self.period
+                )));
+            }
             if l.bank_file != self.last_file {
                 self.placeholder(l)?;
             }
         }
-        insert_payments(self.conn, self.run_id, lines)
+        self.inserts.insert(self.conn, self.run_id, &self.period_text, lines)
     }
 
     fn commit(mut self: Box<Self>, files: &[FileRecord], manifest_sha256: &str) -> Result<i64, LedgerError> {
@@ -218,7 +221,7 @@ impl RunWriter for SqliteRun<'_> {
                 file.name,
                 self.run_id,
                 file.program.code(),
-                self.period,
+                self.period_text,
                 file.format,
                 file.lines as i64,
                 file.total.0,
@@ -1044,8 +1047,10 @@ impl Ledger for SqliteLedger {
         self.conn.execute_batch("BEGIN IMMEDIATE; PRAGMA defer_foreign_keys = ON;")?;
         let mut open = SqliteRun {
             conn: &self.conn,
+            inserts: PaymentInserts::prepare(&self.conn)?,
             run_id: 0,
-            period: run.period.to_string(),
+            period: run.period,
+            period_text: run.period.to_string(),
             placeholders: HashSet::new(),
             last_file: String::new(),
             done: false,
@@ -1054,7 +1059,7 @@ impl Ledger for SqliteLedger {
             "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
              VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",
             params![
-                open.period,
+                open.period_text,
                 run.batch,
                 run.kind.code(),
                 run.staging_dir.to_string_lossy(),
@@ -1282,6 +1287,19 @@ mod tests {
         let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &again)).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
+    }
+
+    /// A run's rows store the run's period: a line of another period is refused
+    /// rather than recorded under the wrong month.
+    #[test]
+    fn a_line_of_another_period_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let mut odd = line("E1", "110105194912310021", None, 0);
+        odd.period = "2026-10".parse().unwrap();
+        let err = l.commit_run(&run("R001"), &[file("f1")], &[odd]).unwrap_err();
+        assert!(matches!(&err, LedgerError::Corrupt(m) if m.contains("2026-10")), "{err:?}");
+        assert!(l.files_of_period("2026-11".parse().unwrap()).unwrap().is_empty());
     }
 
     #[test]
