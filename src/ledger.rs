@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
+mod borrowed;
 mod sqlite;
 pub use sqlite::SqliteLedger;
 

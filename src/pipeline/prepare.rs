@@ -255,13 +255,16 @@ pub(crate) fn prepare(
         p.facts.append(&mut rows.facts);
         places.push(rows.places);
     }
+    tracing::debug!(event = "phase", phase = "rosters_read", rows = total_rows);
     p.findings = reconcile::reconcile(&mut p.entries, &stops, period.first_day());
     fault::point("reconcile");
+    tracing::debug!(event = "phase", phase = "reconciled");
     if let Some(ledger) = ledger {
         p.hold_reported_deceased(ledger)?;
         for r in 0..p.rosters.len() {
             p.apply_ledger_checks(ledger, r, config)?;
         }
+        tracing::debug!(event = "phase", phase = "ledger_checked");
     }
     p.findings.sort_by_key(|f| f.index); // stable: each row's findings stay in order
     p.changes.sort_by_key(|c| c.index);

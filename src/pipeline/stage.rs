@@ -239,7 +239,10 @@ impl<'a> Writer<'a> {
     /// finishes the reports. Returns the bank files, and the lines and amount written.
     ///
     /// Reading the rosters (this thread) and writing the lines (a `bank` thread)
-    /// overlap: lines cross in chunks through a bounded channel.
+    /// overlap: lines cross in chunks through a bounded channel. A program's
+    /// finished files are signed on a `sign` thread while the next program is
+    /// written: signing reads each file again, and on the `bank` thread that
+    /// stalled every other thread of the run at each program's end.
     fn write(
         mut self,
         lines: Lines,
@@ -248,11 +251,17 @@ impl<'a> Writer<'a> {
     ) -> Result<(Vec<FileRecord>, u64, Fen), PipelineError> {
         let plans = lines.plans(self.frame.formats);
         let (line_tx, line_rx) = sync_channel::<Vec<(PaymentLine, Option<Link>)>>(4);
-        let (written, fed) = std::thread::scope(|s| {
+        let (sign_tx, sign_rx) = sync_channel::<(Program, Vec<WrittenFile>)>(8);
+        let (signer, formats) = (self.info.signer, self.frame.formats);
+        let (written, fed, signed) = std::thread::scope(|s| {
+            let signing = std::thread::Builder::new()
+                .name("sign".into())
+                .spawn_scoped(s, move || sign_files(sign_rx, signer, formats))
+                .map_err(no_thread)?;
             let writer = &mut self;
             let handle = std::thread::Builder::new()
                 .name("bank".into())
-                .spawn_scoped(s, move || writer.write_lines(line_rx, &plans, tx))
+                .spawn_scoped(s, move || writer.write_lines(line_rx, &plans, tx, sign_tx))
                 .map_err(no_thread)?;
             let mut chunk = Vec::with_capacity(CHUNK);
             let fed = lines.feed(&mut |line, link| {
@@ -270,9 +279,11 @@ impl<'a> Writer<'a> {
             }
             drop(line_tx);
             let written = handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            Ok::<_, PipelineError>((written, fed))
+            let signed = signing.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            Ok::<_, PipelineError>((written, fed, signed))
         })?;
-        // The writer's own error explains a stop better than "the writer stopped".
+        // The signer's or the writer's own error explains a stop better than "… stopped".
+        self.files = signed?;
         let (count, amount) = written?;
         let (exceptions, changes) = fed?;
         tracing::debug!(event = "phase", phase = "lines_written", lines = count);
@@ -288,6 +299,7 @@ impl<'a> Writer<'a> {
         rx: Receiver<Vec<(PaymentLine, Option<Link>)>>,
         plans: &BTreeMap<Program, Vec<PartPlan>>,
         tx: &SyncSender<ToLedger>,
+        sign: SyncSender<(Program, Vec<WrittenFile>)>,
     ) -> Result<(u64, Fen), PipelineError> {
         let mut open: Option<Open> = None;
         let mut chunk: Vec<LedgerLine> = Vec::with_capacity(CHUNK);
@@ -295,7 +307,7 @@ impl<'a> Writer<'a> {
         for (mut line, link) in rx.into_iter().flatten() {
             if open.as_ref().map(|o| o.program) != Some(line.program) {
                 if let Some(done) = open.take() {
-                    self.finish_program(done)?;
+                    finish_program(done, &sign)?;
                 }
                 open = Some(self.open_program(line.program, plans)?);
             }
@@ -318,7 +330,7 @@ impl<'a> Writer<'a> {
             }
         }
         if let Some(done) = open.take() {
-            self.finish_program(done)?;
+            finish_program(done, &sign)?;
         }
         if !chunk.is_empty() {
             tx.send(ToLedger::Lines(chunk)).map_err(|_| ledger_gone())?;
@@ -348,26 +360,6 @@ impl<'a> Writer<'a> {
         Ok(Open { program, writer, seq: 0 })
     }
 
-    /// Closes a program's bank files, signs them and records them for the manifest.
-    fn finish_program(&mut self, o: Open) -> Result<(), PipelineError> {
-        let written: Vec<WrittenFile> = o.writer.finish()?;
-        tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
-        fault::point("bankfile");
-        for w in &written {
-            manifest::sign_file(&w.path, self.info.signer)?;
-            fault::point("signed");
-            self.files.push(FileRecord {
-                name: w.file_name.clone(),
-                program: o.program,
-                format: self.frame.formats[&o.program].name().to_string(),
-                lines: w.lines,
-                total: w.total,
-                sha256: w.sha256.clone(),
-            });
-        }
-        Ok(())
-    }
-
     fn finish_reports(&mut self, exceptions: Vec<Exception>, changes: Vec<Change>) -> Result<(), PipelineError> {
         let Some(paid) = self.reports.take() else { return Ok(()) };
         paid.finish()?;
@@ -388,6 +380,43 @@ impl<'a> Writer<'a> {
         fault::point("reports");
         Ok(())
     }
+}
+
+/// Closes a program's bank files and hands them to the `sign` thread.
+fn finish_program(o: Open, sign: &SyncSender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
+    let written: Vec<WrittenFile> = o.writer.finish()?;
+    tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
+    fault::point("bankfile");
+    sign.send((o.program, written)).map_err(|_| signer_gone())
+}
+
+/// The `sign` thread: signs each finished bank file and records it for the
+/// manifest, in the order the files were written.
+fn sign_files(
+    rx: Receiver<(Program, Vec<WrittenFile>)>,
+    signer: &Signer,
+    formats: &BTreeMap<Program, Format>,
+) -> Result<Vec<FileRecord>, PipelineError> {
+    let mut files = Vec::new();
+    for (program, written) in rx {
+        for w in written {
+            manifest::sign_file(&w.path, signer)?;
+            fault::point("signed");
+            files.push(FileRecord {
+                name: w.file_name,
+                program,
+                format: formats[&program].name().to_string(),
+                lines: w.lines,
+                total: w.total,
+                sha256: w.sha256,
+            });
+        }
+    }
+    Ok(files)
+}
+
+fn signer_gone() -> PipelineError {
+    PipelineError::Refused("the bank file signer stopped (its error follows)".into())
 }
 
 fn no_thread(e: std::io::Error) -> PipelineError {
