@@ -13,8 +13,21 @@ use super::{
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+];
+
+/// The payments of the runs of a period (`?N` the period): how every query by
+/// period finds them since schema version 4 (`runs` has an index on period, and
+/// `payments_by_run` is on `(run_id, program)`).
+macro_rules! of_period {
+    ($n:literal) => {
+        concat!("p.run_id IN (SELECT id FROM runs WHERE period = ?", $n, ")")
+    };
+}
 
 /// Payment rows per INSERT statement: one statement per row spent most of a
 /// million-line commit in per-statement overhead (15 × 64 parameters stays far
@@ -325,6 +338,20 @@ impl SqliteLedger {
         for sql in MIGRATIONS.iter().skip(version as usize) {
             tx.execute_batch(sql)?;
         }
+        if version < 4 {
+            // Version 4 finds a period's payments through their runs (schema_v4.sql).
+            let astray: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM payments p JOIN runs r ON r.id = p.run_id WHERE p.period <> r.period",
+                [],
+                |r| r.get(0),
+            )?;
+            if astray > 0 {
+                return Err(LedgerError::Corrupt(format!(
+                    "{astray} payments are of another period than their run's; the ledger was left at schema \
+                     version {version}"
+                )));
+            }
+        }
         tx.pragma_update(None, "user_version", known)?;
         let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
         if let Some(table) = broken {
@@ -358,6 +385,28 @@ fn query_lines(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> R
     }
     Ok(out)
 }
+
+/// The last period before `?2` with a payment of program `?1`.
+const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
+     AND EXISTS (SELECT 1 FROM payments p WHERE p.run_id = r.id AND p.program = ?1)";
+/// Per person, what program `?1` paid in period `?2` (failed and returned lines
+/// were not paid).
+const PAID_IN_PERIOD_SQL: &str = concat!(
+    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM payments p \
+     LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.program = ?1 AND ",
+    of_period!(2),
+    " AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
+);
+/// Lines and amounts of period `?1` by program, status and whether a correction.
+const PERIOD_STATUS_SQL: &str = concat!(
+    "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) \
+     FROM payments p LEFT JOIN payment_status s ON s.payment_id = p.id WHERE ",
+    of_period!(1),
+    " GROUP BY 1, 2, 3"
+);
+/// The periods with a payment.
+const PERIODS_SQL: &str = "SELECT DISTINCT r.period FROM runs r \
+     WHERE EXISTS (SELECT 1 FROM payments p WHERE p.run_id = r.id) ORDER BY r.period";
 
 /// A line's columns, `p` its payment and `s` its status row if any: none means
 /// 'sent', no reason (schema_v3.sql).
@@ -1023,19 +1072,11 @@ impl Ledger for SqliteLedger {
     ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError> {
         let last: Option<String> = self
             .conn
-            .query_row(
-                "SELECT MAX(period) FROM payments WHERE program = ?1 AND period < ?2",
-                params![program.code(), period.to_string()],
-                |r| r.get(0),
-            )
+            .query_row(LAST_PERIOD_SQL, params![program.code(), period.to_string()], |r| r.get(0))
             .optional()?
             .flatten();
         let Some(last) = last else { return Ok(None) };
-        let mut stmt = self.conn.prepare(
-            "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM payments p \
-             LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.program = ?1 AND p.period = ?2 \
-             AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number",
-        )?;
+        let mut stmt = self.conn.prepare(PAID_IN_PERIOD_SQL)?;
         let rows = stmt.query_map(params![program.code(), last], |r| {
             Ok((r.get::<_, String>(0)?, (Fen(r.get(1)?), r.get::<_, String>(2)?)))
         })?;
@@ -1118,16 +1159,13 @@ impl Ledger for SqliteLedger {
     }
 
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines("p.period = ?1", &[&period.to_string()])
+        self.lines(of_period!(1), &[&period.to_string()])
     }
 
     /// One aggregate over the period: `disburse status` on a million-line period
     /// had read every line into memory (600 MB).
     fn period_status(&self, period: Period) -> Result<BTreeMap<Program, ProgramStatus>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) \
-             FROM {LINES_FROM} WHERE p.period = ?1 GROUP BY 1, 2, 3"
-        ))?;
+        let mut stmt = self.conn.prepare_cached(PERIOD_STATUS_SQL)?;
         let mut rows = stmt.query(params![period.to_string()])?;
         let mut out: BTreeMap<Program, ProgramStatus> = BTreeMap::new();
         while let Some(r) = rows.next()? {
@@ -1163,7 +1201,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
-        let mut stmt = self.conn.prepare("SELECT DISTINCT period FROM payments ORDER BY period")?;
+        let mut stmt = self.conn.prepare(PERIODS_SQL)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
         let mut out = Vec::new();
         for p in rows {
@@ -1218,6 +1256,29 @@ mod tests {
         }
         let deaths = plan(DECEASED_SQL);
         assert!(deaths.iter().any(|d| d.contains("status_deceased")), "{deaths:?}");
+    }
+
+    /// Since version 4 no index is on a payment's period: every query by period
+    /// goes through the runs of the period and `payments_by_run`, and none reads
+    /// the whole ledger.
+    #[test]
+    fn period_queries_go_through_the_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        let plan = |sql: &str| -> String {
+            let mut stmt = l.conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let args: Vec<&str> = vec!["2026-11"; stmt.parameter_count()];
+            let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3)).unwrap();
+            rows.map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ")
+        };
+        let lines = format!("{} WHERE {}", select_lines(LINES_FROM), of_period!(1));
+        for sql in [LAST_PERIOD_SQL, PAID_IN_PERIOD_SQL, PERIOD_STATUS_SQL, PERIODS_SQL, &lines] {
+            let p = plan(sql);
+            assert!(p.contains("payments_by_run"), "{sql}: {p}");
+            assert!(!p.contains("SCAN p") && !p.contains("SCAN payments"), "{sql}: {p}");
+        }
+        let people = plan("SELECT id_number FROM payments WHERE program = ?1 AND period = ?2 AND original_id IS NULL");
+        assert!(people.contains("one_payment_per_person"), "{people}");
     }
 
     fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
@@ -1446,9 +1507,22 @@ mod tests {
         assert_eq!(l.payment("E1").unwrap().unwrap().status, PaymentStatus::Failed);
     }
 
-    /// A ledger of schema version `v` (1 or 2, whose payments have the same
-    /// columns) with lines in every state, written as that version's code wrote them.
+    /// A ledger of schema version `v` with lines in every state: for 1 and 2
+    /// (whose payments have the same columns) written as that version's code wrote
+    /// them; for 3, a version 2 ledger taken to 3 by its own migration.
     fn old_ledger(path: &Path, v: usize) {
+        old_ledger_v1_v2(path, v.min(2));
+        if v == 3 {
+            let c = Connection::open(path).unwrap();
+            c.execute_batch(&format!(
+                "PRAGMA foreign_keys = OFF; BEGIN; {} COMMIT; PRAGMA user_version = 3;",
+                MIGRATIONS[2]
+            ))
+            .unwrap();
+        }
+    }
+
+    fn old_ledger_v1_v2(path: &Path, v: usize) {
         let c = Connection::open(path).unwrap();
         for sql in &MIGRATIONS[..v] {
             c.execute_batch(sql).unwrap();
@@ -1485,19 +1559,19 @@ mod tests {
         }
     }
 
-    /// Version 1 and 2 ledgers open as version 3 with every line, status, reason,
-    /// correction, file and receipt, and answer every question as before; the
-    /// never-pay-twice rule and receipts keep working on the migrated ledger.
+    /// Version 1, 2 and 3 ledgers open as the current version with every line,
+    /// status, reason, correction, file and receipt, and answer every question as
+    /// before; the never-pay-twice rule and receipts keep working on the migrated ledger.
     #[test]
-    fn version_1_and_2_ledgers_migrate_with_their_data() {
+    fn older_ledgers_migrate_with_their_data() {
         let p11: Period = "2026-11".parse().unwrap();
         let id = |who: &str| format!("1101051949123100{:02}", who.as_bytes()[0] - b'A');
-        for v in [1, 2] {
+        for v in [1, 2, 3] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("l.db");
             old_ledger(&path, v);
             let mut l = SqliteLedger::open(&path).unwrap();
-            assert_eq!(l.version().unwrap(), 3, "from v{v}");
+            assert_eq!(l.version().unwrap(), MIGRATIONS.len() as i64, "from v{v}");
             let ok: String = l.conn.query_row("PRAGMA integrity_check", [], |r| r.get(0)).unwrap();
             assert_eq!(ok, "ok");
             let fk: Option<String> = l.conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().unwrap();
@@ -1553,6 +1627,20 @@ mod tests {
             l.commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("F"), None, 0)])).unwrap();
             assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 6);
         }
+    }
+
+    /// Version 4 finds a period's payments through their runs: a ledger with a
+    /// payment of another period than its run's is refused, and left as it was.
+    #[test]
+    fn a_payment_astray_from_its_runs_period_stops_the_migration() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.db");
+        old_ledger(&path, 3);
+        Connection::open(&path).unwrap().execute("UPDATE payments SET period = '2026-09' WHERE id = 2", []).unwrap();
+        let err = SqliteLedger::open(&path).err().expect("refused");
+        assert!(err.to_string().contains("1 payments are of another period"), "{err}");
+        let v: i64 = Connection::open(&path).unwrap().query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(v, 3);
     }
 
     /// A refused line ends the run's transaction (`OR ROLLBACK`): the writer then
