@@ -372,6 +372,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     bar.finish();
     fault::point("ingest");
+    tracing::debug!(event = "phase", phase = "roster_read", program = r.program.code(), rows = rows.entries.len());
     Ok(rows)
 }
 
