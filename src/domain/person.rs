@@ -48,6 +48,14 @@ impl IdNumber {
         id_key(&self.0).unwrap_or(0)
     }
 
+    /// A number [`IdNumber::parse`] accepted earlier, as [`IdNumber::as_str`]
+    /// gave it (pass 1 keeps checked rows in a temporary file for pass 2): only
+    /// its shape is checked again, which tells a damaged copy; its date and check
+    /// digit were checked when it was read.
+    pub(crate) fn from_checked(s: String) -> Option<IdNumber> {
+        (id_key(&s).is_some() && !s.ends_with('x')).then_some(IdNumber(s))
+    }
+
     /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
     pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
         let s = compact_number(raw);
@@ -143,6 +151,13 @@ pub enum AccountError {
 }
 
 impl Account {
+    /// A number [`Account::parse`] accepted earlier, as [`Account::as_str`] gave
+    /// it: only its shape (8–32 ASCII digits) is checked again (see
+    /// [`IdNumber::from_checked`]).
+    pub(crate) fn from_checked(s: String) -> Option<Account> {
+        ((8..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())).then_some(Account(s))
+    }
+
     /// Validates; spaces (and full-width digits) are normalised, nothing else is "fixed".
     pub fn parse(raw: &str) -> Result<Account, AccountError> {
         let s = compact_number(raw);
@@ -239,6 +254,22 @@ pub fn luhn_digit(body: &str) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `parse` accepted comes back through `from_checked` unchanged; a copy
+    /// damaged in shape does not.
+    #[test]
+    fn checked_numbers_come_back_as_they_were() {
+        let id = IdNumber::parse(" 11010519491231002x ").unwrap();
+        assert_eq!(IdNumber::from_checked(id.as_str().to_string()), Some(id));
+        for bad in ["11010519491231002", "1101051949123100a1", "11010519491231002x", ""] {
+            assert_eq!(IdNumber::from_checked(bad.to_string()), None, "{bad}");
+        }
+        let acct = Account::parse("6222 0212 3456 7890").unwrap();
+        assert_eq!(Account::from_checked(acct.as_str().to_string()), Some(acct));
+        for bad in ["1234567", "12345678x", &"1".repeat(33)] {
+            assert_eq!(Account::from_checked(bad.to_string()), None, "{bad}");
+        }
+    }
 
     #[test]
     fn standard_vectors_pass() {
