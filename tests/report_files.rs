@@ -9,7 +9,7 @@ use disburse::domain::{
     Account, Change, ChangeKind, Code, EndToEndId, Exception, Failure, Fen, IdNumber, PayeeType, PaymentLine,
     PaymentStatus, Period, Program, SourcePos,
 };
-use disburse::report::{write_failures_csv, write_reports, ReportError, ReportSet, RunReport};
+use disburse::report::{write_failures_csv, write_reports, ExceptionSource, ReportError, ReportSet, RunReport};
 use disburse::totals::{PlaceKey, PlaceTotals, ProgramTotals, RunTotals, Tally};
 use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
@@ -200,7 +200,7 @@ impl Fixture {
             totals: &self.totals,
             paid: &self.paid,
             bank_files: &self.bank_files,
-            exceptions: &self.exceptions,
+            exceptions: ExceptionSource::List(&self.exceptions),
             changes: &self.changes,
             failures: &self.failures,
         }
@@ -480,7 +480,7 @@ fn empty_run_still_writes_openable_files() {
         totals: &totals,
         paid: &[],
         bank_files: &[],
-        exceptions: &[],
+        exceptions: ExceptionSource::List(&[]),
         changes: &[],
         failures: &[],
     };

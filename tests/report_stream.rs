@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use calamine::{open_workbook, Data, Reader, Xlsx};
 use disburse::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos};
 use disburse::report::{
-    write_reports, write_summary_reports, PaidHead, PaidReports, ReportError, ReportSet, RunReport,
+    write_reports, write_summary_reports, ExceptionSource, PaidHead, PaidReports, ReportError, ReportSet, RunReport,
 };
 use disburse::totals::{ProgramTotals, RunTotals, Tally};
 use rust_decimal::Decimal;
@@ -87,7 +87,7 @@ fn report<'a>(totals: &'a RunTotals, paid: &'a [PaymentLine], files: &'a [String
         totals,
         paid,
         bank_files: files,
-        exceptions: &[],
+        exceptions: ExceptionSource::List(&[]),
         changes: &[],
         failures: &[],
     }

@@ -33,7 +33,7 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
         totals: &prepared.totals,
         paid: &[],
         bank_files: &[],
-        exceptions: &replayed.exceptions,
+        exceptions: (&replayed.exceptions).into(),
         changes: &replayed.changes,
         failures: &[],
     };

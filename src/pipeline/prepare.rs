@@ -24,6 +24,7 @@ use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, Pay
 use crate::ingest;
 use crate::ledger::Ledger;
 use crate::reconcile::{self, Entry, Finding, StopEntry};
+use crate::report::{ExceptionLog, Exceptions};
 use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::{self, Checked, Rules};
 
@@ -86,11 +87,13 @@ pub(crate) struct Prepared {
     changes: Vec<ChangeAt>,
     /// People paid in the last period and absent now, per program.
     dropped: BTreeMap<Program, Vec<Change>>,
+    /// Where pass 2 keeps its exception log (beside pass 1's spill files).
+    scratch: PathBuf,
 }
 
 /// What pass 2 collected besides the lines.
 pub(crate) struct Replayed {
-    pub exceptions: Vec<Exception>,
+    pub exceptions: Exceptions,
     pub changes: Vec<Change>,
 }
 
@@ -126,7 +129,12 @@ impl Prepared {
         progress: &Progress,
         pay: &mut dyn FnMut(PaymentLine) -> Result<(), PipelineError>,
     ) -> Result<Replayed, PipelineError> {
-        let mut out = Replayed { exceptions: self.refusals.clone(), changes: Vec::new() };
+        let mut log = ExceptionLog::create(&self.scratch)?;
+        let logged = |e| io_err(&self.scratch)(e);
+        for e in &self.refusals {
+            log.push(e).map_err(logged)?;
+        }
+        let mut changes = Vec::new();
         let mut finding = 0usize;
         let mut change = 0usize;
         for r in &self.rosters {
@@ -144,10 +152,12 @@ impl Prepared {
                     finding += 1;
                 }
                 while change < self.changes.len() && self.changes[change].index == i {
-                    out.changes.push(change_of(&c, &self.changes[change]));
+                    changes.push(change_of(&c, &self.changes[change]));
                     change += 1;
                 }
-                out.exceptions.append(&mut c.exceptions);
+                for e in &c.exceptions {
+                    log.push(e).map_err(logged)?;
+                }
                 if c.line.is_some() != self.entries[i].payable {
                     return Err(internal(&r.display, c.row, "decided differently in pass 2"));
                 }
@@ -157,9 +167,9 @@ impl Prepared {
                 bar.tick();
             }
             bar.finish();
-            out.changes.extend(self.dropped.get(&r.program).into_iter().flatten().cloned());
+            changes.extend(self.dropped.get(&r.program).into_iter().flatten().cloned());
         }
-        Ok(out)
+        Ok(Replayed { exceptions: log.finish().map_err(logged)?, changes })
     }
 
     /// The row read back is the one pass 1 counted: same person, same validity,
@@ -236,6 +246,7 @@ pub(crate) fn prepare(
         findings: Vec::new(),
         changes: Vec::new(),
         dropped: BTreeMap::new(),
+        scratch: config.output_dir.clone(),
     };
     // Sized once: growing by doubling would hold up to twice the rows at the peak.
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
@@ -553,7 +564,8 @@ mod tests {
     #[test]
     fn pass_two_pays_what_pass_one_decided() {
         let r = replay_after(str::to_string).unwrap();
-        assert!(r.exceptions.iter().any(|e| e.code == Code::R07 || e.code.severity() == crate::domain::Severity::Hold));
+        let counts = crate::report::ExceptionSource::from(&r.exceptions).counts();
+        assert!(counts.by_code.keys().any(|c| *c == Code::R07 || c.severity() == crate::domain::Severity::Hold));
     }
 
     /// A roster saved while the command runs changes nothing it pays: pass 2
@@ -581,7 +593,7 @@ mod tests {
     }
 
     /// What pass 2 pays and lists, as text, after `edit`.
-    fn replay_lines(edit: impl Fn(&str) -> String) -> (Vec<String>, usize) {
+    fn replay_lines(edit: impl Fn(&str) -> String) -> (Vec<String>, u64) {
         let tmp = tempfile::tempdir().unwrap();
         let info = crate::example::write_files(tmp.path()).unwrap();
         let config = Config::load(&info.config).unwrap();
@@ -595,6 +607,6 @@ mod tests {
                 Ok(())
             })
             .unwrap();
-        (lines, r.exceptions.len())
+        (lines, crate::report::ExceptionSource::from(&r.exceptions).counts().len)
     }
 }

@@ -18,9 +18,9 @@ use chrono::{DateTime, FixedOffset};
 use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
 use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
-use crate::domain::{Change, EndToEndId, Exception, Fen, PaymentLine, PaymentStatus, Period, Program};
+use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
-use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
+use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
 use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
 use crate::sign::Signer;
 use crate::totals::RunTotals;
@@ -68,7 +68,7 @@ impl Lines<'_> {
     fn feed(
         self,
         pay: &mut dyn FnMut(PaymentLine, Option<Link>) -> Result<(), PipelineError>,
-    ) -> Result<(Vec<Exception>, Vec<Change>), PipelineError> {
+    ) -> Result<(Exceptions, Vec<Change>), PipelineError> {
         match self {
             Lines::Replay(p, progress) => {
                 let r = p.replay(progress, &mut |l| pay(l, None))?;
@@ -79,7 +79,7 @@ impl Lines<'_> {
                 for (l, link) in v {
                     pay(l, Some(link))?;
                 }
-                Ok((Vec::new(), Vec::new()))
+                Ok((Exceptions::none(), Vec::new()))
             }
         }
     }
@@ -360,7 +360,7 @@ impl<'a> Writer<'a> {
         Ok(Open { program, writer, seq: 0 })
     }
 
-    fn finish_reports(&mut self, exceptions: Vec<Exception>, changes: Vec<Change>) -> Result<(), PipelineError> {
+    fn finish_reports(&mut self, exceptions: Exceptions, changes: Vec<Change>) -> Result<(), PipelineError> {
         let Some(paid) = self.reports.take() else { return Ok(()) };
         paid.finish()?;
         let r = RunReport {
@@ -370,7 +370,7 @@ impl<'a> Writer<'a> {
             totals: self.frame.totals,
             paid: &[],
             bank_files: &[],
-            exceptions: &exceptions,
+            exceptions: (&exceptions).into(),
             changes: &changes,
             failures: &[],
         };

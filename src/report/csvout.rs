@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempPath;
 
-use super::{defuse, masked_id, scrub, yuan, ReportError, Staged};
-use crate::domain::{Change, Exception, Failure, PaymentLine};
+use super::{defuse, masked_id, scrub, yuan, ExceptionSource, ReportError, Staged};
+use crate::domain::{Change, Failure, PaymentLine};
 use crate::fsutil::{create_private_dir, write_atomic_with};
 use crate::totals::RunTotals;
 
@@ -75,10 +75,10 @@ pub(super) fn summary(path: &Path, t: &RunTotals) -> Result<(), ReportError> {
     })
 }
 
-pub(super) fn exceptions(path: &Path, list: &[Exception]) -> Result<(), ReportError> {
+pub(super) fn exceptions(path: &Path, list: ExceptionSource) -> Result<(), ReportError> {
     let header = ["program", "file", "row", "field", "code", "severity", "name", "id_number_masked", "message"];
     write_csv(path, &header, |w| {
-        for e in list {
+        list.for_each(&mut |e| {
             row!(
                 w,
                 [
@@ -93,7 +93,8 @@ pub(super) fn exceptions(path: &Path, list: &[Exception]) -> Result<(), ReportEr
                     &open_text(&e.message),
                 ]
             );
-        }
+            Ok(())
+        })?;
         Ok(())
     })
 }

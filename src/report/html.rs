@@ -250,10 +250,7 @@ fn severity_cn(s: Severity) -> &'static str {
 }
 
 fn reasons(h: &mut String, r: &RunReport) {
-    let mut by_code: BTreeMap<Code, u64> = BTreeMap::new();
-    for e in r.exceptions {
-        *by_code.entry(e.code).or_default() += 1;
-    }
+    let by_code: BTreeMap<Code, u64> = r.exceptions.counts().by_code;
     h.push_str("<h2>暂缓及提示原因</h2>\n");
     let items: Vec<_> = by_code
         .iter()

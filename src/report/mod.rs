@@ -23,16 +23,18 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{mask_account, mask_id, Change, Exception, Failure, PaymentLine, Period, Program};
+use crate::domain::{mask_account, mask_id, Change, Failure, PaymentLine, Period, Program};
 use crate::totals::RunTotals;
 
 mod csvout;
+mod exlog;
 mod html;
 mod paid;
 mod snapshot;
 mod words;
 mod xlsx;
 
+pub use exlog::{Counts, ExceptionLog, ExceptionSource, Exceptions};
 pub use paid::{PaidHead, PaidReports};
 pub use snapshot::{refresh_html, save_snapshot};
 pub use words::amount_in_words;
@@ -49,7 +51,7 @@ pub struct RunReport<'a> {
     pub paid: &'a [PaymentLine],
     /// Bank file name of each paid line, same index as `paid` (may be empty for `check`).
     pub bank_files: &'a [String],
-    pub exceptions: &'a [Exception],
+    pub exceptions: ExceptionSource<'a>,
     pub changes: &'a [Change],
     /// Empty until receipts arrive.
     pub failures: &'a [Failure],

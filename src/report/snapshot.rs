@@ -8,7 +8,7 @@ use std::path::Path;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use super::{html, ReportError, ReportSet, RunReport};
+use super::{html, ExceptionSource, ReportError, ReportSet, RunReport};
 use crate::domain::{Change, ChangeKind, Code, Exception, Failure, Fen, Field, Program};
 use crate::totals::{PlaceKey, PlaceTotals, ProgramTotals, RunTotals, Tally};
 
@@ -17,7 +17,7 @@ type ProgramRow = (Program, [(u64, Decimal); 4], u64, bool);
 /// (program, township, village, households, people, paid, held)
 type PlaceRow = (Program, String, String, u64, u64, (u64, Decimal), (u64, Decimal));
 /// (program, file, row, field, code, name, id_number_masked, message)
-type ExceptionRow = (Program, String, u64, String, String, String, String, String);
+pub(super) type ExceptionRow = (Program, String, u64, String, String, String, String, String);
 /// (program, id_number_masked, name, change, previous fen, fen)
 type ChangeRow = (Program, String, String, String, Option<i64>, Option<i64>);
 
@@ -34,15 +34,28 @@ struct Snapshot<E = Vec<ExceptionRow>> {
     changes: Vec<ChangeRow>,
 }
 
-/// The exceptions as [`ExceptionRow`]s, serialized one at a time.
-struct ExceptionList<'a>(&'a [Exception]);
+/// The exceptions as [`ExceptionRow`]s, serialized one at a time as they are
+/// read (from a list, or from the run's [`super::ExceptionLog`]).
+struct ExceptionList<'a>(ExceptionSource<'a>);
 
 impl Serialize for ExceptionList<'_> {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_seq(self.0.iter().map(|e| {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut seq = s.serialize_seq(usize::try_from(self.0.counts().len).ok())?;
+        let mut failed = None;
+        let read = self.0.for_each(&mut |e| {
             let (masked, message) = (super::scrub(&e.id_number_masked), super::scrub(&e.message));
-            (e.program, &e.file, e.row, e.field, e.code.as_str(), &e.name, masked, message)
-        }))
+            let row = (e.program, &e.file, e.row, e.field, e.code.as_str(), &e.name, masked, message);
+            seq.serialize_element(&row).map_err(|err| {
+                failed = Some(err);
+                std::io::Error::other("serializing an exception failed")
+            })
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        read.map_err(S::Error::custom)?;
+        seq.end()
     }
 }
 
@@ -119,22 +132,7 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
         let v = PlaceTotals { households, people, paid: untally(paid), held: untally(held) };
         totals.places.insert(PlaceKey { program, township, village }, v);
     }
-    let exceptions: Vec<Exception> = s
-        .exceptions
-        .into_iter()
-        .filter_map(|(program, file, row, field, code, name, id_number_masked, message)| {
-            Some(Exception {
-                program,
-                file,
-                row,
-                field: static_field(&field),
-                code: code_of(&code)?,
-                name,
-                id_number_masked,
-                message,
-            })
-        })
-        .collect();
+    let exceptions: Vec<Exception> = s.exceptions.into_iter().filter_map(exception_of).collect();
     let changes: Vec<Change> = s
         .changes
         .into_iter()
@@ -159,7 +157,7 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
         totals: &totals,
         paid: &[],
         bank_files: &[],
-        exceptions: &exceptions,
+        exceptions: ExceptionSource::List(&exceptions),
         changes: &changes,
         failures,
     };
@@ -167,11 +165,49 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
     Ok(true)
 }
 
+/// An exception as [`ExceptionRow`] holds it; `None` for a code this program
+/// does not know.
+pub(super) fn exception_of(row: ExceptionRow) -> Option<Exception> {
+    let (program, file, row, field, code, name, id_number_masked, message) = row;
+    let code = Code::ALL.into_iter().find(|c| c.as_str() == code)?;
+    Some(Exception { program, file, row, field: static_field(&field), code, name, id_number_masked, message })
+}
+
 fn static_field(s: &str) -> &'static str {
     Field::ALL.into_iter().map(Field::code).find(|c| *c == s).unwrap_or("")
 }
 
-fn code_of(s: &str) -> Option<Code> {
-    use Code::*;
-    [V01, V02, V03, V04, V05, V06, W01, R01, R02, R03, R04, R05, R06, R07].into_iter().find(|c| c.as_str() == s)
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::ExceptionLog;
+
+    /// report.json holds the same exceptions, byte for byte, whether they come
+    /// from a list or from the run's log; ID-like digits in free text are scrubbed
+    /// either way.
+    #[test]
+    fn a_logged_list_serializes_as_the_list_does() {
+        let list: Vec<Exception> = (0..300u64)
+            .map(|i| Exception {
+                program: Program::ALL[i as usize % Program::ALL.len()],
+                file: format!("rosters/2026-11/{i}.csv"),
+                row: i,
+                field: if i % 2 == 0 { "amount" } else { "" },
+                code: Code::ALL[i as usize % Code::ALL.len()],
+                name: "王\u{3000}伟".into(),
+                id_number_masked: "110105********0021".into(),
+                message: format!("身份证 11010519491231002{} 重复", i % 10),
+            })
+            .collect();
+        let dir = tempfile::tempdir().unwrap();
+        let mut log = ExceptionLog::create(dir.path()).unwrap();
+        list.iter().for_each(|e| log.push(e).unwrap());
+        let logged = log.finish().unwrap();
+        let from_list = serde_json::to_string(&ExceptionList(ExceptionSource::List(&list))).unwrap();
+        let from_log = serde_json::to_string(&ExceptionList(ExceptionSource::Logged(&logged))).unwrap();
+        assert_eq!(from_log, from_list);
+        assert!(!from_list.contains("11010519491231002"), "scrubbed");
+        let rows: Vec<ExceptionRow> = serde_json::from_str(&from_log).unwrap();
+        assert_eq!(rows.len(), list.len());
+    }
 }
