@@ -102,7 +102,9 @@ unsafe fn bind(stmt: *mut ffi::sqlite3_stmt, i: c_int, v: Value<'_>) -> c_int {
         Value::Text(s) => ffi::sqlite3_bind_text64(
             stmt,
             i,
-            s.as_ptr().cast::<c_char>(),
+            // An empty `&str` may point nowhere; SQLite gets a real (empty,
+            // NUL-ended) string instead, as rusqlite does.
+            if s.is_empty() { c"".as_ptr() } else { s.as_ptr().cast::<c_char>() },
             s.len() as ffi::sqlite3_uint64,
             ffi::SQLITE_STATIC(),
             ffi::SQLITE_UTF8 as _,
