@@ -189,6 +189,32 @@ fn split_at_line_limit_into_numbered_files() {
     assert!(text.contains("批次DB202611R001-002 第2/3个文件"), "{}", &text[..200]);
 }
 
+/// A return file read a line at a time gives the lines read whole gives, however
+/// small the read buffer (lines cross it), with or without a BOM and CR LF.
+#[test]
+fn return_files_stream_as_they_read_whole() {
+    for (layout, name) in
+        [("pipe-gbk", "pipe-gbk-return.txt"), ("fixed-gbk", "fixed-gbk-return.txt"), ("fen-gbk", "fen-gbk-return.txt")]
+    {
+        let f = load(layout);
+        let plain: Vec<u8> = fixture(name).into_iter().filter(|&b| b != b'\r').collect();
+        let crlf: Vec<u8> = plain.iter().flat_map(|&b| if b == b'\n' { vec![b'\r', b'\n'] } else { vec![b] }).collect();
+        for bytes in [plain.clone(), crlf] {
+            let whole = f.read_returns(&bytes, name).unwrap();
+            for cap in [1, 7, 64, 1 << 16] {
+                let mut streamed = Vec::new();
+                let mut input = std::io::BufReader::with_capacity(cap, &bytes[..]);
+                let n = f.stream_returns(&mut input, name, &mut |l| streamed.push(l)).unwrap();
+                assert_eq!(n as usize, whole.len(), "{name} {cap}");
+                assert_eq!(streamed, whole, "{name} {cap}");
+            }
+        }
+        let cut = &plain[..plain.len() - 1];
+        let err = f.stream_returns(&mut &cut[..], name, &mut |_| ()).unwrap_err().to_string();
+        assert!(err.contains("no line ending"), "{err}");
+    }
+}
+
 #[test]
 fn return_files_parse() {
     let want = |s| match s {

@@ -262,6 +262,21 @@ impl Format {
         }
     }
 
+    /// [`Format::read_returns`] a line at a time: each receipt line goes to `sink`
+    /// as it is read, and the count is returned. On an error `sink` may already
+    /// have had the lines before it.
+    pub fn stream_returns(
+        &self,
+        input: &mut dyn std::io::BufRead,
+        file: &str,
+        sink: &mut dyn FnMut(ReceiptLine),
+    ) -> Result<u64, BankFileError> {
+        match &self.kind {
+            Kind::Text(c) => text::stream_returns(c, input, file, sink),
+            Kind::Pain(_) => self.read_returns(&[], file).map(|_| 0),
+        }
+    }
+
     /// Re-reads a file this format wrote: its payments in file order.
     pub fn read_payments(&self, bytes: &[u8]) -> Result<Vec<ParsedPayment>, BankFileError> {
         Ok(self.read(bytes)?.0)

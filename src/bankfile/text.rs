@@ -440,20 +440,47 @@ fn payment(
 /// Reads the layout's return file (回盘). Reason codes are left empty: the
 /// returns stage maps the bank's text to ISO codes.
 pub(crate) fn read_returns(c: &Checked, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
-    let r = &c.layout.returns;
-    let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(bytes);
-    // An empty download is a failed transfer, not a bank saying "nothing happened".
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err(malformed(file, 1, "the file is empty: download the return file from the bank again"));
-    }
-    let lines = split_lines(bytes, file)?;
     let mut out = Vec::new();
-    let mut ended = false;
-    for (i, raw) in lines.iter().enumerate() {
-        let n = i + 1;
+    stream_returns(c, &mut &bytes[..], file, &mut |l| out.push(l))?;
+    Ok(out)
+}
+
+/// [`read_returns`] a line at a time from `input`, handing each receipt line to
+/// `sink` as it is read: a return file of a million lines is over 100 MB, and
+/// neither it nor its lines are held. Returns how many lines `sink` was given.
+/// On an error `sink` may already have had the lines before it: a caller that
+/// must not act on half a file reads it once with a sink that only counts.
+pub(crate) fn stream_returns(
+    c: &Checked,
+    input: &mut dyn std::io::BufRead,
+    file: &str,
+    sink: &mut dyn FnMut(ReceiptLine),
+) -> Result<u64, BankFileError> {
+    let r = &c.layout.returns;
+    let unreadable = |n: usize, e: std::io::Error| malformed(file, n, format!("cannot read the file: {e}"));
+    let (mut n, mut given, mut ended, mut blank) = (0usize, 0u64, false, true);
+    let mut raw = Vec::new();
+    loop {
+        raw.clear();
+        if input.read_until(b'\n', &mut raw).map_err(|e| unreadable(n + 1, e))? == 0 {
+            break;
+        }
+        n += 1;
+        let mut line = raw.as_slice();
+        if n == 1 {
+            line = line.strip_prefix(b"\xEF\xBB\xBF".as_slice()).unwrap_or(line);
+        }
+        blank &= line.iter().all(u8::is_ascii_whitespace);
+        let Some(line) = line.strip_suffix(b"\n") else {
+            if blank {
+                break;
+            }
+            return Err(malformed(file, n, "the last line has no line ending: the file may be cut short"));
+        };
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
         let text = r
             .encoding
-            .decode(raw)
+            .decode(line)
             .ok_or_else(|| malformed(file, n, format!("line is not valid {}", r.encoding.name())))?;
         if text.trim().is_empty() {
             continue;
@@ -461,23 +488,24 @@ pub(crate) fn read_returns(c: &Checked, bytes: &[u8], file: &str) -> Result<Vec<
         if ended {
             return Err(malformed(file, n, "text after the end marker"));
         }
-        if i < r.skip_lines || r.comment_prefix.as_deref().is_some_and(|p| text.starts_with(p)) {
+        if n <= r.skip_lines || r.comment_prefix.as_deref().is_some_and(|p| text.starts_with(p)) {
             continue;
         }
         if r.end_marker.as_deref() == Some(text.trim()) {
             ended = true;
             continue;
         }
-        out.push(return_line(c, &text, file, n)?);
+        sink(return_line(c, &text, file, n)?);
+        given += 1;
+    }
+    // An empty download is a failed transfer, not a bank saying "nothing happened".
+    if blank {
+        return Err(malformed(file, 1, "the file is empty: download the return file from the bank again"));
     }
     if let (Some(m), false) = (&r.end_marker, ended) {
-        return Err(malformed(
-            file,
-            lines.len(),
-            format!("the end marker '{m}' is missing: the file may be incomplete"),
-        ));
+        return Err(malformed(file, n, format!("the end marker '{m}' is missing: the file may be incomplete")));
     }
-    Ok(out)
+    Ok(given)
 }
 
 fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptLine, BankFileError> {

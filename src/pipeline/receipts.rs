@@ -200,16 +200,18 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
         sink.check()?;
         return Ok((sha256, Read { kind: format!("{:?}", parsed.kind), account: parsed.account }));
     }
-    let bytes = std::fs::read(path).map_err(io_err(path))?;
+    // A text return file is read a line at a time, twice for the layout that
+    // fits: once only counting (a file is one layout's only if every line of it
+    // reads), then for real. Neither the file nor its lines are held.
+    let open = || std::fs::File::open(path).map(|f| std::io::BufReader::with_capacity(1 << 16, f));
     let mut errors = Vec::new();
     for f in text_formats {
-        match f.read_returns(&bytes, name) {
+        match f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |_| ()) {
             // A file with no receipt line is not a receipt (an empty or half-uploaded file).
-            Ok(lines) if lines.is_empty() => errors.push(format!("as {}: no receipt line", f.name())),
-            Ok(lines) => {
-                for l in lines {
-                    sink.push(l);
-                }
+            Ok(0) => errors.push(format!("as {}: no receipt line", f.name())),
+            Ok(_) => {
+                f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |l| sink.push(l))
+                    .map_err(|e| refuse(format!("as {}: {e} (the file changed while it was read)", f.name())))?;
                 sink.check()?;
                 return Ok((sha256, Read { kind: f.name().to_string(), account: None }));
             }
