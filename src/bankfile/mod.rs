@@ -255,11 +255,16 @@ impl Format {
     pub fn read_returns(&self, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
         match &self.kind {
             Kind::Text(c) => text::read_returns(c, bytes, file),
-            Kind::Pain(_) => Err(BankFileError::Other(format!(
-                "{file}: receipts for {} come as pain.002 or camt.054, not as a text return file",
-                self.name
-            ))),
+            Kind::Pain(_) => Err(self.no_text_returns(file)),
         }
+    }
+
+    /// Why a pain.001 layout has no text return file to read.
+    fn no_text_returns(&self, file: &str) -> BankFileError {
+        BankFileError::Other(format!(
+            "{file}: receipts for {} come as pain.002 or camt.054, not as a text return file",
+            self.name
+        ))
     }
 
     /// [`Format::read_returns`] a line at a time: each receipt line goes to `sink`
@@ -273,7 +278,7 @@ impl Format {
     ) -> Result<u64, BankFileError> {
         match &self.kind {
             Kind::Text(c) => text::stream_returns(c, input, file, sink),
-            Kind::Pain(_) => self.read_returns(&[], file).map(|_| 0),
+            Kind::Pain(_) => Err(self.no_text_returns(file)),
         }
     }
 

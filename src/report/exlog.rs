@@ -119,18 +119,6 @@ impl ExceptionSource<'_> {
     }
 }
 
-impl<'a> From<&'a [Exception]> for ExceptionSource<'a> {
-    fn from(list: &'a [Exception]) -> Self {
-        ExceptionSource::List(list)
-    }
-}
-
-impl<'a> From<&'a Vec<Exception>> for ExceptionSource<'a> {
-    fn from(list: &'a Vec<Exception>) -> Self {
-        ExceptionSource::List(list)
-    }
-}
-
 impl<'a> From<&'a Exceptions> for ExceptionSource<'a> {
     fn from(x: &'a Exceptions) -> Self {
         ExceptionSource::Logged(x)
@@ -192,7 +180,7 @@ mod tests {
         let src = ExceptionSource::from(&logged);
         assert_eq!(collect(src), list);
         assert_eq!(collect(src), list);
-        assert_eq!(src.counts(), ExceptionSource::from(&list).counts());
+        assert_eq!(src.counts(), ExceptionSource::List(&list).counts());
         assert_eq!(src.counts().by_code[&Code::R04], 666);
         assert!(std::fs::read_dir(dir.path()).unwrap().next().is_none(), "the log has no name");
         assert!(collect(ExceptionSource::from(&Exceptions::none())).is_empty());
