@@ -128,12 +128,20 @@ fn check_consistent(dir: &Path, trial: &str) {
     expect(&["verify", period_dir.to_str().unwrap()], 0);
 }
 
-/// Kills at a named point, reruns, checks.
-fn fault_trial(template: &Path, work: &Path, point: &str, n: u32) -> bool {
+/// A killed run's ledger transaction left its rollback journal (a run journals
+/// outside WAL): the next open must roll it back.
+fn journal_left(dir: &Path) -> bool {
+    dir.join("state/ledger.db-journal").exists()
+}
+
+/// Kills at a named point, reruns, checks. Returns whether the process died,
+/// and whether it left a rollback journal behind.
+fn fault_trial(template: &Path, work: &Path, point: &str, n: u32) -> (bool, bool) {
     let dir = work.join(format!("{point}-{n}"));
     copy_dir(template, &dir);
     let status = run_cmd(&dir).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
     let died = status.code().is_none();
+    let journal = journal_left(&dir);
     let again = run_cmd(&dir).status().unwrap();
     assert!(matches!(again.code(), Some(0) | Some(2)), "{point}:{n}: rerun failed: {again:?}");
     check_consistent(&dir, &format!("{point}:{n}"));
@@ -141,7 +149,7 @@ fn fault_trial(template: &Path, work: &Path, point: &str, n: u32) -> bool {
     assert_eq!(third.code(), Some(0), "{point}:{n}: a third run must pay nobody");
     check_consistent(&dir, &format!("{point}:{n} third"));
     std::fs::remove_dir_all(&dir).unwrap();
-    died
+    (died, journal)
 }
 
 #[test]
@@ -170,9 +178,12 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
         points.push(("publish", n));
     }
     let stages: BTreeSet<&str> = points.iter().map(|p| p.0).collect();
+    let mut journals = 0;
     for (point, n) in &points {
         trials += 1;
-        died += fault_trial(&template, work.path(), point, *n) as u32;
+        let (d, j) = fault_trial(&template, work.path(), point, *n);
+        died += d as u32;
+        journals += j as u32;
     }
 
     // Real SIGKILLs spread over the length of a run.
@@ -186,6 +197,7 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
         let _ = child.kill();
         let status = child.wait().unwrap();
         died += status.code().is_none() as u32;
+        journals += journal_left(&dir) as u32;
         let again = run_cmd(&dir).status().unwrap();
         assert!(matches!(again.code(), Some(0) | Some(2)), "kill {i}: rerun failed");
         check_consistent(&dir, &format!("kill after {delay:?}"));
@@ -193,10 +205,13 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
         trials += 1;
     }
     eprintln!(
-        "crash trials: {trials} ({} named points over stages {stages:?}, {timed} timed SIGKILLs); processes killed mid-run: {died}; double payments: 0; clean run took {took:?}",
+        "crash trials: {trials} ({} named points over stages {stages:?}, {timed} timed SIGKILLs); processes killed mid-run: {died} ({journals} with the ledger's rollback journal left behind); double payments: 0; clean run took {took:?}",
         points.len()
     );
     assert!(trials >= 50);
+    // The named points inside the ledger's transaction (bank files, signing,
+    // manifest) leave its journal, so the rollback on open is tested each time.
+    assert!(journals >= 3, "only {journals} trials killed a run inside its ledger transaction");
     assert!(died as usize >= points.len(), "every named point must actually kill the run");
 }
 
