@@ -337,7 +337,7 @@ fn read_all(
     let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
         let mut out = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], &config.output_dir, progress)));
+            out.push((i, read_one(&rosters[i], cost(&rosters[i]), &config.output_dir, progress)));
         }
         out
     };
@@ -351,9 +351,22 @@ fn read_all(
     rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect()
 }
 
+/// The fewest bytes a roster row takes: an 18-character ID number, an account
+/// and an amount, with separators. Only used to size vectors.
+const MIN_ROW_BYTES: u64 = 40;
+/// Rows reserved up front at most (~90 MB of address space).
+const MAX_RESERVED_ROWS: usize = 1 << 20;
+
 /// Pass 1 over one roster; its checked rows are spilled into `spill_dir`.
-fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
-    let mut rows = Rows::default();
+///
+/// `cost` (bytes, a workbook's times ten) sizes the row vectors up front: grown
+/// by doubling, a 300,000-row roster's were copied and faulted in several times
+/// over. A row takes at least [`MIN_ROW_BYTES`] of text, so this is an upper
+/// bound, and what is reserved but never written costs no memory.
+fn read_one(r: &Roster, cost: u64, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
+    let rows_at_most = usize::try_from(cost / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS);
+    let mut rows =
+        Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
     let mut place_index: HashMap<(String, String), u32> = HashMap::new();
     let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
@@ -437,13 +450,17 @@ impl Prepared {
             .as_ref()
             .map(|(_, m)| m.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect())
             .unwrap_or_default();
-        let mut seen_now = HashSet::new();
+        // Who is on the roster now, to find who dropped off since the last period
+        // paid: only when there is one (a million hashed IDs otherwise for nothing).
+        let mut seen_now = HashSet::with_capacity(if previous.is_some() { len } else { 0 });
         for i in start..start + len {
             let id = self.entries[i].id;
             if id == 0 {
                 continue;
             }
-            seen_now.insert(id);
+            if previous.is_some() {
+                seen_now.insert(id);
+            }
             if self.entries[i].payable && paid.contains(&id) {
                 self.entries[i].payable = false;
                 self.facts[i].skipped = true;
