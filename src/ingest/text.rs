@@ -372,6 +372,7 @@ pub(super) struct Records {
     reader: csv::Reader<Tap>,
     history: Rc<RefCell<History>>,
     encoding: Encoding,
+    delimiter: u8,
     display: String,
 }
 
@@ -421,7 +422,13 @@ impl Records {
         let tap = Tap { inner: source.reader, history: Rc::clone(&history) };
         let reader =
             csv::ReaderBuilder::new().has_headers(false).flexible(true).delimiter(source.delimiter).from_reader(tap);
-        Records { reader, history, encoding: source.encoding, display: display.to_string() }
+        Records {
+            reader,
+            history,
+            encoding: source.encoding,
+            delimiter: source.delimiter,
+            display: display.to_string(),
+        }
     }
 
     pub(super) fn encoding(&self) -> Encoding {
@@ -435,11 +442,41 @@ impl Records {
             Ok(true) => {
                 let line = rec.position().map_or(0, |p| self.line_at(p));
                 self.history.borrow_mut().forget_before(self.reader.position().byte());
+                self.no_swallowed_rows(rec, line)?;
                 Ok(Some(line))
             }
             Ok(false) => Ok(None),
             Err(e) => Err(self.error(e)),
         }
+    }
+
+    /// Refuses a record with a cell that runs over several lines, some of which
+    /// hold the delimiter twice or more: a stray quote (`"`) opened the cell, and
+    /// the rows after it were read as its inside. Unrefused, those rows would
+    /// vanish into one odd cell (or the rest of the file into the last row).
+    /// A cell broken over lines by Alt+Enter in Excel is still read as one.
+    fn no_swallowed_rows(&self, rec: &StringRecord, line: u64) -> Result<(), IngestError> {
+        let bytes = rec.as_slice().as_bytes();
+        if memchr::memchr(b'\n', bytes).is_none() {
+            return Ok(());
+        }
+        let delimiter = self.delimiter;
+        let looks_like_a_row = |l: &str| l.bytes().filter(|&b| b == delimiter).count() >= 2;
+        for cell in rec.iter().filter(|c| c.contains('\n')) {
+            if cell.split('\n').skip(1).any(looks_like_a_row) {
+                // A quote never closed takes the file's last line break too.
+                let last = line + cell.trim_end_matches(['\r', '\n']).matches('\n').count() as u64;
+                return Err(IngestError::Refused {
+                    file: self.display.clone(),
+                    reason: format!(
+                        "line {line}: a quote (\") opens a cell that runs on to line {last}, so lines \
+                         {line}–{last} were read as one cell, not as rows: remove the stray quote (or close \
+                         it) and run again"
+                    ),
+                });
+            }
+        }
+        Ok(())
     }
 
     /// The physical line of the record whose parse started at `start`.
@@ -549,6 +586,36 @@ mod tests {
             out.push((line, rec.get(0).unwrap_or("").to_string()));
         }
         out
+    }
+
+    fn read_all(text: &str, delimiter: u8) -> Result<usize, IngestError> {
+        let reader = Box::new(Cursor::new(text.as_bytes().to_vec()));
+        let mut records = Records::new(TextSource { encoding: Encoding::Utf8, delimiter, reader }, "t.csv");
+        let mut rec = StringRecord::new();
+        let mut n = 0;
+        while records.next(&mut rec)?.is_some() {
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// A stray quote swallows the rows after it into one cell: the file is
+    /// refused with the lines it spans, whether the quote is closed later or
+    /// never; a cell broken over lines (Alt+Enter in Excel) still reads.
+    #[test]
+    fn a_stray_quote_that_swallows_rows_is_refused() {
+        let head = "姓名,身份证号,金额\n张三,110105194912310021,100\n";
+        let never =
+            format!("{head}李四,\"110105195001010012,200\n王五,110105195102020013,300\n赵六,110105195203030014,400\n");
+        let err = read_all(&never, b',').unwrap_err().to_string();
+        assert!(err.contains("t.csv: line 3: a quote") && err.contains("lines 3–5"), "{err}");
+        let closed = format!("{head}李四,\"110105195001010012,200\n王五,110105195102020013,300\",1\n赵六,1,2\n");
+        let err = read_all(&closed, b',').unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("lines 3–4"), "{err}");
+        let tabs = "姓名\t身份证号\t金额\n李四\t\"11\t200\n王五\t11\t300\n";
+        assert!(read_all(tabs, b'\t').unwrap_err().to_string().contains("lines 2–3"));
+        let remark = format!("{head}李四,110105195001010012,\"200\n备注：本月补发, 已核\"\n");
+        assert_eq!(read_all(&remark, b',').unwrap(), 3);
     }
 
     #[test]
