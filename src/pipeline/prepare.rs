@@ -326,9 +326,7 @@ fn read_all(
     // is compressed XML): ranked by bytes alone, a 50,000-row .xlsx came last and
     // kept one thread reading while the other waited.
     let cost = |r: &Roster| {
-        let bytes = std::fs::metadata(&r.path).map_or(0, |m| m.len());
-        let workbook =
-            r.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xls"));
+        let (bytes, workbook) = size_of(r);
         bytes.saturating_mul(if workbook { 10 } else { 1 })
     };
     let mut order: Vec<usize> = (0..rosters.len()).collect();
@@ -337,7 +335,7 @@ fn read_all(
     let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
         let mut out = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], cost(&rosters[i]), &config.output_dir, progress)));
+            out.push((i, read_one(&rosters[i], &config.output_dir, progress)));
         }
         out
     };
@@ -351,6 +349,13 @@ fn read_all(
     rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect()
 }
 
+/// A roster's size in bytes, and whether it is a workbook.
+fn size_of(r: &Roster) -> (u64, bool) {
+    let bytes = std::fs::metadata(&r.path).map_or(0, |m| m.len());
+    let workbook = r.path.extension().is_some_and(|e| e.eq_ignore_ascii_case("xlsx") || e.eq_ignore_ascii_case("xls"));
+    (bytes, workbook)
+}
+
 /// The fewest bytes a roster row takes: an 18-character ID number, an account
 /// and an amount, with separators. Only used to size vectors.
 const MIN_ROW_BYTES: u64 = 40;
@@ -359,12 +364,15 @@ const MAX_RESERVED_ROWS: usize = 1 << 20;
 
 /// Pass 1 over one roster; its checked rows are spilled into `spill_dir`.
 ///
-/// `cost` (bytes, a workbook's times ten) sizes the row vectors up front: grown
-/// by doubling, a 300,000-row roster's were copied and faulted in several times
-/// over. A row takes at least [`MIN_ROW_BYTES`] of text, so this is an upper
-/// bound, and what is reserved but never written costs no memory.
-fn read_one(r: &Roster, cost: u64, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
-    let rows_at_most = usize::try_from(cost / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS);
+/// A text roster's size sizes the row vectors up front: grown by doubling, a
+/// 300,000-row roster's were copied and faulted in several times over. A row
+/// takes at least [`MIN_ROW_BYTES`] of text, so this is an upper bound. (A
+/// workbook's rows cannot be told from its compressed size; its vectors grow.)
+fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
+    let rows_at_most = match size_of(r) {
+        (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
+        (_, true) => 0,
+    };
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
     let mut place_index: HashMap<(String, String), u32> = HashMap::new();
