@@ -356,8 +356,9 @@ fn size_of(r: &Roster) -> (u64, bool) {
     (bytes, workbook)
 }
 
-/// The fewest bytes a roster row takes: an 18-character ID number, an account
-/// and an amount, with separators. Only used to size vectors.
+/// The fewest bytes a payable roster row takes: an 18-character ID number, an
+/// account and an amount, with separators. Only used to size vectors: a roster
+/// of shorter (broken) rows just has its vectors grow.
 const MIN_ROW_BYTES: u64 = 40;
 /// Rows reserved up front at most (~90 MB of address space).
 const MAX_RESERVED_ROWS: usize = 1 << 20;
@@ -365,9 +366,10 @@ const MAX_RESERVED_ROWS: usize = 1 << 20;
 /// Pass 1 over one roster; its checked rows are spilled into `spill_dir`.
 ///
 /// A text roster's size sizes the row vectors up front: grown by doubling, a
-/// 300,000-row roster's were copied and faulted in several times over. A row
-/// takes at least [`MIN_ROW_BYTES`] of text, so this is an upper bound. (A
-/// workbook's rows cannot be told from its compressed size; its vectors grow.)
+/// 300,000-row roster's were copied and faulted in several times over. A
+/// payable row takes at least [`MIN_ROW_BYTES`] of text, so this is mostly an
+/// upper bound. (A workbook's rows cannot be told from its compressed size; its
+/// vectors grow.)
 fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
     let rows_at_most = match size_of(r) {
         (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
