@@ -284,7 +284,7 @@ impl Drop for SqliteRun<'_> {
 /// Every other command — `returns` reads ahead on a second connection — and
 /// every reader wants WAL, so it is restored when the transaction ends, and
 /// [`SqliteLedger::open`] sets it again after a crash.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct JournalForRun {
     left_wal: bool,
 }
