@@ -30,6 +30,78 @@ where
     sync_dir(dir)
 }
 
+/// Bytes written between two [`start_writeback`] calls of an [`EarlyWrite`].
+const WRITEBACK_EVERY: u64 = 8 << 20;
+
+/// Asks the kernel to start writing `file`'s dirty pages to disk now, without
+/// waiting for them (Linux `sync_file_range(SYNC_FILE_RANGE_WRITE)`; nothing
+/// elsewhere). Durability still comes from the fsync at the end.
+///
+/// Why: the kernel otherwise writes a file's pages back only when they are
+/// old or many, so a run's fsyncs each waited for a whole file: ~0.25 s at the
+/// end of a million-line run, on one core while the other had nothing to do.
+/// Started early, the writing overlaps the run and the fsync waits for the last
+/// few megabytes.
+pub fn start_writeback(file: &fs::File) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the descriptor is open for as long as `file` is borrowed, and
+        // sync_file_range only reads its arguments. A failure (say, a file
+        // system without writeback) only means the fsync does all the work.
+        unsafe { libc::sync_file_range(file.as_raw_fd(), 0, 0, libc::SYNC_FILE_RANGE_WRITE) };
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = file;
+}
+
+/// Counts the bytes written to a file and starts its writeback every
+/// [`WRITEBACK_EVERY`] bytes (for writers that own their file in another form).
+#[derive(Debug, Default)]
+pub struct WritebackEvery {
+    since: u64,
+}
+
+impl WritebackEvery {
+    pub fn wrote(&mut self, file: &fs::File, bytes: usize) {
+        self.since += bytes as u64;
+        if self.since >= WRITEBACK_EVERY {
+            self.since = 0;
+            start_writeback(file);
+        }
+    }
+}
+
+/// A file written front to back, its writeback started as it grows (see
+/// [`start_writeback`]).
+#[derive(Debug)]
+pub struct EarlyWrite {
+    file: fs::File,
+    every: WritebackEvery,
+}
+
+impl EarlyWrite {
+    pub fn new(file: fs::File) -> EarlyWrite {
+        EarlyWrite { file, every: WritebackEvery::default() }
+    }
+
+    pub fn into_inner(self) -> fs::File {
+        self.file
+    }
+}
+
+impl Write for EarlyWrite {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.every.wrote(&self.file, n);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
 /// Creates a folder (and parents) readable only by its owner (0700 on Unix).
 pub fn create_private_dir(dir: &Path) -> io::Result<()> {
     if dir.is_dir() {

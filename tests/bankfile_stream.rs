@@ -301,6 +301,28 @@ fn a_total_different_from_the_plan_is_refused_and_nothing_is_kept() {
     }
 }
 
+/// `closed` lists each file as soon as its last line is in (the run signs it
+/// then, while later lines are written), complete and under its own name.
+#[test]
+fn closed_lists_each_file_as_its_last_line_goes_in() {
+    let f = load("fen-gbk"); // line_limit = 3000
+    let ls = lines(7001);
+    let dir = tempfile::tempdir().unwrap();
+    let mut w = open(&f, &ls, dir.path());
+    for (i, l) in ls.iter().enumerate() {
+        w.push(l).unwrap();
+        let closed = w.closed();
+        let whole = if i + 1 == ls.len() { 3 } else { (i + 1) / 3000 };
+        assert_eq!(closed.len(), whole, "after line {}", i + 1);
+        if let Some(last) = closed.last() {
+            assert_eq!(std::fs::metadata(&last.path).unwrap().len(), last.size);
+            assert_eq!(disburse::fsutil::sha256_file(&last.path).unwrap(), last.sha256);
+        }
+    }
+    let listed = strip_paths(w.closed());
+    assert_eq!(strip_paths(&w.finish().unwrap()), listed);
+}
+
 #[test]
 fn dropping_a_writer_midway_removes_every_file_it_wrote() {
     for name in SHIPPED {

@@ -15,7 +15,7 @@ use sha2::Digest;
 
 use super::{pain, text, BankFileError, BatchHead, Format, Kind, Part, PartPlan, WrittenFile};
 use crate::domain::{Fen, PaymentLine};
-use crate::fsutil::{create_private_dir, sync_dir};
+use crate::fsutil::{create_private_dir, sync_dir, WritebackEvery};
 
 /// Buffer between the line renderer and the file (one syscall per 256 KB).
 const BUF: usize = 256 * 1024;
@@ -47,11 +47,13 @@ struct Hashed {
     file: tempfile::NamedTempFile,
     hash: sha2::Sha256,
     size: u64,
+    writeback: WritebackEvery,
 }
 
 impl Write for Hashed {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.file.as_file_mut().write(buf)?;
+        self.writeback.wrote(self.file.as_file(), n);
         self.hash.update(&buf[..n]);
         self.size += n as u64;
         Ok(n)
@@ -133,6 +135,13 @@ impl<'a> BankWriter<'a> {
         }
     }
 
+    /// The files closed so far (fsynced and renamed into place), in order: a
+    /// caller can sign them while later lines are still being written. They are
+    /// still removed if the writer fails before [`finish`](BankWriter::finish).
+    pub fn closed(&self) -> &[WrittenFile] {
+        &self.done
+    }
+
     /// Closes the last file and returns every file written. Refuses (and removes
     /// every file this writer wrote) if the lines pushed differ from the plan in
     /// count or total, per file.
@@ -176,7 +185,10 @@ impl<'a> BankWriter<'a> {
         };
         if self.open.is_none() {
             let tmp = tempfile::Builder::new().prefix(".tmp-").tempfile_in(&self.dir)?;
-            let mut out = BufWriter::with_capacity(BUF, Hashed { file: tmp, hash: sha2::Sha256::new(), size: 0 });
+            let mut out = BufWriter::with_capacity(
+                BUF,
+                Hashed { file: tmp, hash: sha2::Sha256::new(), size: 0, writeback: WritebackEvery::default() },
+            );
             out.write_all(&file.head)?;
             self.open = Some(Open { out, lines: 0, total: Fen::ZERO });
         }

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
+use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use chrono::{DateTime, FixedOffset};
 
@@ -246,6 +246,8 @@ struct Open<'a> {
     program: Program,
     writer: BankWriter<'a>,
     seq: u64,
+    /// How many of its closed files went to the `sign` thread.
+    signed: usize,
 }
 
 impl<'a> Writer<'a> {
@@ -290,7 +292,10 @@ impl<'a> Writer<'a> {
         let (line_tx, line_rx) = sync_channel::<Vec<(PaymentLine, Option<Link>)>>(4);
         let line_spares = Spares::new();
         let ledger_spares = Spares::new();
-        let (sign_tx, sign_rx) = sync_channel::<(Program, Vec<WrittenFile>)>(8);
+        // Unbounded: a message is a closed file's facts, and waiting for the
+        // signer (hashing a 200 MB file) stalled the bank thread and every
+        // thread behind it. The files it names are bounded by the plan.
+        let (sign_tx, sign_rx) = channel::<(Program, Vec<WrittenFile>)>();
         let (signer, formats) = (self.info.signer, self.frame.formats);
         let (written, fed, signed) = std::thread::scope(|s| {
             let signing = std::thread::Builder::new()
@@ -324,7 +329,13 @@ impl<'a> Writer<'a> {
             let signed = signing.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             Ok::<_, PipelineError>((written, fed, signed))
         })?;
-        // The signer's or the writer's own error explains a stop better than "… stopped".
+        // The writer's own error explains a stop best (when it fails, it removes the
+        // files it wrote, and the signer may then fail on one of them), unless it
+        // stopped because the signer did; then the signer's; "… stopped" least.
+        let written = match written {
+            Err(e) if !is_signer_gone(&e) => return Err(e),
+            w => w,
+        };
         self.files = signed?;
         let (count, amount) = written?;
         let (exceptions, changes) = fed?;
@@ -341,7 +352,7 @@ impl<'a> Writer<'a> {
         chunks: BankChunks,
         plans: &BTreeMap<Program, Vec<PartPlan>>,
         tx: &SyncSender<ToLedger>,
-        sign: SyncSender<(Program, Vec<WrittenFile>)>,
+        sign: Sender<(Program, Vec<WrittenFile>)>,
     ) -> Result<(u64, Fen), PipelineError> {
         let mut open: Option<Open> = None;
         let mut chunk: Vec<LedgerLine> = Vec::with_capacity(CHUNK);
@@ -361,6 +372,7 @@ impl<'a> Writer<'a> {
                     line.end_to_end_id = EndToEndId::new(line.program, period, kind, n, o.seq);
                 }
                 let file = o.writer.push(&line)?.to_string();
+                send_closed(o, &sign)?;
                 if let Some(r) = self.reports.as_mut() {
                     r.push(&line, &file)?;
                 }
@@ -402,7 +414,7 @@ impl<'a> Writer<'a> {
         };
         let plan = plans.get(&program).cloned().unwrap_or_default();
         let writer = format.writer(head, plan, &self.staging.join("bank"))?;
-        Ok(Open { program, writer, seq: 0 })
+        Ok(Open { program, writer, seq: 0, signed: 0 })
     }
 
     fn finish_reports(&mut self, exceptions: Exceptions, changes: Vec<Change>) -> Result<(), PipelineError> {
@@ -428,11 +440,32 @@ impl<'a> Writer<'a> {
 }
 
 /// Closes a program's bank files and hands them to the `sign` thread.
-fn finish_program(o: Open, sign: &SyncSender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
+fn finish_program(mut o: Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
+    send_closed(&mut o, sign)?;
     let written: Vec<WrittenFile> = o.writer.finish()?;
     tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
     fault::point("bankfile");
-    sign.send((o.program, written)).map_err(|_| signer_gone())
+    let rest = written[o.signed.min(written.len())..].to_vec();
+    if rest.is_empty() {
+        return Ok(());
+    }
+    sign.send((o.program, rest)).map_err(|_| signer_gone())
+}
+
+/// Hands the program's newly closed files to the `sign` thread.
+///
+/// Why each file as it closes, not a program's files when the program is done:
+/// signing hashes every byte again (SM3, ~0.6 CPU-seconds for a million lines),
+/// and the last program's files, signed only after the last line, kept one core
+/// busy alone at the end of a run.
+fn send_closed(o: &mut Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
+    let closed = o.writer.closed();
+    if closed.len() <= o.signed {
+        return Ok(());
+    }
+    let new = closed[o.signed..].to_vec();
+    o.signed = closed.len();
+    sign.send((o.program, new)).map_err(|_| signer_gone())
 }
 
 /// The `sign` thread: signs each finished bank file and records it for the
@@ -460,8 +493,14 @@ fn sign_files(
     Ok(files)
 }
 
+const SIGNER_GONE: &str = "the bank file signer stopped (its error follows)";
+
 fn signer_gone() -> PipelineError {
-    PipelineError::Refused("the bank file signer stopped (its error follows)".into())
+    PipelineError::Refused(SIGNER_GONE.into())
+}
+
+fn is_signer_gone(e: &PipelineError) -> bool {
+    matches!(e, PipelineError::Refused(m) if m == SIGNER_GONE)
 }
 
 fn no_thread(e: std::io::Error) -> PipelineError {

@@ -3,7 +3,6 @@
 //! atomic write so a million lines never sit in memory as text.
 
 use std::borrow::Cow;
-use std::fs::File;
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
 
@@ -11,7 +10,7 @@ use tempfile::TempPath;
 
 use super::{defuse, masked_id, scrub, yuan, ExceptionSource, ReportError, Staged};
 use crate::domain::{Change, Failure, PaymentLine};
-use crate::fsutil::{create_private_dir, write_atomic_with};
+use crate::fsutil::{create_private_dir, write_atomic_with, EarlyWrite};
 use crate::totals::RunTotals;
 
 /// The UTF-8 byte-order mark Excel needs to read a CSV as UTF-8.
@@ -103,7 +102,7 @@ pub(super) fn exceptions(path: &Path, list: ExceptionSource) -> Result<(), Repor
 /// in only when complete ([`Staged::persist`]).
 pub(super) struct CsvStream {
     path: PathBuf,
-    w: csv::Writer<File>,
+    w: csv::Writer<EarlyWrite>,
     tmp: TempPath,
 }
 
@@ -114,7 +113,7 @@ impl CsvStream {
         create_private_dir(dir).map_err(io_err)?;
         let (mut file, tmp) = tempfile::Builder::new().prefix(".tmp-").tempfile_in(dir).map_err(io_err)?.into_parts();
         file.write_all(BOM).map_err(io_err)?;
-        let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(file);
+        let mut w = csv::WriterBuilder::new().buffer_capacity(1 << 20).from_writer(EarlyWrite::new(file));
         w.write_record(header).map_err(|e| io_err(io::Error::other(e)))?;
         Ok(CsvStream { path: path.to_path_buf(), w, tmp })
     }
@@ -126,7 +125,7 @@ impl CsvStream {
     /// Flushes and syncs the file; it is renamed in by the caller.
     pub(super) fn finish(self) -> Result<Staged, ReportError> {
         let io_err = |e: io::Error| ReportError::io(&self.path, e);
-        let file = self.w.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let file = self.w.into_inner().map_err(|e| io_err(e.into_error()))?.into_inner();
         file.sync_all().map_err(io_err)?;
         Ok(Staged { tmp: self.tmp, path: self.path })
     }

@@ -19,7 +19,6 @@
 //! are known only at the end (readers go by the central directory; .NET's
 //! packaging writes `[Content_Types].xml` last too).
 
-use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +30,7 @@ use zip::{CompressionMethod, DateTime, ZipWriter};
 
 use super::{period_cn, Chunk, ListHead, ListKind, ReportError, Staged};
 use crate::domain::{Fen, Program};
-use crate::fsutil::create_private_dir;
+use crate::fsutil::{create_private_dir, EarlyWrite};
 
 /// Indices into `cellXfs` of [`STYLES`] (the order rust_xlsxwriter gave them).
 mod xf {
@@ -71,7 +70,7 @@ type Zip = ZipWriter<StreamWriter<TmpFile>>;
 /// be deleted) and reports any failure to do so on stderr, which would break a
 /// JSON log.
 struct TmpFile {
-    file: BufWriter<File>,
+    file: BufWriter<EarlyWrite>,
     abandoned: Arc<AtomicBool>,
 }
 
@@ -142,7 +141,8 @@ impl ListWriter {
         let tmp = tempfile::Builder::new().prefix(".tmp-xlsx-").tempfile_in(dir).map_err(io_err)?;
         let (file, tmp) = tmp.into_parts();
         let abandoned = Arc::new(AtomicBool::new(false));
-        let file = TmpFile { file: BufWriter::with_capacity(1 << 20, file), abandoned: abandoned.clone() };
+        let file =
+            TmpFile { file: BufWriter::with_capacity(1 << 20, EarlyWrite::new(file)), abandoned: abandoned.clone() };
         let zip = ZipWriter::new_stream(file);
         let styles = (0..kind.head.len() as u16)
             .map(|c| match c {
@@ -408,7 +408,7 @@ impl ListWriter {
         };
         let io_err = |e: io::Error| ReportError::io(&path, e);
         let w = zip.finish().map_err(|e| ReportError::Xlsx { path: path.clone(), message: e.to_string() })?;
-        let file = w.into_inner().file.into_inner().map_err(|e| io_err(e.into_error()))?;
+        let file = w.into_inner().file.into_inner().map_err(|e| io_err(e.into_error()))?.into_inner();
         file.sync_all().map_err(io_err)?;
         Ok(Staged { tmp, path })
     }
