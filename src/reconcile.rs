@@ -7,6 +7,12 @@
 //! stream past and be read again when their lines are written.
 
 use std::collections::{HashMap, HashSet};
+
+/// Sets and maps keyed by the million IDs of a run: std's SipHash (built to
+/// resist keys chosen to collide) was most of R02 and R03's time. These keys
+/// are ID numbers a bureau approved, and foldhash is still seeded per process.
+pub(crate) type FastSet<T> = HashSet<T, foldhash::fast::RandomState>;
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
@@ -81,12 +87,70 @@ pub struct Finding {
 /// `payable`. Findings come in rule order (R01, R02, R03, R05): a stable sort by
 /// index gives each row its findings in the order a clerk reads them.
 pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate) -> Vec<Finding> {
-    let mut found = Vec::new();
-    hold_duplicates_in_program(entries, &mut found);
-    hold_dibao_wubao_overlap(entries, &mut found);
-    hold_stopped(entries, stops, period_start, &mut found);
-    hold_shared_accounts(entries, &mut found);
-    found
+    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
+    let duplicates = shared_keys(keyed);
+    let accounts = accounts_of(entries);
+    reconcile_with(entries, RosterChecks { duplicates, accounts }, stops, period_start)
+}
+
+/// What [`reconcile`] can find roster by roster, on the threads that read them:
+/// sorting the whole run's IDs and accounts was most of reconciling, with one
+/// core idle.
+#[derive(Debug, Default)]
+pub struct RosterChecks {
+    /// R01: rows of one program that name the same person, as groups of indices.
+    pub duplicates: Vec<Vec<usize>>,
+    /// (account, index) of every payable row: runs sorted roster by roster, in
+    /// roster order (R05 merges them).
+    pub accounts: Vec<(u128, usize)>,
+}
+
+/// [`RosterChecks`] of one program's roster (indices into `entries`).
+pub fn check_roster(entries: &[Entry]) -> RosterChecks {
+    let duplicates = shared_keys(entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| (e.id, i)));
+    let mut accounts = accounts_of(entries);
+    accounts.sort_unstable();
+    RosterChecks { duplicates, accounts }
+}
+
+impl RosterChecks {
+    /// Appends a roster's, whose first row is `start` in the run.
+    pub fn append(&mut self, roster: RosterChecks, start: usize) {
+        let at = |i: usize| start + i;
+        self.duplicates.extend(roster.duplicates.into_iter().map(|g| g.into_iter().map(at).collect()));
+        self.accounts.extend(roster.accounts.into_iter().map(|(a, i)| (a, at(i))));
+    }
+}
+
+fn accounts_of(entries: &[Entry]) -> Vec<(u128, usize)> {
+    entries.iter().enumerate().filter(|(_, e)| e.payable).map(|(i, e)| (e.account, i)).collect()
+}
+
+/// [`reconcile`] with what was found roster by roster ([`check_roster`]).
+pub fn reconcile_with(
+    entries: &mut [Entry],
+    checked: RosterChecks,
+    stops: &[StopEntry],
+    period_start: chrono::NaiveDate,
+) -> Vec<Finding> {
+    let RosterChecks { duplicates, accounts } = checked;
+    // The accounts are merged on another thread while the rules before R05 run.
+    // (A stable sort merges sorted runs in linear passes.) R05 then skips the
+    // lines those rules held.
+    std::thread::scope(|s| {
+        let sorted = s.spawn(move || {
+            let mut accounts = accounts;
+            accounts.sort();
+            accounts
+        });
+        let mut found = Vec::new();
+        hold_duplicates_in_program(entries, duplicates, &mut found);
+        hold_dibao_wubao_overlap(entries, &mut found);
+        hold_stopped(entries, stops, period_start, &mut found);
+        let accounts = sorted.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        hold_shared_accounts(entries, accounts, &mut found);
+        found
+    })
 }
 
 /// [`reconcile`] over checked rows, holding lines in place (for callers that
@@ -106,9 +170,8 @@ fn hold(entries: &mut [Entry], found: &mut Vec<Finding>, index: usize, code: Cod
 }
 
 /// R01: the same person twice in one program's roster: every copy is held.
-fn hold_duplicates_in_program(entries: &mut [Entry], found: &mut Vec<Finding>) {
-    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
-    for group in shared_keys(keyed) {
+fn hold_duplicates_in_program(entries: &mut [Entry], duplicates: Vec<Vec<usize>>, found: &mut Vec<Finding>) {
+    for group in duplicates {
         let where_rows: Vec<String> = group.iter().map(|&i| entries[i].row.to_string()).collect();
         let msg: Arc<str> = format!(
             "同一人在本名册中出现{}次（第{}行），全部暂缓：请核实后只保留一行",
@@ -128,8 +191,13 @@ fn hold_duplicates_in_program(entries: &mut [Entry], found: &mut Vec<Finding>) {
 fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize>> {
     let mut all: Vec<(K, usize)> = keyed.collect();
     all.sort_unstable();
+    groups_of_sorted(&all)
+}
+
+/// [`shared_keys`] of keys already sorted.
+fn groups_of_sorted<K: Ord>(sorted: &[(K, usize)]) -> Vec<Vec<usize>> {
     let mut groups = Vec::new();
-    for run in all.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
+    for run in sorted.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
         groups.push(run.iter().map(|(_, i)| *i).collect());
     }
     groups
@@ -138,7 +206,7 @@ fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize
 /// R02: the same person in both 低保 and 特困 for the same period: both held.
 fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
     let ids_of =
-        |p: Program| -> HashSet<u64> { entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect() };
+        |p: Program| -> FastSet<u64> { entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect() };
     let (dibao, wubao) = (ids_of(Program::Dibao), ids_of(Program::Wubao));
     let msg: Arc<str> =
         "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".into();
@@ -156,11 +224,14 @@ fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
 
 /// R03: a person on the stop list, stopped on or before the period's first day.
 fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate, found: &mut Vec<Finding>) {
-    let stopped: HashMap<u64, &StopEntry> = stops
+    let stopped: FastMap<u64, &StopEntry> = stops
         .iter()
         .filter(|s| s.effective <= period_start)
         .filter_map(|s| crate::domain::id_key(&s.id_number).map(|k| (k, s)))
         .collect();
+    if stopped.is_empty() {
+        return;
+    }
     for i in 0..entries.len() {
         let Some(s) = stopped.get(&entries[i].id) else { continue };
         let why = match s.reason.as_str() {
@@ -178,9 +249,11 @@ fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono
 /// R05: one account receiving for different people who are not one household and
 /// not an institution. One household = every line on the account names the same
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
-fn hold_shared_accounts(entries: &mut [Entry], found: &mut Vec<Finding>) {
-    let keyed = entries.iter().enumerate().filter(|(_, e)| e.payable).map(|(i, e)| (e.account, i));
-    for group in shared_keys(keyed) {
+///
+/// `accounts` are (account, index) of lines payable before R01–R03, sorted.
+fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
+    accounts.retain(|&(_, i)| entries[i].payable);
+    for group in groups_of_sorted(&accounts) {
         let people: HashSet<u64> = group.iter().map(|&i| entries[i].id).collect();
         if people.len() < 2 {
             continue;
@@ -289,6 +362,36 @@ mod tests {
         assert_eq!(codes(&rows[4]), vec![Code::R03]);
         // 王五 is already held by R03 so the account is no longer shared by two payable people.
         assert!(rows[5].line.is_some());
+    }
+
+    /// R01 and R05 found roster by roster (as a run does, on the reading
+    /// threads) hold the same rows with the same messages as over the whole run.
+    #[test]
+    fn duplicates_found_per_roster_are_the_runs_duplicates() {
+        let rows = [
+            checked(Program::Dibao, 2, "张三", A, "6222081302002142160", "张三"),
+            checked(Program::Dibao, 3, "李四", B, "6214831150131511", "李四"),
+            checked(Program::Dibao, 4, "张三", A, "6222081302002142160", "张三"),
+            checked(Program::Youfu, 2, "张三", A, "1234567890", "张三"),
+            checked(Program::Youfu, 3, "王五", C, "1234567891", "王五"),
+            checked(Program::Youfu, 4, "王五", C, "1234567891", "王五"),
+            checked(Program::Youfu, 5, "王五", C, "1234567891", "王五"),
+            checked(Program::Yimin, 2, "赵六", B, "1234567890", "赵六"),
+        ];
+        let all: Vec<Entry> = rows.iter().map(Entry::of).collect();
+        let (mut whole, mut per_roster) = (all.clone(), all.clone());
+        let mut checked = RosterChecks::default();
+        for (start, end) in [(0, 3), (3, 7), (7, 8)] {
+            checked.append(check_roster(&all[start..end]), start);
+        }
+        let day = "2026-11-01".parse().unwrap();
+        let a = reconcile(&mut whole, &[], day);
+        let b = reconcile_with(&mut per_roster, checked, &[], day);
+        let key = |f: &Finding| (f.index, f.code, f.message.to_string());
+        assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
+        assert_eq!(a.iter().filter(|f| f.code == Code::R01).count(), 5);
+        assert_eq!(a.iter().filter(|f| f.code == Code::R05).count(), 2);
+        assert_eq!(whole, per_roster);
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::config::{Config, ProgramConfig};
 use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program};
 use crate::ingest;
 use crate::ledger::Ledger;
-use crate::reconcile::{self, Entry, Finding, StopEntry};
+use crate::reconcile::{self, Entry, FastMap, FastSet, Finding, StopEntry};
 use crate::report::{ExceptionLog, Exceptions};
 use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::{self, Checked, Rules};
@@ -248,11 +248,11 @@ pub(crate) fn prepare(
         dropped: BTreeMap::new(),
         scratch: config.output_dir.clone(),
     };
-    // Sized once: growing by doubling would hold up to twice the rows at the peak.
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
-    p.entries.reserve_exact(total_rows);
-    p.facts.reserve_exact(total_rows);
     let mut places: Vec<Vec<(String, String)>> = Vec::new();
+    let mut parts = Vec::with_capacity(read.len());
+    let mut checked = reconcile::RosterChecks::default();
+    let mut start = 0;
     for (roster, mut rows) in read {
         let (count, total) = rows.written();
         let approval = approvals.iter().find(|a| a.program == roster.program);
@@ -260,14 +260,24 @@ pub(crate) fn prepare(
             p.refused.insert(roster.program);
             p.refusals.push(e);
         }
-        let spill = rows.spill.take();
-        p.rosters.push(Roster { start: p.entries.len(), len: rows.entries.len(), spill, ..roster });
-        p.entries.append(&mut rows.entries);
-        p.facts.append(&mut rows.facts);
-        places.push(rows.places);
+        let (spill, len) = (rows.spill.take(), rows.entries.len());
+        checked.append(std::mem::take(&mut rows.checked), start);
+        p.rosters.push(Roster { start, len, spill, ..roster });
+        start += len;
+        places.push(std::mem::take(&mut rows.places));
+        parts.push(rows);
     }
     tracing::debug!(event = "phase", phase = "rosters_read", rows = total_rows);
-    p.findings = reconcile::reconcile(&mut p.entries, &stops, period.first_day());
+    // The rows' facts are joined into one vector on another thread while this
+    // one joins their entries and reconciles them: both copies and the
+    // reconciliation were ~0.2 s of a million-line run with one core idle.
+    let (entries, facts): (Vec<_>, Vec<_>) = parts.into_iter().map(|r| (r.entries, r.facts)).unzip();
+    std::thread::scope(|s| {
+        let facts = s.spawn(move || concat(facts, total_rows));
+        p.entries = concat(entries, total_rows);
+        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &stops, period.first_day());
+        p.facts = facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+    });
     fault::point("reconcile");
     tracing::debug!(event = "phase", phase = "reconciled");
     if let Some(ledger) = ledger {
@@ -283,6 +293,16 @@ pub(crate) fn prepare(
     Ok(p)
 }
 
+/// The rosters' vectors as one, sized once: grown by doubling, it would hold up
+/// to twice the rows at the peak.
+fn concat<T>(parts: Vec<Vec<T>>, total: usize) -> Vec<T> {
+    let mut all = Vec::with_capacity(total);
+    for mut part in parts {
+        all.append(&mut part);
+    }
+    all
+}
+
 /// The rows of one roster as pass 1 keeps them.
 #[derive(Default)]
 struct Rows {
@@ -290,6 +310,8 @@ struct Rows {
     facts: Vec<Facts>,
     places: Vec<(String, String)>,
     spill: Option<Spill>,
+    /// What reconcile finds roster by roster ([`reconcile::check_roster`]).
+    checked: reconcile::RosterChecks,
 }
 
 impl Rows {
@@ -377,7 +399,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     };
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
-    let mut place_index: HashMap<(String, String), u32> = HashMap::new();
+    let mut place_index: FastMap<(String, String), u32> = FastMap::default();
     let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
@@ -407,6 +429,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     })?;
     spilled.map_err(io_err(spill_dir))?;
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
+    rows.checked = reconcile::check_roster(&rows.entries);
     bar.finish();
     fault::point("ingest");
     tracing::debug!(event = "phase", phase = "roster_read", program = r.program.code(), rows = rows.entries.len());
@@ -456,13 +479,14 @@ impl Prepared {
         let paid = ledger.paid_people(program, self.period)?;
         let already: std::sync::Arc<str> = format!("{}已发放（或在途），不再重复发放", self.period).into();
         let previous = ledger.last_paid_before(program, self.period)?;
-        let prev: HashMap<u64, Fen> = previous
+        let prev: FastMap<u64, Fen> = previous
             .as_ref()
             .map(|(_, m)| m.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect())
             .unwrap_or_default();
         // Who is on the roster now, to find who dropped off since the last period
         // paid: only when there is one (a million hashed IDs otherwise for nothing).
-        let mut seen_now = HashSet::with_capacity(if previous.is_some() { len } else { 0 });
+        let mut seen_now =
+            FastSet::with_capacity_and_hasher(if previous.is_some() { len } else { 0 }, Default::default());
         for i in start..start + len {
             let id = self.entries[i].id;
             if id == 0 {
