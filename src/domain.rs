@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 mod money;
 mod person;
 
-pub use money::{parse_amount, AmountError, Fen};
+pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 pub use person::{id_key, luhn_digit, luhn_ok, mask_account, mask_id, Account, AccountError, IdError, IdNumber};
 
 /// A benefit program (救助/优抚项目). The code is what configs, reports and the

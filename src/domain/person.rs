@@ -96,6 +96,11 @@ impl IdNumber {
         &self.0
     }
 
+    /// The full number, moved out (for the ledger).
+    pub fn into_string(self) -> String {
+        self.0
+    }
+
     /// First 6 and last 4 kept, the rest `*` (SPEC §4).
     pub fn masked(&self) -> String {
         mask_id(&self.0)
@@ -193,6 +198,11 @@ impl Account {
     /// The full number: only for bank files, paid.csv and the ledger.
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The full number, moved out (for the ledger).
+    pub fn into_string(self) -> String {
+        self.0
     }
 
     /// The account as one number, for comparing a million accounts without a

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use tempfile::TempPath;
 
 use super::{defuse, masked_id, scrub, yuan, ExceptionSource, ReportError, Staged};
-use crate::domain::{Change, Failure, PaymentLine};
+use crate::domain::{Change, Failure, PaymentLine, YUAN_MAX};
 use crate::fsutil::{create_private_dir, write_atomic_with, EarlyWrite};
 use crate::totals::RunTotals;
 
@@ -135,13 +135,14 @@ pub(super) const NOTICE_HEADER: [&str; 6] = ["program", "township", "village", "
 
 pub(super) fn notice_row(out: &mut CsvStream, l: &PaymentLine) -> Result<(), ReportError> {
     let w = &mut out.w;
+    let mut yuan = [0; YUAN_MAX];
     let rec: [&str; 6] = [
         l.program.code(),
         &open_text_cow(&l.township),
         &open_text_cow(&l.village),
         &open_text_cow(&l.name),
         &l.id_number.masked(),
-        &l.amount.yuan_string(),
+        l.amount.yuan_str(&mut yuan),
     ];
     w.write_record(rec).map_err(|e| out.err(e))
 }
@@ -153,6 +154,7 @@ pub(super) const PAID_HEADER: [&str; 9] =
 /// reconciliation can match line by line.
 pub(super) fn paid_row(out: &mut CsvStream, l: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
     let w = &mut out.w;
+    let mut yuan = [0; YUAN_MAX];
     let rec: [&str; 9] = [
         l.program.code(),
         &defuse(l.end_to_end_id.as_str()),
@@ -161,7 +163,7 @@ pub(super) fn paid_row(out: &mut CsvStream, l: &PaymentLine, bank_file: &str) ->
         &defuse(&l.name),
         l.id_number.as_str(),
         l.account.as_str(),
-        &l.amount.yuan_string(),
+        l.amount.yuan_str(&mut yuan),
         &defuse(bank_file),
     ];
     w.write_record(rec).map_err(|e| out.err(e))

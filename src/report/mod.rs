@@ -167,7 +167,8 @@ pub fn write_failures_csv(path: &Path, failures: &[Failure]) -> Result<(), Repor
 /// Defuses text a spreadsheet would otherwise run as a formula: a leading `'`
 /// makes Excel show it as text. Only for CSV; xlsx cells are typed.
 fn defuse(s: &str) -> Cow<'_, str> {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    // By byte: each of these is one byte in UTF-8, and a run defuses five cells a line.
+    if s.as_bytes().first().is_some_and(|b| b"=+-@\t\r".contains(b)) {
         Cow::Owned(format!("'{s}"))
     } else {
         Cow::Borrowed(s)
