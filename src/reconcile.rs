@@ -100,8 +100,8 @@ pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chron
 pub struct RosterChecks {
     /// R01: rows of one program that name the same person, as groups of indices.
     pub duplicates: Vec<Vec<usize>>,
-    /// (account, index) of every payable row: runs sorted roster by roster, in
-    /// roster order (R05 merges them).
+    /// (account, index) of every payable row, in any order; sorted roster by
+    /// roster (as [`check_roster`] gives them), R05's sort only merges the runs.
     pub accounts: Vec<(u128, usize)>,
 }
 
