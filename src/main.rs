@@ -134,15 +134,31 @@ fn main() -> ExitCode {
         }
         Err(e) => {
             // One message: a JSON event for cron, a plain line for a person.
+            let message = message(&e);
             if json {
-                tracing::error!(event = "refused", error = %format!("{e:#}"), "refused");
+                tracing::error!(event = "refused", error = %message, "refused");
             } else {
-                eprintln!("disburse: {e:#}");
+                eprintln!("disburse: {message}");
             }
             let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
             ExitCode::from(code)
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: many of the
+/// library's errors already end with their cause's text ("cannot read config
+/// X: <the OS error>"), and printing the chain as well said it twice.
+fn message(e: &anyhow::Error) -> String {
+    let mut out = e.to_string();
+    for cause in e.chain().skip(1) {
+        let text = cause.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
 }
 
 fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {

@@ -242,10 +242,29 @@ fn run_case(c: &Case, template: &Path) -> Vec<String> {
     if out.contains("panicked") || out.contains("RUST_BACKTRACE") {
         wrong.push("the binary panicked".into());
     }
+    if let Some(line) = out.lines().find(|l| says_twice(l)) {
+        wrong.push(format!("a message repeats its cause: {line}"));
+    }
     if !wrong.is_empty() {
         wrong.insert(0, format!("output:\n{}", out.chars().take(3000).collect::<String>()));
     }
     wrong
+}
+
+/// "X: X": a line that ends with the same text twice, joined by ": " (an error
+/// printed with a cause it already quotes).
+fn says_twice(line: &str) -> bool {
+    line.match_indices(": ").any(|(at, _)| {
+        let tail = &line[at + 2..];
+        tail.len() >= 10 && line[..at].ends_with(tail)
+    })
+}
+
+#[test]
+fn says_twice_finds_a_repeated_cause() {
+    assert!(says_twice("disburse: cannot read config x.toml: No such file or directory (os error 2): No such file or directory (os error 2)"));
+    assert!(!says_twice("disburse: cannot read config x.toml: No such file or directory (os error 2)"));
+    assert!(!says_twice("row 3: 金额: 金额“x”不是数字"));
 }
 
 #[test]
