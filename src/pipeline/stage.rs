@@ -440,16 +440,16 @@ impl<'a> Writer<'a> {
 }
 
 /// Closes a program's bank files and hands them to the `sign` thread.
-fn finish_program(mut o: Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
-    send_closed(&mut o, sign)?;
-    let written: Vec<WrittenFile> = o.writer.finish()?;
+/// Each file went to the signer as it closed ([`send_closed`]); `finish` only
+/// checks the plan, so what it returns beyond those is normally nothing.
+fn finish_program(o: Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Result<(), PipelineError> {
+    let written = o.writer.finish()?;
     tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
     fault::point("bankfile");
-    let rest = written[o.signed.min(written.len())..].to_vec();
-    if rest.is_empty() {
-        return Ok(());
+    match written.get(o.signed..) {
+        Some(rest) if !rest.is_empty() => sign.send((o.program, rest.to_vec())).map_err(|_| signer_gone()),
+        _ => Ok(()),
     }
-    sign.send((o.program, rest)).map_err(|_| signer_gone())
 }
 
 /// Hands the program's newly closed files to the `sign` thread.
