@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
+use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
 mod borrowed;
 mod sqlite;
@@ -99,18 +99,18 @@ pub struct FileRecord {
 /// One payment line as recorded.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LedgerLine {
-    pub end_to_end_id: String,
+    pub end_to_end_id: Text,
     pub program: Program,
     pub period: Period,
-    pub id_number: String,
-    pub name: String,
-    pub township: String,
-    pub village: String,
-    pub payee_name: String,
-    pub account: String,
-    pub bank: String,
+    pub id_number: Text,
+    pub name: Text,
+    pub township: Text,
+    pub village: Text,
+    pub payee_name: Text,
+    pub account: Text,
+    pub bank: Text,
     pub amount: Fen,
-    pub bank_file: String,
+    pub bank_file: Text,
     pub status: PaymentStatus,
     pub reason_code: String,
     pub reason_text: String,

@@ -8,18 +8,18 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     parse_amount, Account, AccountError, Cell, Code, EndToEndId, Exception, Fen, Field, IdError, IdNumber, Length,
-    PayeeType, PaymentLine, Program, RosterRow, TextRules,
+    PayeeType, PaymentLine, Program, RosterRow, Text, TextRules,
 };
 
 /// One row after validation.
 #[derive(Debug, Clone)]
 pub struct Checked {
     pub program: Program,
-    pub file: String,
+    pub file: Text,
     pub row: u64,
-    pub township: String,
-    pub village: String,
-    pub name: String,
+    pub township: Text,
+    pub village: Text,
+    pub name: Text,
     /// The ID number if it is valid (reconcile keys people on it even when the
     /// line is held for another reason).
     pub id: Option<IdNumber>,
@@ -55,11 +55,11 @@ impl Checked {
     pub fn exception(&self, code: Code, field: &'static str, message: String) -> Exception {
         Exception {
             program: self.program,
-            file: self.file.clone(),
+            file: self.file.to_string(),
             row: self.row,
             field,
             code,
-            name: self.name.clone(),
+            name: self.name.to_string(),
             id_number_masked: self.id_masked(),
             message,
         }
@@ -80,9 +80,9 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
         program: row.program,
         file: row.pos.file.clone(),
         row: row.pos.row,
-        township: row.text(Field::Township).to_string(),
-        village: row.text(Field::Village).to_string(),
-        name: row.text(Field::Name).to_string(),
+        township: Text::new(row.text(Field::Township)),
+        village: Text::new(row.text(Field::Village)),
+        name: Text::new(row.text(Field::Name)),
         id: None,
         written_amount: Decimal::ZERO,
         line: None,
@@ -102,7 +102,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
     let payee_type = check_payee_type(row, &mut problems);
     let payee_name = match row.text(Field::PayeeName) {
         "" => c.name.clone(),
-        p => p.to_string(),
+        p => Text::new(p),
     };
     check_name(Field::Name, &c.name, rules.text, &mut problems);
     if payee_name != c.name {
@@ -130,7 +130,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
     if let (Some(id), Some(account), Some(amount), Some(payee_type)) = (id, account, amount, payee_type) {
         c.line = Some(PaymentLine {
             program: row.program,
-            end_to_end_id: EndToEndId(String::new()),
+            end_to_end_id: EndToEndId(Text::default()),
             township: c.township.clone(),
             village: c.village.clone(),
             name: c.name.clone(),
@@ -138,11 +138,11 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
             payee_name,
             payee_type,
             account,
-            bank: row.text(Field::Bank).to_string(),
+            bank: Text::new(row.text(Field::Bank)),
             amount,
             household_size,
-            category: row.text(Field::Category).to_string(),
-            note: row.text(Field::Note).to_string(),
+            category: Text::new(row.text(Field::Category)),
+            note: Text::new(row.text(Field::Note)),
             pos: row.pos.clone(),
         });
     }

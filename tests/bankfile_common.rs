@@ -45,8 +45,8 @@ pub fn line(seq: u64, name: &str, fen: i64, bank: &str) -> PaymentLine {
         bank: bank.into(),
         amount: Fen(fen),
         household_size: Some(1),
-        category: String::new(),
-        note: String::new(),
+        category: Default::default(),
+        note: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }

@@ -43,7 +43,7 @@ fn xmllint(file: &Path, version: &str) {
 fn expected(l: &disburse::domain::PaymentLine) -> ParsedPayment {
     ParsedPayment {
         end_to_end_id: l.end_to_end_id.to_string(),
-        name: l.payee_name.clone(),
+        name: l.payee_name.to_string(),
         account: l.account.as_str().to_string(),
         id_number: Some(l.id_number.as_str().to_string()),
         amount: l.amount,

@@ -25,7 +25,7 @@ fn golden_lines(pain: bool) -> Vec<PaymentLine> {
     ls[2].bank = "农行&<城关>支行".into();
     ls[3].township = "城关&镇".into();
     if pain {
-        ls[4].name = "长".repeat(130);
+        ls[4].name = "长".repeat(130).into();
         ls[4].payee_name = "短名".into();
     }
     ls
@@ -350,9 +350,9 @@ fn a_line_failing_its_check_names_its_end_to_end_id() {
     type Break = fn(&mut PaymentLine);
     let cases: [(&str, Break, &str); 6] = [
         ("fen-gbk", |l| l.payee_name = "张𠀀".into(), "cannot hold"),
-        ("fixed-gbk", |l| l.payee_name = "欧阳".repeat(20), "never cut"),
+        ("fixed-gbk", |l| l.payee_name = "欧阳".repeat(20).into(), "never cut"),
         ("pipe-gbk", |l| l.payee_name = "张|三".into(), "delimiter"),
-        ("pain001-v09", |l| l.payee_name = "长".repeat(141), "141 characters"),
+        ("pain001-v09", |l| l.payee_name = "长".repeat(141).into(), "141 characters"),
         ("pain001-v03", |l| l.bank = "农行\n城关".into(), "control character"),
         ("pain001-v03", |l| l.amount = Fen(0), "above zero"),
     ];

@@ -18,7 +18,7 @@ fn load(name: &str) -> Format {
 fn expected(f: &Format, l: &PaymentLine) -> ParsedPayment {
     ParsedPayment {
         end_to_end_id: l.end_to_end_id.to_string(),
-        name: l.payee_name.clone(),
+        name: l.payee_name.to_string(),
         account: l.account.as_str().to_string(),
         id_number: (f.name() == "pipe-gbk").then(|| l.id_number.as_str().to_string()),
         amount: l.amount,

@@ -98,10 +98,10 @@ fn check_consistent(dir: &Path, trial: &str) {
     let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
     let lines = ledger.payments_of_period("2026-11".parse().unwrap()).unwrap();
     let people: BTreeSet<(String, String)> =
-        lines.iter().map(|l| (l.program.to_string(), l.id_number.clone())).collect();
+        lines.iter().map(|l| (l.program.to_string(), l.id_number.to_string())).collect();
     assert_eq!(lines.len() as u64, LINES, "{trial}: every line recorded once");
     assert_eq!(people.len() as u64, LINES, "{trial}: nobody recorded twice");
-    let ledger_refs: BTreeSet<String> = lines.iter().map(|l| l.end_to_end_id.clone()).collect();
+    let ledger_refs: BTreeSet<String> = lines.iter().map(|l| l.end_to_end_id.to_string()).collect();
     let formats: BTreeMap<String, String> =
         ledger.files_of_period("2026-11".parse().unwrap()).unwrap().into_iter().map(|f| (f.name, f.format)).collect();
     let mut file_refs = Vec::new();
@@ -239,7 +239,7 @@ fn statuses(dir: &Path) -> BTreeMap<String, String> {
         .payments_of_period("2026-11".parse().unwrap())
         .unwrap()
         .into_iter()
-        .map(|l| (l.end_to_end_id, format!("{:?} {} {:?} {}", l.status, l.reason_code, l.original_id, l.retry)))
+        .map(|l| (l.end_to_end_id.into(), format!("{:?} {} {:?} {}", l.status, l.reason_code, l.original_id, l.retry)))
         .collect()
 }
 

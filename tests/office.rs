@@ -182,7 +182,11 @@ fn pay_receipts_reissue_and_second_month() {
         .unwrap()
         .into_iter()
         .filter(|l| l.original_id.is_some())
-        .map(|l| fake_bank::Paid { e2e: l.end_to_end_id, amount: l.amount.yuan_string(), account: l.account })
+        .map(|l| fake_bank::Paid {
+            e2e: l.end_to_end_id.into(),
+            amount: l.amount.yuan_string(),
+            account: l.account.into(),
+        })
         .collect();
     drop(ledger);
     assert_eq!(corr.len(), answer.rejected.len() + 1);
@@ -215,7 +219,7 @@ fn pay_receipts_reissue_and_second_month() {
     let mut settled_per_person: BTreeMap<(String, String), u32> = BTreeMap::new();
     for l in &lines {
         if l.status == disburse::domain::PaymentStatus::Settled {
-            *settled_per_person.entry((l.program.to_string(), l.id_number.clone())).or_default() += 1;
+            *settled_per_person.entry((l.program.to_string(), l.id_number.to_string())).or_default() += 1;
         }
     }
     assert!(settled_per_person.values().all(|n| *n == 1), "nobody settled twice");

@@ -78,7 +78,7 @@ proptest! {
                 let program = if *wubao { Program::Wubao } else { Program::Dibao };
                 let row = RosterRow {
                     program,
-                    pos: SourcePos { file: format!("{program}.csv"), row: i as u64 + 2 },
+                    pos: SourcePos { file: format!("{program}.csv").into(), row: i as u64 + 2 },
                     cells: cells(l),
                 };
                 check_row(&row, &rules)

@@ -38,8 +38,8 @@ fn line(p: Program, seq: u64, town: &str, village: &str, name: &str, id17: &str,
         bank: "农行".into(),
         amount: Fen(fen),
         household_size: Some(2),
-        category: String::new(),
-        note: String::new(),
+        category: Default::default(),
+        note: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }

@@ -31,17 +31,17 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         program: p,
         end_to_end_id: EndToEndId::new(p, PERIOD, 'R', 1, seq),
         township: ["城关镇", "河口乡"][k % 2].into(),
-        village: format!("第{}村", k + 1),
-        name: name.clone(),
+        village: format!("第{}村", k + 1).into(),
+        name: name.clone().into(),
         id_number: id(ids[k]),
-        payee_name: name,
+        payee_name: name.into(),
         payee_type: PayeeType::SelfPaid,
         account: Account::parse(accts[k]).unwrap(),
         bank: "农行".into(),
         amount: Fen(39_600 + 50 * seq as i64),
         household_size: Some(2),
-        category: String::new(),
-        note: if seq.is_multiple_of(4) { "补发".into() } else { String::new() },
+        category: Default::default(),
+        note: if seq.is_multiple_of(4) { "补发".into() } else { Default::default() },
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     };
     if seq.is_multiple_of(5) {
@@ -213,7 +213,7 @@ fn a_failing_workbook_leaves_no_file_at_all() {
     let totals = RunTotals::default();
     let mut pr = PaidReports::create(dir.path(), head(&totals), ReportSet::Run).unwrap();
     let mut bad = line(Program::Dibao, 1);
-    bad.name = "长".repeat(40_000);
+    bad.name = "长".repeat(40_000).into();
     let result = pr.push(&bad, "d.txt").and_then(|_| pr.finish().map(drop));
     let err = result.unwrap_err();
     assert!(matches!(err, ReportError::Xlsx { .. }), "{err}");

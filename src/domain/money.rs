@@ -8,6 +8,8 @@ use std::ops::{Add, AddAssign, Sub};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+use super::Text;
+
 /// An amount of money in fen (1 yuan = 100 fen). `i64` holds ±92 trillion yuan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, Serialize, Deserialize)]
 pub struct Fen(pub i64);
@@ -164,9 +166,9 @@ fn strip_thousands(s: &str) -> Option<String> {
 /// A number as typed, with full-width digits and signs made half-width and every
 /// space dropped. Most cells are plain ASCII already and are copied as they are:
 /// this runs on three fields of every roster row.
-pub(crate) fn compact_number(raw: &str) -> String {
+pub(crate) fn compact_number(raw: &str) -> Text {
     if raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return raw.to_string();
+        return Text::new(raw);
     }
     raw.chars().map(half_width).filter(|c| !c.is_whitespace()).collect()
 }

@@ -6,10 +6,11 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 
 use super::money::compact_number;
+use super::Text;
 
 /// A valid 18-character citizen ID number (GB 11643-1999), upper-case `X`.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct IdNumber(String);
+pub struct IdNumber(Text);
 
 /// The birth date in digits 7–14 of an 18-digit number, if it is a real date.
 /// (Built from the digits: chrono's `parse_from_str` re-reads its format string
@@ -52,14 +53,14 @@ impl IdNumber {
     /// gave it (pass 1 keeps checked rows in a temporary file for pass 2): only
     /// its shape is checked again, which tells a damaged copy; its date and check
     /// digit were checked when it was read.
-    pub(crate) fn from_checked(s: String) -> Option<IdNumber> {
+    pub(crate) fn from_checked(s: Text) -> Option<IdNumber> {
         (id_key(&s).is_some() && !s.ends_with('x')).then_some(IdNumber(s))
     }
 
     /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
     pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
-        let s = compact_number(raw);
-        let s = s.to_ascii_uppercase();
+        let mut s = compact_number(raw);
+        s.make_ascii_uppercase();
         if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || s.contains('.') {
             return Err(IdError::Float(mask_id(&s)));
         }
@@ -97,7 +98,7 @@ impl IdNumber {
     }
 
     /// The full number, moved out (for the ledger).
-    pub fn into_string(self) -> String {
+    pub fn into_text(self) -> Text {
         self.0
     }
 
@@ -158,7 +159,7 @@ fn mask_chars(s: &str, head: usize, tail: usize) -> String {
 
 /// A bank account or card number: digits only, 8–32 of them.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct Account(String);
+pub struct Account(Text);
 
 /// Why an account number is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -175,7 +176,7 @@ impl Account {
     /// A number [`Account::parse`] accepted earlier, as [`Account::as_str`] gave
     /// it: only its shape (8–32 ASCII digits) is checked again (see
     /// [`IdNumber::from_checked`]).
-    pub(crate) fn from_checked(s: String) -> Option<Account> {
+    pub(crate) fn from_checked(s: Text) -> Option<Account> {
         ((8..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())).then_some(Account(s))
     }
 
@@ -201,7 +202,7 @@ impl Account {
     }
 
     /// The full number, moved out (for the ledger).
-    pub fn into_string(self) -> String {
+    pub fn into_text(self) -> Text {
         self.0
     }
 
@@ -299,14 +300,14 @@ mod tests {
     #[test]
     fn checked_numbers_come_back_as_they_were() {
         let id = IdNumber::parse(" 11010519491231002x ").unwrap();
-        assert_eq!(IdNumber::from_checked(id.as_str().to_string()), Some(id));
+        assert_eq!(IdNumber::from_checked(id.as_str().into()), Some(id));
         for bad in ["11010519491231002", "1101051949123100a1", "11010519491231002x", ""] {
-            assert_eq!(IdNumber::from_checked(bad.to_string()), None, "{bad}");
+            assert_eq!(IdNumber::from_checked(bad.into()), None, "{bad}");
         }
         let acct = Account::parse("6222 0212 3456 7890").unwrap();
-        assert_eq!(Account::from_checked(acct.as_str().to_string()), Some(acct));
+        assert_eq!(Account::from_checked(acct.as_str().into()), Some(acct));
         for bad in ["1234567", "12345678x", &"1".repeat(33)] {
-            assert_eq!(Account::from_checked(bad.to_string()), None, "{bad}");
+            assert_eq!(Account::from_checked(bad.into()), None, "{bad}");
         }
     }
 

@@ -56,7 +56,7 @@ impl Columns {
         if cells.iter().all(|(_, c)| c.is_blank()) {
             return None;
         }
-        Some(RosterRow { program, pos: SourcePos { file: display.to_string(), row }, cells })
+        Some(RosterRow { program, pos: SourcePos { file: display.into(), row }, cells })
     }
 }
 

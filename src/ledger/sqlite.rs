@@ -11,7 +11,7 @@ use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
     ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
 };
-use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine};
+use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("schema_v1.sql"),
@@ -131,7 +131,13 @@ fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::Error) -> Ledge
         conn.query_row(
             "SELECT 1 FROM payments WHERE end_to_end_id = ?1 OR (program = ?2 AND period = ?3 AND id_number = ?4 \
              AND original_id IS NULL AND ?5 IS NULL)",
-            params![l.end_to_end_id, l.program.code(), l.period.to_string(), l.id_number, l.original_id],
+            params![
+                l.end_to_end_id.as_str(),
+                l.program.code(),
+                l.period.to_string(),
+                l.id_number.as_str(),
+                l.original_id
+            ],
             |_| Ok(()),
         )
         .optional()
@@ -158,8 +164,8 @@ struct SqliteRun<'a> {
     /// `period` as stored (every line of a run is of the run's period).
     period_text: String,
     /// Files with a placeholder row, and the last one met (lines come file by file).
-    placeholders: HashSet<String>,
-    last_file: String,
+    placeholders: HashSet<Text>,
+    last_file: Text,
     done: bool,
     /// The run's transaction went through a rollback journal: WAL mode is
     /// restored when it ends (see [`JournalForRun`]).
@@ -181,7 +187,7 @@ impl SqliteRun<'_> {
                 "INSERT INTO bank_files (name, run_id, program, period, format, lines, total_fen, sha256) \
                  VALUES (?1, ?2, ?3, ?4, '', 0, 0, '') ON CONFLICT (name) DO NOTHING",
             )?
-            .execute(params![l.bank_file, self.run_id, l.program.code(), self.period_text])?;
+            .execute(params![l.bank_file.as_str(), self.run_id, l.program.code(), self.period_text])?;
         if placed == 0 {
             // A run's lines name its own files: `payments_in_file` relies on it.
             return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
@@ -236,7 +242,7 @@ impl RunWriter for SqliteRun<'_> {
              WHERE name = ?1 AND run_id = ?2 AND period = ?4",
         )?;
         for file in files {
-            let stmt = if self.placeholders.remove(&file.name) { &mut complete } else { &mut insert };
+            let stmt = if self.placeholders.remove(file.name.as_str()) { &mut complete } else { &mut insert };
             stmt.execute(params![
                 file.name,
                 self.run_id,
@@ -579,24 +585,30 @@ fn select_lines(from: &str) -> String {
 
 type ParsedLine = Result<LedgerLine, String>;
 
+/// Column `i` of `r` as a [`Text`].
+fn text(r: &rusqlite::Row, i: usize) -> Result<Text, String> {
+    let v = r.get_ref(i).map_err(|e| e.to_string())?;
+    v.as_str().map(Text::new).map_err(|e| e.to_string())
+}
+
 fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
     let program: String = r.get(1)?;
     let period: String = r.get(2)?;
     let status: String = r.get(12)?;
     let parsed = (|| {
         Ok(LedgerLine {
-            end_to_end_id: r.get(0).map_err(|e| e.to_string())?,
+            end_to_end_id: text(r, 0)?,
             program: program.parse()?,
             period: period.parse()?,
-            id_number: r.get(3).map_err(|e| e.to_string())?,
-            name: r.get(4).map_err(|e| e.to_string())?,
-            township: r.get(5).map_err(|e| e.to_string())?,
-            village: r.get(6).map_err(|e| e.to_string())?,
-            payee_name: r.get(7).map_err(|e| e.to_string())?,
-            account: r.get(8).map_err(|e| e.to_string())?,
-            bank: r.get(9).map_err(|e| e.to_string())?,
+            id_number: text(r, 3)?,
+            name: text(r, 4)?,
+            township: text(r, 5)?,
+            village: text(r, 6)?,
+            payee_name: text(r, 7)?,
+            account: text(r, 8)?,
+            bank: text(r, 9)?,
             amount: Fen(r.get(10).map_err(|e| e.to_string())?),
-            bank_file: r.get(11).map_err(|e| e.to_string())?,
+            bank_file: text(r, 11)?,
             status: PaymentStatus::parse(&status).ok_or(format!("unknown status {status}"))?,
             reason_code: r.get(13).map_err(|e| e.to_string())?,
             reason_text: r.get(14).map_err(|e| e.to_string())?,
@@ -859,7 +871,7 @@ impl ReceiptBatch for SqliteReceipts<'_> {
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<String>, LedgerError> {
         Ok(query_lines(self.conn, &payments_in_file_sql(), &[&bank_file])?
             .into_iter()
-            .map(|l| l.end_to_end_id)
+            .map(|l| l.end_to_end_id.into())
             .collect())
     }
 
@@ -1236,7 +1248,7 @@ impl Ledger for SqliteLedger {
             period: run.period,
             period_text: run.period.to_string(),
             placeholders: HashSet::new(),
-            last_file: String::new(),
+            last_file: Text::default(),
             done: false,
             journal,
             writeback: Writeback::of(&self.conn),
@@ -1474,7 +1486,7 @@ mod tests {
             village: "村".into(),
             payee_name: "张三".into(),
             account: "1234567890".into(),
-            bank: String::new(),
+            bank: Text::default(),
             amount: Fen(100),
             bank_file: "f1".into(),
             status: PaymentStatus::Sent,
@@ -1526,7 +1538,7 @@ mod tests {
         let p: Period = "2026-11".parse().unwrap();
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
         let mut again: Vec<LedgerLine> = (0..n).map(|i| line(&format!("F{i:04}"), &id(2, i), None, 0)).collect();
-        again[ROWS_PER_INSERT + 3].id_number = id(1, 7);
+        again[ROWS_PER_INSERT + 3].id_number = id(1, 7).into();
         let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &again)).unwrap_err();
         assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
         assert_eq!(l.paid_people(Program::Dibao, p).unwrap().len(), n);
@@ -1821,16 +1833,18 @@ mod tests {
             );
             assert_eq!((e3.id_number.as_str(), e3.bank_file.as_str(), e3.amount), (id("C").as_str(), "f1", Fen(100)));
             let states: Vec<(String, PaymentStatus)> =
-                l.payments_of_period(p11).unwrap().into_iter().map(|l| (l.end_to_end_id, l.status)).collect();
+                l.payments_of_period(p11).unwrap().into_iter().map(|l| (l.end_to_end_id.into(), l.status)).collect();
             use PaymentStatus::*;
             let want =
                 [("E1", Sent), ("E2", Settled), ("E3", Failed), ("E4", Returned), ("E5", Settled), ("E6", Pending)];
             assert_eq!(states, want.map(|(e, s)| (e.to_string(), s)));
-            let failures: Vec<String> = l.failure_lines(p11).unwrap().into_iter().map(|l| l.end_to_end_id).collect();
+            let failures: Vec<String> =
+                l.failure_lines(p11).unwrap().into_iter().map(|l| l.end_to_end_id.into()).collect();
             assert_eq!(failures, ["E3", "E4", "E5"]);
             let c = l.corrections_of("E3").unwrap();
             assert_eq!((c.len(), c[0].original_id.as_deref(), c[0].retry), (1, Some("E3"), 1));
-            let of_f1: Vec<String> = l.payments_in_file("f1").unwrap().into_iter().map(|l| l.end_to_end_id).collect();
+            let of_f1: Vec<String> =
+                l.payments_in_file("f1").unwrap().into_iter().map(|l| l.end_to_end_id.into()).collect();
             assert_eq!(of_f1, ["E1", "E2", "E3", "E4", "E6"]);
             assert_eq!(l.reported_deceased().unwrap(), HashMap::from([(id("D"), "E4".to_string())]));
             assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 5);

@@ -20,7 +20,7 @@ use super::spill::{Spill, SpillWriter};
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
-use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program};
+use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program, Text};
 use crate::ingest;
 use crate::ledger::Ledger;
 use crate::reconcile::{self, Entry, FastMap, FastSet, Finding, StopEntry};
@@ -203,7 +203,7 @@ fn change_of(c: &Checked, at: &ChangeAt) -> Change {
     Change {
         program: c.program,
         id_number_masked: c.id_masked(),
-        name: c.name.clone(),
+        name: c.name.to_string(),
         kind: at.kind,
         previous_amount: at.previous,
         amount: at.amount,
@@ -249,7 +249,7 @@ pub(crate) fn prepare(
         scratch: config.output_dir.clone(),
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
-    let mut places: Vec<Vec<(String, String)>> = Vec::new();
+    let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
     let (mut entries, mut facts) = (Vec::with_capacity(read.len()), Vec::with_capacity(read.len()));
     let mut checked = reconcile::RosterChecks::default();
     let mut start = 0;
@@ -308,7 +308,7 @@ fn concat<T>(parts: Vec<Vec<T>>, total: usize) -> Vec<T> {
 struct Rows {
     entries: Vec<Entry>,
     facts: Vec<Facts>,
-    places: Vec<(String, String)>,
+    places: Vec<(Text, Text)>,
     spill: Option<Spill>,
     /// What reconcile finds roster by roster ([`reconcile::check_roster`]).
     checked: reconcile::RosterChecks,
@@ -399,7 +399,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     };
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
-    let mut place_index: FastMap<(String, String), u32> = FastMap::default();
+    let mut place_index: FastMap<(Text, Text), u32> = FastMap::default();
     let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
@@ -548,7 +548,7 @@ impl Prepared {
     }
 
     /// Totals per program and place. Lines of a refused program count as held.
-    fn total(&self, places: &[Vec<(String, String)>]) -> RunTotals {
+    fn total(&self, places: &[Vec<(Text, Text)>]) -> RunTotals {
         let mut t = RunTotals::default();
         let noted: HashSet<usize> = self.findings.iter().map(|f| f.index).collect();
         for (r, roster) in self.rosters.iter().enumerate() {
@@ -579,8 +579,11 @@ impl Prepared {
             }
             for ((township, village), (v, used)) in places[r].iter().zip(by_place.into_iter().zip(touched)) {
                 if used {
-                    let key =
-                        PlaceKey { program: roster.program, township: township.clone(), village: village.clone() };
+                    let key = PlaceKey {
+                        program: roster.program,
+                        township: township.to_string(),
+                        village: village.to_string(),
+                    };
                     let slot = t.places.entry(key).or_default();
                     slot.absorb(&v);
                 }

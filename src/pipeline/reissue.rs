@@ -8,7 +8,9 @@ use std::path::Path;
 
 use super::{fault, publish, stage, Outcome, PipelineError};
 use crate::config::Config;
-use crate::domain::{Account, EndToEndId, IdNumber, PayeeType, PaymentLine, PaymentStatus, Period, Program, SourcePos};
+use crate::domain::{
+    Account, EndToEndId, IdNumber, PayeeType, PaymentLine, PaymentStatus, Period, Program, SourcePos, Text,
+};
 use crate::ingest::{self, Correction};
 use crate::ledger::{BatchKind, Ledger, LedgerLine, Lock, SqliteLedger};
 use crate::sign::Signer;
@@ -85,7 +87,7 @@ fn plan(
     if !matches!(original.status, PaymentStatus::Failed | PaymentStatus::Returned) {
         return Ok(Err(format!("状态为{}，只有失败或退票的才能更正发放", super::receipts::status_zh(original.status))));
     }
-    let root = original.original_id.clone().unwrap_or_else(|| original.end_to_end_id.clone());
+    let root = original.original_id.clone().unwrap_or_else(|| original.end_to_end_id.to_string());
     let chain = ledger.corrections_of(&root)?;
     if let Some(live) = chain.iter().find(|l| !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)) {
         return Ok(Err(format!(
@@ -104,25 +106,20 @@ fn plan(
         e.insert(crate::bankfile::Format::load(&pc.format, &config.formats_dir)?);
     }
     let payee_name =
-        if c.payee_name.trim().is_empty() { original.payee_name.clone() } else { c.payee_name.trim().to_string() };
+        if c.payee_name.trim().is_empty() { original.payee_name.clone() } else { Text::new(c.payee_name.trim()) };
     if let Err(ch) = formats[&original.program].text_rules().encoding.encode(&payee_name) {
         return Ok(Err(format!("户名中的“{ch}”银行文件编码无法表示，请人工处理")));
     }
     Ok(Ok((line_from(&original, account, c, payee_name)?, root, retry)))
 }
 
-fn line_from(
-    o: &LedgerLine,
-    account: Account,
-    c: &Correction,
-    payee_name: String,
-) -> Result<PaymentLine, PipelineError> {
+fn line_from(o: &LedgerLine, account: Account, c: &Correction, payee_name: Text) -> Result<PaymentLine, PipelineError> {
     let id =
         IdNumber::parse(&o.id_number).map_err(|e| PipelineError::Refused(format!("ledger holds a bad ID: {e}")))?;
     let payee_type = if payee_name == o.name { PayeeType::SelfPaid } else { PayeeType::Guardian };
     Ok(PaymentLine {
         program: o.program,
-        end_to_end_id: EndToEndId(String::new()),
+        end_to_end_id: EndToEndId(Text::default()),
         township: o.township.clone(),
         village: o.village.clone(),
         name: o.name.clone(),
@@ -130,11 +127,11 @@ fn line_from(
         payee_name,
         payee_type,
         account,
-        bank: if c.bank.trim().is_empty() { o.bank.clone() } else { c.bank.trim().to_string() },
+        bank: if c.bank.trim().is_empty() { o.bank.clone() } else { Text::new(c.bank.trim()) },
         amount: o.amount,
         household_size: None,
-        category: String::new(),
-        note: format!("更正发放 原{}", o.end_to_end_id),
+        category: Text::default(),
+        note: compact_str::format_compact!("更正发放 原{}", o.end_to_end_id),
         pos: SourcePos { file: "corrections".into(), row: c.row },
     })
 }

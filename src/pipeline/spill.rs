@@ -20,7 +20,7 @@ use std::path::Path;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos,
+    Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos, Text,
 };
 use crate::validate::Checked;
 
@@ -182,7 +182,7 @@ fn put_exception(w: &mut impl Write, e: &Exception, c: &Checked) -> io::Result<(
 }
 
 fn get_exception(r: &mut impl BufRead, c: &Checked) -> io::Result<Exception> {
-    let file = get_same(r, &c.file)?;
+    let file = get_same(r, &c.file)?.into();
     let row = get_u64(r)?;
     let field = match get_u8(r)? {
         u8::MAX => "",
@@ -195,9 +195,9 @@ fn get_exception(r: &mut impl BufRead, c: &Checked) -> io::Result<Exception> {
         row,
         field,
         code,
-        name: get_same(r, &c.name)?,
-        id_number_masked: get_str(r)?,
-        message: get_str(r)?,
+        name: get_same(r, &c.name)?.into(),
+        id_number_masked: get_str(r)?.into(),
+        message: get_str(r)?.into(),
     })
 }
 
@@ -242,7 +242,7 @@ fn put_str(w: &mut impl Write, s: &str) -> io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-fn get_str(r: &mut impl BufRead) -> io::Result<String> {
+fn get_str(r: &mut impl BufRead) -> io::Result<Text> {
     let n = get_u64(r)?;
     get_bytes(r, n)
 }
@@ -256,9 +256,9 @@ fn put_same(w: &mut impl Write, s: &str, same: &str) -> io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-fn get_same(r: &mut impl BufRead, same: &str) -> io::Result<String> {
+fn get_same(r: &mut impl BufRead, same: &str) -> io::Result<Text> {
     match get_u64(r)? {
-        0 => Ok(same.to_string()),
+        0 => Ok(Text::new(same)),
         n => get_bytes(r, n - 1),
     }
 }
@@ -273,7 +273,7 @@ fn put_opt_str(w: &mut impl Write, s: Option<&str>) -> io::Result<()> {
     }
 }
 
-fn get_opt_str(r: &mut impl BufRead) -> io::Result<Option<String>> {
+fn get_opt_str(r: &mut impl BufRead) -> io::Result<Option<Text>> {
     match get_u64(r)? {
         0 => Ok(None),
         n => get_bytes(r, n - 1).map(Some),
@@ -288,23 +288,23 @@ fn get_u8(r: &mut impl BufRead) -> io::Result<u8> {
 
 /// `n` bytes of text, copied once from the reader's buffer when it holds them
 /// (a million rows read a dozen texts each: zeroing a buffer to read into was a
-/// third of reading them).
-fn get_bytes(r: &mut impl BufRead, n: u64) -> io::Result<String> {
+/// third of reading them), inline when short (see [`Text`]).
+fn get_bytes(r: &mut impl BufRead, n: u64) -> io::Result<Text> {
     let n = parse_again(usize::try_from(n).ok().filter(|&n| n <= 1 << 30))?;
     let buffered = r.fill_buf()?;
-    let b = if buffered.len() >= n {
-        let b = buffered[..n].to_vec();
+    let text = if buffered.len() >= n {
+        let text = Text::from_utf8(&buffered[..n]);
         r.consume(n);
-        b
+        text
     } else {
         let mut b = Vec::with_capacity(n);
         r.take(n as u64).read_to_end(&mut b)?;
         if b.len() < n {
             return Err(io::ErrorKind::UnexpectedEof.into());
         }
-        b
+        Text::from_utf8(b)
     };
-    String::from_utf8(b).map_err(|_| parse_again::<()>(None).unwrap_err())
+    text.map_err(|_| parse_again::<()>(None).unwrap_err())
 }
 
 #[cfg(test)]
@@ -371,7 +371,7 @@ mod tests {
         odd.township.clear();
         odd.exceptions[0].file = "other.csv".into();
         let l = odd.line.as_mut().unwrap();
-        (l.name, l.pos.row, l.amount, l.household_size) = (String::new(), 1 << 40, Fen(i64::MAX), Some(u32::MAX));
+        (l.name, l.pos.row, l.amount, l.household_size) = (Text::default(), 1 << 40, Fen(i64::MAX), Some(u32::MAX));
         rows.push(odd);
         assert!(rows[0].line.is_some() && rows[1].line.is_none() && !rows[1].exceptions.is_empty());
         let dir = tempfile::tempdir().unwrap();

@@ -18,7 +18,7 @@ use chrono::{DateTime, FixedOffset};
 use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
 use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
-use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program};
+use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program, Text};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
 use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
 use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
@@ -371,7 +371,7 @@ impl<'a> Writer<'a> {
                     let (period, kind, n) = (self.frame.period, self.info.kind.letter(), batch_number(self.info.batch));
                     line.end_to_end_id = EndToEndId::new(line.program, period, kind, n, o.seq);
                 }
-                let file = o.writer.push(&line)?.to_string();
+                let file = Text::new(o.writer.push(&line)?);
                 send_closed(o, &sign)?;
                 if let Some(r) = self.reports.as_mut() {
                     r.push(&line, &file)?;
@@ -519,7 +519,7 @@ fn batch_number(batch: &str) -> u32 {
     batch[1..].parse().unwrap_or(0)
 }
 
-fn ledger_line(l: PaymentLine, period: Period, bank_file: String, link: Option<Link>) -> LedgerLine {
+fn ledger_line(l: PaymentLine, period: Period, bank_file: Text, link: Option<Link>) -> LedgerLine {
     let (original_id, retry) = match link {
         Some((root, retry)) => (Some(root), retry),
         None => (None, 0),
@@ -528,12 +528,12 @@ fn ledger_line(l: PaymentLine, period: Period, bank_file: String, link: Option<L
         end_to_end_id: l.end_to_end_id.0,
         program: l.program,
         period,
-        id_number: l.id_number.into_string(),
+        id_number: l.id_number.into_text(),
         name: l.name,
         township: l.township,
         village: l.village,
         payee_name: l.payee_name,
-        account: l.account.into_string(),
+        account: l.account.into_text(),
         bank: l.bank,
         amount: l.amount,
         bank_file,

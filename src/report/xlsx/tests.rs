@@ -11,7 +11,7 @@ use calamine::{open_workbook, Data, Reader, Xlsx};
 
 use super::{legacy, ListHead, ListKind, ListWriter, NOTICE, ROSTER};
 use super::{Chunk, ROWS_PER_SHEET};
-use crate::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos};
+use crate::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos, Text};
 
 const PERIOD: Period = Period { year: 2026, month: 11 };
 
@@ -53,17 +53,17 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         program: p,
         end_to_end_id: EndToEndId::new(p, PERIOD, 'R', 1, seq),
         township: ["城关镇", "河口乡", "东岭乡"][k].into(),
-        village: if seq.is_multiple_of(7) { String::new() } else { format!("第{}村", seq % 13) },
-        name: name.clone(),
+        village: if seq.is_multiple_of(7) { Text::default() } else { format!("第{}村", seq % 13).into() },
+        name: name.clone().into(),
         id_number: id(ids[k]),
-        payee_name: name,
+        payee_name: name.into(),
         payee_type: PayeeType::SelfPaid,
         account: Account::parse(accts[k]).unwrap(),
         bank: "农行".into(),
         // Whole yuan, one decimal, two decimals, a fen, large sums.
         amount: Fen([39_600, 39_650, 39_655, 1, 12_345_678_901][seq as usize % 5] + seq as i64 * 100),
         household_size: Some(2),
-        category: String::new(),
+        category: Text::default(),
         note: ["", "补发", " 补发10月 ", "=1+1"][seq as usize % 4].into(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     };
@@ -274,17 +274,17 @@ fn ids_stay_text_and_amounts_numbers() {
 fn a_text_past_excels_limit_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let mut l = line(Program::Dibao, 1);
-    l.name = "长".repeat(32_768);
+    l.name = "长".repeat(32_768).into();
     let mut w = ListWriter::new(&dir.path().join("r.xlsx"), &ROSTER, head(), ROWS_PER_SHEET).unwrap();
     let err = w.chunk(&chunk(&ROSTER, &[l.clone()])).unwrap_err();
     assert!(err.to_string().contains("D4"), "{err}");
     drop(w);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "no temporary file left");
     // 32,767 is still allowed (and counted in UTF-16 units, as Excel does).
-    l.name = "长".repeat(32_767);
+    l.name = "长".repeat(32_767).into();
     let mut w = ListWriter::new(&dir.path().join("r.xlsx"), &ROSTER, head(), ROWS_PER_SHEET).unwrap();
     w.chunk(&chunk(&ROSTER, &[l.clone()])).unwrap();
-    l.name = "𠀀".repeat(16_384);
+    l.name = "𠀀".repeat(16_384).into();
     assert!(w.chunk(&chunk(&ROSTER, &[l])).is_err());
 }
 
