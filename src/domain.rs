@@ -5,6 +5,7 @@
 //! bankfile → sign → ledger → returns → report) speaks in these types, so none of
 //! them needs to reach into another stage to understand a line.
 
+use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
 
@@ -196,6 +197,32 @@ pub struct SourcePos {
     pub row: u64,
 }
 
+/// `name` (a roster's path as the clerk knows it) as a [`Text`] that clones
+/// without allocating.
+///
+/// Why: such paths (`rosters/2026-11/yiwubing.csv`) are often just over the 24
+/// bytes a `Text` holds inline, and every row carries its roster's name through
+/// both passes, about five copies a row. A longer name is kept once for the
+/// life of the process and the rows point at it: a run reads a few rosters, the
+/// same names month after month, so what is kept stays a few hundred bytes.
+pub fn file_text(name: &str) -> Text {
+    use std::sync::{Mutex, PoisonError};
+    static LONG_NAMES: Mutex<BTreeSet<&'static str>> = Mutex::new(BTreeSet::new());
+    if name.len() <= std::mem::size_of::<Text>() {
+        return Text::new(name);
+    }
+    let mut names = LONG_NAMES.lock().unwrap_or_else(PoisonError::into_inner);
+    let kept = match names.get(name) {
+        Some(kept) => *kept,
+        None => {
+            let kept: &'static str = Box::leak(name.into());
+            names.insert(kept);
+            kept
+        }
+    };
+    Text::const_new(kept)
+}
+
 /// A roster field of SPEC §2.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Field {
@@ -282,11 +309,11 @@ impl Field {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Cell {
     Empty,
-    Text(String),
+    Text(Text),
     /// A numeric spreadsheet cell. Kept as the shortest decimal text that
     /// round-trips the double (e.g. `395.99999999999994`, `6.22848E+18` shows as
     /// `6228480000000000000`), so no arithmetic ever happens on a float.
-    Number(String),
+    Number(Text),
 }
 
 impl Cell {

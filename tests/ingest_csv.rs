@@ -55,6 +55,21 @@ fn utf8_bom_and_gbk_are_detected_and_decoded() {
     }
 }
 
+/// A roster's path is often longer than a short text holds inline: its rows
+/// share one kept copy instead of each carrying its own (see `file_text`).
+#[test]
+fn rows_share_their_rosters_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, rows) = read(&write(dir.path(), "d.csv", body().as_bytes())).unwrap();
+    let name = "rosters/2026-11/dibao.csv";
+    assert!(name.len() > 24, "the name must be too long to sit inline");
+    for r in &rows {
+        assert_eq!(r.pos.file, name);
+        assert!(!r.pos.file.is_heap_allocated() && !r.pos.file.clone().is_heap_allocated());
+        assert_eq!(r.pos.file.as_ptr(), disburse::domain::file_text(name).as_ptr(), "the one kept copy");
+    }
+}
+
 #[test]
 fn gbk_detected_when_chinese_only_appears_after_ascii() {
     let dir = tempfile::tempdir().unwrap();

@@ -45,7 +45,7 @@ fn cells(l: &Line) -> Vec<(Field, Cell)> {
         id.replace_range(17.., if id.ends_with('0') { "1" } else { "0" });
     }
     let account = if l.account_broken { "6.22848E+18".to_string() } else { common::gen::card(l.person) };
-    let text = |s: &str| Cell::Text(s.to_string());
+    let text = |s: &str| Cell::Text(s.into());
     vec![
         (Field::Township, text(t)),
         (Field::Village, text(&v)),

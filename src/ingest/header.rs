@@ -4,7 +4,7 @@
 //! sometimes a date or a unit line, and only then the header. The header is the
 //! first row that names every required field; everything above it is skipped.
 
-use crate::domain::{Cell, Field, Program, RosterRow, SourcePos};
+use crate::domain::{file_text, Cell, Field, Program, RosterRow, SourcePos, Text};
 
 use super::{accepted_names, column_letter, IngestError};
 
@@ -39,24 +39,20 @@ pub(super) fn field_of(header: &str) -> Option<Field> {
 pub(super) struct Columns {
     /// (0-based column index, field), one entry per recognised column.
     pub(super) map: Vec<(usize, Field)>,
+    /// The roster's name as every row carries it.
+    file: Text,
 }
 
 impl Columns {
     /// The data row at physical `row`, or `None` when every field's cell is blank
     /// (a blank row, or one that only numbers an empty line in an unknown column
     /// such as 序号: neither carries anything to pay).
-    pub(super) fn row(
-        &self,
-        program: Program,
-        display: &str,
-        row: u64,
-        cell_at: impl Fn(usize) -> Cell,
-    ) -> Option<RosterRow> {
+    pub(super) fn row(&self, program: Program, row: u64, cell_at: impl Fn(usize) -> Cell) -> Option<RosterRow> {
         let cells: Vec<(Field, Cell)> = self.map.iter().map(|(i, f)| (*f, cell_at(*i))).collect();
         if cells.iter().all(|(_, c)| c.is_blank()) {
             return None;
         }
-        Some(RosterRow { program, pos: SourcePos { file: display.into(), row }, cells })
+        Some(RosterRow { program, pos: SourcePos { file: self.file.clone(), row }, cells })
     }
 }
 
@@ -139,7 +135,7 @@ impl<'a> HeaderSearch<'a> {
                 });
             }
         }
-        Ok(Columns { map: named.iter().map(|(i, f, _)| (*i, *f)).collect() })
+        Ok(Columns { map: named.iter().map(|(i, f, _)| (*i, *f)).collect(), file: file_text(self.display) })
     }
 }
 

@@ -3,7 +3,7 @@
 
 use csv::StringRecord;
 
-use crate::domain::{Cell, Program, RosterRow};
+use crate::domain::{Cell, Program, RosterRow, Text};
 
 use super::header::HeaderSearch;
 use super::text::{Records, TextSource};
@@ -31,7 +31,7 @@ pub(super) fn read(
     };
     let mut data_rows = 0;
     while let Some(line) = records.next(&mut rec)? {
-        if let Some(row) = columns.row(program, display, line, |i| text_cell(rec.get(i))) {
+        if let Some(row) = columns.row(program, line, |i| text_cell(rec.get(i))) {
             data_rows += 1;
             visit(row);
         }
@@ -42,7 +42,7 @@ pub(super) fn read(
 /// A CSV cell as written; nothing but white space (or no cell at all) is empty.
 fn text_cell(raw: Option<&str>) -> Cell {
     match raw {
-        Some(s) if !s.trim().is_empty() => Cell::Text(s.to_string()),
+        Some(s) if !s.trim().is_empty() => Cell::Text(Text::new(s)),
         _ => Cell::Empty,
     }
 }

@@ -271,7 +271,7 @@ fn rows(
     let mut data_rows = 0;
     for (i, cells) in it {
         let at = |c: usize| c.checked_sub(col0).and_then(|c| cells.get(c)).map_or(Cell::Empty, to_cell);
-        if let Some(row) = columns.row(program, display, row0 + i as u64 + 1, at) {
+        if let Some(row) = columns.row(program, row0 + i as u64 + 1, at) {
             data_rows += 1;
             visit(row);
         }
@@ -287,10 +287,10 @@ fn leading(n: usize) -> impl Iterator<Item = String> {
 fn to_cell(d: &Data) -> Cell {
     match d {
         Data::Empty => Cell::Empty,
-        Data::Float(f) => Cell::Number(number_text(*f)),
-        Data::Int(i) => Cell::Number(i.to_string()),
+        Data::Float(f) => Cell::Number(number_text(*f).into()),
+        Data::Int(i) => Cell::Number(compact_str::ToCompactString::to_compact_string(i)),
         Data::String(s) if s.trim().is_empty() => Cell::Empty,
-        _ => Cell::Text(cell_text(d)),
+        _ => Cell::Text(cell_text(d).into()),
     }
 }
 

@@ -20,7 +20,8 @@ use std::path::Path;
 use rust_decimal::Decimal;
 
 use crate::domain::{
-    Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos, Text,
+    file_text, Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos,
+    Text,
 };
 use crate::validate::Checked;
 
@@ -37,6 +38,8 @@ pub(super) struct Spill(File);
 pub(super) struct SpillReader<'a> {
     input: BufReader<&'a File>,
     program: Program,
+    /// The file name of the row before, shared by the next if the same.
+    file: Text,
 }
 
 const BUFFER: usize = 256 * 1024;
@@ -81,7 +84,7 @@ impl Spill {
     pub fn reader(&self, program: Program) -> io::Result<SpillReader<'_>> {
         let mut file = &self.0;
         file.seek(SeekFrom::Start(0))?;
-        Ok(SpillReader { input: BufReader::with_capacity(BUFFER, file), program })
+        Ok(SpillReader { input: BufReader::with_capacity(BUFFER, file), program, file: Text::default() })
     }
 }
 
@@ -89,7 +92,7 @@ impl SpillReader<'_> {
     /// The next row, as pass 1 checked it.
     pub fn next(&mut self) -> io::Result<Checked> {
         let r = &mut self.input;
-        let file = get_str(r)?;
+        let file = get_file(r, &mut self.file)?;
         let row = get_u64(r)?;
         let township = get_str(r)?;
         let village = get_str(r)?;
@@ -256,11 +259,24 @@ fn put_same(w: &mut impl Write, s: &str, same: &str) -> io::Result<()> {
     w.write_all(s.as_bytes())
 }
 
-fn get_same(r: &mut impl BufRead, same: &str) -> io::Result<Text> {
+fn get_same(r: &mut impl BufRead, same: &Text) -> io::Result<Text> {
     match get_u64(r)? {
-        0 => Ok(Text::new(same)),
+        0 => Ok(same.clone()),
         n => get_bytes(r, n - 1),
     }
+}
+
+/// A row's file name: `last` (the row before's) when the same, read without a
+/// copy; otherwise kept as [`file_text`] for the rows after.
+fn get_file(r: &mut impl BufRead, last: &mut Text) -> io::Result<Text> {
+    let n = get_u64(r)?;
+    let buffered = r.fill_buf()?;
+    if usize::try_from(n).is_ok_and(|n| buffered.get(..n) == Some(last.as_bytes())) {
+        r.consume(n as usize);
+    } else {
+        *last = file_text(&get_bytes(r, n)?);
+    }
+    Ok(last.clone())
 }
 
 fn put_opt_str(w: &mut impl Write, s: Option<&str>) -> io::Result<()> {
@@ -331,7 +347,7 @@ mod tests {
         RosterRow {
             program: Program::Wubao,
             pos: SourcePos { file: "rosters/2026-11/wubao.csv".into(), row: n },
-            cells: cells.iter().map(|(f, v)| (*f, Cell::Text(v.to_string()))).collect(),
+            cells: cells.iter().map(|(f, v)| (*f, Cell::Text((*v).into()))).collect(),
         }
     }
 
