@@ -18,14 +18,24 @@ const MIGRATIONS: &[&str] = &[
     include_str!("schema_v2.sql"),
     include_str!("schema_v3.sql"),
     include_str!("schema_v4.sql"),
+    include_str!("schema_v5.sql"),
 ];
 
-/// The payments of the runs of a period (`?N` the period): how every query by
-/// period finds them since schema version 4 (`runs` has an index on period, and
-/// `payments_by_run` is on `(run_id, program)`).
-macro_rules! of_period {
+/// The payments of the runs of period `?N`, with their status rows: `r` a run,
+/// `g` a stretch of its payments' ids, `p` a payment, `s` its status row if any.
+/// How every query by period finds them since schema version 5
+/// (schema_v5.sql): `runs` has an index on period, `payment_ranges` is keyed by
+/// run and program, and CROSS JOIN keeps that order, so each stretch is read as
+/// one range of rowids. A payment must also be of the stretch's run and program,
+/// so a wrong stretch can never bring in another run's line.
+macro_rules! period_lines_from {
     ($n:literal) => {
-        concat!("p.run_id IN (SELECT id FROM runs WHERE period = ?", $n, ")")
+        concat!(
+            "runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?",
+            $n,
+            " CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+             AND p.program = g.program LEFT JOIN payment_status s ON s.payment_id = p.id"
+        )
     };
 }
 
@@ -69,23 +79,40 @@ impl<'c> PaymentInserts<'c> {
         })
     }
 
-    /// Inserts the payment rows, many per statement. A row that breaks a unique
-    /// index (the one-payment-per-person rule) rolls the whole transaction back,
-    /// and is reported as [`LedgerError::AlreadyPaid`] with its program and period.
+    /// Inserts the payment rows, many per statement, and checks that SQLite gave
+    /// them the ids from `first_id` on. A row that breaks a unique index (the
+    /// one-payment-per-person rule) rolls the whole transaction back, and is
+    /// reported as [`LedgerError::AlreadyPaid`] with its program and period.
+    ///
+    /// Why the ids are checked and not given: SQLite gives a new row the largest
+    /// id plus one, the cheapest insert there is; an id given in the statement
+    /// costs a search of the table for it (it measured as much as the index that
+    /// `payment_ranges` replaced). The check makes sure the stretches recorded are
+    /// the ids written.
     fn insert(
         &mut self,
         conn: &Connection,
         run_id: i64,
         period: &str,
         lines: &[LedgerLine],
+        first_id: i64,
     ) -> Result<(), LedgerError> {
         let mut values = Vec::with_capacity(ROWS_PER_INSERT * PAYMENT_PARAMS);
         let (full, rest) = lines.split_at(lines.len() / ROWS_PER_INSERT * ROWS_PER_INSERT);
+        let mut last_id = first_id - 1;
         for group in full.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
             values.clear();
             group.iter().for_each(|l| payment_row(&mut values, run_id, period, l));
             let stmt = if group.len() == ROWS_PER_INSERT { &mut self.many } else { &mut self.one };
             stmt.execute(&values).map_err(|e| refused(conn, group, e))?;
+            last_id = last_id.saturating_add(group.len() as i64);
+            if conn.last_insert_rowid() != last_id {
+                return Err(LedgerError::Corrupt(format!(
+                    "payment {} was given id {}, not {last_id}: the run's ids are not one stretch",
+                    group[group.len() - 1].end_to_end_id,
+                    conn.last_insert_rowid()
+                )));
+            }
         }
         Ok(())
     }
@@ -166,6 +193,9 @@ struct SqliteRun<'a> {
     /// Files with a placeholder row, and the last one met (lines come file by file).
     placeholders: HashSet<Text>,
     last_file: Text,
+    /// The id the next line gets, and the stretches of ids given so far.
+    next_id: i64,
+    ranges: Ranges,
     done: bool,
     /// The run's transaction went through a rollback journal: WAL mode is
     /// restored when it ends (see [`JournalForRun`]).
@@ -212,6 +242,21 @@ impl SqliteRun<'_> {
     }
 }
 
+/// A run's stretches of consecutive payment ids, one program each, in order
+/// (the rows of `payment_ranges`, schema_v5.sql).
+#[derive(Debug, Default, PartialEq)]
+struct Ranges(Vec<(Program, i64, i64)>);
+
+impl Ranges {
+    /// Adds payment `id` of `program`: to the last stretch if it continues it.
+    fn add(&mut self, program: Program, id: i64) {
+        match self.0.last_mut() {
+            Some((p, _, last)) if *p == program && *last + 1 == id => *last = id,
+            _ => self.0.push((program, id, id)),
+        }
+    }
+}
+
 impl RunWriter for SqliteRun<'_> {
     fn add_lines(&mut self, lines: &[LedgerLine]) -> Result<(), LedgerError> {
         self.still_open()?;
@@ -226,7 +271,11 @@ impl RunWriter for SqliteRun<'_> {
                 self.placeholder(l)?;
             }
         }
-        self.inserts.insert(self.conn, self.run_id, &self.period_text, lines)?;
+        self.inserts.insert(self.conn, self.run_id, &self.period_text, lines, self.next_id)?;
+        for l in lines {
+            self.ranges.add(l.program, self.next_id);
+            self.next_id += 1;
+        }
         self.writeback.added(lines.len());
         Ok(())
     }
@@ -255,6 +304,13 @@ impl RunWriter for SqliteRun<'_> {
             ])?;
         }
         drop((insert, complete));
+        let mut range = self.conn.prepare_cached(
+            "INSERT INTO payment_ranges (run_id, program, first_id, last_id) VALUES (?1, ?2, ?3, ?4)",
+        )?;
+        for (program, first, last) in &self.ranges.0 {
+            range.execute(params![self.run_id, program.code(), first, last])?;
+        }
+        drop(range);
         if let Some(name) = self.placeholders.iter().next() {
             return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
@@ -533,25 +589,23 @@ fn query_lines(conn: &Connection, sql: &str, args: &[&dyn rusqlite::ToSql]) -> R
 
 /// The last period before `?2` with a payment of program `?1`.
 const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
-     AND EXISTS (SELECT 1 FROM payments p WHERE p.run_id = r.id AND p.program = ?1)";
+     AND EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id AND g.program = ?1)";
 /// Per person, what program `?1` paid in period `?2` (failed and returned lines
 /// were not paid).
 const PAID_IN_PERIOD_SQL: &str = concat!(
-    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM payments p \
-     LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.program = ?1 AND ",
-    of_period!(2),
-    " AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
+    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM ",
+    period_lines_from!(2),
+    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
 );
 /// Lines and amounts of period `?1` by program, status and whether a correction.
 const PERIOD_STATUS_SQL: &str = concat!(
-    "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) \
-     FROM payments p LEFT JOIN payment_status s ON s.payment_id = p.id WHERE ",
-    of_period!(1),
+    "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) FROM ",
+    period_lines_from!(1),
     " GROUP BY 1, 2, 3"
 );
 /// The periods with a payment.
 const PERIODS_SQL: &str = "SELECT DISTINCT r.period FROM runs r \
-     WHERE EXISTS (SELECT 1 FROM payments p WHERE p.run_id = r.id) ORDER BY r.period";
+     WHERE EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id) ORDER BY r.period";
 
 /// A line's columns, `p` its payment and `s` its status row if any: none means
 /// 'sent', no reason (schema_v3.sql).
@@ -1160,14 +1214,18 @@ fn receipt_seen(conn: &Connection, sha256: &str) -> Result<bool, LedgerError> {
     Ok(conn.query_row("SELECT 1 FROM receipts WHERE sha256 = ?1", params![sha256], |_| Ok(())).optional()?.is_some())
 }
 
-/// The lines of the file's run (index `payments_by_run`) that name the file:
-/// exact, as a run's lines may only name its own files ([`SqliteRun`]), and a
-/// group-level rejection is rare, while an index of file names cost every run
-/// 38 MB of index pages at a million lines (schema_v3.sql).
+/// The lines of the file's run (its stretches of ids, schema_v5.sql) that name
+/// the file: exact, as a run's lines may only name its own files
+/// ([`SqliteRun`]), and a group-level rejection is rare, while an index of file
+/// names cost every run 38 MB of index pages at a million lines (schema_v3.sql).
 fn payments_in_file_sql() -> String {
     format!(
-        "{} WHERE p.run_id IN (SELECT run_id FROM bank_files WHERE name = ?1) AND p.bank_file = ?1",
-        select_lines(LINES_FROM)
+        "{} WHERE f.name = ?1 AND p.bank_file = ?1",
+        select_lines(
+            "bank_files f CROSS JOIN payment_ranges g ON g.run_id = f.run_id \
+             CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+             LEFT JOIN payment_status s ON s.payment_id = p.id"
+        )
     )
 }
 
@@ -1249,6 +1307,8 @@ impl Ledger for SqliteLedger {
             period_text: run.period.to_string(),
             placeholders: HashSet::new(),
             last_file: Text::default(),
+            next_id: 0,
+            ranges: Ranges::default(),
             done: false,
             journal,
             writeback: Writeback::of(&self.conn),
@@ -1266,6 +1326,7 @@ impl Ledger for SqliteLedger {
             ],
         )?;
         open.run_id = open.conn.last_insert_rowid();
+        open.next_id = open.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM payments", [], |r| r.get(0))?;
         Ok(Box::new(open))
     }
 
@@ -1316,7 +1377,7 @@ impl Ledger for SqliteLedger {
     }
 
     fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
-        self.lines(of_period!(1), &[&period.to_string()])
+        self.query_lines(&select_lines(period_lines_from!(1)), &[&period.to_string()])
     }
 
     /// One aggregate over the period: `disburse status` on a million-line period
@@ -1452,9 +1513,9 @@ mod tests {
         assert!(deaths.iter().any(|d| d.contains("status_deceased")), "{deaths:?}");
     }
 
-    /// Since version 4 no index is on a payment's period: every query by period
-    /// goes through the runs of the period and `payments_by_run`, and none reads
-    /// the whole ledger.
+    /// No index is on a payment's period or run (versions 4 and 5): every query
+    /// by period goes through the runs of the period and their stretches of
+    /// payment ids, read as rowid ranges, and none reads the whole ledger.
     #[test]
     fn period_queries_go_through_the_runs() {
         let dir = tempfile::tempdir().unwrap();
@@ -1465,11 +1526,16 @@ mod tests {
             let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get::<_, String>(3)).unwrap();
             rows.map(|r| r.unwrap()).collect::<Vec<_>>().join(" | ")
         };
-        let lines = format!("{} WHERE {}", select_lines(LINES_FROM), of_period!(1));
-        for sql in [LAST_PERIOD_SQL, PAID_IN_PERIOD_SQL, PERIOD_STATUS_SQL, PERIODS_SQL, &lines] {
+        let lines = select_lines(period_lines_from!(1));
+        let in_file = payments_in_file_sql();
+        for sql in [PAID_IN_PERIOD_SQL, PERIOD_STATUS_SQL, &lines, &in_file] {
             let p = plan(sql);
-            assert!(p.contains("payments_by_run"), "{sql}: {p}");
-            assert!(!p.contains("SCAN p") && !p.contains("SCAN payments"), "{sql}: {p}");
+            assert!(p.contains("SEARCH p USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{sql}: {p}");
+            assert!(p.contains("SEARCH g USING PRIMARY KEY (run_id="), "{sql}: {p}");
+        }
+        for sql in [LAST_PERIOD_SQL, PAID_IN_PERIOD_SQL, PERIOD_STATUS_SQL, PERIODS_SQL, &lines, &in_file] {
+            let p = plan(sql);
+            assert!(!p.contains("SCAN p") && !p.contains("SCAN payments") && !p.contains("SCAN g"), "{sql}: {p}");
         }
         let people = plan("SELECT id_number FROM payments WHERE program = ?1 AND period = ?2 AND original_id IS NULL");
         assert!(people.contains("one_payment_per_person"), "{people}");
@@ -1758,14 +1824,15 @@ mod tests {
 
     /// A ledger of schema version `v` with lines in every state: for 1 and 2
     /// (whose payments have the same columns) written as that version's code wrote
-    /// them; for 3, a version 2 ledger taken to 3 by its own migration.
+    /// them; for 3 and 4, a version 2 ledger taken there by their own migrations.
+    /// Run 2's lines are not one stretch of ids: run 3's correction sits among them.
     fn old_ledger(path: &Path, v: usize) {
         old_ledger_v1_v2(path, v.min(2));
-        if v == 3 {
+        for step in 3..=v {
             let c = Connection::open(path).unwrap();
             c.execute_batch(&format!(
-                "PRAGMA foreign_keys = OFF; BEGIN; {} COMMIT; PRAGMA user_version = 3;",
-                MIGRATIONS[2]
+                "PRAGMA foreign_keys = OFF; BEGIN; {} COMMIT; PRAGMA user_version = {step};",
+                MIGRATIONS[step - 1]
             ))
             .unwrap();
         }
@@ -1794,9 +1861,9 @@ mod tests {
             ("E1", 2, "2026-11", "A", "f1", "sent", "", "", None, 0),
             ("E2", 2, "2026-11", "B", "f1", "settled", "", "", None, 0),
             ("E3", 2, "2026-11", "C", "f1", "failed", "AC04", "账号错误", None, 0),
+            ("E5", 3, "2026-11", "C", "f2", "settled", "", "", Some("E3"), 1),
             ("E4", 2, "2026-11", "D", "f1", "returned", "MD07", "死亡", None, 0),
             ("E6", 2, "2026-11", "E", "f1", "pending", "", "", None, 0),
-            ("E5", 3, "2026-11", "C", "f2", "settled", "", "", Some("E3"), 1),
         ];
         for (e2e, run, period, who, file, status, code, text, original, retry) in rows {
             c.execute(
@@ -1808,14 +1875,14 @@ mod tests {
         }
     }
 
-    /// Version 1, 2 and 3 ledgers open as the current version with every line,
+    /// Version 1, 2, 3 and 4 ledgers open as the current version with every line,
     /// status, reason, correction, file and receipt, and answer every question as
     /// before; the never-pay-twice rule and receipts keep working on the migrated ledger.
     #[test]
     fn older_ledgers_migrate_with_their_data() {
         let p11: Period = "2026-11".parse().unwrap();
         let id = |who: &str| format!("1101051949123100{:02}", who.as_bytes()[0] - b'A');
-        for v in [1, 2, 3] {
+        for v in [1, 2, 3, 4] {
             let dir = tempfile::tempdir().unwrap();
             let path = dir.path().join("l.db");
             old_ledger(&path, v);
@@ -1825,6 +1892,11 @@ mod tests {
             assert_eq!(ok, "ok");
             let fk: Option<String> = l.conn.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional().unwrap();
             assert_eq!(fk, None);
+            assert_eq!(
+                stretches(&l),
+                [(1, 1, 1), (2, 2, 4), (3, 5, 5), (2, 6, 7)],
+                "from v{v}: run 2's lines are two stretches, around run 3's correction"
+            );
 
             let e3 = l.payment("E3").unwrap().unwrap();
             assert_eq!(
@@ -1877,7 +1949,47 @@ mod tests {
             assert!(matches!(err, LedgerError::AlreadyPaid { .. }), "{err:?}");
             l.commit_run(&run("R002"), &[file("f3")], &in_file("f3", &[line("E9", &id("F"), None, 0)])).unwrap();
             assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 6);
+            assert_eq!(stretches(&l).last(), Some(&(4, 8, 8)), "the new run's line after the last id");
         }
+    }
+
+    /// `payment_ranges` as (run, first id, last id), in id order.
+    fn stretches(l: &SqliteLedger) -> Vec<(i64, i64, i64)> {
+        let mut stmt =
+            l.conn.prepare("SELECT run_id, first_id, last_id FROM payment_ranges ORDER BY first_id").unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).unwrap().map(Result::unwrap).collect()
+    }
+
+    /// The ids SQLite gives are checked, not assumed: past the largest id there
+    /// is, it picks one at random, and the run is refused rather than recorded
+    /// with stretches that miss its lines.
+    #[test]
+    fn a_run_whose_ids_are_not_one_stretch_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+        l.commit_run(&run("R001"), &[file("f1")], &in_file("f1", &[line("E1", "A", None, 0)])).unwrap();
+        l.conn.execute("UPDATE payments SET id = ?1", [i64::MAX - 1]).unwrap();
+        let lines: Vec<LedgerLine> = ["B", "C", "D"].iter().map(|w| line(&format!("F{w}"), w, None, 0)).collect();
+        let err = l.commit_run(&run("R002"), &[file("f2")], &in_file("f2", &lines)).unwrap_err();
+        assert!(err.to_string().contains("not one stretch"), "{err}");
+        let n: i64 = l.conn.query_row("SELECT COUNT(*) FROM payments", [], |r| r.get(0)).unwrap();
+        assert_eq!(n, 1, "nothing of the refused run is kept");
+    }
+
+    /// A run's ids are given in order, one stretch per program for as long as
+    /// its lines come in a row; a stretch never spans two programs.
+    #[test]
+    fn a_runs_ids_are_kept_as_stretches_of_one_program() {
+        let mut r = Ranges::default();
+        for (program, id) in [(Program::Dibao, 7), (Program::Dibao, 8), (Program::Wubao, 9), (Program::Wubao, 10)] {
+            r.add(program, id);
+        }
+        r.add(Program::Wubao, 12);
+        r.add(Program::Dibao, 13);
+        assert_eq!(
+            r.0,
+            [(Program::Dibao, 7, 8), (Program::Wubao, 9, 10), (Program::Wubao, 12, 12), (Program::Dibao, 13, 13)]
+        );
     }
 
     /// Version 4 finds a period's payments through their runs: a ledger with a
