@@ -20,6 +20,11 @@ impl Fen {
     /// Converts an exact decimal yuan amount; `None` if it has more than 2 decimal
     /// places or does not fit.
     pub fn from_yuan(d: Decimal) -> Option<Fen> {
+        if d.scale() <= 2 {
+            // Exact without Decimal arithmetic: yuan × 100 = mantissa × 10^(2 − scale).
+            let fen = d.mantissa().checked_mul(10i128.pow(2 - d.scale()))?;
+            return i64::try_from(fen).ok().map(Fen);
+        }
         let scaled = d.checked_mul(Decimal::ONE_HUNDRED)?;
         if !scaled.fract().is_zero() {
             return None;
@@ -116,6 +121,34 @@ pub enum AmountError {
 /// Thousands separators are accepted only in groups of three, so `1,20` is not
 /// silently read as 120.
 pub fn parse_amount(raw: &str) -> Result<Decimal, AmountError> {
+    match plain_amount(raw) {
+        Some(d) => Ok(d),
+        None => parse_written_amount(raw),
+    }
+}
+
+/// The form nearly every roster writes, read without allocating: ASCII digits
+/// with at most one point between digits, nothing else (no sign, separator,
+/// currency sign, unit or space). `None` for anything else, which the general
+/// reading takes; for what it accepts, both give the same value and scale.
+fn plain_amount(raw: &str) -> Option<Decimal> {
+    let b = raw.as_bytes();
+    let (mut mantissa, mut scale, mut point) = (0i64, 0u32, false);
+    for (i, &c) in b.iter().enumerate() {
+        match c {
+            b'0'..=b'9' => {
+                mantissa = mantissa.checked_mul(10)?.checked_add(i64::from(c - b'0'))?;
+                scale += u32::from(point);
+            }
+            b'.' if !point && i > 0 && i + 1 < b.len() => point = true,
+            _ => return None,
+        }
+    }
+    (!b.is_empty()).then(|| Decimal::new(mantissa, scale))
+}
+
+/// [`parse_amount`] for every form a clerk may write.
+fn parse_written_amount(raw: &str) -> Result<Decimal, AmountError> {
     let half = compact_number(raw);
     let mut s = half.as_str();
     if s.is_empty() {
@@ -200,6 +233,42 @@ mod tests {
     }
 
     /// The ASCII shortcut gives what the character-by-character path gives.
+    /// The allocation-free reading gives what the general one gives, value and
+    /// scale, and leaves every other form to it.
+    #[test]
+    fn plain_amounts_read_as_written_amounts() {
+        for raw in ["0", "7", "396", "396.5", "396.50", "1.005", "007.50", "123456789012345678", "0.00"] {
+            let fast = plain_amount(raw).unwrap_or_else(|| panic!("{raw} is plain"));
+            let slow = parse_written_amount(raw).unwrap();
+            assert_eq!((fast, fast.scale()), (slow, slow.scale()), "{raw}");
+        }
+        for raw in [
+            "",
+            ".5",
+            "5.",
+            "1.2.3",
+            "-5",
+            "+5",
+            "1,200.00",
+            "¥396",
+            " 12",
+            "12 ",
+            "３９６",
+            "1e3",
+            "99999999999999999999",
+        ] {
+            assert_eq!(plain_amount(raw), None, "{raw}");
+        }
+        for d in [dec!(396), dec!(396.5), dec!(396.55), dec!(-1.5), dec!(0.00), dec!(1.005), dec!(396.500)] {
+            let slow = d
+                .checked_mul(Decimal::ONE_HUNDRED)
+                .filter(|s| s.fract().is_zero())
+                .map(|s| Fen(i64::try_from(s.trunc()).unwrap()));
+            assert_eq!(Fen::from_yuan(d), slow, "{d}");
+        }
+        assert_eq!(Fen::from_yuan(Decimal::new(i64::MAX, 0)), None, "too many fen for an i64");
+    }
+
     #[test]
     fn compact_number_shortcut_agrees() {
         for raw in

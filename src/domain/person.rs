@@ -59,6 +59,13 @@ impl IdNumber {
 
     /// Validates and normalises (trim, full-width to half-width, `x` → `X`).
     pub fn parse(raw: &str) -> Result<IdNumber, IdError> {
+        let b = raw.as_bytes();
+        if b.len() == 18 && b[..17].iter().all(u8::is_ascii_digit) && matches!(b[17], b'0'..=b'9' | b'X' | b'x') {
+            // As nearly every roster writes it: only the date and check digit are left to check.
+            let mut s = Text::new(raw);
+            s.make_ascii_uppercase();
+            return Self::dated_and_checked(s);
+        }
         let mut s = compact_number(raw);
         s.make_ascii_uppercase();
         if s.contains('E') && s.chars().all(|c| c.is_ascii_digit() || "E+-.".contains(c)) || s.contains('.') {
@@ -75,6 +82,12 @@ impl IdNumber {
         if !b[..17].iter().all(u8::is_ascii_digit) || !(b[17].is_ascii_digit() || b[17] == b'X') {
             return Err(IdError::Characters);
         }
+        Self::dated_and_checked(s)
+    }
+
+    /// The last checks of [`IdNumber::parse`], on 17 digits and a digit or `X`.
+    fn dated_and_checked(s: Text) -> Result<IdNumber, IdError> {
+        let b = s.as_bytes();
         let birth = &s[6..14];
         if birth_of(b).is_none() || &s[6..8] < "18" {
             return Err(IdError::BirthDate(birth.to_string()));
