@@ -251,10 +251,15 @@ pub(crate) fn prepare(
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
     let (mut entries, mut facts) = (Vec::with_capacity(read.len()), Vec::with_capacity(read.len()));
-    let mut checked = reconcile::RosterChecks::default();
+    // Sized once: extended roster by roster, the accounts (32 bytes a payable
+    // row) were copied again at every doubling while one core waited.
+    let mut checked = reconcile::RosterChecks {
+        accounts: Vec::with_capacity(read.iter().map(|(_, rows)| rows.checked.accounts.len()).sum()),
+        ..Default::default()
+    };
     let mut start = 0;
     for (roster, mut rows) in read {
-        let (count, total) = rows.written();
+        let (count, total) = rows.written;
         let approval = approvals.iter().find(|a| a.program == roster.program);
         if let Some(e) = reconcile::check_approval(roster.program, &roster.display, approval, count, total) {
             p.refused.insert(roster.program);
@@ -312,12 +317,15 @@ struct Rows {
     spill: Option<Spill>,
     /// What reconcile finds roster by roster ([`reconcile::check_roster`]).
     checked: reconcile::RosterChecks,
+    /// Count and total as written ([`Rows::sum_written`]).
+    written: (u64, Decimal),
 }
 
 impl Rows {
-    /// Count and total as written (what the approval must match).
-    fn written(&self) -> (u64, Decimal) {
-        (self.facts.len() as u64, self.facts.iter().map(|f| f.written).sum())
+    /// Count and total as written (what the approval must match), summed on
+    /// the thread that read the roster.
+    fn sum_written(&mut self) {
+        self.written = (self.facts.len() as u64, self.facts.iter().map(|f| f.written).sum());
     }
 }
 
@@ -430,6 +438,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     spilled.map_err(io_err(spill_dir))?;
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     rows.checked = reconcile::check_roster(&rows.entries);
+    rows.sum_written();
     bar.finish();
     fault::point("ingest");
     tracing::debug!(event = "phase", phase = "roster_read", program = r.program.code(), rows = rows.entries.len());
