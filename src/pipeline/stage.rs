@@ -297,7 +297,8 @@ impl<'a> Writer<'a> {
         // thread behind it. The files it names are bounded by the plan.
         let (sign_tx, sign_rx) = channel::<(Program, Vec<WrittenFile>)>();
         let (signer, formats) = (self.info.signer, self.frame.formats);
-        let (written, fed, signed) = std::thread::scope(|s| {
+        let summary = self.reports.is_some().then(|| Summary::of(&self));
+        let (written, fed, signed, summarised) = std::thread::scope(|s| {
             let signing = std::thread::Builder::new()
                 .name("sign".into())
                 .spawn_scoped(s, move || sign_files(sign_rx, signer, formats))
@@ -325,9 +326,15 @@ impl<'a> Writer<'a> {
                 let _ = line_tx.send(chunk);
             }
             drop(line_tx);
+            // The summary reports need only the totals and what the replay found:
+            // written here while the other threads finish, not after them.
+            let summarised = match (&fed, &summary) {
+                (Ok((exceptions, changes)), Some(summary)) => summary.write(exceptions, changes),
+                _ => Ok(()),
+            };
             let written = handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
             let signed = signing.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            Ok::<_, PipelineError>((written, fed, signed))
+            Ok::<_, PipelineError>((written, fed, signed, summarised))
         })?;
         // The writer's own error explains a stop best (when it fails, it removes the
         // files it wrote, and the signer may then fail on one of them), unless it
@@ -338,9 +345,13 @@ impl<'a> Writer<'a> {
         };
         self.files = signed?;
         let (count, amount) = written?;
-        let (exceptions, changes) = fed?;
+        fed?;
+        summarised?;
         tracing::debug!(event = "phase", phase = "lines_written", lines = count);
-        self.finish_reports(exceptions, changes)?;
+        if let Some(paid) = self.reports.take() {
+            paid.finish()?;
+            fault::point("reports");
+        }
         tracing::debug!(event = "phase", phase = "reports_written");
         Ok((self.files, count, amount))
     }
@@ -416,25 +427,41 @@ impl<'a> Writer<'a> {
         let writer = format.writer(head, plan, &self.staging.join("bank"))?;
         Ok(Open { program, writer, seq: 0, signed: 0 })
     }
+}
 
-    fn finish_reports(&mut self, exceptions: Exceptions, changes: Vec<Change>) -> Result<(), PipelineError> {
-        let Some(paid) = self.reports.take() else { return Ok(()) };
-        paid.finish()?;
+/// What a run's summary reports (汇总表, report.html, exceptions and changes
+/// lists, report.json) are made of besides what the replay found.
+struct Summary<'a> {
+    office_name: &'a str,
+    frame: &'a Frame<'a>,
+    generated_at: String,
+    dir: PathBuf,
+}
+
+impl<'a> Summary<'a> {
+    fn of(w: &Writer<'a>) -> Summary<'a> {
+        Summary {
+            office_name: &w.config.office.name,
+            frame: w.frame,
+            generated_at: w.created.format("%Y-%m-%d %H:%M").to_string(),
+            dir: w.staging.join("reports"),
+        }
+    }
+
+    fn write(&self, exceptions: &Exceptions, changes: &[Change]) -> Result<(), PipelineError> {
         let r = RunReport {
-            office_name: &self.config.office.name,
+            office_name: self.office_name,
             period: self.frame.period,
-            generated_at: self.created.format("%Y-%m-%d %H:%M").to_string(),
+            generated_at: self.generated_at.clone(),
             totals: self.frame.totals,
             paid: &[],
             bank_files: &[],
-            exceptions: (&exceptions).into(),
-            changes: &changes,
+            exceptions: exceptions.into(),
+            changes,
             failures: &[],
         };
-        let dir = self.staging.join("reports");
-        report::write_summary_reports(&dir, &r, ReportSet::Run)?;
-        report::save_snapshot(&dir.join("report.json"), &r)?;
-        fault::point("reports");
+        report::write_summary_reports(&self.dir, &r, ReportSet::Run)?;
+        report::save_snapshot(&self.dir.join("report.json"), &r)?;
         Ok(())
     }
 }
