@@ -144,7 +144,8 @@ fn plain_amount(raw: &str) -> Option<Decimal> {
             _ => return None,
         }
     }
-    (!b.is_empty()).then(|| Decimal::new(mantissa, scale))
+    // More than 28 decimals is past what a Decimal holds: the general reading says so.
+    Decimal::try_new(mantissa, scale).ok().filter(|_| !b.is_empty())
 }
 
 /// [`parse_amount`] for every form a clerk may write.
@@ -256,6 +257,7 @@ mod tests {
             "３９６",
             "1e3",
             "99999999999999999999",
+            "0.00000000000000000000000000001",
         ] {
             assert_eq!(plain_amount(raw), None, "{raw}");
         }
@@ -267,6 +269,8 @@ mod tests {
             assert_eq!(Fen::from_yuan(d), slow, "{d}");
         }
         assert_eq!(Fen::from_yuan(Decimal::new(i64::MAX, 0)), None, "too many fen for an i64");
+        let tiny = "0.00000000000000000000000000001";
+        assert_eq!(parse_amount(tiny), parse_written_amount(tiny), "29 decimals: the general reading, not a panic");
     }
 
     #[test]
