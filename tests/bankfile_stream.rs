@@ -394,3 +394,39 @@ fn batch_level_errors_come_from_writer_before_any_file() {
     assert!(e.to_string().contains("3001"), "{e}");
     assert!(dir_is_empty(dir.path()));
 }
+
+#[test]
+fn a_writer_that_leaves_sync_to_its_caller_writes_the_same_files() {
+    let (o, p) = (office(), payer());
+    for name in SHIPPED {
+        let f = load(name);
+        let ls = lines(7001);
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let written = f.write(&batch(&o, &p, &ls), d1.path()).unwrap();
+        let mut w = open(&f, &ls, d2.path());
+        w.leave_sync_to_caller();
+        for l in &ls {
+            w.push(l).unwrap();
+        }
+        let streamed = w.finish().unwrap();
+        assert_eq!(strip_paths(&streamed), strip_paths(&written), "{name}");
+        for (a, b) in streamed.iter().zip(&written) {
+            assert_eq!(std::fs::read(&a.path).unwrap(), std::fs::read(&b.path).unwrap(), "{name}");
+            a.sync().unwrap();
+        }
+        assert_eq!(listing(d2.path()).len(), streamed.len(), "{name}: no temporary file left");
+        std::fs::remove_file(&streamed[0].path).unwrap();
+        assert!(streamed[0].sync().is_err(), "{name}: a file that is gone cannot be made durable");
+
+        // dropped midway, it still removes every file it wrote
+        let d3 = tempfile::tempdir().unwrap();
+        let mut w = open(&f, &ls, d3.path());
+        w.leave_sync_to_caller();
+        for l in &ls[..6500] {
+            w.push(l).unwrap();
+        }
+        assert!(!dir_is_empty(d3.path()), "{name}");
+        drop(w);
+        assert!(dir_is_empty(d3.path()), "{name}: {:?}", listing(d3.path()));
+    }
+}

@@ -424,7 +424,9 @@ impl<'a> Writer<'a> {
             execution_date: self.created.date_naive(),
         };
         let plan = plans.get(&program).cloned().unwrap_or_default();
-        let writer = format.writer(head, plan, &self.staging.join("bank"))?;
+        let mut writer = format.writer(head, plan, &self.staging.join("bank"))?;
+        // The `sign` thread makes each file durable (see `sign_files`).
+        writer.leave_sync_to_caller();
         Ok(Open { program, writer, seq: 0, signed: 0 })
     }
 }
@@ -495,16 +497,23 @@ fn send_closed(o: &mut Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Resu
     sign.send((o.program, new)).map_err(|_| signer_gone())
 }
 
-/// The `sign` thread: signs each finished bank file and records it for the
-/// manifest, in the order the files were written.
+/// The `sign` thread: makes each finished bank file durable, signs it and
+/// records it for the manifest, in the order the files were written; then
+/// syncs the folders, which makes the files' names durable. All of it before
+/// the run's manifest is written and its ledger transaction commits.
 fn sign_files(
     rx: Receiver<(Program, Vec<WrittenFile>)>,
     signer: &Signer,
     formats: &BTreeMap<Program, Format>,
 ) -> Result<Vec<FileRecord>, PipelineError> {
     let mut files = Vec::new();
+    let mut dirs: Vec<PathBuf> = Vec::new();
     for (program, written) in rx {
         for w in written {
+            w.sync().map_err(io_err(&w.path))?;
+            if let Some(dir) = w.path.parent().filter(|d| !dirs.iter().any(|k| k == d)) {
+                dirs.push(dir.to_path_buf());
+            }
             manifest::sign_file(&w.path, signer)?;
             fault::point("signed");
             files.push(FileRecord {
@@ -516,6 +525,9 @@ fn sign_files(
                 sha256: w.sha256,
             });
         }
+    }
+    for dir in &dirs {
+        crate::fsutil::sync_dir(dir).map_err(io_err(dir))?;
     }
     Ok(files)
 }
