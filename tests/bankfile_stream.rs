@@ -412,11 +412,13 @@ fn a_writer_that_leaves_sync_to_its_caller_writes_the_same_files() {
         assert_eq!(strip_paths(&streamed), strip_paths(&written), "{name}");
         for (a, b) in streamed.iter().zip(&written) {
             assert_eq!(std::fs::read(&a.path).unwrap(), std::fs::read(&b.path).unwrap(), "{name}");
-            a.sync().unwrap();
         }
+        let paths: Vec<_> = streamed.iter().map(|f| f.path.clone()).collect();
+        disburse::fsutil::sync_files(&paths).unwrap();
         assert_eq!(listing(d2.path()).len(), streamed.len(), "{name}: no temporary file left");
-        std::fs::remove_file(&streamed[0].path).unwrap();
-        assert!(streamed[0].sync().is_err(), "{name}: a file that is gone cannot be made durable");
+        std::fs::remove_file(&paths[0]).unwrap();
+        let (gone, _) = disburse::fsutil::sync_files(&paths).unwrap_err();
+        assert_eq!(gone, paths[0], "{name}: a file that is gone cannot be made durable");
 
         // dropped midway, it still removes every file it wrote
         let d3 = tempfile::tempdir().unwrap();

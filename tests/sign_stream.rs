@@ -359,3 +359,26 @@ fn bench_verify() {
     manifest::verify_dir(&dir, None, &count_one).unwrap();
     report(&format!("verify_dir {alg}"), &file, t);
 }
+
+#[test]
+fn a_staged_file_gets_the_same_signature_file() {
+    let d = tempfile::tempdir().unwrap();
+    let s = signer(d.path(), "ed25519", "");
+    let (a, b) = (d.path().join("a/DB.txt"), d.path().join("b/DB.txt"));
+    for f in [&a, &b] {
+        fs::create_dir_all(f.parent().unwrap()).unwrap();
+        fs::write(f, data(300_000)).unwrap();
+    }
+    let (sig_a, sig_b) = (manifest::sign_file(&a, &s).unwrap(), manifest::sign_staged_file(&b, &s).unwrap());
+    assert_eq!(sig_b, manifest::sig_path(&b));
+    assert_eq!(fs::read(&sig_a).unwrap(), fs::read(&sig_b).unwrap());
+    let names: Vec<_> = fs::read_dir(b.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names.len(), 2, "no temporary file left: {names:?}");
+    disburse::fsutil::sync_files(&[b.clone(), sig_b]).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(manifest::sig_path(&b)).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+    }
+}

@@ -97,15 +97,6 @@ pub struct WrittenFile {
     pub sha256: String,
 }
 
-impl WrittenFile {
-    /// Waits until the file's bytes are on disk (fsync), for a writer that left
-    /// that to its caller ([`BankWriter::leave_sync_to_caller`]). Its name in the
-    /// folder is durable once the folder is synced.
-    pub fn sync(&self) -> std::io::Result<()> {
-        std::fs::File::open(&self.path)?.sync_all()
-    }
-}
-
 /// One payment as read back from a bank file we wrote (for `verify` and tests).
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct ParsedPayment {

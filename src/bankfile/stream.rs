@@ -123,15 +123,16 @@ impl<'a> BankWriter<'a> {
     }
 
     /// Closed files are renamed into place with their writeback started but
-    /// not waited for: the caller makes each durable ([`WrittenFile::sync`])
-    /// and syncs the folder before anything relies on them.
+    /// not waited for: the caller makes them durable
+    /// ([`crate::fsutil::sync_files`], then the folder) before anything
+    /// relies on them.
     ///
     /// Why: a run writes its bank files into a staging folder that nothing
     /// trusts before the ledger commits, and the thread writing the lines feeds
     /// every other thread of the run. Its two fsyncs per file (waiting for the
     /// file's last megabytes, then the folder) stalled them all, ~0.07 s of a
-    /// million-line run; the `sign` thread, which reads each file anyway, now
-    /// waits for them instead.
+    /// million-line run. The run syncs its staged files all together once
+    /// they are signed (`pipeline::stage::sign_files`).
     pub fn leave_sync_to_caller(&mut self) {
         self.sync_each = false;
     }

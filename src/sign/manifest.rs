@@ -110,6 +110,21 @@ pub fn sig_path(path: &Path) -> PathBuf {
 /// Signs the exact bytes of `path` into `<path>.sig` (written atomically),
 /// streaming the file: bank files can be hundreds of MB.
 pub fn sign_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
+    sign_file_with(path, signer, write_atomic)
+}
+
+/// [`sign_file`] for a file in a staging folder: the `.sig` is written whole
+/// but not synced; the caller syncs it with the folder's other files
+/// ([`crate::fsutil::sync_files`]) before anything relies on it.
+pub fn sign_staged_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
+    sign_file_with(path, signer, crate::fsutil::write_whole_unsynced)
+}
+
+fn sign_file_with(
+    path: &Path,
+    signer: &Signer,
+    write: fn(&Path, &[u8]) -> io::Result<()>,
+) -> Result<PathBuf, SignError> {
     let read_err = |source: io::Error| {
         if super::stream::is_changed_while_signing(&source) {
             SignError::ChangedWhileSigning { path: path.into() }
@@ -120,7 +135,7 @@ pub fn sign_file(path: &Path, signer: &Signer) -> Result<PathBuf, SignError> {
     let mut file = fs::File::open(path).map_err(read_err)?;
     let content = signer.sign_reader(&mut file).map_err(read_err)?;
     let sig = sig_path(path);
-    write_atomic(&sig, &content).map_err(|source| SignError::Write { path: sig.clone(), source })?;
+    write(&sig, &content).map_err(|source| SignError::Write { path: sig.clone(), source })?;
     Ok(sig)
 }
 
