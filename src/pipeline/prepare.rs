@@ -557,17 +557,24 @@ impl Prepared {
     }
 
     /// Totals per program and place. Lines of a refused program count as held.
+    /// The run's totals, one pass over the rows. `self.findings` must be in
+    /// row order (as `prepare` leaves them): a row with a finding is found by
+    /// walking them alongside, not by a set lookup per row.
     fn total(&self, places: &[Vec<(Text, Text)>]) -> RunTotals {
         let mut t = RunTotals::default();
-        let noted: HashSet<usize> = self.findings.iter().map(|f| f.index).collect();
+        let mut noted = self.findings.iter().map(|f| f.index).peekable();
         for (r, roster) in self.rosters.iter().enumerate() {
             let refused = self.refused.contains(&roster.program);
             let mut by_place: Vec<PlaceTotals> = vec![PlaceTotals::default(); places[r].len()];
             let mut touched = vec![false; places[r].len()];
+            let prog = t.programs.entry(roster.program).or_default();
+            prog.refused = refused;
             for i in roster.start..roster.start + roster.len {
                 let (e, f) = (&self.entries[i], &self.facts[i]);
-                let prog = t.programs.entry(roster.program).or_default();
-                prog.refused = refused;
+                let has_finding = {
+                    while noted.next_if(|&n| n < i).is_some() {}
+                    noted.peek() == Some(&i)
+                };
                 prog.approved.add(f.written);
                 touched[f.place as usize] = true;
                 let place = &mut by_place[f.place as usize];
@@ -578,7 +585,7 @@ impl Prepared {
                     place.paid.add_fen(f.amount);
                     place.households += 1;
                     place.people += f.household_size.unwrap_or(1) as u64;
-                    if f.noted || noted.contains(&i) {
+                    if f.noted || has_finding {
                         prog.warned += 1;
                     }
                 } else {
@@ -622,6 +629,40 @@ mod tests {
             Ok(())
         });
         r.inspect(|_| assert_eq!(paid, p.paid_lines(), "pass 2 pays exactly what pass 1 counted"))
+    }
+
+    /// A paid row counts as warned if it was noted while read or has a
+    /// finding; `total` finds the findings by walking them in row order.
+    #[test]
+    fn warned_rows_are_counted_once_each() {
+        let tmp = tempfile::tempdir().unwrap();
+        let info = crate::example::write_files(tmp.path()).unwrap();
+        let config = Config::load(&info.config).unwrap();
+        let period: Period = "2026-11".parse().unwrap();
+        let mut p = prepare(&config, period, None, &Progress::new(false)).unwrap();
+        // Extra findings on paid rows of two rosters, two on one row.
+        let paid: Vec<usize> = (0..p.entries.len()).filter(|&i| p.entries[i].payable && !p.facts[i].noted).collect();
+        let mut picked = vec![paid[1], paid[1], paid[paid.len() - 2]];
+        picked.extend(p.rosters.iter().map(|r| r.start + r.len - 1).filter(|i| paid.contains(i)));
+        for &index in &picked {
+            p.findings.push(Finding { index, code: Code::R07, field: Field::Amount, message: "x".into() });
+        }
+        p.findings.sort_by_key(|f| f.index);
+        let with_finding: HashSet<usize> = p.findings.iter().map(|f| f.index).collect();
+        let want = (0..p.entries.len())
+            .filter(|&i| p.entries[i].payable && !p.facts[i].skipped)
+            .filter(|&i| p.facts[i].noted || with_finding.contains(&i))
+            .count() as u64;
+        // Place names do not count here: as many unnamed places as each roster uses.
+        let places: Vec<Vec<(Text, Text)>> = (p.rosters.iter())
+            .map(|r| {
+                let n = (r.start..r.start + r.len).map(|i| p.facts[i].place as usize + 1).max().unwrap_or(0);
+                vec![(Text::default(), Text::default()); n]
+            })
+            .collect();
+        let got: u64 = p.total(&places).programs.values().map(|t| t.warned).sum();
+        assert!(want >= picked.len() as u64 - 1, "{want}");
+        assert_eq!(got, want);
     }
 
     #[test]
