@@ -52,8 +52,8 @@ where
     Ok(())
 }
 
-/// Fsyncs every file of `paths`, several at a time, and returns the first
-/// failure with its path.
+/// Fsyncs every file of `paths`, several at a time; a failure comes back
+/// with the path it was for.
 ///
 /// Why several at a time: each fsync waits for the disk to confirm its
 /// inode (and any data not yet written back); one after another, a run's

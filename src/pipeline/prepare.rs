@@ -556,10 +556,10 @@ impl Prepared {
         Ok(())
     }
 
-    /// Totals per program and place. Lines of a refused program count as held.
-    /// The run's totals, one pass over the rows. `self.findings` must be in
-    /// row order (as `prepare` leaves them): a row with a finding is found by
-    /// walking them alongside, not by a set lookup per row.
+    /// Totals per program and place, in one pass over the rows. Lines of a
+    /// refused program count as held. `self.findings` must be in row order (as
+    /// `prepare` leaves them): a row's findings are found by walking them
+    /// alongside the rows, not by a set lookup per row.
     fn total(&self, places: &[Vec<(Text, Text)>]) -> RunTotals {
         let mut t = RunTotals::default();
         let mut noted = self.findings.iter().map(|f| f.index).peekable();

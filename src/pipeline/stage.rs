@@ -425,7 +425,7 @@ impl<'a> Writer<'a> {
         };
         let plan = plans.get(&program).cloned().unwrap_or_default();
         let mut writer = format.writer(head, plan, &self.staging.join("bank"))?;
-        // The `sign` thread makes each file durable (see `sign_files`).
+        // The `sign` thread syncs the files, with their signatures, once all are signed (`sign_files`).
         writer.leave_sync_to_caller();
         Ok(Open { program, writer, seq: 0, signed: 0 })
     }
