@@ -1,0 +1,341 @@
+//! The SQLite ledger (embedded, the default). Schema migrations are SQL files
+//! applied in order, tracked by `PRAGMA user_version`.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
+
+use super::borrowed::{Borrowed, Value};
+use super::{
+    Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
+    ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
+};
+use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
+
+const MIGRATIONS: &[&str] = &[
+    include_str!("../schema_v1.sql"),
+    include_str!("../schema_v2.sql"),
+    include_str!("../schema_v3.sql"),
+    include_str!("../schema_v4.sql"),
+    include_str!("../schema_v5.sql"),
+    include_str!("../schema_v6.sql"),
+];
+
+/// The payments of the runs of period `?N`, with their status rows: `r` a run,
+/// `g` a stretch of its payments' ids, `p` a payment, `s` its status row if any.
+/// How every query by period finds them since schema version 5
+/// (schema_v5.sql): `runs` has an index on period, `payment_ranges` is keyed by
+/// run and program, and CROSS JOIN keeps that order, so each stretch is read as
+/// one range of rowids. A payment must also be of the stretch's run and program,
+/// so a wrong stretch can never bring in another run's line.
+macro_rules! period_lines_from {
+    ($n:literal) => {
+        concat!(
+            "runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?",
+            $n,
+            " CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+             AND p.program = g.program LEFT JOIN payment_status s ON s.payment_id = p.id"
+        )
+    };
+}
+
+mod queries;
+mod receipts;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+use queries::*;
+use receipts::*;
+use writer::*;
+
+/// A ledger in one SQLite file.
+pub struct SqliteLedger {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl SqliteLedger {
+    /// Opens (creating on first use) and migrates the ledger at `path`.
+    pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            crate::fsutil::create_private_dir(dir).map_err(|e| LedgerError::Open {
+                path: path.into(),
+                source: rusqlite::Error::InvalidPath(e.to_string().into()),
+            })?;
+        }
+        let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
+        create_private_file(path).map_err(|e| LedgerError::Open {
+            path: path.into(),
+            source: rusqlite::Error::InvalidPath(e.to_string().into()),
+        })?;
+        let conn = Connection::open(path).map_err(open_err)?;
+        // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
+        // committed run survives a power cut (NORMAL would not promise that).
+        // A 32 MB page cache (default 2 MB): committing a million lines touches four
+        // indexes; with the small cache their pages spill to the WAL mid-transaction.
+        // (64 MB was measured too: a million-line run dirties ~300 MB, so pages
+        // spill either way, and it cost no less CPU.)
+        // journal_size_limit: after the checkpoint at commit the WAL is cut back to
+        // 64 MB rather than keeping a million-line run's ~300 MB on disk.
+        // 16 KB pages for a new ledger (before WAL mode, which fixes the size): a
+        // million-line run writes its ~290 MB through the WAL and again at the
+        // checkpoint one page per system call, and with 4 KB pages those calls and
+        // the B-tree's page splits were a quarter of the ledger thread. A ledger
+        // made with another page size keeps it.
+        conn.execute_batch(
+            "PRAGMA page_size=16384; PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA cache_size=-32768; \
+             PRAGMA journal_size_limit=67108864;",
+        )
+        .map_err(open_err)?;
+        conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(open_err)?;
+        // Query plans that do not depend on bound values: otherwise SQLite may
+        // re-prepare a cached statement whenever a parameter it compared against a
+        // partial index's condition changes — reissue looks up ~100k lines one at a
+        // time, and spent more time re-parsing the lookup than running it.
+        conn.set_db_config(rusqlite::config::DbConfig::SQLITE_DBCONFIG_ENABLE_QPSG, true).map_err(open_err)?;
+        let mut ledger = SqliteLedger { conn, path: path.to_path_buf() };
+        ledger.migrate()?;
+        Ok(ledger)
+    }
+
+    /// Brings the ledger to the newest schema: every missing step in one
+    /// transaction (a crash leaves the old version, whole), with foreign keys off
+    /// while tables are rebuilt and checked before the commit.
+    fn migrate(&mut self) -> Result<(), LedgerError> {
+        let known = MIGRATIONS.len() as i64;
+        if self.version()? == known {
+            return Ok(());
+        }
+        // Only outside a transaction does this pragma take effect.
+        self.conn.execute_batch("PRAGMA foreign_keys = OFF")?;
+        let migrated = self.migrate_steps(known);
+        self.conn.execute_batch("PRAGMA foreign_keys = ON")?;
+        migrated
+    }
+
+    fn version(&self) -> Result<i64, LedgerError> {
+        Ok(self.conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    fn migrate_steps(&mut self, known: i64) -> Result<(), LedgerError> {
+        let tx = self.conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        // Read again under the write lock: another process may have migrated meanwhile.
+        let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if version > known {
+            return Err(LedgerError::TooNew { path: self.path.clone(), found: version, known });
+        }
+        for sql in MIGRATIONS.iter().skip(version as usize) {
+            tx.execute_batch(sql)?;
+        }
+        if version < 4 {
+            // Version 4 finds a period's payments through their runs (schema_v4.sql).
+            let astray: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM payments p JOIN runs r ON r.id = p.run_id WHERE p.period <> r.period",
+                [],
+                |r| r.get(0),
+            )?;
+            if astray > 0 {
+                return Err(LedgerError::Corrupt(format!(
+                    "{astray} payments are of another period than their run's; the ledger was left at schema \
+                     version {version}"
+                )));
+            }
+        }
+        tx.pragma_update(None, "user_version", known)?;
+        let broken: Option<String> = tx.query_row("PRAGMA foreign_key_check", [], |r| r.get(0)).optional()?;
+        if let Some(table) = broken {
+            return Err(LedgerError::Corrupt(format!(
+                "table {table} has a row whose reference points nowhere; the ledger was left at schema version {version}"
+            )));
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// The lines a payment has `WHERE where_sql`, with their status.
+    fn lines(&self, where_sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.query_lines(&format!("{} WHERE {where_sql}", select_lines(LINES_FROM)), args)
+    }
+
+    /// Runs `sql` (selecting [`LINE_COLUMNS`]), in reference order.
+    fn query_lines(&self, sql: &str, args: &[&dyn rusqlite::ToSql]) -> Result<Vec<LedgerLine>, LedgerError> {
+        query_lines(&self.conn, sql, args)
+    }
+}
+
+impl Ledger for SqliteLedger {
+    fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
+        let mut stmt =
+            self.conn.prepare("SELECT id, period, batch, staging_dir FROM runs WHERE state = 'staged' ORDER BY id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, period, batch, dir) = row?;
+            let period = period.parse().map_err(LedgerError::Corrupt)?;
+            out.push(RunRecord { id, period, batch, staging_dir: dir.into(), published: false });
+        }
+        Ok(out)
+    }
+
+    fn mark_published(&mut self, run_id: i64) -> Result<(), LedgerError> {
+        self.conn.execute("UPDATE runs SET state = 'published' WHERE id = ?1", params![run_id])?;
+        Ok(())
+    }
+
+    fn next_batch_number(&self, period: Period, kind: BatchKind) -> Result<u32, LedgerError> {
+        let n: i64 = self.conn.query_row(
+            "SELECT COUNT(*) FROM runs WHERE period = ?1 AND kind = ?2",
+            params![period.to_string(), kind.code()],
+            |r| r.get(0),
+        )?;
+        Ok(n as u32 + 1)
+    }
+
+    fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(PAID_PEOPLE_SQL)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
+    }
+
+    fn last_paid_before(
+        &self,
+        program: Program,
+        period: Period,
+    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError> {
+        let last: Option<String> = self
+            .conn
+            .query_row(LAST_PERIOD_SQL, params![program.code(), period.to_string()], |r| r.get(0))
+            .optional()?
+            .flatten();
+        let Some(last) = last else { return Ok(None) };
+        let mut stmt = self.conn.prepare(PAID_IN_PERIOD_SQL)?;
+        let rows = stmt.query_map(params![program.code(), last], |r| {
+            Ok((r.get::<_, String>(0)?, (Fen(r.get(1)?), r.get::<_, String>(2)?)))
+        })?;
+        let map = rows.collect::<Result<HashMap<_, _>, _>>()?;
+        Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
+    }
+
+    fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {
+        Ok(Box::new(SqliteRun::begin(&self.conn, run)?))
+    }
+
+    fn last_manifest_sha(&self) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT manifest_sha256 FROM runs ORDER BY id DESC LIMIT 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn files_of_period(&self, period: Period) -> Result<Vec<FileRecord>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT name, program, format, lines, total_fen, sha256 FROM bank_files WHERE period = ?1 ORDER BY name",
+        )?;
+        let rows = stmt.query_map(params![period.to_string()], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, program, format, lines, total, sha256) = row?;
+            let program = program.parse().map_err(LedgerError::Corrupt)?;
+            out.push(FileRecord { name, program, format, lines: lines as u64, total: Fen(total), sha256 });
+        }
+        Ok(out)
+    }
+
+    fn payment(&self, end_to_end_id: &str) -> Result<Option<LedgerLine>, LedgerError> {
+        Ok(self.lines("p.end_to_end_id = ?1", &[&end_to_end_id])?.pop())
+    }
+
+    /// Two parts, each from its own partial index: status rows that need a person
+    /// (`status_needing_a_person`), and corrections (`corrections_by_period`) that
+    /// are not already among the first.
+    fn failure_lines(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
+        let sql = failure_sql();
+        self.query_lines(&sql, &[&period.to_string()])
+    }
+
+    fn payments_in_file(&self, bank_file: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.query_lines(&payments_in_file_sql(), &[&bank_file])
+    }
+
+    fn payments_of_period(&self, period: Period) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.query_lines(&select_lines(period_lines_from!(1)), &[&period.to_string()])
+    }
+
+    /// One aggregate over the period: `disburse status` on a million-line period
+    /// had read every line into memory (600 MB).
+    fn period_status(&self, period: Period) -> Result<BTreeMap<Program, ProgramStatus>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(PERIOD_STATUS_SQL)?;
+        let mut rows = stmt.query(params![period.to_string()])?;
+        let mut out: BTreeMap<Program, ProgramStatus> = BTreeMap::new();
+        while let Some(r) = rows.next()? {
+            let program: Program = text_at(r, 0)?.parse().map_err(LedgerError::Corrupt)?;
+            let status = parse_status(text_at(r, 1)?)?;
+            let lines: i64 = r.get(3)?;
+            let b = Bucket { lines: lines as u64, amount: Fen(r.get(4)?) };
+            out.entry(program).or_default().add_lines(status, r.get(2)?, b);
+        }
+        Ok(out)
+    }
+
+    /// `IS NOT NULL` spelled out: it is the partial index `one_correction_per_retry`'s
+    /// condition, which `original_id = ?1` implies only for a bound value — SQLite
+    /// then re-prepares the statement at every new value (reissue calls this once a
+    /// line: ~100k re-prepares of a join at a million lines).
+    fn corrections_of(&self, original_id: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        self.lines("p.original_id = ?1 AND p.original_id IS NOT NULL", &[&original_id])
+    }
+
+    fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError> {
+        receipt_seen(&self.conn, sha256)
+    }
+
+    fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError> {
+        Ok(Box::new(SqliteReceipts::begin(&self.conn, &self.path)?))
+    }
+
+    fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {
+        let mut stmt = self.conn.prepare(DECEASED_SQL)?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn periods(&self) -> Result<Vec<Period>, LedgerError> {
+        let mut stmt = self.conn.prepare(PERIODS_SQL)?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for p in rows {
+            out.push(p?.parse().map_err(LedgerError::Corrupt)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Creates the ledger file owner-only (0600) before SQLite opens it: SQLite would
+/// create it 0644, and its -wal/-shm files copy the main file's mode.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::File::options();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map(drop)
+}

@@ -1,0 +1,119 @@
+//! Read queries: a period's lines, statuses and people, found through the runs'
+//! stretches of ids.
+
+use super::*;
+
+/// Runs `sql` (selecting [`LINE_COLUMNS`]) on `conn`, in reference order.
+pub(super) fn query_lines(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> Result<Vec<LedgerLine>, LedgerError> {
+    let sql = format!("{sql} ORDER BY 1");
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(args, read_line)?;
+    let mut out = Vec::new();
+    for r in rows {
+        out.push(r?.map_err(LedgerError::Corrupt)?);
+    }
+    Ok(out)
+}
+
+/// The last period before `?2` with a payment of program `?1`.
+pub(super) const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
+     AND EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id AND g.program = ?1)";
+/// Per person, what program `?1` paid in period `?2` (failed and returned lines
+/// were not paid).
+pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
+    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM ",
+    period_lines_from!(2),
+    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
+);
+/// Lines and amounts of period `?1` by program, status and whether a correction.
+pub(super) const PERIOD_STATUS_SQL: &str = concat!(
+    "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) FROM ",
+    period_lines_from!(1),
+    " GROUP BY 1, 2, 3"
+);
+/// The periods with a payment.
+pub(super) const PERIODS_SQL: &str = "SELECT DISTINCT r.period FROM runs r \
+     WHERE EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id) ORDER BY r.period";
+
+/// A line's columns, `p` its payment and `s` its status row if any: none means
+/// 'sent', no reason (schema_v3.sql).
+pub(super) const LINE_COLUMNS: &str =
+    "p.end_to_end_id, p.program, p.period, p.id_number, p.name, p.township, p.village, \
+     p.payee_name, p.account, p.bank, p.amount_fen, p.bank_file, COALESCE(s.status, 'sent'), \
+     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry";
+/// Every payment, with its status row if it has one.
+pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.payment_id = p.id";
+
+/// The people program `?1` paid in period `?2` (original lines only), found
+/// through the period's runs and their stretches of ids as in
+/// [`period_lines_from`], without the status rows it does not need.
+pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.id_number FROM runs r \
+     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
+     CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program = g.program WHERE p.original_id IS NULL";
+
+/// People reported deceased with no correction settled since (`s.reason_code =
+/// 'MD07'` is the partial index `status_deceased`).
+pub(super) const DECEASED_SQL: &str = "SELECT p.id_number, MAX(p.end_to_end_id) FROM payment_status s \
+     JOIN payments p ON p.id = s.payment_id WHERE s.reason_code = 'MD07' AND NOT EXISTS (SELECT 1 FROM payments c \
+     JOIN payment_status cs ON cs.payment_id = c.id WHERE cs.status = 'settled' \
+     AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number";
+
+/// The query of [`Ledger::failure_lines`] (`?1` the period).
+pub(super) fn failure_sql() -> String {
+    format!(
+        "{} WHERE s.period = ?1 AND (s.status IN ('failed', 'returned') OR s.reason_code <> '') \
+         UNION ALL {} WHERE p.period = ?1 AND p.original_id IS NOT NULL \
+         AND (s.payment_id IS NULL OR NOT (s.status IN ('failed', 'returned') OR s.reason_code <> ''))",
+        select_lines("payment_status s JOIN payments p ON p.id = s.payment_id"),
+        select_lines(LINES_FROM),
+    )
+}
+
+pub(super) fn select_lines(from: &str) -> String {
+    format!("SELECT {LINE_COLUMNS} FROM {from}")
+}
+
+pub(super) type ParsedLine = Result<LedgerLine, String>;
+
+/// Column `i` of `r` as a [`Text`].
+pub(super) fn text(r: &rusqlite::Row, i: usize) -> Result<Text, String> {
+    let v = r.get_ref(i).map_err(|e| e.to_string())?;
+    v.as_str().map(Text::new).map_err(|e| e.to_string())
+}
+
+pub(super) fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
+    let program: String = r.get(1)?;
+    let period: String = r.get(2)?;
+    let status: String = r.get(12)?;
+    let parsed = (|| {
+        Ok(LedgerLine {
+            end_to_end_id: text(r, 0)?,
+            program: program.parse()?,
+            period: period.parse()?,
+            id_number: text(r, 3)?,
+            name: text(r, 4)?,
+            township: text(r, 5)?,
+            village: text(r, 6)?,
+            payee_name: text(r, 7)?,
+            account: text(r, 8)?,
+            bank: text(r, 9)?,
+            amount: Fen(r.get(10).map_err(|e| e.to_string())?),
+            bank_file: text(r, 11)?,
+            status: PaymentStatus::parse(&status).ok_or(format!("unknown status {status}"))?,
+            reason_code: r.get(13).map_err(|e| e.to_string())?,
+            reason_text: r.get(14).map_err(|e| e.to_string())?,
+            original_id: r.get(15).map_err(|e| e.to_string())?,
+            retry: r.get(16).map_err(|e| e.to_string())?,
+        })
+    })();
+    Ok(parsed)
+}
+
+pub(super) fn now() -> String {
+    chrono::Local::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+}
