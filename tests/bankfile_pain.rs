@@ -8,17 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
+
+/// The ISO 20022 schemas vendored under fixtures/xsd (see its SOURCES.md).
+fn xsd_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xsd")
+}
 use disburse::bankfile::{BankFileError, Format, ParsedPayment, WrittenFile};
 use disburse::domain::{Fen, Length, TextEncoding};
-
-fn xsd_dir() -> PathBuf {
-    let sibling = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/xsd");
-    if sibling.join("pain.001.001.03.xsd").is_file() {
-        sibling
-    } else {
-        PathBuf::from("/work/shared/xsd")
-    }
-}
 
 /// Validates with xmllint; fails (never skips) when xmllint is missing unless
 /// DISBURSE_SKIP_XMLLINT=1.

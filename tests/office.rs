@@ -7,7 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use common::{expect, fake_bank, office, read_csv, text};
+use common::{expect, fake_bank, office, read_csv, text, xsd_dir};
 use disburse::ledger::{Ledger, SqliteLedger};
 use rust_decimal::Decimal;
 
@@ -412,15 +412,6 @@ fn bank_files_validate_and_agree_with_paid_csv_and_manifest() {
         e.1 += dec(&r[7]);
     }
     assert_eq!(from_paid, from_files, "paid.csv, the manifest and the files agree to the fen");
-}
-
-fn xsd_dir() -> std::path::PathBuf {
-    let sibling = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/xsd");
-    if sibling.exists() {
-        sibling
-    } else {
-        "/work/shared/xsd".into()
-    }
 }
 
 /// A group-level rejection (GrpSts RJCT) rejects every line of the file it names;

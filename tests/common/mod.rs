@@ -8,6 +8,11 @@ pub mod seed;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+/// The ISO 20022 schemas vendored under fixtures/xsd (see its SOURCES.md).
+pub fn xsd_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/xsd")
+}
+
 /// The built `disburse` binary.
 pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_disburse"))
