@@ -15,7 +15,6 @@ mod publish;
 mod receipts;
 mod reissue;
 mod run;
-mod spill;
 mod stage;
 mod watch;
 
