@@ -20,7 +20,7 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
     let staging = period_dir.join(format!(".check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let reports = staging.join("reports");
-    let generated_at = super::run::now_cn().format("%Y-%m-%d %H:%M").to_string();
+    let generated_at = super::now_cn().format("%Y-%m-%d %H:%M").to_string();
     let head =
         PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
     let mut notice = PaidReports::create(&reports, head, ReportSet::Check)?;

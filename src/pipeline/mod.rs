@@ -16,6 +16,7 @@ mod receipts;
 mod reissue;
 mod run;
 mod stage;
+mod threads;
 mod watch;
 
 pub use admin::{init, keygen, status, verify};
@@ -44,6 +45,8 @@ pub enum PipelineError {
     Report(#[from] crate::report::ReportError),
     #[error("{path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Stopped(#[from] threads::Stopped),
     #[error("{0}")]
     Refused(String),
 }
@@ -56,6 +59,12 @@ impl PipelineError {
             _ => 1,
         }
     }
+}
+
+/// The time now in China Standard Time (UTC+8), the office's clock for file
+/// names, report headers and the manifest.
+pub(crate) fn now_cn() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PipelineError {

@@ -437,7 +437,7 @@ fn failure(l: LedgerLine) -> Failure {
 }
 
 fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
-    let stamp = super::run::now_cn().format("%Y%m%d-%H%M%S");
+    let stamp = super::now_cn().format("%Y%m%d-%H%M%S");
     let path = config.output_dir.join("flags").join(format!("receipts-{stamp}.csv"));
     crate::fsutil::write_atomic_with(&path, |w| {
         let mut c = csv::Writer::from_writer(w);

@@ -1,8 +1,6 @@
 //! `disburse run`: the whole pipeline — check, bank files, signatures, manifest,
 //! reports and the ledger, committed as one (see [`super::publish`]).
 
-use chrono::{DateTime, FixedOffset};
-
 use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
@@ -11,10 +9,6 @@ use crate::ledger::{BatchKind, Ledger, Lock, SqliteLedger};
 use crate::sign::Signer;
 
 /// Now, in China Standard Time (what banks and clerks read).
-pub(crate) fn now_cn() -> DateTime<FixedOffset> {
-    chrono::Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
-}
-
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
