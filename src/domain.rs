@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 mod encoding;
 mod money;
 mod person;
+mod receipt;
 
 pub use encoding::{Length, TextEncoding, TextRules};
 pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
@@ -27,7 +28,11 @@ pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 /// bytes a `String` takes. Longer ones (a bank's full name) go to the heap as before.
 pub type Text = compact_str::CompactString;
 
-pub use person::{id_key, luhn_digit, luhn_ok, mask_account, mask_id, Account, AccountError, IdError, IdNumber};
+pub use person::{
+    id_key, luhn_digit, luhn_ok, mask_account, mask_id, mask_numbers, mask_reference, Account, AccountError, IdError,
+    IdNumber,
+};
+pub use receipt::{Conflict, Entry, Place, ReceiptLine};
 
 /// A benefit program (救助/优抚项目). The code is what configs, reports and the
 /// ledger use; it never changes.
@@ -612,10 +617,11 @@ impl Exception {
 }
 
 /// The final or provisional state of a payment line at the bank (SPEC §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Written and signed, no receipt yet (在途).
+    #[default]
     Sent,
     /// Receipt said: accepted, not final (处理中).
     Pending,
@@ -641,26 +647,6 @@ impl PaymentStatus {
     pub fn parse(s: &str) -> Option<PaymentStatus> {
         [Self::Sent, Self::Pending, Self::Settled, Self::Failed, Self::Returned].into_iter().find(|st| st.code() == s)
     }
-}
-
-/// What one receipt line says happened to one payment, in whatever format the bank
-/// sent it, normalised. Producing it is the receipt parsers' job; deciding whether
-/// it may be applied is the returns stage's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceiptLine {
-    /// The file the line came from.
-    pub file: String,
-    /// Where in the file (line number for text, element ordinal for XML), for flags.
-    pub position: u64,
-    pub end_to_end_id: String,
-    /// The outcome this line reports (never `Sent`).
-    pub status: PaymentStatus,
-    /// The amount the bank says it moved, if the receipt carries one.
-    pub amount: Option<Fen>,
-    /// ISO 20022 reason code (`AC04`, `MD07`, `NARR`, …); empty when settled.
-    pub reason_code: String,
-    /// The bank's own words, kept as written (e.g. 已销户).
-    pub reason_text: String,
 }
 
 /// Approved count and total of one program (审批), from approvals.csv.

@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::borrowed::{Borrowed, Value};
 use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
-    ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
+    ReceiptBatch, RunRecord, RunWriter, StagedLine, StatusSet, Verdict,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
