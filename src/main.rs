@@ -120,7 +120,10 @@ enum Command {
 fn main() -> ExitCode {
     // SAFETY: sets a plain integer option of the allocator; no pointer is involved.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
     let json = cli.log_format == LogFormat::Json;
     init_logging(cli.log_format);
     let progress =
@@ -144,6 +147,15 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `--help` and `--version` print and exit 0; any other argument error (an
+/// unknown flag, a missing argument, a period that is not `YYYY-MM`) is a
+/// refusal, exit 1 (SPEC §7): clap's own status 2 would read to cron as "done,
+/// lines held".
+fn argument_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { 1 } else { 0 })
 }
 
 /// The error and its causes on one line, each cause once: many of the

@@ -43,7 +43,7 @@ pub enum PipelineError {
     Sign(#[from] crate::sign::SignError),
     #[error("report: {0}")]
     Report(#[from] crate::report::ReportError),
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), crate::fsutil::Explained(source))]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Stopped(#[from] threads::Stopped),

@@ -447,10 +447,9 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
 
 fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
     let Some(pattern) = &config.stops else { return Ok(Vec::new()) };
+    // A configured stop list that is missing refuses the run (SPEC §8): paying
+    // without it could pay the dead. An empty list (header only) is read as such.
     let path = config.resolve(pattern, period);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
     let stops = ingest::read_stops(&path, &config.display_path(pattern, period))?;
     Ok(stops
         .into_iter()

@@ -11,6 +11,14 @@ use crate::sign::Signer;
 /// Now, in China Standard Time (what banks and clerks read).
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
+    run_locked(config, period, progress).inspect_err(|e| {
+        if !matches!(e, PipelineError::Ledger(crate::ledger::LedgerError::Locked(_))) {
+            super::check::withdraw_stale_reports(config, period)
+        }
+    })
+}
+
+fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
@@ -22,7 +30,8 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
             summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
-            return Ok(Outcome { needs_person: false, summary });
+            // Lines still held this period need a person even when nothing new is paid (SPEC §7).
+            return Ok(Outcome { needs_person: prepared.held_lines() > 0, summary });
         }
         summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
         return Ok(Outcome { needs_person: true, summary });

@@ -51,7 +51,7 @@ const BUFFER: usize = 256 * 1024;
 impl SpillWriter {
     /// A new unnamed spill file in `dir` (created if missing).
     pub fn create(dir: &Path) -> io::Result<SpillWriter> {
-        std::fs::create_dir_all(dir)?;
+        crate::fsutil::create_private_dir(dir)?;
         let out = BufWriter::with_capacity(BUFFER, tempfile::tempfile_in(dir)?);
         Ok(SpillWriter { out, row: Vec::with_capacity(1024) })
     }
