@@ -15,6 +15,11 @@ pub(crate) fn now_cn() -> DateTime<FixedOffset> {
     chrono::Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
+/// The month it is now, in China Standard Time.
+pub(crate) fn this_month() -> Period {
+    now_cn().format("%Y-%m").to_string().parse().expect("a date's year and month are a period")
+}
+
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
