@@ -34,10 +34,14 @@ pub enum LedgerError {
     RolledBack,
     #[error("ledger: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("ledger {path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
     #[error("ledger lock {path}: {source}")]
     LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),
+    #[error("bank file name {name} was already published for this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
+    FileNameUsed { name: String },
 }
 
 /// Kind of a batch: a normal run (发放) or a correction batch (更正发放).
@@ -360,6 +364,12 @@ pub trait Ledger {
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;
     /// Periods that have any payment.
     fn periods(&self) -> Result<Vec<Period>, LedgerError>;
+    /// The SHA-256 of every committed batch's manifest (the continuity check
+    /// compares the output folder's manifests with them).
+    fn manifest_shas(&self) -> Result<HashSet<String>, LedgerError>;
+    /// Whether the ledger holds anything: a run or a receipt (`ledger rebuild`
+    /// never overwrites such a ledger without `--force`).
+    fn holds_data(&self) -> Result<bool, LedgerError>;
 }
 
 /// A run being recorded (see [`Ledger::begin_run`]). Dropping it without

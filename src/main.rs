@@ -101,6 +101,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The ledger itself (台账).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Check a run folder's digests, signatures, counts, totals and manifest chain.
     Verify {
         dir: PathBuf,
@@ -114,6 +119,19 @@ enum Command {
         algorithm: String,
         #[arg(long)]
         out: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Rebuild a lost ledger from the output folder: verify every run folder, then replay
+    /// runs, receipts and correction batches in order.
+    Rebuild {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        /// Replace a ledger that holds data (it is kept beside the new one).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -186,6 +204,9 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         }
         Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
         Command::Status { config, period, json } => pipeline::status(&load(&config)?, period, json)?,
+        Command::Ledger { command: LedgerCommand::Rebuild { config, force } } => {
+            pipeline::rebuild(&load(&config)?, force)?
+        }
         Command::Verify { dir, public_key } => pipeline::verify(&dir, public_key.as_deref())?,
         Command::Keygen { algorithm, out } => pipeline::keygen(&algorithm, &out)?,
     })

@@ -8,11 +8,15 @@ use crate::ingest::IngestError;
 use crate::ledger::LedgerError;
 
 mod admin;
+mod archive;
 mod check;
+mod continuity;
 pub mod fault;
 mod prepare;
 mod publish;
+mod rebuild;
 mod receipts;
+mod record;
 mod reissue;
 mod run;
 mod stage;
@@ -21,6 +25,7 @@ mod watch;
 
 pub use admin::{init, keygen, status, verify};
 pub use check::check;
+pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;

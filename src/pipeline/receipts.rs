@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::{io_err, publish, Outcome, PipelineError};
+use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_id, mask_numbers, mask_reference, Failure, PaymentStatus, Period, ReceiptLine};
@@ -47,6 +47,7 @@ enum FileOutcome {
     Seen,
     Applied {
         kind: String,
+        sha256: String,
         applied: Applied,
         flags: Vec<Flag>,
         touched: BTreeSet<Period>,
@@ -59,7 +60,30 @@ enum FileOutcome {
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let summary = publish::recover(config, &mut ledger)?;
+    apply(config, &mut ledger, files, summary, Archive::Yes)
+}
+
+/// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`
+/// replays the archived copies themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Archive {
+    Yes,
+    Replay,
+}
+
+/// [`returns`] on an open, locked ledger: each receipt applied is archived
+/// ([`archive::prepare`]) before the transaction commits.
+pub(crate) fn apply(
+    config: &Config,
+    ledger: &mut dyn Ledger,
+    files: &[PathBuf],
+    mut summary: Vec<String>,
+    archiving: Archive,
+) -> Result<Outcome, PipelineError> {
+    let after = ledger.last_manifest_sha()?;
+    let fallback = ledger.periods()?.last().copied().unwrap_or_else(super::run::this_month);
+    let mut to_archive = Vec::new();
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
     let mut flags = Vec::new();
@@ -71,12 +95,14 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
         let name = path.display().to_string();
         let outcome = apply_file(config, batch.as_mut(), path, &name, &text_formats, &reasons)?;
         super::fault::point("receipt");
-        let FileOutcome::Applied { kind, applied, flags: mut f, touched: t } = outcome else {
+        let FileOutcome::Applied { kind, sha256, applied, flags: mut f, touched: t } = outcome else {
             tracing::info!(event = "receipt_already_applied", file = %name);
             summary.push(format!("{name}：此回执已处理过，没有任何改动"));
             continue;
         };
         applied_total += applied.updated;
+        let period = t.last().copied().unwrap_or(fallback);
+        to_archive.push((path, sha256, period));
         touched.extend(t);
         tracing::info!(event = "receipt_applied", file = %name, kind = %kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
         summary.push(format!(
@@ -90,11 +116,23 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
         flags.append(&mut f);
     }
     tracing::debug!(event = "phase", phase = "receipts_decided");
+    let archived = match archiving {
+        Archive::Yes => {
+            let list: Vec<_> = to_archive
+                .iter()
+                .map(|(source, sha256, period)| archive::Applied { source, sha256, period: *period })
+                .collect();
+            archive::prepare(&config.output_dir, &list, after)?
+        }
+        Archive::Replay => Vec::new(),
+    };
+    super::fault::point("archived");
     batch.commit()?;
     tracing::debug!(event = "phase", phase = "receipts_committed");
+    archive::mark_applied(&config.output_dir, &archived)?;
     let mut failures_found = 0;
     for period in &touched {
-        failures_found += write_failures(config, &ledger, *period)?;
+        failures_found += write_failures(config, &*ledger, *period)?;
     }
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
@@ -103,7 +141,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     if flags.len() > 20 {
         summary.push(format!("  ……另有 {} 行待查", flags.len() - 20));
     }
-    if !flags.is_empty() {
+    if !flags.is_empty() && archiving == Archive::Yes {
         write_flags(config, &flags)?;
     }
     summary.push(format!("共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行", flags.len()));
@@ -144,7 +182,7 @@ fn apply_file(
         read_file(path, text_formats, &mut sink)?;
     }
     let applied = sink.batch.end_receipt(&sha256, &read.kind)?;
-    Ok(FileOutcome::Applied { kind: read.kind, applied, flags: sink.flags, touched: sink.touched })
+    Ok(FileOutcome::Applied { kind: read.kind, sha256, applied, flags: sink.flags, touched: sink.touched })
 }
 
 /// The text layouts the office's programs use, for return files that are not XML.

@@ -9,6 +9,11 @@ use crate::ledger::{BatchKind, Ledger, Lock, SqliteLedger};
 use crate::sign::Signer;
 
 /// Now, in China Standard Time (what banks and clerks read).
+/// The month it is now, in China Standard Time.
+pub(crate) fn this_month() -> Period {
+    super::now_cn().format("%Y-%m").to_string().parse().expect("a date's year and month are a period")
+}
+
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     run_locked(config, period, progress).inspect_err(|e| {

@@ -16,9 +16,9 @@ use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
 use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
 use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program, Text};
-use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerLine, NewRun};
+use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
 use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
-use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
+use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, RecordEntry, SigningInfo};
 use crate::sign::Signer;
 use crate::totals::RunTotals;
 
@@ -110,7 +110,11 @@ pub(crate) fn stage(
         std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
     let created = super::now_cn();
-    let earlier = Earlier { files: ledger.files_of_period(frame.period)?, last_sha: ledger.last_manifest_sha()? };
+    let earlier = Earlier {
+        files: ledger.files_of_period(frame.period)?,
+        last_sha: ledger.last_manifest_sha()?,
+        records: earlier_records(&period_dir),
+    };
     let run = NewRun {
         period: frame.period,
         batch: info.batch.to_string(),
@@ -125,7 +129,12 @@ pub(crate) fn stage(
         let recorder = threads::spawn(s, "ledger", move || record(ledger, &run, rx, used_tx))?;
         let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx, &used_rx));
         let committed = written.and_then(|(files, count, amount)| {
-            let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
+            never_published(&period_dir, &files)?;
+            let (reply, answer) = sync_channel(1);
+            tx.send(ToLedger::Seal(reply)).map_err(|_| PipelineError::from(Stopped::Ledger))?;
+            let record = answer.recv().map_err(|_| PipelineError::from(Stopped::Ledger))??;
+            fault::point("record");
+            let sha = write_manifest(config, frame, &earlier, info, (&files, record), created, &staging)?;
             fault::point("manifest");
             let sent = tx.send(ToLedger::Commit(files.clone(), sha));
             Ok((files, count, amount, sent.is_ok()))
@@ -137,7 +146,7 @@ pub(crate) fn stage(
                 Ok(Staged { run_id, staging_dir: staging.clone(), files, lines, amount })
             }
             // The ledger's own error (e.g. a line already paid) explains a stop best.
-            (_, Err(e)) => Err(e.into()),
+            (_, Err(e)) => Err(e),
             (Err(e), _) => Err(e),
             _ => Err(Stopped::LedgerEarly.into()),
         }
@@ -148,6 +157,29 @@ pub(crate) fn stage(
 struct Earlier {
     files: Vec<FileRecord>,
     last_sha: Option<String>,
+    /// The payment records of the period's earlier batches (from its current manifest).
+    records: Vec<RecordEntry>,
+}
+
+/// The records the period's current manifest lists (none if it has none yet;
+/// one that cannot be read is refused by [`keep_history`]).
+fn earlier_records(period_dir: &Path) -> Vec<RecordEntry> {
+    std::fs::read(period_dir.join(manifest::MANIFEST_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .map(|m| m.records)
+        .unwrap_or_default()
+}
+
+/// No bank file name is ever written twice for the office (SPEC §8): a name
+/// already in the period's `bank/` is refused here, one the ledger knows from
+/// any period by the ledger itself ([`LedgerError::FileNameUsed`]).
+fn never_published(period_dir: &Path, files: &[FileRecord]) -> Result<(), PipelineError> {
+    let bank = period_dir.join("bank");
+    match files.iter().find(|f| bank.join(&f.name).exists()) {
+        Some(f) => Err(LedgerError::FileNameUsed { name: f.name.clone() }.into()),
+        None => Ok(()),
+    }
 }
 
 /// The writing side of [`stage`].
@@ -459,7 +491,7 @@ fn write_manifest(
     frame: &Frame,
     earlier: &Earlier,
     info: &BatchInfo,
-    new_files: &[FileRecord],
+    (new_files, record): (&[FileRecord], RecordEntry),
     created: DateTime<FixedOffset>,
     staging: &Path,
 ) -> Result<String, PipelineError> {
@@ -509,6 +541,12 @@ fn write_manifest(
         programs,
         previous_manifest_sha256: earlier.last_sha.clone(),
         signing: SigningInfo::of(info.signer),
+        records: {
+            let mut records: Vec<RecordEntry> =
+                earlier.records.iter().filter(|r| r.run_id != record.run_id).cloned().collect();
+            records.push(record);
+            records
+        },
     };
     Ok(manifest::write_manifest(staging, &m, info.signer)?)
 }

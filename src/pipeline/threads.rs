@@ -32,11 +32,12 @@ use std::path::PathBuf;
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::thread::{Scope, ScopedJoinHandle};
 
+use super::record::RecordWriter;
 use super::{fault, io_err, PipelineError};
 use crate::bankfile::{Format, WrittenFile};
 use crate::domain::Program;
-use crate::ledger::{FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
-use crate::sign::manifest;
+use crate::ledger::{FileRecord, Ledger, LedgerLine, NewRun};
+use crate::sign::manifest::{self, RecordEntry};
 use crate::sign::Signer;
 
 /// Why a thread of the run stopped before its work was done: the thread's own
@@ -107,6 +108,8 @@ impl<T> Spares<T> {
 /// What the ledger thread is told.
 pub(super) enum ToLedger {
     Lines(Vec<LedgerLine>),
+    /// Every line is sent: finish the batch's payment record and answer with its entry.
+    Seal(SyncSender<Result<RecordEntry, PipelineError>>),
     Commit(Vec<FileRecord>, String),
 }
 
@@ -116,22 +119,31 @@ pub(super) enum ToLedger {
 /// Recorded chunks go back through `used` to be freed by the thread that reads
 /// the rosters, which allocated most of their strings: this thread is the
 /// longest of a run, and freeing another thread's memory was a tenth of it.
+///
+/// It also writes the batch's payment record ([`RecordWriter`]): every line
+/// passes here with all the ledger keeps of it.
 pub(super) fn record(
     ledger: &mut (dyn Ledger + Send),
     run: &NewRun,
     rx: Receiver<ToLedger>,
     used: SyncSender<Vec<LedgerLine>>,
-) -> Result<Option<i64>, LedgerError> {
+) -> Result<Option<i64>, PipelineError> {
     let mut w = ledger.begin_run(run)?;
+    let mut rec = Some(RecordWriter::create(&run.staging_dir, &run.batch)?);
     for msg in rx {
         match msg {
             ToLedger::Lines(lines) => {
                 w.add_lines(&lines)?;
+                rec.as_mut().ok_or(Stopped::Ledger)?.add(&lines)?;
                 let _ = used.try_send(lines); // if nobody takes them, they are freed here
+            }
+            ToLedger::Seal(reply) => {
+                let entry = rec.take().ok_or(Stopped::Ledger)?.finish();
+                let _ = reply.send(entry);
             }
             ToLedger::Commit(files, sha) => {
                 tracing::debug!(event = "phase", phase = "ledger_lines_recorded");
-                return w.commit(&files, &sha).map(Some);
+                return Ok(w.commit(&files, &sha).map(Some)?);
             }
         }
     }

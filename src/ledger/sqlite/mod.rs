@@ -40,6 +40,7 @@ macro_rules! period_lines_from {
     };
 }
 
+mod files;
 mod queries;
 mod receipts;
 #[cfg(test)]
@@ -317,6 +318,18 @@ impl Ledger for SqliteLedger {
         let mut stmt = self.conn.prepare(DECEASED_SQL)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn manifest_shas(&self) -> Result<HashSet<String>, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT manifest_sha256 FROM runs")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn holds_data(&self) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM receipts)", [], |r| r.get(0))?)
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
