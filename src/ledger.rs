@@ -40,7 +40,7 @@ pub enum LedgerError {
     LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),
-    #[error("bank file name {name} was already published for this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
+    #[error("bank file name {name} was already published by an earlier run of this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
     FileNameUsed { name: String },
 }
 
