@@ -56,12 +56,14 @@ pub fn answer(period_dir: &Path, out: &Path, every: usize) -> Result<Answer, Box
     })
 }
 
+/// One report about the lines of several files: no group status, as none could
+/// be true of all of them (and one naming no message we sent is flagged).
 pub fn pain002(paid: &[Paid], every: usize) -> String {
     let mut s = String::from(
         r#"<?xml version="1.0" encoding="UTF-8"?>
 <Document xmlns="urn:iso:std:iso:20022:tech:xsd:pain.002.001.10"><CstmrPmtStsRpt>
 <GrpHdr><MsgId>BANKRPT0001</MsgId><CreDtTm>2026-11-26T09:00:00+08:00</CreDtTm></GrpHdr>
-<OrgnlGrpInfAndSts><OrgnlMsgId>MULTIPLE</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId><GrpSts>PART</GrpSts></OrgnlGrpInfAndSts>
+<OrgnlGrpInfAndSts><OrgnlMsgId>MULTIPLE</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.09</OrgnlMsgNmId></OrgnlGrpInfAndSts>
 <OrgnlPmtInfAndSts><OrgnlPmtInfId>MULTIPLE</OrgnlPmtInfId>
 "#,
     );
