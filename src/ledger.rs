@@ -258,6 +258,17 @@ pub trait Ledger {
     /// ID numbers with an original line for (program, period): R04.
     /// As [`crate::domain::IdNumber::key`]s: a million people as integers, not strings.
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError>;
+    /// ID numbers (as keys) `program` paid in `period` by a line, original or
+    /// correction, that has not failed or been returned: what R02 across runs
+    /// compares with. The default reads the period's lines.
+    fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        Ok(self
+            .payments_of_period(period)?
+            .iter()
+            .filter(|l| l.program == program && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+            .filter_map(|l| crate::domain::id_key(&l.id_number))
+            .collect())
+    }
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;

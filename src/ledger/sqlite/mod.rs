@@ -208,6 +208,19 @@ impl Ledger for SqliteLedger {
         Ok(out)
     }
 
+    fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(LIVE_PEOPLE_SQL)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
+    }
+
     fn last_paid_before(
         &self,
         program: Program,
