@@ -444,7 +444,7 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
 /// The people the programs exclusive with `program` paid for a month a payment
 /// of `program` in `period` covers, per (program, period) of theirs; a program
 /// the config does not know pays monthly.
-fn paid_by_exclusive(
+pub(super) fn paid_by_exclusive(
     ledger: &dyn Ledger,
     config: &Config,
     program: Program,
@@ -473,7 +473,7 @@ fn due_months(config: &Config, program: Program) -> reconcile::DueMonths {
     }
 }
 
-fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
+pub(super) fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
     let Some(pattern) = &config.stops else { return Ok(Vec::new()) };
     let path = config.resolve(pattern, period);
     if !path.exists() {

@@ -333,14 +333,8 @@ fn transition(from: PaymentStatus, to: PaymentStatus) -> Transition {
     }
 }
 
-pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
-    match s {
-        PaymentStatus::Sent => "已发出",
-        PaymentStatus::Pending => "处理中",
-        PaymentStatus::Settled => "成功",
-        PaymentStatus::Failed => "失败",
-        PaymentStatus::Returned => "退票",
-    }
+fn status_zh(s: PaymentStatus) -> &'static str {
+    s.chinese()
 }
 
 /// Rewrites `<period>/returns/failures.csv` from the ledger, and the death stop

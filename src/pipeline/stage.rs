@@ -135,6 +135,8 @@ pub(crate) struct BatchInfo<'a> {
     pub batch: &'a str,
     pub kind: BatchKind,
     pub signer: &'a Signer,
+    /// Correction lines paid on somebody's word (kept with the batch).
+    pub verified: &'a [crate::ledger::Verified],
 }
 
 /// Writes the batch into its staging folder and commits it to the ledger.
@@ -159,6 +161,7 @@ pub(crate) fn stage(
         staging_dir: staging.clone(),
         manifest_sha256: String::new(),
         created_at: created.to_rfc3339(),
+        verified: info.verified.to_vec(),
     };
     let (tx, rx) = sync_channel::<ToLedger>(8);
     let (used_tx, used_rx) = sync_channel::<Vec<LedgerLine>>(8);

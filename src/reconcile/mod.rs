@@ -22,6 +22,7 @@ use rust_decimal::Decimal;
 use crate::domain::{Approval, Code, Exception, Field, PayeeType, Program, Severity};
 use crate::validate::Checked;
 
+pub mod corrections;
 mod ledger_checks;
 pub use ledger_checks::*;
 
@@ -269,7 +270,12 @@ fn overlap_message((a, b): ExclusivePair) -> String {
 }
 
 /// R03: a person on the stop list, stopped on or before the period's first day.
-fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate, found: &mut Vec<Finding>) {
+pub(crate) fn hold_stopped(
+    entries: &mut [Entry],
+    stops: &[StopEntry],
+    period_start: chrono::NaiveDate,
+    found: &mut Vec<Finding>,
+) {
     let stopped: FastMap<u64, &StopEntry> = stops
         .iter()
         .filter(|s| s.effective <= period_start)
@@ -297,7 +303,7 @@ fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
 ///
 /// `accounts` are (account, index) of lines payable before R01–R03, sorted.
-fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
+pub(crate) fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
     accounts.retain(|&(_, i)| entries[i].payable);
     for group in groups_of_sorted(&accounts) {
         let people: HashSet<u64> = group.iter().map(|&i| entries[i].id).collect();
