@@ -22,7 +22,7 @@ use super::receipts::{self, Archive};
 use super::{fault, publish, record, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::{parse_amount, Fen, Period};
-use crate::ledger::{BatchKind, FileRecord, Ledger, Lock, NewRun, SqliteLedger};
+use crate::ledger::{BatchKind, FileRecord, Ledger, Lock, NewRun, SqliteLedger, Verified};
 use crate::sign::manifest::{Manifest, RecordEntry, HISTORY_DIR, MANIFEST_FILE};
 
 /// One batch's manifest, as found in a period folder or its history.
@@ -265,6 +265,16 @@ fn replay_batch(config: &Config, ledger: &mut dyn Ledger, b: &Batch) -> Result<(
         staging_dir: publish::staging_dir(&period_dir, &m.run_id),
         manifest_sha256: b.sha256.clone(),
         created_at: m.created.clone(),
+        verified: m
+            .verified
+            .iter()
+            .map(|v| Verified {
+                original_id: v.original_id.clone(),
+                retry: v.retry,
+                verified_by: v.verified_by.clone(),
+                reason: v.reason.clone(),
+            })
+            .collect(),
     };
     let mut names = BTreeSet::new();
     let (mut lines, mut amount) = (0u64, Fen::ZERO);
