@@ -9,6 +9,7 @@ use crate::ledger::LedgerError;
 
 mod admin;
 mod check;
+mod derived;
 pub mod fault;
 mod prepare;
 mod publish;
@@ -21,6 +22,7 @@ mod watch;
 
 pub use admin::{init, keygen, status, verify};
 pub use check::check;
+pub use derived::report;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;
