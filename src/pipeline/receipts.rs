@@ -90,12 +90,15 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     batch.commit()?;
     tracing::debug!(event = "phase", phase = "receipts_committed");
     super::fault::point("receipts_committed");
-    // A receipt applied before may have been committed by a command that died
-    // before its lists were written: its periods are rebuilt too.
-    for sha256 in &seen {
-        touched.extend(ledger.receipt_periods(sha256)?);
-    }
     let failures_found = super::derived::rebuild(config, &ledger, &touched)?;
+    // A receipt applied before may have been committed by a command that died
+    // before its lists were written: its periods are rebuilt too (what they
+    // list was already reported, and is not counted again).
+    let mut again = BTreeSet::new();
+    for sha256 in &seen {
+        again.extend(ledger.receipt_periods(sha256)?.into_iter().filter(|p| !touched.contains(p)));
+    }
+    super::derived::rebuild(config, &ledger, &again)?;
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
         summary.push(format!("  待查 {} 第{}行 {}：{}", f.file, f.position, f.end_to_end_id, f.problem));
