@@ -27,6 +27,7 @@ use crate::domain::{mask_account, mask_id, Change, Failure, PaymentLine, Period,
 use crate::totals::RunTotals;
 
 mod csvout;
+mod derived;
 mod exlog;
 mod html;
 mod paid;
@@ -34,6 +35,7 @@ mod snapshot;
 mod words;
 mod xlsx;
 
+pub use derived::{rebuild, status_json, DerivedError, Rebuilt};
 pub use exlog::{Counts, ExceptionLog, ExceptionSource, Exceptions};
 pub use paid::{PaidHead, PaidReports};
 pub use snapshot::{refresh_html, save_snapshot};
