@@ -7,7 +7,7 @@
 //! `OrgnlEndToEndId`s, two amounts, an amount with an element inside) is not
 //! resolved by taking the last: the line carries a [`Conflict`] and is flagged.
 
-use super::xml::{Reason, Step, Tag, Walker};
+use super::xml::{once, Reason, Step, Tag, Walker};
 use super::{status_of, GroupStatus, ParsedReceipt, ReceiptKind, ReturnsError};
 use crate::domain::{mask_account, Conflict, Fen, Place, ReceiptLine};
 
@@ -34,17 +34,6 @@ struct Tx {
     reason: Reason,
     amount: Option<Fen>,
     conflict: Option<Conflict>,
-}
-
-/// Sets `slot` to `value`, or records `conflict` when it already holds another value.
-fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
-    match slot {
-        Some(v) if *v != value => {
-            conflicts.get_or_insert(conflict);
-        }
-        Some(_) => {}
-        None => *slot = Some(value),
-    }
 }
 
 #[derive(Default)]

@@ -12,7 +12,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{ReceiptKind, ReturnsError};
-use crate::domain::{mask_numbers, parse_amount, Fen};
+use crate::domain::{mask_numbers, parse_amount, Conflict, Fen};
 
 const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
@@ -663,6 +663,18 @@ fn lines_in_file(path: &Path, bom: usize, offset: usize) -> std::io::Result<u64>
         left -= n;
     }
     Ok(lines)
+}
+
+/// Sets `slot` to `value`, or records `conflict` when it already holds another
+/// value: an element said twice differently is a contradiction, not "last wins".
+pub(super) fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
+    match slot {
+        Some(v) if *v != value => {
+            conflicts.get_or_insert(conflict);
+        }
+        Some(_) => {}
+        None => *slot = Some(value),
+    }
 }
 
 /// Reason parts collected from `StsRsnInf` / `RtrInf`: the first code and all
