@@ -9,7 +9,7 @@
 
 use super::xml::{once, Reason, Step, Tag, Walker};
 use super::{status_of, GroupStatus, ParsedReceipt, ReceiptKind, ReturnsError};
-use crate::domain::{mask_account, Conflict, Fen, Place, ReceiptLine};
+use crate::domain::{mask_account, mask_reference, Conflict, Fen, Place, ReceiptLine};
 
 /// The status block being read: the original group or one PmtInf block.
 #[derive(Default)]
@@ -196,6 +196,7 @@ impl State {
                 }
                 Some(s) => (s, &tx.reason, Some(from)),
                 None => {
+                    let e2e = mask_reference(&e2e);
                     let msg = format!("TxInfAndSts {e2e} has no TxSts and no PmtInfSts/GrpSts to take it from");
                     return Err(w.error_at(tx.start, msg));
                 }

@@ -131,8 +131,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].trim().to_string())
 }
 
+/// A refusal. Its message is masked: it may quote what the receipt says (a value,
+/// a name in a parser's error), and a receipt may say an account or ID number.
 pub(super) fn malformed(file: &str, line: u64, message: String) -> ReturnsError {
-    ReturnsError::Malformed { file: file.to_string(), line, message }
+    ReturnsError::Malformed { file: file.to_string(), line, message: mask_numbers(&message).into_owned() }
 }
 
 /// The 1-based line of a byte offset in the decoded text.
@@ -196,8 +198,11 @@ pub(super) fn sniff_kind_in(
     }
     // Only a refusal needs the line (for a file it means reading the file again).
     let at = reader.buffer_position() as usize;
-    let not_receipt =
-        |found: String| ReturnsError::NotAReceipt { file: file.to_string(), line: src.line_of(at), found };
+    let not_receipt = |found: String| ReturnsError::NotAReceipt {
+        file: file.to_string(),
+        line: src.line_of(at),
+        found: mask_numbers(&found).into_owned(),
+    };
     let root = names.first().map(String::as_str).unwrap_or("");
     let message = match root {
         "Document" => names.get(1).map(String::as_str).unwrap_or(""),
