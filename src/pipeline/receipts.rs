@@ -400,11 +400,11 @@ fn write_death_list(path: &Path, deaths: &[&LedgerLine]) -> Result<(), PipelineE
             c.write_record([
                 l.program.code(),
                 &l.end_to_end_id,
-                &l.township,
-                &l.village,
-                &l.name,
+                &crate::report::scrub(&l.township),
+                &crate::report::scrub(&l.village),
+                &crate::report::scrub(&l.name),
                 &mask_id(&l.id_number),
-                &l.reason_text,
+                &crate::report::scrub(&l.reason_text),
                 "death：核实后加入停发名单 stops.csv",
             ])?;
         }
@@ -443,7 +443,8 @@ fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(["file", "position", "end_to_end_id", "problem"])?;
         for f in flags {
-            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem])?;
+            let scrub = crate::report::scrub;
+            c.write_record([&*scrub(&f.file), &f.position.to_string(), &scrub(&f.end_to_end_id), &scrub(&f.problem)])?;
         }
         c.flush()?;
         Ok(())
