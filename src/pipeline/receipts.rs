@@ -426,7 +426,14 @@ fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(["file", "position", "end_to_end_id", "problem", "location"])?;
         for f in flags {
-            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem, &f.location])?;
+            let scrub = crate::report::scrub;
+            c.write_record([
+                &*scrub(&f.file),
+                &f.position.to_string(),
+                &scrub(&f.end_to_end_id),
+                &scrub(&f.problem),
+                &scrub(&f.location),
+            ])?;
         }
         c.flush()?;
         Ok(())

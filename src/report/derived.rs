@@ -112,11 +112,11 @@ fn write_death_list(path: &Path, deaths: &[LedgerLine]) -> Result<(), ReportErro
             c.write_record([
                 l.program.code(),
                 &l.end_to_end_id,
-                &l.township,
-                &l.village,
-                &l.name,
+                &super::scrub(&l.township),
+                &super::scrub(&l.village),
+                &super::scrub(&l.name),
                 &mask_id(&l.id_number),
-                &l.reason_text,
+                &super::scrub(&l.reason_text),
                 "death：核实后加入停发名单 stops.csv",
             ])?;
         }
