@@ -87,7 +87,7 @@ pub(crate) const PLACE_NAME_BYTES: u64 = 64 * 1024 * 1024;
 /// `n` bytes as a person reads them (`1 MB`, `256 MB`, `2 GB`).
 pub(crate) fn bytes(n: u64) -> String {
     const MB: u64 = 1024 * 1024;
-    if n >= 1024 * MB && n % (1024 * MB) == 0 {
+    if n >= 1024 * MB && n.is_multiple_of(1024 * MB) {
         format!("{} GB", n / (1024 * MB))
     } else if n >= MB {
         format!("{} MB", n / MB)

@@ -18,8 +18,6 @@ use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, Receipt
 use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, SqliteLedger, Verdict};
 use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
 
-/// Kept here for `reissue`, which words statuses the same way.
-
 /// A receipt line (or a batch status) that was not applied, and why. The
 /// reference and the problem are masked where they look like an ID or account.
 #[derive(Debug, Clone, PartialEq)]
