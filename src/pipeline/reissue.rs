@@ -77,7 +77,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
         checked
             .verified
             .iter()
-            .map(|v| format!("  已核实 {}（第{}次更正）：{}核实", v.original_id, v.retry, v.verified_by)),
+            .map(|v| format!("  已核实 {}（第{}次更正），核实人：{}", v.original_id, v.retry, v.verified_by)),
     );
     write_exceptions(config, period, &exceptions)?;
     let needs_person = !refused.is_empty() || warned;
