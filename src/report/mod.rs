@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{mask_account, mask_id, Change, Failure, PaymentLine, Period, Program};
+use crate::domain::{mask_id, Change, Failure, PaymentLine, Period, Program};
 use crate::totals::RunTotals;
 
 mod csvout;
