@@ -486,6 +486,10 @@ impl Prepared {
     fn apply_ledger_checks(&mut self, ledger: &dyn Ledger, r: usize, config: &Config) -> Result<(), PipelineError> {
         let (program, start, len) = (self.rosters[r].program, self.rosters[r].start, self.rosters[r].len);
         let paid = ledger.paid_people(program, self.period)?;
+        let elsewhere = ledger.paid_elsewhere(program, self.period)?;
+        let period = self.period.to_string();
+        let r08 = reconcile::hold_paid_elsewhere(&mut self.entries[start..start + len], start, &elsewhere, &period);
+        self.findings.extend(r08);
         let already: std::sync::Arc<str> = format!("{}已发放（或在途），不再重复发放", self.period).into();
         let previous = ledger.last_paid_before(program, self.period)?;
         let prev: FastMap<u64, Fen> = previous

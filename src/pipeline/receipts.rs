@@ -12,7 +12,7 @@ use super::{io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, SqliteLedger, StagedLine, Verdict};
+use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, StagedLine, Verdict};
 use crate::returns::{self, ReasonMap};
 
 /// A receipt line that was not applied, and why.
@@ -47,9 +47,9 @@ enum FileOutcome {
 /// parser reads it. One malformed file refuses the whole command: the transaction
 /// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
     let mut flags = Vec::new();
@@ -84,7 +84,7 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
     tracing::debug!(event = "phase", phase = "receipts_committed");
     let mut failures_found = 0;
     for period in &touched {
-        failures_found += write_failures(config, &ledger, *period)?;
+        failures_found += write_failures(config, ledger.as_ref(), *period)?;
     }
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {

@@ -12,15 +12,15 @@ use crate::domain::{
     Account, EndToEndId, IdNumber, PayeeType, PaymentLine, PaymentStatus, Period, Program, SourcePos, Text,
 };
 use crate::ingest::{self, Correction};
-use crate::ledger::{BatchKind, Ledger, LedgerLine, Lock, SqliteLedger};
+use crate::ledger::{BatchKind, Ledger, LedgerLine, Lock};
 use crate::sign::Signer;
 use crate::totals::{ProgramTotals, RunTotals};
 
 /// Builds, signs and commits the correction batch for `period`.
 pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
     let corrections = ingest::read_corrections(corrections_path, &corrections_path.display().to_string())?;
     let mut formats = BTreeMap::new();
     let mut lines = Vec::new();
@@ -32,7 +32,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
             refused.push(format!("第{}行 {}：重复出现，只按第一次处理", c.row, c.end_to_end_id));
             continue;
         }
-        match plan(config, &ledger, period, c, &mut formats)? {
+        match plan(config, ledger.as_ref(), period, c, &mut formats)? {
             Ok((line, root, retry)) => {
                 links.insert((line.program, line.id_number.as_str().to_string()), (root, retry));
                 lines.push(line);
@@ -59,7 +59,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
         })
         .collect();
     let info = stage::BatchInfo { batch: &batch, kind: BatchKind::Correction, signer: &signer };
-    let staged = stage::stage(config, &frame, stage::Lines::Given(given), &mut ledger, &info)?;
+    let staged = stage::stage(config, &frame, stage::Lines::Given(given), ledger.as_mut(), &info)?;
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;

@@ -7,7 +7,7 @@ use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{BatchKind, Ledger, Lock, SqliteLedger};
+use crate::ledger::{BatchKind, Lock};
 use crate::sign::Signer;
 
 /// Now, in China Standard Time (what banks and clerks read).
@@ -17,10 +17,10 @@ pub(crate) fn now_cn() -> DateTime<FixedOffset> {
 
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
-    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
+    let prepared = prepare(config, period, Some(ledger.as_ref()), progress)?;
     tracing::debug!(event = "phase", phase = "rosters_checked", lines = prepared.paid_lines());
     summary.extend(summary_lines(&prepared));
     if prepared.paid_lines() == 0 {
@@ -39,7 +39,7 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
     let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
     let lines = Lines::Replay(&prepared, progress);
     let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer };
-    let staged = stage(config, &frame, lines, &mut ledger, &info)?;
+    let staged = stage(config, &frame, lines, ledger.as_mut(), &info)?;
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;

@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v4.sql"),
     include_str!("../schema_v5.sql"),
     include_str!("../schema_v6.sql"),
+    include_str!("../schema_v7.sql"),
 ];
 
 /// The payments of the runs of period `?N`, with their status rows: `r` a run,
@@ -317,6 +318,17 @@ impl Ledger for SqliteLedger {
         let mut stmt = self.conn.prepare(DECEASED_SQL)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key_fingerprint FROM runs WHERE manifest_sha256 = ?1 ORDER BY id DESC LIMIT 1",
+                params![manifest_sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
