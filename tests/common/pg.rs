@@ -196,7 +196,7 @@ pub fn set_shared_ledger(config: &Path, url: &str, code: &str) {
         if t.starts_with('[') {
             section = t.to_string();
         }
-        if section == "[ledger]" && t.starts_with("path") {
+        if section == "[ledger]" && (t.starts_with("path") || t.starts_with("url")) {
             out.push_str(&format!("url = \"{url}\"\n"));
             continue;
         }
@@ -216,4 +216,49 @@ pub fn set_shared_ledger(config: &Path, url: &str, code: &str) {
 pub fn open_ledger(config: &Path) -> Box<dyn disburse::ledger::Ledger + Send> {
     let c = disburse::config::Config::load(config).unwrap();
     disburse::ledger::open(&c).unwrap()
+}
+
+/// A new database with the contents of the one `url` names (which must have
+/// no open connection): a copy of an office's shared ledger for one trial.
+pub fn clone_database(url: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let s = server().expect("a server made the database being cloned");
+    let source = url.rsplit('/').next().unwrap().split('?').next().unwrap().to_string();
+    let name = format!("c{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+    let mut c = postgres::Client::connect(&s.admin_url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {source}")).expect("clone a test database");
+    with_database(&s.admin_url, &name)
+}
+
+/// The shared ledger URL a config names, if it names one.
+pub fn shared_url(config: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(config).ok()?;
+    text.lines().find_map(|l| l.trim().strip_prefix("url = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string))
+}
+
+/// Copies an office folder; a shared ledger is copied too, into a database of
+/// its own that the copy's config then names.
+pub fn copy_office(from: &Path, to: &Path) {
+    copy_dir(from, to);
+    let config = to.join("disburse.toml");
+    if let Some(url) = shared_url(&config) {
+        let code = std::fs::read_to_string(&config)
+            .unwrap()
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("code = \"").and_then(|r| r.strip_suffix('"')).map(str::to_string))
+            .expect("a shared ledger's office has a code");
+        set_shared_ledger(&config, &clone_database(&url), &code);
+    }
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap().flatten() {
+        let t = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_dir(&e.path(), &t);
+        } else {
+            std::fs::copy(e.path(), &t).unwrap();
+        }
+    }
 }
