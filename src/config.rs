@@ -13,7 +13,7 @@ use crate::domain::{Fen, Period, Program};
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {path}: {source}")]
+    #[error("cannot read config {}: {}", path.display(), crate::fsutil::Explained(source))]
     Read { path: PathBuf, source: std::io::Error },
     #[error("config {path} is not valid: {message}")]
     Invalid { path: PathBuf, message: String },

@@ -12,9 +12,12 @@ use std::str::FromStr;
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
+mod encoding;
 mod money;
 mod person;
+mod receipt;
 
+pub use encoding::{Length, TextEncoding, TextRules};
 pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 /// A short text of a line: a name, a place, a number, a reference.
 ///
@@ -25,7 +28,11 @@ pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 /// bytes a `String` takes. Longer ones (a bank's full name) go to the heap as before.
 pub type Text = compact_str::CompactString;
 
-pub use person::{id_key, luhn_digit, luhn_ok, mask_account, mask_id, Account, AccountError, IdError, IdNumber};
+pub use person::{
+    id_key, luhn_digit, luhn_ok, mask_account, mask_id, mask_numbers, mask_reference, Account, AccountError, IdError,
+    IdNumber,
+};
+pub use receipt::{Conflict, Entry, Place, ReceiptLine};
 
 /// A benefit program (救助/优抚项目). The code is what configs, reports and the
 /// ledger use; it never changes.
@@ -165,6 +172,25 @@ pub enum PayeeType {
 }
 
 impl PayeeType {
+    /// Every payee type.
+    pub const ALL: [PayeeType; 4] =
+        [PayeeType::SelfPaid, PayeeType::Guardian, PayeeType::Caregiver, PayeeType::Institution];
+
+    /// A payee type's one-byte tag in pass 1's spill file (exhaustive, as [`Code::tag`]).
+    pub fn tag(self) -> u8 {
+        match self {
+            PayeeType::SelfPaid => 0,
+            PayeeType::Guardian => 1,
+            PayeeType::Caregiver => 2,
+            PayeeType::Institution => 3,
+        }
+    }
+
+    /// The payee type with this [`PayeeType::tag`].
+    pub fn from_tag(tag: u8) -> Option<PayeeType> {
+        PayeeType::ALL.get(usize::from(tag)).copied().filter(|p| p.tag() == tag)
+    }
+
     /// Parses the roster's 收款人类型 (English code or Chinese word); empty means `self`.
     pub fn parse(s: &str) -> Option<PayeeType> {
         match s.trim() {
@@ -256,6 +282,29 @@ impl Field {
         Field::Category,
         Field::Note,
     ];
+
+    /// A field's one-byte tag in pass 1's spill file (exhaustive, as [`Code::tag`]).
+    pub fn tag(self) -> u8 {
+        match self {
+            Field::Township => 0,
+            Field::Village => 1,
+            Field::Name => 2,
+            Field::IdNumber => 3,
+            Field::Account => 4,
+            Field::Bank => 5,
+            Field::Amount => 6,
+            Field::PayeeName => 7,
+            Field::PayeeType => 8,
+            Field::HouseholdSize => 9,
+            Field::Category => 10,
+            Field::Note => 11,
+        }
+    }
+
+    /// The field with this [`Field::tag`].
+    pub fn from_tag(tag: u8) -> Option<Field> {
+        Field::ALL.get(usize::from(tag)).copied().filter(|f| f.tag() == tag)
+    }
 
     /// The English column name of SPEC §2 (also what exceptions.csv says in `field`).
     pub fn code(self) -> &'static str {
@@ -521,6 +570,34 @@ impl Code {
         Code::R08,
     ];
 
+    /// A code's one-byte tag in pass 1's spill file. The match is exhaustive: a
+    /// new code does not compile until it has a tag, and the unit test
+    /// `tags_round_trip` fails until it is in [`Code::ALL`] too.
+    pub fn tag(self) -> u8 {
+        match self {
+            Code::V01 => 0,
+            Code::V02 => 1,
+            Code::V03 => 2,
+            Code::V04 => 3,
+            Code::V05 => 4,
+            Code::V06 => 5,
+            Code::W01 => 6,
+            Code::R01 => 7,
+            Code::R02 => 8,
+            Code::R03 => 9,
+            Code::R04 => 10,
+            Code::R05 => 11,
+            Code::R06 => 12,
+            Code::R07 => 13,
+            Code::R08 => 14,
+        }
+    }
+
+    /// The code with this [`Code::tag`].
+    pub fn from_tag(tag: u8) -> Option<Code> {
+        Code::ALL.get(usize::from(tag)).copied().filter(|c| c.tag() == tag)
+    }
+
     pub fn severity(self) -> Severity {
         match self {
             Code::W01 | Code::R06 => Severity::Warn,
@@ -579,152 +656,12 @@ impl Exception {
     }
 }
 
-/// The text rules a bank format imposes on names, so validation can hold a line
-/// (V05) before anything is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct TextRules {
-    /// The file's character encoding.
-    pub encoding: TextEncoding,
-    /// Longest name (beneficiary or payee) the format carries.
-    pub name_max: Option<Length>,
-}
-
-/// A length limit counted the way the format counts it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Length {
-    /// Unicode characters (XML MaxNNText).
-    Chars(usize),
-    /// Bytes in the file's encoding (fixed-width Chinese layouts).
-    Bytes(usize),
-}
-
-/// The basic CJK block, which GBK and GB18030 hold whole, two bytes a character.
-const CJK_FIRST: u32 = 0x4E00;
-const CJK_LAST: u32 = 0x9FA5;
-
-/// Encodings bank files are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TextEncoding {
-    #[serde(alias = "utf-8")]
-    Utf8,
-    Gbk,
-    Gb18030,
-}
-
-impl TextEncoding {
-    fn encoder(self) -> &'static encoding_rs::Encoding {
-        match self {
-            TextEncoding::Utf8 => encoding_rs::UTF_8,
-            TextEncoding::Gbk => encoding_rs::GBK,
-            TextEncoding::Gb18030 => encoding_rs::GB18030,
-        }
-    }
-
-    /// Encodes `s`, or returns the first character the encoding cannot hold.
-    /// (encoding_rs would silently write `&#NNNN;` instead: never let it.)
-    pub fn encode(self, s: &str) -> Result<Vec<u8>, char> {
-        let mut out = Vec::with_capacity(s.len());
-        self.encode_into(s, &mut out)?;
-        Ok(out)
-    }
-
-    /// Encodes `s` onto the end of `out`, or returns the first character the
-    /// encoding cannot hold (on error `out` may hold part of `s`).
-    ///
-    /// Bank files encode every name and bank of a million-line run: ASCII and the
-    /// basic CJK block (U+4E00–U+9FA5, the characters nearly every name is made
-    /// of, all two bytes in GBK and GB18030) come from a table built once from
-    /// encoding_rs itself; anything else goes through the encoder.
-    pub fn encode_into(self, s: &str, out: &mut Vec<u8>) -> Result<(), char> {
-        if self == TextEncoding::Utf8 || s.is_ascii() {
-            out.extend_from_slice(s.as_bytes());
-            return Ok(());
-        }
-        let table = self.cjk_table();
-        for (at, c) in s.char_indices() {
-            match c as u32 {
-                0..=0x7F => out.push(c as u8),
-                u @ CJK_FIRST..=CJK_LAST => out.extend_from_slice(&table[(u - CJK_FIRST) as usize]),
-                _ => return self.encode_slow(&s[at..], out),
-            }
-        }
-        Ok(())
-    }
-
-    /// The two bytes of every character U+4E00–U+9FA5, as the encoder writes them.
-    fn cjk_table(self) -> &'static [[u8; 2]] {
-        static GBK: std::sync::OnceLock<Vec<[u8; 2]>> = std::sync::OnceLock::new();
-        static GB18030: std::sync::OnceLock<Vec<[u8; 2]>> = std::sync::OnceLock::new();
-        let cell = if self == TextEncoding::Gb18030 { &GB18030 } else { &GBK };
-        cell.get_or_init(|| {
-            // One call for the whole block: a call per character cost every command
-            // 0.05 s at start (the encoder's set-up, 20,902 times).
-            let block: String = (CJK_FIRST..=CJK_LAST).filter_map(char::from_u32).collect();
-            let (bytes, _, unmappable) = self.encoder().encode(&block);
-            let n = (CJK_LAST - CJK_FIRST + 1) as usize;
-            assert!(!unmappable && bytes.len() == 2 * n, "{} writes U+4E00–U+9FA5 two bytes each", self.name());
-            bytes.chunks_exact(2).map(|p| [p[0], p[1]]).collect()
-        })
-    }
-
-    /// The encoder itself, for text outside the table.
-    fn encode_slow(self, s: &str, out: &mut Vec<u8>) -> Result<(), char> {
-        let mut enc = self.encoder().new_encoder();
-        let mut src = s;
-        loop {
-            let room = enc.max_buffer_length_from_utf8_without_replacement(src.len()).unwrap_or(src.len() * 4 + 16);
-            out.reserve(room);
-            let (res, read) = enc.encode_from_utf8_to_vec_without_replacement(src, out, true);
-            src = &src[read..];
-            match res {
-                encoding_rs::EncoderResult::InputEmpty => return Ok(()),
-                encoding_rs::EncoderResult::OutputFull => continue,
-                encoding_rs::EncoderResult::Unmappable(ch) => return Err(ch),
-            }
-        }
-    }
-
-    /// The length in bytes of `s` in this encoding, or the first character it
-    /// cannot hold. Validation asks this of two names on every roster row, twice
-    /// per run: a name made of ASCII and the basic CJK block (U+4E00–U+9FA5, all
-    /// of which GBK and GB18030 hold in two bytes) is measured without running the
-    /// encoder, which had been a quarter of the time spent reading rosters.
-    pub fn encoded_len(self, s: &str) -> Result<usize, char> {
-        if self == TextEncoding::Utf8 {
-            return Ok(s.len());
-        }
-        let mut len = 0;
-        for c in s.chars() {
-            len += match c as u32 {
-                0..=0x7F => 1,
-                CJK_FIRST..=CJK_LAST => 2,
-                _ => return self.encode(s).map(|b| b.len()),
-            };
-        }
-        Ok(len)
-    }
-
-    /// Decodes bytes in this encoding; `None` if they are not valid.
-    pub fn decode(self, bytes: &[u8]) -> Option<String> {
-        let (s, had_errors) = self.encoder().decode_without_bom_handling(bytes);
-        (!had_errors).then(|| s.into_owned())
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            TextEncoding::Utf8 => "UTF-8",
-            TextEncoding::Gbk => "GBK",
-            TextEncoding::Gb18030 => "GB18030",
-        }
-    }
-}
-
 /// The final or provisional state of a payment line at the bank (SPEC §6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum PaymentStatus {
     /// Written and signed, no receipt yet (在途).
+    #[default]
     Sent,
     /// Receipt said: accepted, not final (处理中).
     Pending,
@@ -750,26 +687,6 @@ impl PaymentStatus {
     pub fn parse(s: &str) -> Option<PaymentStatus> {
         [Self::Sent, Self::Pending, Self::Settled, Self::Failed, Self::Returned].into_iter().find(|st| st.code() == s)
     }
-}
-
-/// What one receipt line says happened to one payment, in whatever format the bank
-/// sent it, normalised. Producing it is the receipt parsers' job; deciding whether
-/// it may be applied is the returns stage's.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ReceiptLine {
-    /// The file the line came from.
-    pub file: String,
-    /// Where in the file (line number for text, element ordinal for XML), for flags.
-    pub position: u64,
-    pub end_to_end_id: String,
-    /// The outcome this line reports (never `Sent`).
-    pub status: PaymentStatus,
-    /// The amount the bank says it moved, if the receipt carries one.
-    pub amount: Option<Fen>,
-    /// ISO 20022 reason code (`AC04`, `MD07`, `NARR`, …); empty when settled.
-    pub reason_code: String,
-    /// The bank's own words, kept as written (e.g. 已销户).
-    pub reason_text: String,
 }
 
 /// Approved count and total of one program (审批), from approvals.csv.
@@ -833,6 +750,24 @@ pub struct Failure {
     pub reason_text: String,
     /// What to do, in Chinese (e.g. 核实账户后更正发放).
     pub action: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every tag names one value and reads back as it: a value missing from `ALL`
+    /// (or two values with one tag) fails here.
+    #[test]
+    fn tags_round_trip() {
+        let codes: Vec<Code> = (0..=u8::MAX).filter_map(Code::from_tag).collect();
+        assert_eq!(codes, Code::ALL);
+        assert!(Code::ALL.iter().all(|c| Code::from_tag(c.tag()) == Some(*c)));
+        let fields: Vec<Field> = (0..=u8::MAX).filter_map(Field::from_tag).collect();
+        assert_eq!(fields, Field::ALL);
+        let payees: Vec<PayeeType> = (0..=u8::MAX).filter_map(PayeeType::from_tag).collect();
+        assert_eq!(payees, PayeeType::ALL);
+    }
 }
 
 #[cfg(test)]

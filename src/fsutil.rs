@@ -159,7 +159,41 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         b.mode(0o700);
     }
-    b.create(dir)
+    b.create(dir).map_err(|e| not_a_folder(dir, e))
+}
+
+/// A folder that cannot be made because a file sits where it or one of its
+/// parents should be (`output.dir = "/dev/null"`): names that file.
+#[derive(Debug)]
+struct NotAFolder {
+    /// The file in the way, when it is not the folder asked for itself (which
+    /// the caller names).
+    parent: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Display for NotAFolder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.parent {
+            Some(p) => write!(f, "{} is a file, not a folder", p.display()),
+            None => f.write_str("is a file, not a folder"),
+        }
+    }
+}
+
+impl std::error::Error for NotAFolder {}
+
+/// Turns "File exists" or "Not a directory" from making `dir` into the file in the way.
+fn not_a_folder(dir: &Path, e: io::Error) -> io::Error {
+    if !matches!(e.kind(), io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory) {
+        return e;
+    }
+    match dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        Some(file) => {
+            let parent = (file != dir).then(|| file.to_path_buf());
+            io::Error::new(io::ErrorKind::NotADirectory, NotAFolder { parent })
+        }
+        None => e,
+    }
 }
 
 /// Makes a rename or create in `dir` durable.
@@ -191,4 +225,114 @@ pub fn sha256_file(path: &Path) -> io::Result<String> {
         h.update(&buf[..n]);
     }
     Ok(hex::encode(h.finalize()))
+}
+
+/// An I/O error in a clerk's words: what happened and what to do, with the
+/// system's own short text in brackets for whoever looks after the computer.
+/// Every message about a file goes through here, so a full disk or a read-only
+/// folder is worded the same way by every command. The path is the caller's to
+/// name, once: errors that carry their own path (tempfile's "… at path …") are
+/// reduced to their system error here so the path is not printed twice.
+pub struct Explained<'a>(pub &'a io::Error);
+
+impl std::fmt::Display for Explained<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let e = self.0;
+        if let Some(file) = e.get_ref().and_then(|i| i.downcast_ref::<NotAFolder>()) {
+            return write!(f, "{file}: point the path in disburse.toml at a folder, or move the file away");
+        }
+        match explain(e.kind()) {
+            Some((what, todo)) => {
+                // The system's text without any path it carries (tempfile's errors
+                // end in " at path …", and the caller names the path itself).
+                let system = match e.raw_os_error() {
+                    Some(code) => io::Error::from_raw_os_error(code).to_string(),
+                    None => e.kind().to_string(),
+                };
+                write!(f, "{what} ({system}): {todo}")
+            }
+            None => f.write_str(strip_path(&e.to_string())),
+        }
+    }
+}
+
+/// What happened and what to do, by kind (the kind survives the wrappers that
+/// hide the OS error number).
+fn explain(kind: io::ErrorKind) -> Option<(&'static str, &'static str)> {
+    use io::ErrorKind as K;
+    Some(match kind {
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
+            ("the disk is full", "free some space on it (or move the output folder elsewhere) and run again")
+        }
+        K::ReadOnlyFilesystem => (
+            "the disk or folder is read-only",
+            "use a folder that can be written to (change the path in disburse.toml) and run again",
+        ),
+        K::PermissionDenied => (
+            "this account may not read or write there",
+            "ask whoever looks after this computer for access to the folder, or change the path in disburse.toml",
+        ),
+        K::NotADirectory => (
+            "is not a folder (a file is in the way)",
+            "point the path in disburse.toml at a folder, or move the file away",
+        ),
+        K::AlreadyExists => ("is already there", "move it away (keep it, if it was written by disburse) and run again"),
+        K::IsADirectory => ("is a folder, not a file", "point the path in disburse.toml at the file inside it"),
+        K::NotFound => ("no such file or folder", "check the path in disburse.toml and run again"),
+        K::InvalidFilename => {
+            ("the path is too long or not a valid file name", "use a shorter, plain path in disburse.toml")
+        }
+        _ => return None,
+    })
+}
+
+/// tempfile's errors end in " at path \"…\"": the caller names the path itself.
+fn strip_path(text: &str) -> &str {
+    text.split(" at path ").next().unwrap_or(text)
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod explained_tests {
+    use super::*;
+
+    fn say(e: io::Error) -> String {
+        Explained(&e).to_string()
+    }
+
+    /// Each error a clerk meets writing files reads as what happened and what to do.
+    #[test]
+    fn os_errors_in_clerks_words() {
+        let full = say(io::Error::from_raw_os_error(libc::ENOSPC));
+        assert!(full.starts_with("the disk is full (") && full.contains("free some space"), "{full}");
+        let ro = say(io::Error::from_raw_os_error(libc::EROFS));
+        assert!(ro.contains("read-only") && ro.contains("change the path"), "{ro}");
+        let denied = say(io::Error::from_raw_os_error(libc::EACCES));
+        assert!(denied.contains("may not read or write"), "{denied}");
+        let not_dir = say(io::Error::from_raw_os_error(libc::ENOTDIR));
+        assert!(not_dir.starts_with("is not a folder"), "{not_dir}");
+        assert!(say(io::Error::other("line 3 is too long")).starts_with("line 3 is too long"));
+    }
+
+    /// A folder that cannot be made because a file is in the way names that file.
+    #[test]
+    fn a_file_in_the_way_of_a_folder_is_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out");
+        std::fs::write(&file, "").unwrap();
+        let text = say(create_private_dir(&file).unwrap_err());
+        assert!(text.starts_with("is a file, not a folder: point the path"), "{text}");
+        let text = say(create_private_dir(&file.join("2026-11/reports")).unwrap_err());
+        assert!(text.starts_with(&format!("{} is a file, not a folder", file.display())), "{text}");
+    }
+
+    /// An error that wraps its path (tempfile's) gives the system error only.
+    #[test]
+    fn a_wrapped_path_is_not_repeated() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("gone");
+        let e = tempfile::Builder::new().tempfile_in(&missing).unwrap_err();
+        let text = say(e);
+        assert!(!text.contains("gone"), "{text}");
+        assert!(text.starts_with("no such file or folder"), "{text}");
+    }
 }

@@ -47,10 +47,14 @@ pub enum LedgerError {
     RolledBack,
     #[error("ledger: {0}")]
     Db(#[from] rusqlite::Error),
+    #[error("ledger {path}: {source}")]
+    File { path: PathBuf, source: std::io::Error },
     #[error("ledger lock {path}: {source}")]
     LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),
+    #[error("bank file name {name} was already published for this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
+    FileNameUsed { name: String },
 }
 
 /// Kind of a batch: a normal run (发放) or a correction batch (更正发放).
@@ -157,6 +161,49 @@ pub struct StagedLine<'a> {
     /// The status an earlier line of the same receipt already decided for this
     /// payment (it replaces the ledger's status while deciding).
     pub pending: Option<PaymentStatus>,
+    /// Every status earlier lines of the same receipt gave this payment, applied
+    /// or not: a file that says two things about one payment is caught whatever
+    /// the ledger held before.
+    pub given: StatusSet,
+}
+
+/// A small set of payment statuses (one bit each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct StatusSet(u8);
+
+impl StatusSet {
+    const ALL: [PaymentStatus; 5] = [
+        PaymentStatus::Sent,
+        PaymentStatus::Pending,
+        PaymentStatus::Settled,
+        PaymentStatus::Failed,
+        PaymentStatus::Returned,
+    ];
+
+    fn bit(s: PaymentStatus) -> u8 {
+        1 << Self::ALL.iter().position(|x| *x == s).unwrap_or(0)
+    }
+
+    pub fn of(statuses: &[PaymentStatus]) -> StatusSet {
+        StatusSet(statuses.iter().fold(0, |b, s| b | Self::bit(*s)))
+    }
+
+    pub fn with(self, s: PaymentStatus) -> StatusSet {
+        StatusSet(self.0 | Self::bit(s))
+    }
+
+    pub fn bits(self) -> u8 {
+        self.0
+    }
+
+    pub fn from_bits(bits: u8) -> StatusSet {
+        StatusSet(bits)
+    }
+
+    /// The settled, failed and returned statuses in the set.
+    pub fn finals(self) -> Vec<PaymentStatus> {
+        Self::ALL[2..].iter().copied().filter(|s| self.0 & Self::bit(*s) != 0).collect()
+    }
 }
 
 /// What becomes of one staged line.
@@ -178,6 +225,10 @@ pub trait ReceiptBatch {
     fn receipt_seen(&self, sha256: &str) -> Result<bool, LedgerError>;
     /// The references of every line of one bank file (a group-level rejection covers them all).
     fn payments_in_file(&self, bank_file: &str) -> Result<Vec<String>, LedgerError>;
+    /// Whether this office sent a bank file of this name (a pain.002's
+    /// `OrgnlMsgId` names our pain.001 file `<MsgId>.xml`): a group or batch
+    /// status applies only to what we sent.
+    fn sent_file(&self, bank_file: &str) -> Result<bool, LedgerError>;
     /// Starts a receipt: the lines pushed until [`ReceiptBatch::end_receipt`] are its.
     fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError>;
     /// Decides one line of the open receipt with `decide`, against the ledger as it
@@ -329,6 +380,12 @@ pub trait Ledger {
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;
     /// Periods that have any payment.
     fn periods(&self) -> Result<Vec<Period>, LedgerError>;
+    /// The SHA-256 of every committed batch's manifest (the continuity check
+    /// compares the output folder's manifests with them).
+    fn manifest_shas(&self) -> Result<HashSet<String>, LedgerError>;
+    /// Whether the ledger holds anything: a run or a receipt (`ledger rebuild`
+    /// never overwrites such a ledger without `--force`).
+    fn holds_data(&self) -> Result<bool, LedgerError>;
 
     /// R08: people another office of a shared ledger already has an original line
     /// for in (program, period), as [`crate::domain::IdNumber::key`] → that

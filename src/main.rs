@@ -104,6 +104,11 @@ enum Command {
         #[arg(long)]
         all_offices: bool,
     },
+    /// The ledger itself (台账).
+    Ledger {
+        #[command(subcommand)]
+        command: LedgerCommand,
+    },
     /// Check a run folder's digests, signatures, counts, totals and manifest chain.
     Verify {
         dir: PathBuf,
@@ -123,10 +128,26 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum LedgerCommand {
+    /// Rebuild a lost ledger from the output folder: verify every run folder, then replay
+    /// runs, receipts and correction batches in order.
+    Rebuild {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        /// Replace a ledger that holds data (it is kept beside the new one).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
 fn main() -> ExitCode {
     // SAFETY: sets a plain integer option of the allocator; no pointer is involved.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return argument_error(e),
+    };
     let json = cli.log_format == LogFormat::Json;
     init_logging(cli.log_format);
     let progress =
@@ -150,6 +171,15 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+/// `--help` and `--version` print and exit 0; any other argument error (an
+/// unknown flag, a missing argument, a period that is not `YYYY-MM`) is a
+/// refusal, exit 1 (SPEC §7): clap's own status 2 would read to cron as "done,
+/// lines held".
+fn argument_error(e: clap::Error) -> ExitCode {
+    let _ = e.print();
+    ExitCode::from(if e.use_stderr() { 1 } else { 0 })
 }
 
 /// The error and its causes on one line, each cause once: many of the
@@ -181,6 +211,9 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
         Command::Status { config, period, json, all_offices } => {
             pipeline::status(&load(&config)?, period, json, all_offices)?
+        }
+        Command::Ledger { command: LedgerCommand::Rebuild { config, force } } => {
+            pipeline::rebuild(&load(&config)?, force)?
         }
         Command::Verify { dir, public_key, config } => {
             let config = config.as_ref().map(load).transpose()?;

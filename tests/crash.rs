@@ -167,8 +167,15 @@ fn killed_anywhere_run_pays_everyone_exactly_once_on(backend: Backend) {
 
     let mut trials = 0;
     let mut died = 0;
-    let mut points: Vec<(&str, u32)> =
-        vec![("ingest", 1), ("ingest", 2), ("reconcile", 1), ("reports", 1), ("manifest", 1), ("committed", 1)];
+    let mut points: Vec<(&str, u32)> = vec![
+        ("ingest", 1),
+        ("ingest", 2),
+        ("reconcile", 1),
+        ("reports", 1),
+        ("record", 1),
+        ("manifest", 1),
+        ("committed", 1),
+    ];
     for n in 1..=2 {
         points.push(("bankfile", n));
         points.push(("signed", n));
@@ -302,12 +309,13 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends_on(backend: Backend) {
     assert!(after_reissue.len() > after_returns.len());
 
     let mut trials = 0;
-    let returns_points = [("receipt", 1), ("receipt", 2)];
+    let returns_points = [("receipt", 1), ("receipt", 2), ("archived", 1)];
     let reissue_points = [
         ("bankfile", 1),
         ("bankfile", 2),
         ("signed", 1),
         ("signed", 2),
+        ("record", 1),
         ("manifest", 1),
         ("committed", 1),
         ("publish", 1),
@@ -358,4 +366,118 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends_on(backend: Backend) {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     eprintln!("returns/reissue crash trials: {trials}; double corrections: 0");
+}
+
+/// The status `--json` of the period, as printed.
+fn status_json(dir: &Path) -> String {
+    let out = std::process::Command::new(bin())
+        .args(["status", "--config", dir.join("disburse.toml").to_str().unwrap(), "--period", "2026-11", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+fn lose_ledger(dir: &Path) {
+    for s in ["", "-wal", "-shm", "-journal"] {
+        let _ = std::fs::remove_file(format!("{}{s}", dir.join("state/ledger.db").display()));
+    }
+}
+
+fn ledger_digest(dir: &Path) -> Option<String> {
+    disburse::fsutil::sha256_file(&dir.join("state/ledger.db")).ok()
+}
+
+/// `ledger rebuild` killed at each of its stages (verify, each batch, each
+/// receipt replay, the install) and at timed moments, with the ledger lost and
+/// with `--force` over a ledger that holds data: the kill leaves the ledger as
+/// it was (no ledger, or the old file byte for byte), a rerun completes, and
+/// then every reference has the status it had, `status --json` is the same, and
+/// a run pays nobody.
+#[test]
+fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends() {
+    let (_t, template) = template();
+    let work = tempfile::tempdir().unwrap();
+    let full = work.path().join("full");
+    copy_dir(&template, &full);
+    assert_eq!(run_cmd(&full).status().unwrap().code(), Some(0));
+    let inbox = work.path().join("inbox");
+    common::fake_bank::answer(&full.join("out/2026-11"), &inbox, 10).unwrap();
+    let pain = inbox.join("pain002.xml");
+    let camt = inbox.join("camt054.xml");
+    assert_eq!(cmd(&full, &["returns", pain.to_str().unwrap()]).status().unwrap().code(), Some(2));
+    let corrections = inbox.join("corrections.csv");
+    let reissue_args = ["reissue", "--period", "2026-11", "--corrections", corrections.to_str().unwrap()];
+    assert!(matches!(cmd(&full, &reissue_args).status().unwrap().code(), Some(0 | 2)));
+    assert_eq!(cmd(&full, &["returns", camt.to_str().unwrap()]).status().unwrap().code(), Some(2));
+    let want = statuses(&full);
+    let want_json = status_json(&full);
+    assert!(want.values().any(|v| v.contains("Some(")), "a correction batch is among what is rebuilt");
+    let bank_files = walk_count(&full.join("out/2026-11/bank"));
+    let lost = work.path().join("lost");
+    copy_dir(&full, &lost);
+    lose_ledger(&lost);
+
+    let rebuild = |dir: &Path, force: bool| {
+        let mut c = cmd(dir, &["ledger", "rebuild"]);
+        if force {
+            c.arg("--force");
+        }
+        c
+    };
+    let check = |dir: &Path, trial: &str| {
+        assert_eq!(statuses(dir), want, "{trial}: every reference as before");
+        assert_eq!(status_json(dir), want_json, "{trial}: status --json as before");
+        assert_eq!(run_cmd(dir).status().unwrap().code(), Some(0), "{trial}: a run pays nobody");
+        assert_eq!(walk_count(&dir.join("out/2026-11/bank")), bank_files, "{trial}: no bank file written");
+        assert!(!dir.join("state/ledger.db.rebuild").exists() || trial.contains("kill"), "{trial}: scratch removed");
+    };
+    let start = Instant::now();
+    let clean = work.path().join("clean");
+    copy_dir(&lost, &clean);
+    assert_eq!(rebuild(&clean, false).status().unwrap().code(), Some(0));
+    let took = start.elapsed();
+    check(&clean, "clean rebuild");
+
+    // R001, then its receipt, C001, then its receipt: two batches, two replays.
+    let points = [
+        ("rebuild_verified", 1),
+        ("rebuild_batch", 1),
+        ("rebuild_receipt", 1),
+        ("rebuild_batch", 2),
+        ("rebuild_receipt", 2),
+        ("rebuild_install", 1),
+    ];
+    let mut trials = 0;
+    for force in [false, true] {
+        let from = if force { &full } else { &lost };
+        for (point, n) in points {
+            let trial = format!("{point}:{n}{}", if force { " --force" } else { "" });
+            let dir = work.path().join(format!("rb-{point}-{n}-{force}"));
+            copy_dir(from, &dir);
+            let before = ledger_digest(&dir);
+            let s = rebuild(&dir, force).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
+            assert!(s.code().is_none(), "{trial}: rebuild should have died");
+            assert_eq!(ledger_digest(&dir), before, "{trial}: the killed rebuild left the ledger as it was");
+            assert_eq!(rebuild(&dir, force).status().unwrap().code(), Some(0), "{trial}: the rerun completes");
+            check(&dir, &trial);
+            trials += 1;
+            std::fs::remove_dir_all(&dir).unwrap();
+        }
+    }
+    for i in 0..8u32 {
+        let dir = work.path().join(format!("rb-kill-{i}"));
+        copy_dir(&lost, &dir);
+        let mut child = rebuild(&dir, false).spawn().unwrap();
+        std::thread::sleep(took.mul_f64(i as f64 / 8.0));
+        let _ = child.kill();
+        let killed = child.wait().unwrap().code().is_none();
+        let code = rebuild(&dir, false).status().unwrap().code();
+        // Killed after the rename, the rebuild was done: the rerun finds a ledger with data.
+        assert!(code == Some(0) || (!killed || code == Some(1)), "kill {i}: rerun {code:?}");
+        check(&dir, &format!("kill {i} after {:?}", took.mul_f64(i as f64 / 8.0)));
+        trials += 1;
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+    eprintln!("ledger rebuild crash trials: {trials}; clean rebuild of {LINES} lines took {took:?}; doubled: 0");
 }

@@ -124,7 +124,8 @@ fn pay_receipts_reissue_and_second_month_on(backend: Backend) {
     // Running the same period again pays nobody and writes nothing.
     let ledger_before = dump(&config);
     let files_before = listing(&dir.join("out"));
-    let again = expect(&["run", "--config", c, "--period", "2026-10"], 0);
+    // Lines of the period are still held, so nothing new paid still needs a person (SPEC §7): exit 2.
+    let again = expect(&["run", "--config", c, "--period", "2026-10"], 2);
     assert_eq!(text(&again).lines().filter(|l| l.contains("没有新的")).count(), 1, "says so in one line");
     assert_eq!(dump(&config), ledger_before);
     assert_eq!(listing(&dir.join("out")), files_before);

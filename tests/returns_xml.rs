@@ -1,7 +1,7 @@
 //! Receipt reading (SPEC §6): pain.002 v03/v10 and camt.054 returns, from the
 //! fixtures in `fixtures/returns/` and from receipts generated here.
 
-use disburse::domain::{Fen, PaymentStatus, ReceiptLine};
+use disburse::domain::{Entry, Fen, PaymentStatus, Place, ReceiptLine};
 use disburse::returns::{parse_xml_receipt, GroupStatus, ParsedReceipt, ReasonMap, ReceiptKind, ReturnsError};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -32,7 +32,23 @@ fn line(e2e: &str, status: PaymentStatus, amount: Option<i64>, code: &str, text:
         amount: amount.map(Fen),
         reason_code: code.into(),
         reason_text: text.into(),
+        ..ReceiptLine::default()
     }
+}
+
+/// What [`line`] compares: a parsed line without where it sits and how it came.
+fn core(lines: &[ReceiptLine]) -> Vec<ReceiptLine> {
+    lines
+        .iter()
+        .map(|l| ReceiptLine {
+            place: Place::Unknown,
+            entry: Entry::Status,
+            return_info: false,
+            inherited: None,
+            conflict: None,
+            ..l.clone()
+        })
+        .collect()
 }
 
 #[test]
@@ -44,7 +60,7 @@ fn shared_samples_parse_both_versions() {
         assert_eq!(p.kind, kind, "{name}");
         assert_eq!(p.message_id, "BANK-STS-20250625-0001");
         assert_eq!(p.account, None);
-        assert_eq!(p.lines, vec![line("DB202506-000002", PaymentStatus::Failed, None, "AC04", "已销户", 1)]);
+        assert_eq!(core(&p.lines), vec![line("DB202506-000002", PaymentStatus::Failed, None, "AC04", "已销户", 1)]);
         let groups: Vec<(Option<&str>, &str, PaymentStatus)> = p
             .group_statuses
             .iter()
@@ -72,6 +88,7 @@ fn group_level_rejection_is_a_group_status() {
             reason_code: "AM04".into(),
             reason_text: "账面可用余额不足".into(),
             position: 0,
+            conflict: None,
         }]
     );
 }
@@ -88,8 +105,10 @@ fn pmtinf_rejection_and_line_outcomes() {
     assert_eq!(pmt[0].reason_text, "数字签名或证书错");
     assert_eq!((pmt[1].status, pmt[1].position), (PaymentStatus::Pending, 2));
     use PaymentStatus::*;
+    assert_eq!(p.lines[0].inherited, Some(1), "the first line takes its block's status");
+    assert_eq!(p.lines[1].place, Place::Pain002Tx { block: 2, tx: 1 });
     assert_eq!(
-        p.lines,
+        core(&p.lines),
         vec![
             // no TxSts of its own: takes the PmtInf's RJCT and reason
             line("TK202511R0010000001", Failed, None, "DS0B", "数字签名或证书错", 1),
@@ -124,13 +143,18 @@ fn camt054_returns() {
     assert!(p.group_statuses.is_empty());
     use PaymentStatus::Returned;
     assert_eq!(
-        p.lines,
+        core(&p.lines),
         vec![
             // single TxDtls without Amt: the entry's amount
             line("DB202511R0010000042", Returned, Some(76500), "AC04", "退票：已销户", 1),
             line("TK202511R0010000007", Returned, Some(100000), "MD07", "收款人已死亡 请核实", 2),
+            // an ordinary credit naming a reference: told, the ledger decides it is not ours
+            line("ORDINARY-CREDIT-0001", Returned, Some(53050), "", "", 3),
         ]
     );
+    assert!(p.lines.iter().all(|l| l.entry == Entry::BookedCredit));
+    assert_eq!(p.lines.iter().map(|l| l.return_info).collect::<Vec<_>>(), [true, true, false]);
+    assert_eq!(p.lines[2].place, Place::Camt054Tx { ntfctn: 1, entry: 2, details: 1, tx: 2 });
 }
 
 #[test]
@@ -297,16 +321,22 @@ fn million_lines_speed() {
 #[test]
 fn camt054_unbooked_reversed_and_foreign_entries() {
     let xml = String::from_utf8(fixture("camt054_return.xml")).unwrap();
-    // the first entry still pending at the bank: not a return yet
+    let kinds = |xml: &str| parse(xml.as_bytes()).lines.iter().map(|l| l.entry).collect::<Vec<_>>();
+    use Entry::*;
+    // the first entry still pending at the bank: told as pending, not a return yet
     let pdng = xml.replacen("<Cd>BOOK</Cd>", "<Cd>PDNG</Cd>", 1);
-    let p = parse(pdng.as_bytes());
-    assert_eq!(p.lines.iter().map(|l| l.end_to_end_id.as_str()).collect::<Vec<_>>(), ["TK202511R0010000007"]);
-    // a reversal of the booking is not a return either
+    assert_eq!(kinds(&pdng), [Pending, BookedCredit, BookedCredit]);
+    // a credit with RvslInd reverses our debit: still a booked credit
     let rvsl = xml.replacen("<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>CRDT</CdtDbtInd><RvslInd>true</RvslInd>", 1);
-    assert_eq!(parse(rvsl.as_bytes()).lines.len(), 1);
-    // an ordinary credit in another currency does not matter
+    assert_eq!(kinds(&rvsl), [BookedCredit, BookedCredit, BookedCredit]);
+    // a debit, and a debit with RvslInd (the reversal of a credit), are never returns
+    let dbit = xml.replacen("<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>DBIT</CdtDbtInd>", 1);
+    assert_eq!(kinds(&dbit), [Debit, BookedCredit, BookedCredit]);
+    let rev = xml.replacen("<CdtDbtInd>CRDT</CdtDbtInd>", "<CdtDbtInd>DBIT</CdtDbtInd><RvslInd>true</RvslInd>", 1);
+    assert_eq!(kinds(&rev), [CreditReversal, BookedCredit, BookedCredit]);
+    // an ordinary credit in another currency does not matter: it is told without an amount
     let usd = xml.replace("<Amt Ccy=\"CNY\">530.50</Amt>", "<Amt Ccy=\"USD\">530.505</Amt>");
-    assert_eq!(parse(usd.as_bytes()).lines.len(), 2);
+    assert_eq!(parse(usd.as_bytes()).lines[2].amount, None);
     // a return's own amount with 3 decimals refuses the file
     let bad = xml.replace("<Amt Ccy=\"CNY\">1000.00</Amt>", "<Amt Ccy=\"CNY\">1000.005</Amt>");
     let e = refuse(&bad);

@@ -77,6 +77,7 @@ fn manifest(period: &str, run_id: &str, files: Vec<FileEntry>, prev: Option<Stri
         programs,
         previous_manifest_sha256: prev,
         signing: SigningInfo::of(s),
+        records: Vec::new(),
     }
 }
 

@@ -44,6 +44,7 @@ fn sign_period(dir: &Path, signer: &Signer, file: &Path) {
         programs: Default::default(),
         previous_manifest_sha256: None,
         signing: SigningInfo::of(signer),
+        records: Vec::new(),
     };
     manifest::write_manifest(dir, &m, signer).unwrap();
 }

@@ -546,6 +546,8 @@ fn return_line(c: &Checked, text: &str, file: &str, n: usize) -> Result<ReceiptL
         amount,
         reason_code: String::new(),
         reason_text: r.reason.map(col).unwrap_or("").to_string(),
+        place: crate::domain::Place::Line(n as u64),
+        ..ReceiptLine::default()
     })
 }
 

@@ -170,6 +170,83 @@ fn mask_chars(s: &str, head: usize, tail: usize) -> String {
     chars.iter().enumerate().map(|(i, c)| if i < head || i >= n - tail { *c } else { '*' }).collect()
 }
 
+/// How many digits make a run of digits in free text an account or ID number to
+/// mask. Why 12: our own references carry at most 10 in a row (`YF202610R0010000001`)
+/// and a phone number 11, while Chinese account and card numbers have 12 to 19.
+const NUMBER_MIN: usize = 12;
+
+fn is_digit(c: char) -> bool {
+    c.is_ascii_digit() || ('０'..='９').contains(&c)
+}
+
+/// Masks an ID (18 characters) or an account number found whole.
+fn mask_number(s: &str) -> String {
+    if s.chars().count() == 18 {
+        mask_id(s)
+    } else {
+        mask_account(s)
+    }
+}
+
+/// Masks every account or ID number inside free text (a bank's reason, an
+/// `AddtlInf`): any run of 12 or more digits, written together or in groups
+/// (`6222 0202 0011 2233 445`), an ID's final `X` included. Why: what a receipt
+/// says is echoed into messages, flag lists and the ledger's reason text, and a
+/// bank may quote the full number there.
+pub fn mask_numbers(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.chars().filter(|c| is_digit(*c)).count() < NUMBER_MIN {
+        return std::borrow::Cow::Borrowed(s);
+    }
+    let chars: Vec<char> = s.chars().collect();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !is_digit(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        let (start, mut j) = (i, i);
+        let mut compact = String::new();
+        loop {
+            while j < chars.len() && is_digit(chars[j]) {
+                compact.push(chars[j]);
+                j += 1;
+            }
+            // One space or dash between groups of digits keeps the run going.
+            if j + 1 < chars.len() && matches!(chars[j], ' ' | '-') && is_digit(chars[j + 1]) {
+                j += 1;
+                continue;
+            }
+            break;
+        }
+        if j < chars.len() && matches!(chars[j], 'X' | 'x' | 'Ｘ') && compact.chars().count() == 17 {
+            compact.push(chars[j]);
+            j += 1;
+        }
+        if compact.chars().filter(|c| is_digit(*c)).count() >= NUMBER_MIN {
+            out.push_str(&mask_number(&compact));
+        } else {
+            out.extend(&chars[start..j]);
+        }
+        i = j;
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+/// Masks a reference a receipt names when it is really an account or ID number
+/// (all digits, 8 or more, an ID's `X` allowed): an unknown reference is echoed
+/// to the terminal and the flag list. Anything else is shown as [`mask_numbers`]
+/// leaves it.
+pub fn mask_reference(s: &str) -> std::borrow::Cow<'_, str> {
+    let compact: String = s.chars().filter(|c| !matches!(c, ' ' | '-')).collect();
+    let body = compact.strip_suffix(['X', 'x', 'Ｘ']).unwrap_or(&compact);
+    if body.chars().count() >= 8 && body.chars().all(is_digit) {
+        return std::borrow::Cow::Owned(mask_number(&compact));
+    }
+    mask_numbers(s)
+}
+
 /// A bank account or card number: digits only, 8–32 of them.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Account(Text);
@@ -363,6 +440,26 @@ mod tests {
                 assert_eq!(IdNumber::parse(&id).unwrap().birth_date().format("%Y%m%d").to_string(), date);
             }
         }
+    }
+
+    #[test]
+    fn numbers_in_free_text_are_masked() {
+        assert_eq!(mask_numbers("账号6222020200112233445已销户"), "账号***************3445已销户");
+        assert_eq!(mask_numbers("身份证11010519491231002X不符"), "身份证110105********002X不符");
+        assert_eq!(mask_numbers("卡号 6222 0202 0011 2233 445"), "卡号 ***************3445");
+        assert_eq!(mask_numbers("账号６２２２０２０２００１１２２３３"), "账号************２２３３");
+        for kept in ["YF202610R0010000001 已销户", "电话13812345678", "金额1552.50元", "2026-11-26 09:00"] {
+            assert_eq!(mask_numbers(kept), kept);
+        }
+    }
+
+    #[test]
+    fn references_that_are_numbers_are_masked() {
+        assert_eq!(mask_reference("6222020200112233445"), "***************3445");
+        assert_eq!(mask_reference("11010519491231002X"), "110105********002X");
+        assert_eq!(mask_reference("62220202"), "****0202");
+        assert_eq!(mask_reference("YF202610R0010000001"), "YF202610R0010000001");
+        assert_eq!(mask_reference("NOTPROVIDED"), "NOTPROVIDED");
     }
 
     #[test]

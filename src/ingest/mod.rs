@@ -36,7 +36,7 @@ pub enum IngestError {
     #[error("{file}: is a folder, not a file: point the configuration at the file inside it")]
     IsDirectory { file: String },
 
-    #[error("{file}: could not be read ({source}): check that the file exists and that you may read it")]
+    #[error("{file}: could not be read: {}", crate::fsutil::Explained(source))]
     Io {
         file: String,
         #[source]

@@ -176,14 +176,7 @@ pub fn verify_against(
         None => None,
     };
     // Layouts: the office's formats/ folder (two levels above <output>/<period>), then the built-ins.
-    let formats_dir = dir.join("../../formats");
-    let count = |path: &Path, format: &str| -> Result<(u64, crate::domain::Fen), String> {
-        let f = Format::load(format, &formats_dir).map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-        f.count_and_total(&bytes).map_err(|e| e.to_string())
-    };
-    let report = crate::sign::manifest::verify_dir(dir, public_key, &count)
-        .map_err(|e| PipelineError::Refused(format!("verify {}: {e}", dir.display())))?;
+    let report = verify_folder(dir, &dir.join("../../formats"), public_key)?;
     let key = if report.key_pinned { "pinned key" } else { "key in the manifest (pin one with --public-key)" };
     let line = format!(
         "{}: OK — {} {}: {} bank files, {} lines, {} yuan; signatures verified with the {key}; chain {}",
@@ -237,4 +230,20 @@ fn recorded_key(config: &Config, dir: &Path) -> Result<String, PipelineError> {
         )));
     }
     Ok(recorded)
+}
+
+/// What `disburse verify` checks of a period folder (`ledger rebuild` checks
+/// every folder with it before trusting any), bank layouts from `formats_dir`.
+pub(crate) fn verify_folder(
+    dir: &Path,
+    formats_dir: &Path,
+    public_key: Option<&Path>,
+) -> Result<crate::sign::manifest::VerifyReport, PipelineError> {
+    let count = |path: &Path, format: &str| -> Result<(u64, crate::domain::Fen), String> {
+        let f = Format::load(format, formats_dir).map_err(|e| e.to_string())?;
+        let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        f.count_and_total(&bytes).map_err(|e| e.to_string())
+    };
+    crate::sign::manifest::verify_dir(dir, public_key, &count)
+        .map_err(|e| PipelineError::Refused(format!("verify {}: {e}", dir.display())))
 }

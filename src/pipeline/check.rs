@@ -9,7 +9,36 @@ use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
 /// notice, changes) — or `check/reports/` once a run has published the period, so
 /// a later look never overwrites what was paid. Reads the ledger if one exists
 /// (for R04/R06), never writes it. The notice streams: no line is kept.
+///
+/// A check that fails removes the reports an earlier check left (see
+/// [`withdraw_stale_reports`]): an `exceptions.csv` beside a refusal would be read
+/// as the answer to the check that was just refused.
 pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
+    check_reports(config, period, progress).inspect_err(|_| withdraw_stale_reports(config, period))
+}
+
+/// Removes the reports of an earlier `check` of `period` (and this check's working
+/// folder) after a failed `check` or `run`. A published run's own reports are the
+/// record of what was paid and stay; only the check's copies go. Best effort: a
+/// folder that cannot be removed is logged, and the refusal is what the clerk sees.
+pub(crate) fn withdraw_stale_reports(config: &Config, period: Period) {
+    let period_dir = config.period_dir(period);
+    let _ = std::fs::remove_dir_all(period_dir.join(format!(".check-{}", std::process::id())));
+    let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir };
+    let reports = target.join("reports");
+    if reports.is_dir() {
+        match std::fs::remove_dir_all(&reports) {
+            Ok(()) => {
+                tracing::info!(event = "stale_reports_removed", path = %reports.display(), "reports of an earlier check removed")
+            }
+            Err(e) => {
+                tracing::warn!(event = "stale_reports_kept", path = %reports.display(), error = %crate::fsutil::Explained(&e))
+            }
+        }
+    }
+}
+
+fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let ledger = match crate::ledger::exists(config) {
         true => Some(crate::ledger::open(config)?),
         false => None,
@@ -19,7 +48,7 @@ pub fn check(config: &Config, period: Period, progress: &Progress) -> Result<Out
     let staging = period_dir.join(format!(".check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);
     let reports = staging.join("reports");
-    let generated_at = super::run::now_cn().format("%Y-%m-%d %H:%M").to_string();
+    let generated_at = super::now_cn().format("%Y-%m-%d %H:%M").to_string();
     let head =
         PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
     let mut notice = PaidReports::create(&reports, head, ReportSet::Check)?;

@@ -8,19 +8,24 @@ use crate::ingest::IngestError;
 use crate::ledger::LedgerError;
 
 mod admin;
+mod archive;
 mod check;
+mod continuity;
 pub mod fault;
 mod prepare;
 mod publish;
+mod rebuild;
 mod receipts;
+mod record;
 mod reissue;
 mod run;
-mod spill;
 mod stage;
+mod threads;
 mod watch;
 
 pub use admin::{init, keygen, status, verify, verify_against};
 pub use check::check;
+pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;
@@ -43,8 +48,10 @@ pub enum PipelineError {
     Sign(#[from] crate::sign::SignError),
     #[error("report: {0}")]
     Report(#[from] crate::report::ReportError),
-    #[error("{path}: {source}")]
+    #[error("{}: {}", path.display(), crate::fsutil::Explained(source))]
     Io { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Stopped(#[from] threads::Stopped),
     #[error("{0}")]
     Refused(String),
 }
@@ -57,6 +64,12 @@ impl PipelineError {
             _ => 1,
         }
     }
+}
+
+/// The time now in China Standard Time (UTC+8), the office's clock for file
+/// names, report headers and the manifest.
+pub(crate) fn now_cn() -> chrono::DateTime<chrono::FixedOffset> {
+    chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> PipelineError {

@@ -16,7 +16,6 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 
-use super::spill::{Spill, SpillWriter};
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
@@ -26,6 +25,7 @@ use crate::ledger::Ledger;
 use crate::reconcile::{self, Entry, FastMap, FastSet, Finding, StopEntry};
 use crate::report::{ExceptionLog, Exceptions};
 use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
+use crate::validate::spill::{Spill, SpillWriter};
 use crate::validate::{self, Checked, Rules};
 
 /// What pass 1 keeps of a row besides its [`Entry`].
@@ -143,7 +143,7 @@ impl Prepared {
             let spill = r.spill.as_ref().ok_or_else(|| internal(&r.display, 0, "was not read in pass 1"))?;
             let mut rows = spill.reader(r.program).map_err(io_err(&r.path))?;
             for i in r.start..r.start + r.len {
-                let mut c = rows.next().map_err(|e| internal(&r.display, 0, &e.to_string()))?;
+                let mut c = rows.next_row().map_err(|e| internal(&r.display, 0, &e.to_string()))?;
                 if !self.same_as_pass_one(&c, i) {
                     return Err(internal(&r.display, c.row, "read back differently from pass 1"));
                 }
@@ -447,10 +447,9 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
 
 fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
     let Some(pattern) = &config.stops else { return Ok(Vec::new()) };
+    // A configured stop list that is missing refuses the run (SPEC §8): paying
+    // without it could pay the dead. An empty list (header only) is read as such.
     let path = config.resolve(pattern, period);
-    if !path.exists() {
-        return Ok(Vec::new());
-    }
     let stops = ingest::read_stops(&path, &config.display_path(pattern, period))?;
     Ok(stops
         .into_iter()

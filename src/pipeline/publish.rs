@@ -25,7 +25,11 @@ pub(crate) fn staging_dir(period_dir: &Path, batch: &str) -> PathBuf {
 
 /// Finishes runs committed but not published, and removes staging folders no
 /// committed run owns. Returns one line per thing done.
+///
+/// First of all, the continuity check ([`super::continuity::check`]): a ledger
+/// that does not know what the output folder published must not be trusted.
 pub(crate) fn recover(config: &Config, ledger: &mut dyn Ledger) -> Result<Vec<String>, PipelineError> {
+    super::continuity::check(config, &*ledger)?;
     let mut said = Vec::new();
     let staged = ledger.staged_runs()?;
     for run in &staged {

@@ -1,25 +1,34 @@
 //! `disburse returns`: applies bank receipts to the ledger, flags what must not be
 //! applied, and writes `returns/failures.csv` for every period touched.
 //!
-//! What is never applied silently: a reference we never sent, an amount other
-//! than the one we sent, and a status that contradicts a final one already
-//! recorded. Each is flagged (exit 2) and changes nothing.
+//! This file only orders the work and moves data: each line is decided by
+//! [`returns::decide`] (SPEC §6, §11) as the parser reads it. What one line cannot
+//! show — that the file names another office's account, that a batch status it
+//! inherits does not apply, that a later line gives the same payment another
+//! status — is known only once the file has been read; the receipt is then undone
+//! and read again with that knowledge, so nothing is resolved by line order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::{io_err, publish, Outcome, PipelineError};
+use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
-use crate::domain::{mask_id, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, StagedLine, Verdict};
-use crate::returns::{self, ReasonMap};
+use crate::domain::{mask_id, mask_numbers, mask_reference, Failure, PaymentStatus, Period, ReceiptLine};
+use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, Verdict};
+use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
 
-/// A receipt line that was not applied, and why.
+/// Kept here for `reissue`, which words statuses the same way.
+pub(crate) use crate::returns::status_zh;
+
+/// A receipt line (or a batch status) that was not applied, and why. The
+/// reference and the problem are masked where they look like an ID or account.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flag {
     pub file: String,
     pub position: u64,
+    /// The text line (`第12行`) or the element's XPath.
+    pub location: String,
     pub end_to_end_id: String,
     pub problem: String,
 }
@@ -27,8 +36,9 @@ pub struct Flag {
 /// What reading one receipt file found besides its lines.
 struct Read {
     kind: String,
-    /// camt.054: the account the bank notified; must be one of our payers.
+    /// camt.054: the account the bank notified, and whether the file is a camt.054.
     account: Option<String>,
+    camt: bool,
 }
 
 /// What became of one receipt file.
@@ -37,6 +47,7 @@ enum FileOutcome {
     Seen,
     Applied {
         kind: String,
+        sha256: String,
         applied: Applied,
         flags: Vec<Flag>,
         touched: BTreeSet<Period>,
@@ -49,7 +60,30 @@ enum FileOutcome {
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
     let mut ledger = crate::ledger::open(config)?;
-    let mut summary = publish::recover(config, ledger.as_mut())?;
+    let summary = publish::recover(config, ledger.as_mut())?;
+    apply(config, ledger.as_mut(), files, summary, Archive::Yes)
+}
+
+/// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`
+/// replays the archived copies themselves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Archive {
+    Yes,
+    Replay,
+}
+
+/// [`returns`] on an open, locked ledger: each receipt applied is archived
+/// ([`archive::prepare`]) before the transaction commits.
+pub(crate) fn apply(
+    config: &Config,
+    ledger: &mut dyn Ledger,
+    files: &[PathBuf],
+    mut summary: Vec<String>,
+    archiving: Archive,
+) -> Result<Outcome, PipelineError> {
+    let after = ledger.last_manifest_sha()?;
+    let fallback = ledger.periods()?.last().copied().unwrap_or_else(super::run::this_month);
+    let mut to_archive = Vec::new();
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let text_formats = text_formats(config)?;
     let mut flags = Vec::new();
@@ -61,12 +95,14 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
         let name = path.display().to_string();
         let outcome = apply_file(config, batch.as_mut(), path, &name, &text_formats, &reasons)?;
         super::fault::point("receipt");
-        let FileOutcome::Applied { kind, applied, flags: mut f, touched: t } = outcome else {
+        let FileOutcome::Applied { kind, sha256, applied, flags: mut f, touched: t } = outcome else {
             tracing::info!(event = "receipt_already_applied", file = %name);
             summary.push(format!("{name}：此回执已处理过，没有任何改动"));
             continue;
         };
         applied_total += applied.updated;
+        let period = t.last().copied().unwrap_or(fallback);
+        to_archive.push((path, sha256, period));
         touched.extend(t);
         tracing::info!(event = "receipt_applied", file = %name, kind = %kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
         summary.push(format!(
@@ -80,20 +116,32 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
         flags.append(&mut f);
     }
     tracing::debug!(event = "phase", phase = "receipts_decided");
+    let archived = match archiving {
+        Archive::Yes => {
+            let list: Vec<_> = to_archive
+                .iter()
+                .map(|(source, sha256, period)| archive::Applied { source, sha256, period: *period })
+                .collect();
+            archive::prepare(&config.output_dir, &list, after)?
+        }
+        Archive::Replay => Vec::new(),
+    };
+    super::fault::point("archived");
     batch.commit()?;
     tracing::debug!(event = "phase", phase = "receipts_committed");
+    archive::mark_applied(&config.output_dir, &archived)?;
     let mut failures_found = 0;
     for period in &touched {
-        failures_found += write_failures(config, ledger.as_ref(), *period)?;
+        failures_found += write_failures(config, &*ledger, *period)?;
     }
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
-        summary.push(format!("  待查 {} 第{}行 {}：{}", f.file, f.position, f.end_to_end_id, f.problem));
+        summary.push(format!("  待查 {} {} {}：{}", f.file, f.location, f.end_to_end_id, f.problem));
     }
     if flags.len() > 20 {
         summary.push(format!("  ……另有 {} 行待查", flags.len() - 20));
     }
-    if !flags.is_empty() {
+    if !flags.is_empty() && archiving == Archive::Yes {
         write_flags(config, &flags)?;
     }
     summary.push(format!("共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行", flags.len()));
@@ -101,8 +149,9 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
 }
 
 /// Reads one receipt file into the batch. Its lines are decided while it is read
-/// and hashed; a receipt whose bytes were applied before is then undone, and a
-/// camt.054 about another office's account is read again with every line flagged.
+/// and hashed; a receipt whose bytes were applied before is then undone; one that
+/// showed something a line alone could not (see the module) is undone and read
+/// again knowing it.
 fn apply_file(
     config: &Config,
     batch: &mut dyn ReceiptBatch,
@@ -112,23 +161,28 @@ fn apply_file(
     reasons: &ReasonMap,
 ) -> Result<FileOutcome, PipelineError> {
     batch.begin_receipt(name)?;
-    let mut sink =
-        Sink { batch, reasons, file: name, foreign: None, flags: Vec::new(), touched: BTreeSet::new(), error: None };
+    let mut sink = Sink::new(batch, reasons, name, FileFacts::default());
     let (sha256, read) = read_file(path, text_formats, &mut sink)?;
     if sink.batch.receipt_seen(&sha256)? {
         sink.batch.discard_receipt()?;
         return Ok(FileOutcome::Seen);
     }
-    if let Some(problem) = read.account.as_deref().and_then(|a| foreign_account(config, a)) {
+    let account_problem = if read.camt { account_problem(config, read.account.as_deref()) } else { None };
+    let void_inherited = sink.void_groups.keys().any(|g| sink.inherited.contains(g));
+    if account_problem.is_some() || void_inherited || !sink.contradicted.is_empty() {
+        let facts = FileFacts {
+            account_problem,
+            void_groups: std::mem::take(&mut sink.void_groups),
+            contradicted: std::mem::take(&mut sink.contradicted),
+        };
         sink.batch.discard_receipt()?;
         sink.batch.begin_receipt(name)?;
-        sink.flags.clear();
-        sink.touched.clear();
-        sink.foreign = Some(problem);
+        let batch = sink.batch;
+        sink = Sink::new(batch, reasons, name, facts);
         read_file(path, text_formats, &mut sink)?;
     }
     let applied = sink.batch.end_receipt(&sha256, &read.kind)?;
-    Ok(FileOutcome::Applied { kind: read.kind, applied, flags: sink.flags, touched: sink.touched })
+    Ok(FileOutcome::Applied { kind: read.kind, sha256, applied, flags: sink.flags, touched: sink.touched })
 }
 
 /// The text layouts the office's programs use, for return files that are not XML.
@@ -148,16 +202,36 @@ struct Sink<'a> {
     batch: &'a mut dyn ReceiptBatch,
     reasons: &'a ReasonMap,
     file: &'a str,
-    /// Every line is flagged with this problem (another office's camt.054).
-    foreign: Option<String>,
+    /// What an earlier reading of the file showed (nothing on the first).
+    facts: FileFacts,
     flags: Vec<Flag>,
     /// Periods with an applied line (their failures.csv is rewritten).
     touched: BTreeSet<Period>,
+    /// Found while reading: references given two final statuses, group and batch
+    /// statuses that do not apply, and those that lines took their status from.
+    contradicted: HashMap<String, Vec<PaymentStatus>>,
+    void_groups: std::collections::BTreeMap<u32, String>,
+    inherited: BTreeSet<u32>,
     /// The first ledger error (the parser goes on; the caller checks this).
     error: Option<LedgerError>,
 }
 
-impl Sink<'_> {
+impl<'a> Sink<'a> {
+    fn new(batch: &'a mut dyn ReceiptBatch, reasons: &'a ReasonMap, file: &'a str, facts: FileFacts) -> Sink<'a> {
+        Sink {
+            batch,
+            reasons,
+            file,
+            facts,
+            flags: Vec::new(),
+            touched: BTreeSet::new(),
+            contradicted: HashMap::new(),
+            void_groups: Default::default(),
+            inherited: BTreeSet::new(),
+            error: None,
+        }
+    }
+
     fn push(&mut self, mut l: ReceiptLine) {
         if self.error.is_some() {
             return;
@@ -165,13 +239,30 @@ impl Sink<'_> {
         if l.reason_code.is_empty() && matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
             l.reason_code = self.reasons.code_for(&l.reason_text).to_string();
         }
-        let (file, foreign, flags, touched) = (self.file, &self.foreign, &mut self.flags, &mut self.touched);
-        let result = self.batch.push(&l, &mut |s| match foreign {
-            Some(problem) => {
-                flags.push(flag_line(file, s, problem.clone()));
+        // The ledger keeps the bank's words, an account or ID number in them masked.
+        if let std::borrow::Cow::Owned(masked) = mask_numbers(&l.reason_text) {
+            l.reason_text = masked;
+        }
+        if let Some(g) = l.inherited {
+            self.inherited.insert(g);
+        }
+        let (file, facts, flags, touched) = (self.file, &self.facts, &mut self.flags, &mut self.touched);
+        let contradicted = &mut self.contradicted;
+        let result = self.batch.push(&l, &mut |s| match returns::decide(&l, s, facts) {
+            Decision::Apply => {
+                if let Some(p) = s.payment {
+                    touched.insert(p.period);
+                }
+                Verdict::Apply
+            }
+            Decision::Unchanged => Verdict::Unchanged,
+            Decision::Flag(problem) => {
+                if let Problem::ContradictsFile(said) = &problem {
+                    contradicted.insert(l.end_to_end_id.clone(), said.clone());
+                }
+                flags.push(flag(file, &l, &problem));
                 Verdict::Flagged
             }
-            None => decide(file, s, flags, touched),
         });
         if let Err(e) = result {
             self.error = Some(e);
@@ -186,6 +277,16 @@ impl Sink<'_> {
     }
 }
 
+fn flag(file: &str, l: &ReceiptLine, problem: &Problem) -> Flag {
+    Flag {
+        file: file.to_string(),
+        position: l.position,
+        location: l.place.to_string(),
+        end_to_end_id: mask_reference(&l.end_to_end_id).into_owned(),
+        problem: mask_numbers(&problem.to_string()).into_owned(),
+    }
+}
+
 /// Reads a receipt file's lines into the sink; returns the file's SHA-256 and
 /// what else it found.
 fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Result<(String, Read), PipelineError> {
@@ -195,10 +296,11 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
     let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
     if let Some(parsed) = streamed.map_err(|e| refuse(e.to_string()))? {
         for g in &parsed.group_statuses {
-            expand_group(g, sink)?;
+            group(g, sink)?;
         }
         sink.check()?;
-        return Ok((sha256, Read { kind: format!("{:?}", parsed.kind), account: parsed.account }));
+        let camt = parsed.kind == ReceiptKind::Camt054;
+        return Ok((sha256, Read { kind: format!("{:?}", parsed.kind), account: parsed.account, camt }));
     }
     // A text return file is read a line at a time, twice for the layout that
     // fits: once only counting (a file is one layout's only if every line of it
@@ -213,7 +315,7 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
                 f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |l| sink.push(l))
                     .map_err(|e| refuse(format!("as {}: {e} (the file changed while it was read)", f.name())))?;
                 sink.check()?;
-                return Ok((sha256, Read { kind: f.name().to_string(), account: None }));
+                return Ok((sha256, Read { kind: f.name().to_string(), account: None, camt: false }));
             }
             Err(e) => errors.push(format!("as {}: {e}", f.name())),
         }
@@ -255,92 +357,54 @@ fn parse_and_hash(
     })
 }
 
-/// A camt.054 about an account that is none of this office's payer accounts is
-/// another office's notification: every line is flagged, none applied.
-fn foreign_account(config: &Config, a: &str) -> Option<String> {
+/// Why a camt.054's lines about our payments cannot be used: it names an account
+/// that is none of this office's payer accounts (another office's notification),
+/// or none at all.
+fn account_problem(config: &Config, account: Option<&str>) -> Option<String> {
+    let Some(a) = account else {
+        return Some("回执没有写明通知的账户，无法确认是本单位的付款账户，未采用".into());
+    };
     if config.payers.values().any(|p| p.account == a) {
         return None;
     }
     Some(format!("回执通知的账户{}不是本单位的付款账户，未采用", crate::domain::mask_account(a)))
 }
 
-fn flag_line(file: &str, l: &StagedLine<'_>, problem: String) -> Flag {
-    Flag { file: file.to_string(), position: l.position, end_to_end_id: l.end_to_end_id.to_string(), problem }
-}
-
-/// A group or payment-information level status covers every line of the file it
-/// names (the bank file's MsgId is its file name without `.xml`).
-fn expand_group(g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineError> {
+/// A group or payment-information level status: if it does not apply (not our
+/// message or batch, or contradicting itself) it is flagged and changes nothing;
+/// a rejection that applies covers every line of the file it names (the bank
+/// file's MsgId is its file name without `.xml`).
+fn group(g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineError> {
+    let file = format!("{}.xml", g.original_msg_id);
+    let sent = sink.batch.sent_file(&file)?;
+    if let Some(why) = returns::group_problem(g, sent) {
+        let key = if g.original_pmt_inf_id.is_some() { g.position as u32 } else { 0 };
+        sink.void_groups.insert(key, why.clone());
+        let id = g.original_pmt_inf_id.as_deref().unwrap_or(&g.original_msg_id);
+        sink.flags.push(Flag {
+            file: sink.file.to_string(),
+            position: g.position,
+            location: g.place().to_string(),
+            end_to_end_id: mask_reference(id).into_owned(),
+            problem: why,
+        });
+        return Ok(());
+    }
     if g.status != PaymentStatus::Failed {
         return Ok(());
     }
-    for end_to_end_id in sink.batch.payments_in_file(&format!("{}.xml", g.original_msg_id))? {
+    for end_to_end_id in sink.batch.payments_in_file(&file)? {
         sink.push(ReceiptLine {
-            file: String::new(),
             position: g.position,
+            place: g.place(),
             end_to_end_id,
             status: PaymentStatus::Failed,
-            amount: None,
             reason_code: g.reason_code.clone(),
             reason_text: g.reason_text.clone(),
+            ..ReceiptLine::default()
         });
     }
     Ok(())
-}
-
-/// Whether one receipt line may be applied, or must be flagged. `pending` (an
-/// earlier line of the same receipt about the same payment) counts as the
-/// current status: a later line replaces the earlier update.
-fn decide(file: &str, l: &StagedLine<'_>, flags: &mut Vec<Flag>, touched: &mut BTreeSet<Period>) -> Verdict {
-    let mut flag = |problem: String| {
-        flags.push(flag_line(file, l, problem));
-        Verdict::Flagged
-    };
-    let Some(p) = l.payment else {
-        return flag("未知的业务参考号：本单位没有发出过这笔".into());
-    };
-    if let Some(a) = l.amount.filter(|a| *a != p.amount) {
-        return flag(format!("回执金额{a}元与发出金额{}元不符", p.amount));
-    }
-    let current = l.pending.unwrap_or(p.status);
-    match transition(current, l.status) {
-        Transition::Apply => {
-            touched.insert(p.period);
-            Verdict::Apply
-        }
-        Transition::Same => Verdict::Unchanged,
-        Transition::Contradicts => flag(format!(
-            "与已记录的最终状态矛盾（已记录：{}，回执：{}），未采用",
-            status_zh(current),
-            status_zh(l.status)
-        )),
-    }
-}
-
-enum Transition {
-    Apply,
-    Same,
-    Contradicts,
-}
-
-fn transition(from: PaymentStatus, to: PaymentStatus) -> Transition {
-    use PaymentStatus::*;
-    match (from, to) {
-        (a, b) if a == b => Transition::Same,
-        (Sent | Pending, Pending | Settled | Failed | Returned) => Transition::Apply,
-        (Settled, Returned) => Transition::Apply,
-        _ => Transition::Contradicts,
-    }
-}
-
-pub(crate) fn status_zh(s: PaymentStatus) -> &'static str {
-    match s {
-        PaymentStatus::Sent => "已发出",
-        PaymentStatus::Pending => "处理中",
-        PaymentStatus::Settled => "成功",
-        PaymentStatus::Failed => "失败",
-        PaymentStatus::Returned => "退票",
-    }
 }
 
 /// Rewrites `<period>/returns/failures.csv` from the ledger, and the death stop
@@ -437,13 +501,13 @@ fn failure(l: LedgerLine) -> Failure {
 }
 
 fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
-    let stamp = super::run::now_cn().format("%Y%m%d-%H%M%S");
+    let stamp = super::now_cn().format("%Y%m%d-%H%M%S");
     let path = config.output_dir.join("flags").join(format!("receipts-{stamp}.csv"));
     crate::fsutil::write_atomic_with(&path, |w| {
         let mut c = csv::Writer::from_writer(w);
-        c.write_record(["file", "position", "end_to_end_id", "problem"])?;
+        c.write_record(["file", "position", "end_to_end_id", "problem", "location"])?;
         for f in flags {
-            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem])?;
+            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem, &f.location])?;
         }
         c.flush()?;
         Ok(())

@@ -1,8 +1,6 @@
 //! `disburse run`: the whole pipeline — check, bank files, signatures, manifest,
 //! reports and the ledger, committed as one (see [`super::publish`]).
 
-use chrono::{DateTime, FixedOffset};
-
 use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
@@ -11,12 +9,24 @@ use crate::ledger::{BatchKind, Lock};
 use crate::sign::Signer;
 
 /// Now, in China Standard Time (what banks and clerks read).
-pub(crate) fn now_cn() -> DateTime<FixedOffset> {
-    chrono::Utc::now().with_timezone(&FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+/// The month it is now, in China Standard Time.
+pub(crate) fn this_month() -> Period {
+    super::now_cn().format("%Y-%m").to_string().parse().expect("a date's year and month are a period")
 }
 
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
+    run_locked(config, period, progress).inspect_err(|e| {
+        if !matches!(
+            e,
+            PipelineError::Ledger(crate::ledger::LedgerError::Locked(_) | crate::ledger::LedgerError::OfficeLocked(_))
+        ) {
+            super::check::withdraw_stale_reports(config, period)
+        }
+    })
+}
+
+fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
     let mut ledger = crate::ledger::open(config)?;
     let mut summary = publish::recover(config, ledger.as_mut())?;
@@ -28,7 +38,8 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
             summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
-            return Ok(Outcome { needs_person: false, summary });
+            // Lines still held this period need a person even when nothing new is paid (SPEC §7).
+            return Ok(Outcome { needs_person: prepared.held_lines() > 0, summary });
         }
         summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
         return Ok(Outcome { needs_person: true, summary });

@@ -2,12 +2,8 @@
 //! bank files, signatures, reports, manifest and ledger, into the staging folder
 //! and one ledger transaction, committed only when every file is whole.
 //!
-//! Three kinds of work overlap on the two cores the issue targets: this thread
-//! reads the rosters (pass 2) and writes the bank files and CSV reports; the
-//! report workbooks are written on their own threads (see `report::PaidReports`);
-//! the ledger records lines on another, fed in chunks through a bounded channel, and
-//! files are signed on another as each program's files are finished. Every channel is
-//! bounded, so memory does not grow with the number of lines.
+//! The threads this starts and the channels between them are drawn in
+//! [`super::threads`], which owns the ledger and signing threads.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -15,47 +11,16 @@ use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
 
 use chrono::{DateTime, FixedOffset};
 
+use super::threads::{self, record, sign_files, Spares, Stopped, ToLedger, CHUNK};
 use super::{fault, io_err, publish, PipelineError, Prepared, Progress};
 use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
 use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program, Text};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
 use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
-use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, SigningInfo};
+use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, RecordEntry, SigningInfo};
 use crate::sign::Signer;
 use crate::totals::RunTotals;
-
-/// Ledger lines per message to the recording thread.
-const CHUNK: usize = 4096;
-
-/// Emptied chunks going back to the thread that fills them.
-///
-/// Why: a chunk of [`CHUNK`] lines is over a megabyte. Allocated afresh for
-/// every chunk, the allocator took its pages from the system and gave them back
-/// when the chunk was freed, and faulting them in again was three quarters of a
-/// million-line run's ~200,000 page faults (~0.25 CPU-seconds).
-struct Spares<T> {
-    back: SyncSender<Vec<T>>,
-    ready: Receiver<Vec<T>>,
-}
-
-impl<T> Spares<T> {
-    fn new() -> Spares<T> {
-        let (back, ready) = sync_channel(4);
-        Spares { back, ready }
-    }
-
-    /// An empty chunk: a returned one if there is one.
-    fn take(ready: &Receiver<Vec<T>>) -> Vec<T> {
-        ready.try_recv().unwrap_or_else(|_| Vec::with_capacity(CHUNK))
-    }
-
-    /// Returns `chunk`, emptied; it is freed if enough are waiting.
-    fn give(back: &SyncSender<Vec<T>>, mut chunk: Vec<T>) {
-        chunk.clear();
-        let _ = back.try_send(chunk);
-    }
-}
 
 /// What a batch is written for: the period, its totals and the programs' formats.
 pub(crate) struct Frame<'a> {
@@ -124,12 +89,6 @@ pub(crate) struct Staged {
     pub amount: Fen,
 }
 
-/// What the ledger thread is told.
-enum ToLedger {
-    Lines(Vec<LedgerLine>),
-    Commit(Vec<FileRecord>, String),
-}
-
 /// The batch's fixed facts.
 pub(crate) struct BatchInfo<'a> {
     pub batch: &'a str,
@@ -150,8 +109,12 @@ pub(crate) fn stage(
     if staging.exists() {
         std::fs::remove_dir_all(&staging).map_err(io_err(&staging))?;
     }
-    let created = super::run::now_cn();
-    let earlier = Earlier { files: ledger.files_of_period(frame.period)?, last_sha: ledger.last_manifest_sha()? };
+    let created = super::now_cn();
+    let earlier = Earlier {
+        files: ledger.files_of_period(frame.period)?,
+        last_sha: ledger.last_manifest_sha()?,
+        records: earlier_records(&period_dir),
+    };
     let run = NewRun {
         period: frame.period,
         batch: info.batch.to_string(),
@@ -164,63 +127,60 @@ pub(crate) fn stage(
     let (tx, rx) = sync_channel::<ToLedger>(8);
     let (used_tx, used_rx) = sync_channel::<Vec<LedgerLine>>(8);
     std::thread::scope(|s| {
-        let recorder = std::thread::Builder::new()
-            .name("ledger".into())
-            .spawn_scoped(s, move || record(ledger, &run, rx, used_tx))
-            .map_err(no_thread)?;
+        let recorder = threads::spawn(s, "ledger", move || record(ledger, &run, rx, used_tx))?;
         let written = Writer::new(config, frame, info, created, &staging).and_then(|w| w.write(lines, &tx, &used_rx));
         let committed = written.and_then(|(files, count, amount)| {
-            let sha = write_manifest(config, frame, &earlier, info, &files, created, &staging)?;
+            never_published(&period_dir, &files)?;
+            let (reply, answer) = sync_channel(1);
+            tx.send(ToLedger::Seal(reply)).map_err(|_| PipelineError::from(Stopped::Ledger))?;
+            let record = answer.recv().map_err(|_| PipelineError::from(Stopped::Ledger))??;
+            fault::point("record");
+            let sha = write_manifest(config, frame, &earlier, info, (&files, record), created, &staging)?;
             fault::point("manifest");
             let sent = tx.send(ToLedger::Commit(files.clone(), sha));
             Ok((files, count, amount, sent.is_ok()))
         });
         drop(tx);
-        let recorded = recorder.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        let recorded = threads::join(recorder);
         match (committed, recorded) {
             (Ok((files, lines, amount, true)), Ok(Some(run_id))) => {
                 Ok(Staged { run_id, staging_dir: staging.clone(), files, lines, amount })
             }
             // The ledger's own error (e.g. a line already paid) explains a stop best.
-            (_, Err(e)) => Err(e.into()),
+            (_, Err(e)) => Err(e),
             (Err(e), _) => Err(e),
-            _ => Err(PipelineError::Refused("the ledger stopped recording before the run was complete".into())),
+            _ => Err(Stopped::LedgerEarly.into()),
         }
     })
-}
-
-/// The ledger thread: records lines as they come, commits on `Commit`. If the
-/// channel closes first, the run is abandoned (rolled back) and `None` returned.
-///
-/// Recorded chunks go back through `used` to be freed by the thread that reads
-/// the rosters, which allocated most of their strings: this thread is the
-/// longest of a run, and freeing another thread's memory was a tenth of it.
-fn record(
-    ledger: &mut (dyn Ledger + Send),
-    run: &NewRun,
-    rx: Receiver<ToLedger>,
-    used: SyncSender<Vec<LedgerLine>>,
-) -> Result<Option<i64>, LedgerError> {
-    let mut w = ledger.begin_run(run)?;
-    for msg in rx {
-        match msg {
-            ToLedger::Lines(lines) => {
-                w.add_lines(&lines)?;
-                let _ = used.try_send(lines); // if nobody takes them, they are freed here
-            }
-            ToLedger::Commit(files, sha) => {
-                tracing::debug!(event = "phase", phase = "ledger_lines_recorded");
-                return w.commit(&files, &sha).map(Some);
-            }
-        }
-    }
-    Ok(None)
 }
 
 /// The period's files and chain link before this batch.
 struct Earlier {
     files: Vec<FileRecord>,
     last_sha: Option<String>,
+    /// The payment records of the period's earlier batches (from its current manifest).
+    records: Vec<RecordEntry>,
+}
+
+/// The records the period's current manifest lists (none if it has none yet;
+/// one that cannot be read is refused by [`keep_history`]).
+fn earlier_records(period_dir: &Path) -> Vec<RecordEntry> {
+    std::fs::read(period_dir.join(manifest::MANIFEST_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Manifest>(&b).ok())
+        .map(|m| m.records)
+        .unwrap_or_default()
+}
+
+/// No bank file name is ever written twice for the office (SPEC §8): a name
+/// already in the period's `bank/` is refused here, one the ledger knows from
+/// any period by the ledger itself ([`LedgerError::FileNameUsed`]).
+fn never_published(period_dir: &Path, files: &[FileRecord]) -> Result<(), PipelineError> {
+    let bank = period_dir.join("bank");
+    match files.iter().find(|f| bank.join(&f.name).exists()) {
+        Some(f) => Err(LedgerError::FileNameUsed { name: f.name.clone() }.into()),
+        None => Ok(()),
+    }
 }
 
 /// The writing side of [`stage`].
@@ -300,23 +260,19 @@ impl<'a> Writer<'a> {
         let (signer, formats) = (self.info.signer, self.frame.formats);
         let summary = self.reports.is_some().then(|| Summary::of(&self));
         let (written, fed, signed, summarised) = std::thread::scope(|s| {
-            let signing = std::thread::Builder::new()
-                .name("sign".into())
-                .spawn_scoped(s, move || sign_files(sign_rx, signer, formats))
-                .map_err(no_thread)?;
+            let signing = threads::spawn(s, "sign", move || sign_files(sign_rx, signer, formats))?;
             let writer = &mut self;
             let chunks =
                 BankChunks { lines: line_rx, spare_lines: line_spares.back, spare_ledger: ledger_spares.ready };
-            let handle = std::thread::Builder::new()
-                .name("bank".into())
-                .spawn_scoped(s, move || writer.write_lines(chunks, &plans, tx, sign_tx))
-                .map_err(no_thread)?;
+            let handle = threads::spawn(s, "bank", move || writer.write_lines(chunks, &plans, tx, sign_tx))?;
             let mut chunk = Vec::with_capacity(CHUNK);
             let fed = lines.feed(&mut |line, link| {
                 chunk.push((line, link));
                 if chunk.len() == CHUNK {
                     let next = Spares::take(&line_spares.ready);
-                    line_tx.send(std::mem::replace(&mut chunk, next)).map_err(|_| writer_gone())?;
+                    line_tx
+                        .send(std::mem::replace(&mut chunk, next))
+                        .map_err(|_| PipelineError::from(Stopped::Writer))?;
                     // Recorded ledger chunks: their strings are freed here, where
                     // most were allocated, and the vectors go back to the bank thread.
                     used.try_iter().for_each(|v| Spares::give(&ledger_spares.back, v));
@@ -333,15 +289,15 @@ impl<'a> Writer<'a> {
                 (Ok((exceptions, changes)), Some(summary)) => summary.write(exceptions, changes),
                 _ => Ok(()),
             };
-            let written = handle.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-            let signed = signing.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+            let written = threads::join(handle);
+            let signed = threads::join(signing);
             Ok::<_, PipelineError>((written, fed, signed, summarised))
         })?;
         // The writer's own error explains a stop best (when it fails, it removes the
         // files it wrote, and the signer may then fail on one of them), unless it
         // stopped because the signer did; then the signer's; "… stopped" least.
         let written = match written {
-            Err(e) if !is_signer_gone(&e) => return Err(e),
+            Err(e) if !matches!(e, PipelineError::Stopped(Stopped::Signer)) => return Err(e),
             w => w,
         };
         self.files = signed?;
@@ -394,7 +350,8 @@ impl<'a> Writer<'a> {
                 chunk.push(ledger_line(line, self.frame.period, file, link));
                 if chunk.len() == CHUNK {
                     let next = Spares::take(&chunks.spare_ledger);
-                    tx.send(ToLedger::Lines(std::mem::replace(&mut chunk, next))).map_err(|_| ledger_gone())?;
+                    tx.send(ToLedger::Lines(std::mem::replace(&mut chunk, next)))
+                        .map_err(|_| PipelineError::from(Stopped::Ledger))?;
                 }
             }
             Spares::give(&chunks.spare_lines, lines);
@@ -403,7 +360,7 @@ impl<'a> Writer<'a> {
             finish_program(done, &sign)?;
         }
         if !chunk.is_empty() {
-            tx.send(ToLedger::Lines(chunk)).map_err(|_| ledger_gone())?;
+            tx.send(ToLedger::Lines(chunk)).map_err(|_| PipelineError::from(Stopped::Ledger))?;
         }
         Ok((count, amount))
     }
@@ -478,7 +435,7 @@ fn finish_program(o: Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Result
     tracing::debug!(event = "phase", phase = "bank_files_written", program = o.program.code());
     fault::point("bankfile");
     match written.get(o.signed..) {
-        Some(rest) if !rest.is_empty() => sign.send((o.program, rest.to_vec())).map_err(|_| signer_gone()),
+        Some(rest) if !rest.is_empty() => sign.send((o.program, rest.to_vec())).map_err(|_| Stopped::Signer.into()),
         _ => Ok(()),
     }
 }
@@ -496,73 +453,7 @@ fn send_closed(o: &mut Open, sign: &Sender<(Program, Vec<WrittenFile>)>) -> Resu
     }
     let new = closed[o.signed..].to_vec();
     o.signed = closed.len();
-    sign.send((o.program, new)).map_err(|_| signer_gone())
-}
-
-/// The `sign` thread: signs each finished bank file and records it for the
-/// manifest, in the order the files were written; then makes the bank files,
-/// their signatures and their folder durable, all together, before the run's
-/// manifest is written and its ledger transaction commits.
-///
-/// Why all together at the end: the files are in the staging folder, which
-/// nothing trusts before that commit. Synced one by one (the file, its `.sig`,
-/// the folder), a run's ~150 files were ~450 waits for the disk: on the `bank`
-/// thread they stalled every thread behind it, and on this one they left it
-/// behind the last line by 50–150 ms. Their writeback is started as each is
-/// closed, so the sync at the end mostly confirms what is already written.
-fn sign_files(
-    rx: Receiver<(Program, Vec<WrittenFile>)>,
-    signer: &Signer,
-    formats: &BTreeMap<Program, Format>,
-) -> Result<Vec<FileRecord>, PipelineError> {
-    let mut files = Vec::new();
-    let mut to_sync: Vec<PathBuf> = Vec::new();
-    let mut dirs: Vec<PathBuf> = Vec::new();
-    for (program, written) in rx {
-        for w in written {
-            if let Some(dir) = w.path.parent().filter(|d| !dirs.iter().any(|k| k == d)) {
-                dirs.push(dir.to_path_buf());
-            }
-            let sig = manifest::sign_staged_file(&w.path, signer)?;
-            to_sync.extend([w.path, sig]);
-            fault::point("signed");
-            files.push(FileRecord {
-                name: w.file_name,
-                program,
-                format: formats[&program].name().to_string(),
-                lines: w.lines,
-                total: w.total,
-                sha256: w.sha256,
-            });
-        }
-    }
-    crate::fsutil::sync_files(&to_sync).map_err(|(path, e)| io_err(path)(e))?;
-    for dir in &dirs {
-        crate::fsutil::sync_dir(dir).map_err(io_err(dir))?;
-    }
-    Ok(files)
-}
-
-const SIGNER_GONE: &str = "the bank file signer stopped (its error follows)";
-
-fn signer_gone() -> PipelineError {
-    PipelineError::Refused(SIGNER_GONE.into())
-}
-
-fn is_signer_gone(e: &PipelineError) -> bool {
-    matches!(e, PipelineError::Refused(m) if m == SIGNER_GONE)
-}
-
-fn no_thread(e: std::io::Error) -> PipelineError {
-    PipelineError::Refused(format!("cannot start a thread ({e}): the machine is out of resources; try again"))
-}
-
-fn writer_gone() -> PipelineError {
-    PipelineError::Refused("the bank file writer stopped (its error follows)".into())
-}
-
-fn ledger_gone() -> PipelineError {
-    PipelineError::Refused("the ledger stopped recording (its error follows)".into())
+    sign.send((o.program, new)).map_err(|_| Stopped::Signer.into())
 }
 
 fn batch_number(batch: &str) -> u32 {
@@ -602,7 +493,7 @@ fn write_manifest(
     frame: &Frame,
     earlier: &Earlier,
     info: &BatchInfo,
-    new_files: &[FileRecord],
+    (new_files, record): (&[FileRecord], RecordEntry),
     created: DateTime<FixedOffset>,
     staging: &Path,
 ) -> Result<String, PipelineError> {
@@ -652,6 +543,12 @@ fn write_manifest(
         programs,
         previous_manifest_sha256: earlier.last_sha.clone(),
         signing: SigningInfo::of(info.signer),
+        records: {
+            let mut records: Vec<RecordEntry> =
+                earlier.records.iter().filter(|r| r.run_id != record.run_id).cloned().collect();
+            records.push(record);
+            records
+        },
     };
     Ok(manifest::write_manifest(staging, &m, info.signer)?)
 }
@@ -676,28 +573,4 @@ fn keep_history(period_dir: &Path, staging: &Path) -> Result<(), PipelineError> 
         crate::fsutil::write_atomic(&hist.join(format!("{name}.sig")), &sig).map_err(io_err(&hist))?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A chunk given back comes out of `take` empty, with its allocation kept;
-    /// with none waiting, `take` makes one of a chunk's size; and past the
-    /// channel's few places a returned chunk is simply freed.
-    #[test]
-    fn spare_chunks_are_reused_emptied() {
-        let spares = Spares::<String>::new();
-        let mut v = Spares::take(&spares.ready);
-        assert_eq!((v.len(), v.capacity()), (0, CHUNK));
-        v.push("line".into());
-        let at = v.as_ptr();
-        Spares::give(&spares.back, v);
-        let again = Spares::take(&spares.ready);
-        assert_eq!((again.len(), again.as_ptr()), (0, at));
-        for _ in 0..10 {
-            Spares::give(&spares.back, vec![String::new()]);
-        }
-        assert_eq!(spares.ready.try_iter().count(), 4);
-    }
 }

@@ -165,7 +165,7 @@ fn apply(config: &Config, inbox: &Path, file: &Ready) -> Result<Done, PipelineEr
     let name = file_name(&file.path);
     match super::returns(config, std::slice::from_ref(&file.path)) {
         Ok(outcome) => {
-            let dir = inbox.join("processed").join(super::run::now_cn().format("%Y%m%d").to_string());
+            let dir = inbox.join("processed").join(super::now_cn().format("%Y%m%d").to_string());
             let to = move_with_marker(file, &dir)?;
             for line in &outcome.summary {
                 tracing::info!(file = %name, "{line}");

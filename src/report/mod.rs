@@ -69,7 +69,7 @@ pub enum ReportSet {
 /// Why a report could not be written. Nothing half-written is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("could not write report {}: {cause}; check that the folder is writable and the disk is not full, then run again", path.display())]
+    #[error("could not write report {}: {}", path.display(), crate::fsutil::Explained(cause))]
     Io { path: PathBuf, cause: io::Error },
     #[error("could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display())]
     Xlsx { path: PathBuf, message: String },

@@ -16,16 +16,18 @@
 //! every `TxDtls`, returns or not) in the file. Error messages give line numbers.
 
 mod camt054;
+mod decide;
 mod pain002;
 mod reasons;
 mod xml;
 
+pub use decide::{decide, group_problem, status_zh, transition, Decision, FileFacts, Problem, Transition};
 pub use reasons::{action_zh, is_death, reason_zh, ReasonMap, REASONS_FILE};
 
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use crate::domain::{PaymentStatus, ReceiptLine};
+use crate::domain::{Conflict, PaymentStatus, Place, ReceiptLine};
 use xml::Walker;
 
 /// Which receipt message a file is.
@@ -67,6 +69,18 @@ pub struct GroupStatus {
     /// 0 for the group level; the 1-based ordinal of the `OrgnlPmtInfAndSts`
     /// element for a PmtInf block.
     pub position: u64,
+    /// The block says two different statuses or ids: it applies to nothing.
+    pub conflict: Option<Conflict>,
+}
+
+impl GroupStatus {
+    /// Where the status stands in the file.
+    pub fn place(&self) -> Place {
+        match self.original_pmt_inf_id {
+            None => Place::Pain002Group,
+            Some(_) => Place::Pain002Block(self.position as u32),
+        }
+    }
 }
 
 /// Why a receipt (or the reason table) cannot be used. A receipt is refused
@@ -77,7 +91,7 @@ pub enum ReturnsError {
     #[error("{file}: line {line}: {message}")]
     Malformed { file: String, line: u64, message: String },
     /// Well-formed XML, but not a message this program reads.
-    #[error("{file}: line {line}: not a pain.002 or camt.054 receipt ({found}); ask the bank for a pain.002.001.03/.10 status report or a camt.054.001.08 notification")]
+    #[error("{file}: line {line}: not a pain.002 or camt.054 receipt ({found}); ask the bank for a pain.002.001.03/.10 status report or a camt.054.001.02/.04/.06/.08 notification")]
     NotAReceipt { file: String, line: u64, found: String },
     /// `formats/reasons.toml` (built-in or the office's) is not a valid table.
     #[error("reason table {file}: {message}")]
@@ -89,9 +103,9 @@ pub enum ReturnsError {
 /// they are XML but not a readable pain.002 / camt.054, or are broken anywhere.
 ///
 /// The kind comes from the root's namespace (`pain.002.001.03`, `.10`,
-/// `camt.054.001.08`; other versions are refused); a file without one is judged
-/// by its message element, a `CstmrPmtStsRpt` then counting as v03 (v03 and v10
-/// are read alike).
+/// `camt.054.001.02`, `.04`, `.06`, `.08`; any other namespace, ISO or not, is
+/// refused); a file without one is judged by its message element, a
+/// `CstmrPmtStsRpt` then counting as v03 (v03 and v10 are read alike).
 ///
 /// Reason codes are left as the bank sent them: a line with only a Chinese text
 /// has an empty `reason_code`; [`ReasonMap::complete`] fills it in.
@@ -138,6 +152,19 @@ pub fn stream_xml_file(
     let mut head = Vec::new();
     std::fs::File::open(path).and_then(|f| f.take(1024).read_to_end(&mut head)).map_err(unreadable)?;
     let Some(bom) = xml::streamable_utf8(&head) else {
+        let size = std::fs::metadata(path).map_err(unreadable)?.len();
+        if size > WHOLE_MAX {
+            return Err(xml::malformed(
+                file,
+                1,
+                format!(
+                    "a receipt that is not UTF-8 is read whole, up to {} MB, and this one has {} MB: ask the bank \
+                     to send it in UTF-8",
+                    WHOLE_MAX >> 20,
+                    size >> 20
+                ),
+            ));
+        }
         let bytes = std::fs::read(path).map_err(unreadable)?;
         return stream_xml_receipt(&bytes, file, sink);
     };
@@ -158,6 +185,10 @@ pub fn stream_xml_file(
     };
     Ok(Some(parsed))
 }
+
+/// The largest receipt read whole (GBK, UTF-16: decoded before it is read); why:
+/// decoding holds the file twice, and memory stays under 1 GB whatever the file.
+const WHOLE_MAX: u64 = 256 << 20;
 
 /// Maps a pain.002 status code (group, PmtInf or transaction level) to a
 /// payment status. v10 codes are an open list, so unknown codes are provisional.

@@ -2,10 +2,14 @@
 //!
 //! v03 and v10 share the element names this reader needs; v10's status codes are
 //! an open list, so any 1–4 character code is accepted (unknown ones = pending).
+//!
+//! An element that says one thing twice differently (two `TxSts`, two
+//! `OrgnlEndToEndId`s, two amounts, an amount with an element inside) is not
+//! resolved by taking the last: the line carries a [`Conflict`] and is flagged.
 
 use super::xml::{Reason, Step, Tag, Walker};
 use super::{status_of, GroupStatus, ParsedReceipt, ReceiptKind, ReturnsError};
-use crate::domain::{mask_account, Fen, ReceiptLine};
+use crate::domain::{mask_account, Conflict, Fen, Place, ReceiptLine};
 
 /// The status block being read: the original group or one PmtInf block.
 #[derive(Default)]
@@ -14,17 +18,33 @@ struct Block {
     status: Option<String>,
     reason: Reason,
     ordinal: u64,
+    /// `TxInfAndSts` read in this block so far.
+    txs: u32,
+    conflict: Option<Conflict>,
 }
 
 /// The `TxInfAndSts` being read.
 #[derive(Default)]
 struct Tx {
     ordinal: u64,
+    place: Place,
     start: usize,
     e2e: Option<String>,
     status: Option<String>,
     reason: Reason,
     amount: Option<Fen>,
+    conflict: Option<Conflict>,
+}
+
+/// Sets `slot` to `value`, or records `conflict` when it already holds another value.
+fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
+    match slot {
+        Some(v) if *v != value => {
+            conflicts.get_or_insert(conflict);
+        }
+        Some(_) => {}
+        None => *slot = Some(value),
+    }
 }
 
 #[derive(Default)]
@@ -36,6 +56,8 @@ struct State {
     pmt_count: u64,
     tx: Option<Tx>,
     tx_count: u64,
+    /// `TxInfAndSts` directly under the report (not in a PmtInf block).
+    loose_txs: u32,
     lines: Vec<ReceiptLine>,
     groups: Vec<GroupStatus>,
 }
@@ -81,7 +103,17 @@ impl State {
             }
             Tag::TxInfAndSts => {
                 self.tx_count += 1;
-                self.tx = Some(Tx { ordinal: self.tx_count, start: w.offset(), ..Tx::default() });
+                let block = match self.pmt.as_mut() {
+                    Some(p) => {
+                        p.txs += 1;
+                        Place::Pain002Tx { block: p.ordinal as u32, tx: p.txs }
+                    }
+                    None => {
+                        self.loose_txs += 1;
+                        Place::Pain002Tx { block: 0, tx: self.loose_txs }
+                    }
+                };
+                self.tx = Some(Tx { ordinal: self.tx_count, place: block, start: w.offset(), ..Tx::default() });
             }
             _ => {}
         }
@@ -93,16 +125,22 @@ impl State {
         }
         match tag {
             Tag::MsgId if w.at(&[Tag::GrpHdr, Tag::MsgId]) => self.message_id = Some(w.value()),
-            Tag::OrgnlMsgId if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::OrgnlMsgId]) => self.orgnl_msg_id = Some(w.value()),
+            Tag::OrgnlMsgId if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::OrgnlMsgId]) => {
+                once(&mut self.orgnl_msg_id, w.value(), &mut self.grp.conflict, Conflict::TwoReferences)
+            }
             Tag::GrpSts if w.at(&[Tag::OrgnlGrpInfAndSts, Tag::GrpSts]) => {
-                self.grp.status = Some(check_code(w, "GrpSts")?)
+                let code = check_code(w, "GrpSts")?;
+                once(&mut self.grp.status, code, &mut self.grp.conflict, Conflict::TwoStatuses)
             }
             Tag::OrgnlGrpInfAndSts => self.finish_group(w)?,
             Tag::OrgnlPmtInfId if w.at(&[Tag::OrgnlPmtInfAndSts, Tag::OrgnlPmtInfId]) => {
-                self.pmt_mut().pmt_inf_id = Some(w.value())
+                let p = self.pmt_mut();
+                once(&mut p.pmt_inf_id, w.value(), &mut p.conflict, Conflict::TwoReferences)
             }
             Tag::PmtInfSts if w.at(&[Tag::OrgnlPmtInfAndSts, Tag::PmtInfSts]) => {
-                self.pmt_mut().status = Some(check_code(w, "PmtInfSts")?)
+                let code = check_code(w, "PmtInfSts")?;
+                let p = self.pmt_mut();
+                once(&mut p.status, code, &mut p.conflict, Conflict::TwoStatuses)
             }
             Tag::OrgnlPmtInfAndSts => self.finish_pmt(w)?,
             _ => {
@@ -128,7 +166,7 @@ impl State {
     fn finish_group(&mut self, w: &Walker) -> Result<(), ReturnsError> {
         let original_msg_id = self.orgnl_msg_id(w)?;
         if let Some(raw) = self.grp.status.clone() {
-            self.groups.push(group_status(original_msg_id, None, raw, &self.grp.reason, 0));
+            self.groups.push(group_status(original_msg_id, None, raw, &self.grp, 0));
         }
         Ok(())
     }
@@ -139,11 +177,12 @@ impl State {
         };
         let id = p
             .pmt_inf_id
+            .clone()
             .filter(|s| !s.is_empty())
             .ok_or_else(|| w.error(format!("OrgnlPmtInfAndSts #{} without OrgnlPmtInfId", p.ordinal)))?;
-        if let Some(raw) = p.status {
+        if let Some(raw) = &p.status {
             let msg = self.orgnl_msg_id(w)?;
-            self.groups.push(group_status(msg, Some(id), raw, &p.reason, p.ordinal));
+            self.groups.push(group_status(msg, Some(id), raw.clone(), &p, p.ordinal));
         }
         Ok(())
     }
@@ -159,11 +198,14 @@ impl State {
             .filter(|s| !s.is_empty())
             .ok_or_else(|| w.error_at(tx.start, format!("TxInfAndSts #{} without OrgnlEndToEndId", tx.ordinal)))?;
         let inherited = self.pmt.as_ref().filter(|p| p.status.is_some()).unwrap_or(&self.grp);
-        let (raw, reason) = match tx.status {
-            Some(s) => (s, &tx.reason),
+        let from = if std::ptr::eq(inherited, &self.grp) { 0 } else { inherited.ordinal as u32 };
+        let (raw, reason, inherited_from) = match tx.status {
+            Some(s) => (s, &tx.reason, None),
             None => match inherited.status.clone() {
-                Some(s) if tx.reason.code.is_empty() && tx.reason.texts.is_empty() => (s, &inherited.reason),
-                Some(s) => (s, &tx.reason),
+                Some(s) if tx.reason.code.is_empty() && tx.reason.texts.is_empty() => {
+                    (s, &inherited.reason, Some(from))
+                }
+                Some(s) => (s, &tx.reason, Some(from)),
                 None => {
                     let msg = format!("TxInfAndSts {e2e} has no TxSts and no PmtInfSts/GrpSts to take it from");
                     return Err(w.error_at(tx.start, msg));
@@ -171,13 +213,16 @@ impl State {
             },
         };
         self.lines.push(ReceiptLine {
-            file: String::new(),
             position: tx.ordinal,
+            place: tx.place,
             end_to_end_id: e2e,
             status: status_of(&raw),
             amount: tx.amount,
             reason_code: reason.code.clone(),
             reason_text: reason.text(),
+            inherited: inherited_from,
+            conflict: tx.conflict,
+            ..ReceiptLine::default()
         });
         Ok(())
     }
@@ -186,24 +231,33 @@ impl State {
 /// Reads one closed element inside a `TxInfAndSts`.
 fn tx_field(tx: &mut Tx, w: &Walker, tag: Tag) -> Result<(), ReturnsError> {
     match tag {
-        Tag::OrgnlEndToEndId if w.at(&[Tag::TxInfAndSts, Tag::OrgnlEndToEndId]) => tx.e2e = Some(w.value()),
-        Tag::TxSts if w.at(&[Tag::TxInfAndSts, Tag::TxSts]) => tx.status = Some(check_code(w, "TxSts")?),
+        Tag::OrgnlEndToEndId if w.at(&[Tag::TxInfAndSts, Tag::OrgnlEndToEndId]) => {
+            once(&mut tx.e2e, w.value(), &mut tx.conflict, Conflict::TwoReferences)
+        }
+        Tag::TxSts if w.at(&[Tag::TxInfAndSts, Tag::TxSts]) => {
+            once(&mut tx.status, check_code(w, "TxSts")?, &mut tx.conflict, Conflict::TwoStatuses)
+        }
         Tag::InstdAmt if w.at(&[Tag::TxInfAndSts, Tag::OrgnlTxRef, Tag::Amt, Tag::InstdAmt]) => {
-            tx.amount = Some(w.amount("OrgnlTxRef/Amt/InstdAmt")?)
+            if !w.leaf() {
+                tx.conflict.get_or_insert(Conflict::AmountNotText);
+            } else {
+                once(&mut tx.amount, w.amount("OrgnlTxRef/Amt/InstdAmt")?, &mut tx.conflict, Conflict::TwoAmounts)
+            }
         }
         _ => tx.reason.feed(w, Tag::TxInfAndSts, Tag::StsRsnInf, tag),
     }
     Ok(())
 }
 
-fn group_status(msg: String, pmt: Option<String>, raw: String, r: &Reason, position: u64) -> GroupStatus {
+fn group_status(msg: String, pmt: Option<String>, raw: String, b: &Block, position: u64) -> GroupStatus {
     GroupStatus {
         original_msg_id: msg,
         original_pmt_inf_id: pmt,
         status: status_of(&raw),
         raw_status: raw,
-        reason_code: r.code.clone(),
-        reason_text: r.text(),
+        reason_code: b.reason.code.clone(),
+        reason_text: b.reason.text(),
         position,
+        conflict: b.conflict,
     }
 }

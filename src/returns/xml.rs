@@ -3,14 +3,16 @@
 //! walker that knows the element path and the text of the element just closed.
 
 use std::borrow::Cow;
+use std::cell::Cell;
 use std::io::BufRead;
 use std::path::Path;
+use std::rc::Rc;
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{ReceiptKind, ReturnsError};
-use crate::domain::{parse_amount, Fen};
+use crate::domain::{mask_numbers, parse_amount, Fen};
 
 const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
@@ -149,19 +151,27 @@ pub(super) fn sniff_kind(text: &str, file: &str) -> Result<ReceiptKind, ReturnsE
     sniff_kind_in(Box::new(text.as_bytes()), Source::Text(text), file)
 }
 
-/// [`sniff_kind`] on a stream (it reads only up to the message element).
+/// [`sniff_kind`] on a stream (it reads only up to the message element, within
+/// the same limits as [`Walker`]).
 pub(super) fn sniff_kind_in(
     input: Box<dyn BufRead + '_>,
     src: Source<'_>,
     file: &str,
 ) -> Result<ReceiptKind, ReturnsError> {
-    let mut reader = Reader::from_reader(input);
+    let guard = Guard::new(input);
+    let used = guard.used.clone();
+    let mut reader = Reader::from_reader(guard);
     let mut buf = Vec::new();
     let mut names: Vec<String> = Vec::new();
     let mut ns: Option<String> = None;
     while names.len() < 2 {
         buf.clear();
+        let at = reader.buffer_position() as usize;
+        used.set(0);
         let ev = reader.read_event_into(&mut buf).map_err(|e| {
+            if used.get() > NODE_MAX {
+                return node_too_big(file, src.line_of(at));
+            }
             let line = src.line_of(reader.error_position() as usize);
             malformed(file, line, format!("not well-formed XML: {e}"))
         })?;
@@ -179,8 +189,8 @@ pub(super) fn sniff_kind_in(
                 "not well-formed XML: an element name with characters no XML name has".into(),
             ));
         }
-        if names.is_empty() {
-            ns = iso_namespace(&start);
+        if ns.is_none() {
+            ns = own_namespace(&start);
         }
         names.push(start.local_name().into_inner().to_string());
     }
@@ -199,11 +209,23 @@ pub(super) fn sniff_kind_in(
         _ => None,
     };
     let kind = match ns.as_deref() {
-        Some("pain.002.001.03") => Some(ReceiptKind::Pain002V03),
-        Some("pain.002.001.10") => Some(ReceiptKind::Pain002V10),
-        Some("camt.054.001.08") => Some(ReceiptKind::Camt054),
-        Some(other) => return Err(not_receipt(format!("namespace {ISO_NS}{other} is not a supported version"))),
         None => by_name,
+        Some(ns) => {
+            match ns.get(..ISO_NS.len()).filter(|p| p.eq_ignore_ascii_case(ISO_NS)).map(|_| &ns[ISO_NS.len()..]) {
+                Some("pain.002.001.03") => Some(ReceiptKind::Pain002V03),
+                Some("pain.002.001.10") => Some(ReceiptKind::Pain002V10),
+                Some("camt.054.001.02" | "camt.054.001.04" | "camt.054.001.06" | "camt.054.001.08") => {
+                    Some(ReceiptKind::Camt054)
+                }
+                Some(other) => {
+                    return Err(not_receipt(format!("namespace {ISO_NS}{other} is not a supported version")))
+                }
+                None => {
+                    let shown = mask_numbers(ns);
+                    return Err(not_receipt(format!("namespace '{shown}' is not an ISO 20022 namespace")));
+                }
+            }
+        }
     };
     let same_message = match (kind, by_name) {
         (Some(ReceiptKind::Camt054), Some(b)) => b == ReceiptKind::Camt054,
@@ -224,15 +246,16 @@ fn valid_name(name: &str) -> bool {
     first_ok && chars.all(|c| c.is_alphanumeric() || matches!(c, '-' | '.' | '_' | ':'))
 }
 
-/// The ISO 20022 message identifier (`pain.002.001.03`) of the root's default or
-/// prefixed namespace, if it declares one.
-fn iso_namespace(start: &BytesStart) -> Option<String> {
-    start.attributes().flatten().find_map(|a| {
-        let key = a.key.into_inner();
-        let is_ns = key == "xmlns" || key.starts_with("xmlns:");
-        let v = a.value.trim();
-        (is_ns && v.starts_with(ISO_NS)).then(|| v[ISO_NS.len()..].to_string())
-    })
+/// The namespace an element's own name is in, if the element declares it: the
+/// default `xmlns`, or `xmlns:p` for a `p:`-prefixed name. Why only that one: a
+/// root may declare other namespaces (`xsi`, a bank's extension) that say nothing
+/// about what the document is.
+fn own_namespace(start: &BytesStart) -> Option<String> {
+    let key = match start.name().prefix() {
+        Some(p) => format!("xmlns:{}", p.into_inner()),
+        None => "xmlns".to_string(),
+    };
+    start.attributes().flatten().find(|a| a.key.into_inner() == key).map(|a| a.value.trim().to_string())
 }
 
 /// The elements the readers care about; everything else is `Other`. A small
@@ -271,6 +294,9 @@ pub(super) enum Tag {
     RtrInf,
     Sts,
     RvslInd,
+    CdtDbtInd,
+    AmtDtls,
+    TxAmt,
     Other,
 }
 
@@ -309,6 +335,9 @@ impl Tag {
             "RtrInf" => Tag::RtrInf,
             "Sts" => Tag::Sts,
             "RvslInd" => Tag::RvslInd,
+            "CdtDbtInd" => Tag::CdtDbtInd,
+            "AmtDtls" => Tag::AmtDtls,
+            "TxAmt" => Tag::TxAmt,
             _ => Tag::Other,
         }
     }
@@ -326,7 +355,12 @@ pub(super) enum Step {
 /// Streams a document as [`Step`]s, keeping the element path and the text of
 /// the innermost element. Any XML error becomes a refusal naming file and line.
 pub(super) struct Walker<'a> {
-    reader: Reader<Box<dyn BufRead + 'a>>,
+    reader: Reader<Guard<Box<dyn BufRead + 'a>>>,
+    /// Bytes the reader took for the event being read (see [`Guard`]).
+    used: Rc<Cell<usize>>,
+    /// Depth of the element opened last: an element closing at that depth had no
+    /// child element (its text is all there is).
+    last_open: usize,
     /// Reused event buffer.
     buf: Vec<u8>,
     src: Source<'a>,
@@ -357,9 +391,7 @@ impl Source<'_> {
     pub fn line_of(&self, offset: usize) -> u64 {
         match self {
             Source::Text(t) => line_at(t, offset),
-            Source::File { path, bom } => {
-                std::fs::read(path).map(|b| line_at_bytes(b.get(*bom..).unwrap_or(&[]), offset)).unwrap_or(0)
-            }
+            Source::File { path, bom } => lines_in_file(path, *bom, offset).unwrap_or(0),
         }
     }
 }
@@ -371,10 +403,14 @@ impl<'a> Walker<'a> {
 
     /// Walks any UTF-8 stream; `src` finds line numbers for errors.
     pub fn over(input: Box<dyn BufRead + 'a>, src: Source<'a>, file: &'a str) -> Walker<'a> {
-        let mut reader = Reader::from_reader(input);
+        let guard = Guard::new(input);
+        let used = guard.used.clone();
+        let mut reader = Reader::from_reader(guard);
         reader.config_mut().check_end_names = true;
         Walker {
             reader,
+            used,
+            last_open: 0,
             buf: Vec::with_capacity(4096),
             src,
             file,
@@ -437,10 +473,18 @@ impl<'a> Walker<'a> {
 
     /// Reads one event into `buf`; `None` for one that is no step (text, comments…).
     fn step(&mut self, buf: &mut Vec<u8>) -> Result<Option<Step>, ReturnsError> {
+        let start = self.offset();
+        self.used.set(0);
         let ev = self.reader.read_event_into(buf).map_err(|e| {
+            if self.used.get() > NODE_MAX {
+                return node_too_big(self.file, self.line_of(start));
+            }
             let at = self.reader.error_position() as usize;
             self.error_at(at, format!("not well-formed XML: {e}"))
         })?;
+        if self.text.len() > NODE_MAX {
+            return Err(node_too_big(self.file, self.line_of(start)));
+        }
         if let Event::Start(s) | Event::Empty(s) = &ev {
             if !valid_name(s.name().into_inner()) {
                 let msg = "not well-formed XML: an element name with characters no XML name has";
@@ -448,8 +492,8 @@ impl<'a> Walker<'a> {
             }
         }
         match ev {
-            Event::Start(s) => return Ok(Some(self.open(&s, false))),
-            Event::Empty(s) => return Ok(Some(self.open(&s, true))),
+            Event::Start(s) => return self.open(&s, false).map(Some),
+            Event::Empty(s) => return self.open(&s, true).map(Some),
             Event::End(_) => {
                 let tag = self.stack.last().copied().unwrap_or(Tag::Other);
                 self.pop_pending = true;
@@ -464,9 +508,16 @@ impl<'a> Walker<'a> {
         Ok(None)
     }
 
-    fn open(&mut self, s: &BytesStart, empty: bool) -> Step {
+    fn open(&mut self, s: &BytesStart, empty: bool) -> Result<Step, ReturnsError> {
+        if self.stack.len() >= DEPTH_MAX {
+            return Err(self.error(format!(
+                "elements nested more than {DEPTH_MAX} deep (a receipt needs about 12): the file is refused; \
+                 ask the bank to resend it"
+            )));
+        }
         let tag = Tag::of(s.local_name().into_inner());
         self.stack.push(tag);
+        self.last_open = self.stack.len();
         self.text.clear();
         if matches!(tag, Tag::Amt | Tag::InstdAmt) {
             self.ccy =
@@ -475,7 +526,13 @@ impl<'a> Walker<'a> {
         if empty {
             self.empty_pending = Some(tag);
         }
-        Step::Start(tag)
+        Ok(Step::Start(tag))
+    }
+
+    /// Whether the element just closed had no child element: an amount with an
+    /// element inside its text is not one amount.
+    pub fn leaf(&self) -> bool {
+        self.last_open == self.stack.len()
     }
 
     fn push_ref(&mut self, r: &quick_xml::events::BytesRef) -> Result<(), ReturnsError> {
@@ -521,6 +578,91 @@ impl<'a> Walker<'a> {
             None => Err(self.error_at(start, format!("{what} '{raw}' has more than 2 decimals"))),
         }
     }
+}
+
+/// The most bytes one XML event (a tag with its attributes, a text node, a
+/// comment, a CDATA section) or one element's text may take. Why: the XML reader
+/// holds a whole event in memory, so a receipt whose bulk is one comment or one
+/// text node of a gigabyte would take a gigabyte; nothing a bank sends comes near
+/// this (a reason text is at most 105 characters).
+pub(super) const NODE_MAX: usize = 4 << 20;
+
+/// How deep elements may nest (a receipt nests about 12 deep); deeper is refused.
+pub(super) const DEPTH_MAX: usize = 100;
+
+pub(super) fn node_too_big(file: &str, line: u64) -> ReturnsError {
+    malformed(
+        file,
+        line,
+        format!(
+            "an XML node (a comment, text, tag or attribute) larger than the limit of {} MB: the file is refused; \
+             ask the bank to resend it",
+            NODE_MAX >> 20
+        ),
+    )
+}
+
+/// A reader that counts the bytes taken since [`Guard::used`] was last reset,
+/// and fails once they pass [`NODE_MAX`]: the XML reader then stops within one
+/// buffer of the limit instead of holding the whole event.
+pub(super) struct Guard<R> {
+    inner: R,
+    pub used: Rc<Cell<usize>>,
+}
+
+impl<R> Guard<R> {
+    pub fn new(inner: R) -> Guard<R> {
+        Guard { inner, used: Rc::new(Cell::new(0)) }
+    }
+}
+
+impl<R: BufRead> std::io::Read for Guard<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let n = {
+            let buf = self.fill_buf()?;
+            let n = buf.len().min(out.len());
+            out[..n].copy_from_slice(&buf[..n]);
+            n
+        };
+        self.consume(n);
+        Ok(n)
+    }
+}
+
+impl<R: BufRead> BufRead for Guard<R> {
+    fn fill_buf(&mut self) -> std::io::Result<&[u8]> {
+        if self.used.get() > NODE_MAX {
+            return Err(std::io::Error::other("XML node over the size limit"));
+        }
+        self.inner.fill_buf()
+    }
+
+    fn consume(&mut self, amt: usize) {
+        self.used.set(self.used.get() + amt);
+        self.inner.consume(amt);
+    }
+}
+
+/// The 1-based line of byte `offset` (counted after a BOM of `bom` bytes) of a
+/// file, read in pieces: a refusal's line number must not cost the file's size
+/// in memory.
+fn lines_in_file(path: &Path, bom: usize, offset: usize) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::io::BufReader::with_capacity(1 << 16, std::fs::File::open(path)?);
+    let skip = bom.min(f.fill_buf()?.len());
+    f.consume(skip);
+    let mut left = offset;
+    let mut lines = 1u64;
+    let mut chunk = vec![0u8; 1 << 16];
+    while left > 0 {
+        let n = f.read(&mut chunk[..left.min(1 << 16)])?;
+        if n == 0 {
+            break;
+        }
+        lines += memchr::memchr_iter(b'\n', &chunk[..n]).count() as u64;
+        left -= n;
+    }
+    Ok(lines)
 }
 
 /// Reason parts collected from `StsRsnInf` / `RtrInf`: the first code and all

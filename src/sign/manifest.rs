@@ -47,6 +47,27 @@ pub struct Manifest {
     /// for the very first run.
     pub previous_manifest_sha256: Option<String>,
     pub signing: SigningInfo,
+    /// Every batch's payment record of the period so far (cumulative, like
+    /// `files`): what `disburse ledger rebuild` replays. Signed through this
+    /// manifest's signature (their SHA-256 is in it); absent in manifests of
+    /// versions that kept no record.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub records: Vec<RecordEntry>,
+}
+
+/// A batch's payment record (发放记录): every line the batch paid, with all the
+/// ledger keeps of it, so that a lost ledger can be rebuilt from signed files.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RecordEntry {
+    /// The batch it records, e.g. `R001`.
+    pub run_id: String,
+    /// Relative to the period folder, e.g. `records/R001/paid.csv`.
+    pub path: String,
+    pub size: u64,
+    pub sha256: String,
+    pub lines: u64,
+    /// Yuan, two decimals.
+    pub total: String,
 }
 
 /// One bank file as written.
@@ -235,6 +256,8 @@ pub enum VerifyError {
         path.display()
     )]
     CountMismatch { path: PathBuf, expected_lines: u64, lines: u64, expected_total: String, total: String },
+    #[error("{}: size {actual} bytes and SHA-256 do not match the manifest's record entry: the payment record was changed", path.display())]
+    RecordMismatch { path: PathBuf, actual: u64 },
     #[error("{} is not listed in the manifest: someone added it after the run; remove it or find out where it came from", path.display())]
     ExtraFile { path: PathBuf },
     #[error(
@@ -311,6 +334,9 @@ pub fn verify_dir(
         report.files.push(v);
     }
     check_no_extra_files(period_dir, &m)?;
+    for r in &m.records {
+        check_record(period_dir, &mpath, r)?;
+    }
     if let Some(h) = &m.previous_manifest_sha256 {
         let found = find_manifest_by_sha(period_dir, h).ok_or_else(|| VerifyError::ChainBroken {
             manifest: mpath.clone(),
@@ -408,6 +434,19 @@ fn check_file(
         });
     }
     Ok(VerifiedFile { path: f.path.clone(), program: f.program.clone(), lines, total })
+}
+
+/// A payment record must be the bytes the manifest names (size and SHA-256):
+/// the manifest's signature covers it through them.
+fn check_record(period_dir: &Path, mpath: &Path, r: &RecordEntry) -> Result<(), VerifyError> {
+    let path = resolve(period_dir, mpath, &r.path)?;
+    let mut tee =
+        HashingReader { inner: fs::File::open(&path).map_err(|e| io_err(&path, e))?, sha: sha2::Sha256::new(), len: 0 };
+    io::copy(&mut tee, &mut io::sink()).map_err(|source| VerifyError::Io { path: path.clone(), source })?;
+    if tee.len != r.size || !hex::encode(tee.sha.finalize()).eq_ignore_ascii_case(&r.sha256) {
+        return Err(VerifyError::RecordMismatch { path, actual: tee.len });
+    }
+    Ok(())
 }
 
 /// Reads `path` once, streaming, for its size, its SHA-256 and whether `sig`

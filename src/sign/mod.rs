@@ -61,7 +61,7 @@ pub enum SignError {
          run `chmod 600 {path}` and try again"
     )]
     KeyReadableByOthers { path: PathBuf, mode: u32 },
-    #[error("cannot read key file {path}: {source}")]
+    #[error("cannot read key file {}: {}", path.display(), crate::fsutil::Explained(source))]
     ReadKey { path: PathBuf, source: io::Error },
     #[error("key file {path} is not a {algorithm} PKCS#8 PEM private key ({reason}); check the file and the configured algorithm")]
     BadPrivateKey { path: PathBuf, algorithm: Algorithm, reason: String },
@@ -84,9 +84,9 @@ pub enum SignError {
     BadSignature,
     #[error("{path} already exists; refusing to overwrite a key (move it away first)")]
     KeyExists { path: PathBuf },
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}: {}", path.display(), crate::fsutil::Explained(source))]
     Write { path: PathBuf, source: io::Error },
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {}: {}", path.display(), crate::fsutil::Explained(source))]
     Read { path: PathBuf, source: io::Error },
     #[error("the system random number generator failed: {0}")]
     Rng(String),

@@ -382,6 +382,19 @@ impl Ledger for PgLedger {
         rows.iter().map(|r| parse(r.try_get(0)?)).collect()
     }
 
+    fn manifest_shas(&self) -> Result<HashSet<String>, LedgerError> {
+        let rows = self.db().query("SELECT manifest_sha256 FROM runs WHERE office = $1", &[&self.office])?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    fn holds_data(&self) -> Result<bool, LedgerError> {
+        let row = self.db().query_one(
+            "SELECT EXISTS (SELECT 1 FROM runs WHERE office = $1) OR EXISTS (SELECT 1 FROM receipts WHERE office = $1)",
+            &[&self.office],
+        )?;
+        Ok(row.try_get(0)?)
+    }
+
     fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {
         let row = self.db().query_opt(
             "SELECT key_fingerprint FROM runs WHERE office = $1 AND manifest_sha256 = $2 ORDER BY id DESC LIMIT 1",

@@ -9,7 +9,7 @@ use std::collections::{HashMap, HashSet};
 use ::postgres::{Client, Statement};
 
 use crate::domain::{Fen, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, LedgerError, PaymentState, ReceiptBatch, StagedLine, Verdict};
+use crate::ledger::{Applied, LedgerError, PaymentState, ReceiptBatch, StagedLine, StatusSet, Verdict};
 
 pub(super) fn parse_status(s: &str) -> Result<PaymentStatus, LedgerError> {
     PaymentStatus::parse(s).ok_or_else(|| LedgerError::Corrupt(format!("unknown status {s}")))
@@ -65,6 +65,8 @@ pub(super) struct PgReceipts<'c> {
     /// Payments whose status this batch wrote: read again through the transaction.
     written: HashSet<String>,
     buffer: Vec<NewStatus>,
+    /// The statuses the open receipt gave each payment so far ([`StagedLine::given`]).
+    given: HashMap<String, StatusSet>,
     receipt: Option<i64>,
     applied: Applied,
     open: bool,
@@ -103,6 +105,7 @@ impl<'c> PgReceipts<'c> {
             cold: 0,
             written: HashSet::new(),
             buffer: Vec::with_capacity(STATUS_ROWS),
+            given: HashMap::new(),
             receipt: None,
             applied: Applied::default(),
             open: true,
@@ -211,10 +214,19 @@ impl ReceiptBatch for PgReceipts<'_> {
         Ok(lines.into_iter().map(|l| l.end_to_end_id.into()).collect())
     }
 
+    fn sent_file(&self, bank_file: &str) -> Result<bool, LedgerError> {
+        let row = self.client.borrow_mut().query_opt(
+            "SELECT 1 FROM bank_files WHERE office = $1 AND name = $2 AND format LIKE 'pain001%'",
+            &[&self.office, &bank_file],
+        )?;
+        Ok(row.is_some())
+    }
+
     fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError> {
         if self.receipt.is_some() {
             return Err(LedgerError::Corrupt("a receipt was begun while another was open".into()));
         }
+        self.given.clear();
         self.client.get_mut().batch_execute("SAVEPOINT receipt")?;
         let row = self.client.get_mut().query_one(
             "INSERT INTO receipts (office, sha256, file_name, kind, applied, flagged, applied_at) \
@@ -234,6 +246,15 @@ impl ReceiptBatch for PgReceipts<'_> {
         self.applied.lines += 1;
         let found = self.look_up(&line.end_to_end_id)?;
         let pending = found.as_ref().filter(|f| f.receipt == Some(receipt_id)).map(|f| f.state.status);
+        let given = match &found {
+            Some(_) => {
+                let set = self.given.entry(line.end_to_end_id.to_string()).or_default();
+                let before = *set;
+                *set = set.with(line.status);
+                before
+            }
+            None => StatusSet::default(),
+        };
         let staged = StagedLine {
             position: line.position,
             end_to_end_id: &line.end_to_end_id,
@@ -241,6 +262,7 @@ impl ReceiptBatch for PgReceipts<'_> {
             amount: line.amount,
             payment: found.as_ref().map(|f| f.state),
             pending,
+            given,
         };
         match (decide(&staged), found) {
             (Verdict::Apply, Some(f)) => {

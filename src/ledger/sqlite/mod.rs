@@ -9,7 +9,7 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use super::borrowed::{Borrowed, Value};
 use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaymentState, ProgramStatus,
-    ReceiptBatch, RunRecord, RunWriter, StagedLine, Verdict,
+    ReceiptBatch, RunRecord, RunWriter, StagedLine, StatusSet, Verdict,
 };
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
@@ -41,6 +41,7 @@ macro_rules! period_lines_from {
     };
 }
 
+mod files;
 mod queries;
 mod receipts;
 #[cfg(test)]
@@ -318,6 +319,18 @@ impl Ledger for SqliteLedger {
         let mut stmt = self.conn.prepare(DECEASED_SQL)?;
         let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn manifest_shas(&self) -> Result<HashSet<String>, LedgerError> {
+        let mut stmt = self.conn.prepare("SELECT manifest_sha256 FROM runs")?;
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn holds_data(&self) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row("SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM receipts)", [], |r| r.get(0))?)
     }
 
     fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {

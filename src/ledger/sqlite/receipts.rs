@@ -30,6 +30,43 @@ impl Seen {
     }
 }
 
+/// The statuses the open receipt gave each payment so far, a byte per rowid (see
+/// [`StagedLine::given`]): a million payments cost a megabyte.
+pub(super) struct Given {
+    bytes: Vec<u8>,
+    sparse: HashMap<i64, u8>,
+}
+
+impl Given {
+    fn new(max_rowid: i64) -> Given {
+        let n = if (0..1 << 34).contains(&max_rowid) { max_rowid as usize + 1 } else { 0 };
+        Given { bytes: vec![0; n], sparse: HashMap::new() }
+    }
+
+    fn clear(&mut self) {
+        self.bytes.fill(0);
+        self.sparse.clear();
+    }
+
+    fn get(&self, pid: i64) -> StatusSet {
+        let b = match usize::try_from(pid).ok().and_then(|p| self.bytes.get(p)) {
+            Some(b) => *b,
+            None => self.sparse.get(&pid).copied().unwrap_or(0),
+        };
+        StatusSet::from_bits(b)
+    }
+
+    fn add(&mut self, pid: i64, s: PaymentStatus) {
+        match usize::try_from(pid).ok().and_then(|p| self.bytes.get_mut(p)) {
+            Some(b) => *b = StatusSet::from_bits(*b).with(s).bits(),
+            None => {
+                let b = self.sparse.entry(pid).or_insert(0);
+                *b = StatusSet::from_bits(*b).with(s).bits();
+            }
+        }
+    }
+}
+
 /// A TEXT column borrowed from the row (no copy per line).
 pub(super) fn text_at<'r>(row: &'r rusqlite::Row<'_>, i: usize) -> Result<&'r str, LedgerError> {
     Ok(row
@@ -97,6 +134,7 @@ pub(super) struct SqliteReceipts<'c> {
     key: String,
     /// Payments whose status this batch wrote: the scan's snapshot of them is stale.
     written: Seen,
+    given: Given,
     scan: Scan,
     /// The open receipt's row id, and what it did so far.
     receipt: Option<i64>,
@@ -122,6 +160,7 @@ impl<'c> SqliteReceipts<'c> {
             text_ids: HashMap::new(),
             key: String::new(),
             written: Seen::new(0),
+            given: Given::new(-1),
             scan: Scan::new(path),
             receipt: None,
             applied: Applied::default(),
@@ -143,6 +182,7 @@ impl<'c> SqliteReceipts<'c> {
         batch.update = conn.prepare(STATUS_UPDATE_SQL)?;
         let max: i64 = conn.query_row("SELECT COALESCE(MAX(id), 0) FROM payments", [], |r| r.get(0))?;
         batch.written = Seen::new(max);
+        batch.given = Given::new(max);
         // Only in WAL mode does a reader never stand in the writer's way (in the
         // rollback-journal modes spilling the cache would wait for the scan).
         let mode: String = conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
@@ -257,10 +297,23 @@ impl ReceiptBatch for SqliteReceipts<'_> {
             .collect())
     }
 
+    fn sent_file(&self, bank_file: &str) -> Result<bool, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT 1 FROM bank_files WHERE name = ?1 AND format LIKE 'pain001%'",
+                params![bank_file],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
+    }
+
     fn begin_receipt(&mut self, file_name: &str) -> Result<(), LedgerError> {
         if self.receipt.is_some() {
             return Err(LedgerError::Corrupt("a receipt was begun while another was open".into()));
         }
+        self.given.clear();
         // The batch's first receipt needs no savepoint: undoing it is undoing the
         // transaction. Why: with a savepoint open SQLite copies every page it changes
         // that existed before into a sub-journal (~5% of a million-line receipt).
@@ -304,6 +357,10 @@ impl ReceiptBatch for SqliteReceipts<'_> {
             }
         }
         let pending = found.as_ref().filter(|f| f.receipt == Some(receipt_id)).map(|f| f.state.status);
+        let given = found.as_ref().map_or(StatusSet::default(), |f| self.given.get(f.pid));
+        if let Some(f) = &found {
+            self.given.add(f.pid, line.status);
+        }
         let staged = StagedLine {
             position: line.position,
             end_to_end_id: &line.end_to_end_id,
@@ -311,6 +368,7 @@ impl ReceiptBatch for SqliteReceipts<'_> {
             amount: line.amount,
             payment: found.as_ref().map(|f| f.state),
             pending,
+            given,
         };
         match (decide(&staged), found) {
             (Verdict::Apply, Some(f)) => {

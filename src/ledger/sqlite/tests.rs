@@ -265,6 +265,7 @@ fn receipt_line(e2e: &str, status: PaymentStatus) -> ReceiptLine {
         amount: None,
         reason_code: if status == PaymentStatus::Failed { "AC04".into() } else { String::new() },
         reason_text: String::new(),
+        ..ReceiptLine::default()
     }
 }
 

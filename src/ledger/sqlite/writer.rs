@@ -223,14 +223,9 @@ impl<'a> SqliteRun<'a> {
             )?
             .execute(params![l.bank_file.as_str(), self.run_id, l.program.code(), self.period_text])?;
         if placed == 0 {
-            // A run's lines name its own files: `payments_in_file` relies on it.
-            return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
-                rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE),
-                Some(format!(
-                    "line {} names bank file {}, which an earlier run recorded",
-                    l.end_to_end_id, l.bank_file
-                )),
-            )));
+            // A run's lines name its own files (`payments_in_file` relies on it),
+            // and a name once published is never used again (SPEC §8).
+            return Err(LedgerError::FileNameUsed { name: l.bank_file.to_string() });
         }
         self.placeholders.insert(l.bank_file.clone());
         Ok(())

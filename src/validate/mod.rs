@@ -4,6 +4,8 @@
 //! Nothing here looks at other rows: duplicates, stops and shared accounts are
 //! the reconcile stage's business.
 
+pub mod spill;
+
 use rust_decimal::Decimal;
 
 use crate::domain::{

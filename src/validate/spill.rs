@@ -19,14 +19,14 @@ use std::path::Path;
 
 use rust_decimal::Decimal;
 
+use super::Checked;
 use crate::domain::{
     file_text, Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos,
     Text,
 };
-use crate::validate::Checked;
 
 /// Where pass 1 writes one roster's rows.
-pub(super) struct SpillWriter {
+pub struct SpillWriter {
     out: BufWriter<File>,
     /// One row's bytes, built here and written with one call: ~25 small writes
     /// through the `BufWriter` a row (each a bounds check and a `memcpy` call)
@@ -36,10 +36,10 @@ pub(super) struct SpillWriter {
 
 /// A roster's rows once written: read back with [`SpillReader`].
 #[derive(Debug)]
-pub(super) struct Spill(File);
+pub struct Spill(File);
 
 /// Reads a [`Spill`] from the start; each call to `next` gives the next row.
-pub(super) struct SpillReader<'a> {
+pub struct SpillReader<'a> {
     input: BufReader<&'a File>,
     program: Program,
     /// The file name of the row before, shared by the next if the same.
@@ -51,30 +51,33 @@ const BUFFER: usize = 256 * 1024;
 impl SpillWriter {
     /// A new unnamed spill file in `dir` (created if missing).
     pub fn create(dir: &Path) -> io::Result<SpillWriter> {
-        std::fs::create_dir_all(dir)?;
+        crate::fsutil::create_private_dir(dir)?;
         let out = BufWriter::with_capacity(BUFFER, tempfile::tempfile_in(dir)?);
         Ok(SpillWriter { out, row: Vec::with_capacity(1024) })
     }
 
+    /// Writes one checked row. Every field is named (no `..`): a field added to
+    /// [`Checked`] does not compile until the spill writes it.
     pub fn push(&mut self, c: &Checked) -> io::Result<()> {
+        let Checked { program: _, file, row, township, village, name, id, written_amount, line, exceptions } = c;
         let w = &mut self.row;
         w.clear();
-        put_str(w, &c.file);
-        put_u64(w, c.row);
-        put_str(w, &c.township);
-        put_str(w, &c.village);
-        put_str(w, &c.name);
-        put_opt_str(w, c.id.as_ref().map(IdNumber::as_str));
-        w.extend_from_slice(&c.written_amount.serialize());
-        match &c.line {
+        put_str(w, file);
+        put_u64(w, *row);
+        put_str(w, township);
+        put_str(w, village);
+        put_str(w, name);
+        put_opt_str(w, id.as_ref().map(IdNumber::as_str));
+        w.extend_from_slice(&written_amount.serialize());
+        match line {
             None => w.push(0),
             Some(l) => {
                 w.push(1);
                 put_line(w, l, c);
             }
         }
-        put_u64(w, c.exceptions.len() as u64);
-        for e in &c.exceptions {
+        put_u64(w, exceptions.len() as u64);
+        for e in exceptions {
             put_exception(w, e, c);
         }
         self.out.write_all(w)
@@ -96,7 +99,7 @@ impl Spill {
 
 impl SpillReader<'_> {
     /// The next row, as pass 1 checked it.
-    pub fn next(&mut self) -> io::Result<Checked> {
+    pub fn next_row(&mut self) -> io::Result<Checked> {
         let r = &mut self.input;
         let file = get_file(r, &mut self.file)?;
         let row = get_u64(r)?;
@@ -134,22 +137,40 @@ impl SpillReader<'_> {
 
 /// The row's own texts (place, name, ID, file) are written once: a line or an
 /// exception that repeats one stores a zero length instead (see [`put_same`]).
+/// Every field is named, as in [`SpillWriter::push`].
 fn put_line(w: &mut Vec<u8>, l: &PaymentLine, c: &Checked) {
-    put_str(w, &l.end_to_end_id.0);
-    put_same(w, &l.township, &c.township);
-    put_same(w, &l.village, &c.village);
-    put_same(w, &l.name, &c.name);
-    put_same(w, l.id_number.as_str(), c.id.as_ref().map_or("", IdNumber::as_str));
-    put_str(w, &l.payee_name);
-    w.push(payee_index(l.payee_type));
-    put_str(w, l.account.as_str());
-    put_str(w, &l.bank);
-    put_u64(w, l.amount.0 as u64);
-    put_u64(w, l.household_size.map_or(0, |n| u64::from(n) + 1));
-    put_str(w, &l.category);
-    put_str(w, &l.note);
-    put_same(w, &l.pos.file, &c.file);
-    put_u64(w, l.pos.row);
+    let PaymentLine {
+        program: _,
+        end_to_end_id,
+        township,
+        village,
+        name,
+        id_number,
+        payee_name,
+        payee_type,
+        account,
+        bank,
+        amount,
+        household_size,
+        category,
+        note,
+        pos: SourcePos { file, row },
+    } = l;
+    put_str(w, &end_to_end_id.0);
+    put_same(w, township, &c.township);
+    put_same(w, village, &c.village);
+    put_same(w, name, &c.name);
+    put_same(w, id_number.as_str(), c.id.as_ref().map_or("", IdNumber::as_str));
+    put_str(w, payee_name);
+    w.push(payee_type.tag());
+    put_str(w, account.as_str());
+    put_str(w, bank);
+    put_u64(w, amount.0 as u64);
+    put_u64(w, household_size.map_or(0, |n| u64::from(n) + 1));
+    put_str(w, category);
+    put_str(w, note);
+    put_same(w, file, &c.file);
+    put_u64(w, *row);
 }
 
 fn get_line(r: &mut impl BufRead, c: &Checked) -> io::Result<PaymentLine> {
@@ -165,7 +186,7 @@ fn get_line(r: &mut impl BufRead, c: &Checked) -> io::Result<PaymentLine> {
             (n, _) => parse_again(IdNumber::from_checked(get_bytes(r, n - 1)?))?,
         },
         payee_name: get_str(r)?,
-        payee_type: parse_again(PAYEES.get(get_u8(r)? as usize).copied())?,
+        payee_type: parse_again(PayeeType::from_tag(get_u8(r)?))?,
         account: parse_again(Account::from_checked(get_str(r)?))?,
         bank: get_str(r)?,
         amount: Fen(get_u64(r)? as i64),
@@ -179,15 +200,16 @@ fn get_line(r: &mut impl BufRead, c: &Checked) -> io::Result<PaymentLine> {
     })
 }
 
+/// Every field is named, as in [`SpillWriter::push`].
 fn put_exception(w: &mut Vec<u8>, e: &Exception, c: &Checked) {
-    put_same(w, &e.file, &c.file);
-    put_u64(w, e.row);
-    let field = Field::ALL.iter().position(|f| f.code() == e.field).map_or(u8::MAX, |i| i as u8);
-    let code = Code::ALL.iter().position(|k| *k == e.code).unwrap_or(0) as u8;
-    w.extend_from_slice(&[field, code]);
-    put_same(w, &e.name, &c.name);
-    put_str(w, &e.id_number_masked);
-    put_str(w, &e.message);
+    let Exception { program: _, file, row, field, code, name, id_number_masked, message } = e;
+    put_same(w, file, &c.file);
+    put_u64(w, *row);
+    let field = Field::ALL.into_iter().find(|f| f.code() == *field).map_or(u8::MAX, Field::tag);
+    w.extend_from_slice(&[field, code.tag()]);
+    put_same(w, name, &c.name);
+    put_str(w, id_number_masked);
+    put_str(w, message);
 }
 
 fn get_exception(r: &mut impl BufRead, c: &Checked) -> io::Result<Exception> {
@@ -195,9 +217,9 @@ fn get_exception(r: &mut impl BufRead, c: &Checked) -> io::Result<Exception> {
     let row = get_u64(r)?;
     let field = match get_u8(r)? {
         u8::MAX => "",
-        i => parse_again(Field::ALL.get(i as usize))?.code(),
+        i => parse_again(Field::from_tag(i))?.code(),
     };
-    let code = parse_again(Code::ALL.get(get_u8(r)? as usize).copied())?;
+    let code = parse_again(Code::from_tag(get_u8(r)?))?;
     Ok(Exception {
         program: c.program,
         file,
@@ -208,12 +230,6 @@ fn get_exception(r: &mut impl BufRead, c: &Checked) -> io::Result<Exception> {
         id_number_masked: get_str(r)?.into(),
         message: get_str(r)?.into(),
     })
-}
-
-const PAYEES: [PayeeType; 4] = [PayeeType::SelfPaid, PayeeType::Guardian, PayeeType::Caregiver, PayeeType::Institution];
-
-fn payee_index(p: PayeeType) -> u8 {
-    PAYEES.iter().position(|q| *q == p).unwrap_or(0) as u8
 }
 
 /// A value pass 1 wrote that does not read back: the file was damaged under us.
@@ -419,10 +435,10 @@ mod tests {
         for _ in 0..2 {
             let mut r = spill.reader(Program::Wubao).unwrap();
             for c in &rows {
-                let back = r.next().unwrap();
+                let back = r.next_row().unwrap();
                 assert_eq!(format!("{back:?}"), format!("{c:?}"));
             }
-            assert!(r.next().is_err(), "nothing after the last row");
+            assert!(r.next_row().is_err(), "nothing after the last row");
         }
     }
 }

@@ -1,0 +1,247 @@
+//! A batch's payment record (发放记录): `<period>/records/<batch>/paid.csv`, every
+//! line the batch paid with all the ledger keeps of it, listed with its SHA-256
+//! in the batch's signed manifest.
+//!
+//! Why: the ledger is a cache of signed files (SPEC §8). The bank files alone do
+//! not carry everything a later run needs (a text layout may hold no ID number,
+//! township or corrected line's original), so `disburse ledger rebuild` replays
+//! this record. It holds full ID and account numbers, like `reports/paid.csv`
+//! (whose columns it begins with), and so keeps that file name.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::Digest;
+
+use super::{io_err, PipelineError};
+use crate::domain::{parse_amount, Fen, PaymentStatus, Period, Text};
+use crate::ledger::LedgerLine;
+use crate::sign::manifest::RecordEntry;
+
+/// The record's columns: `reports/paid.csv`'s, then what a correction and the
+/// payee need.
+pub(crate) const HEADER: [&str; 13] = [
+    "program",
+    "end_to_end_id",
+    "township",
+    "village",
+    "name",
+    "id_number",
+    "account",
+    "amount",
+    "bank_file",
+    "payee_name",
+    "bank",
+    "original_id",
+    "retry",
+];
+
+/// Where a batch's record lives, relative to its period folder.
+pub(crate) fn relative_path(batch: &str) -> String {
+    format!("records/{batch}/paid.csv")
+}
+
+/// Bytes written, hashed as they pass.
+struct Hashing {
+    file: std::io::BufWriter<std::fs::File>,
+    sha: sha2::Sha256,
+    len: u64,
+}
+
+impl Write for Hashing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.file.write(buf)?;
+        self.sha.update(&buf[..n]);
+        self.len += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.file.flush()
+    }
+}
+
+/// Writes a batch's record into its staging folder as the lines are recorded.
+pub(crate) struct RecordWriter {
+    path: PathBuf,
+    batch: String,
+    csv: csv::Writer<Hashing>,
+    lines: u64,
+    total: Fen,
+}
+
+impl RecordWriter {
+    pub(crate) fn create(staging: &Path, batch: &str) -> Result<RecordWriter, PipelineError> {
+        let path = staging.join(relative_path(batch));
+        let dir = path.parent().expect("has a folder");
+        crate::fsutil::create_private_dir(dir).map_err(io_err(dir))?;
+        let mut options = std::fs::File::options();
+        options.create(true).truncate(true).write(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(&path).map_err(io_err(&path))?;
+        let hashing =
+            Hashing { file: std::io::BufWriter::with_capacity(1 << 16, file), sha: sha2::Sha256::new(), len: 0 };
+        let mut csv = csv::Writer::from_writer(hashing);
+        csv.write_record(HEADER).map_err(|e| csv_err(&path, e))?;
+        Ok(RecordWriter { path, batch: batch.to_string(), csv, lines: 0, total: Fen::ZERO })
+    }
+
+    pub(crate) fn add(&mut self, lines: &[LedgerLine]) -> Result<(), PipelineError> {
+        for l in lines {
+            let amount = l.amount.yuan_string();
+            let retry = if l.original_id.is_some() { l.retry.to_string() } else { String::new() };
+            self.csv
+                .write_record([
+                    l.program.code(),
+                    &l.end_to_end_id,
+                    &l.township,
+                    &l.village,
+                    &l.name,
+                    &l.id_number,
+                    &l.account,
+                    &amount,
+                    &l.bank_file,
+                    &l.payee_name,
+                    &l.bank,
+                    l.original_id.as_deref().unwrap_or(""),
+                    &retry,
+                ])
+                .map_err(|e| csv_err(&self.path, e))?;
+            self.lines += 1;
+            self.total += l.amount;
+        }
+        Ok(())
+    }
+
+    /// Flushes and syncs the record; returns its manifest entry.
+    pub(crate) fn finish(self) -> Result<RecordEntry, PipelineError> {
+        let RecordWriter { path, batch, csv, lines, total } = self;
+        let mut h = csv.into_inner().map_err(|e| io_err(&path)(e.into_error()))?;
+        h.file.flush().map_err(io_err(&path))?;
+        let file = h.file.into_inner().map_err(|e| io_err(&path)(e.into_error()))?;
+        file.sync_all().map_err(io_err(&path))?;
+        Ok(RecordEntry {
+            path: relative_path(&batch),
+            run_id: batch,
+            size: h.len,
+            sha256: hex::encode(h.sha.finalize()),
+            lines,
+            total: total.yuan_string(),
+        })
+    }
+}
+
+fn csv_err(path: &Path, e: csv::Error) -> PipelineError {
+    io_err(path)(std::io::Error::other(e.to_string()))
+}
+
+/// Reads a batch's record (`period` its period), handing its lines on in chunks.
+pub(crate) fn read(
+    path: &Path,
+    period: Period,
+    chunk: usize,
+    each: &mut dyn FnMut(Vec<LedgerLine>) -> Result<(), PipelineError>,
+) -> Result<(), PipelineError> {
+    let bad = |row: u64, why: String| {
+        PipelineError::Refused(format!("{} row {row}: {why}; the payment record cannot be replayed", path.display()))
+    };
+    let mut r = csv::ReaderBuilder::new()
+        .has_headers(true)
+        .from_path(path)
+        .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
+    let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+    if headers.iter().collect::<Vec<_>>() != HEADER {
+        return Err(bad(1, "not the columns of a payment record".into()));
+    }
+    let mut out = Vec::with_capacity(chunk);
+    let mut rec = csv::StringRecord::new();
+    let mut row = 1;
+    while r.read_record(&mut rec).map_err(|e| bad(row + 1, e.to_string()))? {
+        row += 1;
+        out.push(parse_line(&rec, period).map_err(|why| bad(row, why))?);
+        if out.len() == chunk {
+            each(std::mem::replace(&mut out, Vec::with_capacity(chunk)))?;
+        }
+    }
+    if !out.is_empty() {
+        each(out)?;
+    }
+    Ok(())
+}
+
+/// One record row as the ledger line it was (status `sent`: receipts are replayed after).
+fn parse_line(r: &csv::StringRecord, period: Period) -> Result<LedgerLine, String> {
+    let f = |i: usize| r.get(i).unwrap_or("");
+    let amount = parse_amount(f(7)).ok().and_then(Fen::from_yuan).ok_or(format!("amount '{}' is not yuan", f(7)))?;
+    let original_id = Some(f(11)).filter(|s| !s.is_empty()).map(str::to_string);
+    let retry = if original_id.is_some() { f(12).parse().map_err(|_| format!("retry '{}'", f(12)))? } else { 0 };
+    Ok(LedgerLine {
+        end_to_end_id: Text::new(f(1)),
+        program: f(0).parse()?,
+        period,
+        id_number: Text::new(f(5)),
+        name: Text::new(f(4)),
+        township: Text::new(f(2)),
+        village: Text::new(f(3)),
+        payee_name: Text::new(f(9)),
+        account: Text::new(f(6)),
+        bank: Text::new(f(10)),
+        amount,
+        bank_file: Text::new(f(8)),
+        status: PaymentStatus::Sent,
+        reason_code: String::new(),
+        reason_text: String::new(),
+        original_id,
+        retry,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(n: u64, original: Option<&str>) -> LedgerLine {
+        LedgerLine {
+            end_to_end_id: Text::new(format!("DB202611R001{n:06}")),
+            program: "dibao".parse().unwrap(),
+            period: "2026-11".parse().unwrap(),
+            id_number: Text::new("11010519491231002X"),
+            name: Text::new("张三, \"小名\""),
+            township: Text::new("城关镇"),
+            village: Text::new("东村"),
+            payee_name: Text::new("张三"),
+            account: Text::new("6222021234567890123"),
+            bank: Text::new(""),
+            amount: Fen(39_607),
+            bank_file: Text::new("DB202611R001-1.xml"),
+            status: PaymentStatus::Sent,
+            reason_code: String::new(),
+            reason_text: String::new(),
+            original_id: original.map(str::to_string),
+            retry: u32::from(original.is_some()),
+        }
+    }
+
+    /// What is written reads back as the same lines, quotes and commas included,
+    /// and the entry's size and digest are the file's.
+    #[test]
+    fn a_record_reads_back_as_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = vec![line(1, None), line(2, Some("DB202611R001000009"))];
+        let mut w = RecordWriter::create(dir.path(), "C001").unwrap();
+        w.add(&lines).unwrap();
+        let entry = w.finish().unwrap();
+        let path = dir.path().join(&entry.path);
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!((entry.size, entry.lines, entry.total.as_str()), (bytes.len() as u64, 2, "792.14"));
+        assert_eq!(entry.sha256, crate::fsutil::sha256_hex(&bytes));
+        let mut back = Vec::new();
+        read(&path, "2026-11".parse().unwrap(), 1, &mut |c| {
+            back.extend(c);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(back, lines);
+    }
+}
