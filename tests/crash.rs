@@ -396,10 +396,10 @@ fn ledger_digest(dir: &Path) -> Option<String> {
 /// a run pays nobody.
 #[test]
 fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends() {
-    let (_t, template) = template();
+    let (_t, template) = template(Backend::Sqlite).expect("an SQLite office");
     let work = tempfile::tempdir().unwrap();
     let full = work.path().join("full");
-    copy_dir(&template, &full);
+    copy_office(&template, &full);
     assert_eq!(run_cmd(&full).status().unwrap().code(), Some(0));
     let inbox = work.path().join("inbox");
     common::fake_bank::answer(&full.join("out/2026-11"), &inbox, 10).unwrap();
@@ -415,7 +415,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     assert!(want.values().any(|v| v.contains("Some(")), "a correction batch is among what is rebuilt");
     let bank_files = walk_count(&full.join("out/2026-11/bank"));
     let lost = work.path().join("lost");
-    copy_dir(&full, &lost);
+    copy_office(&full, &lost);
     lose_ledger(&lost);
 
     let rebuild = |dir: &Path, force: bool| {
@@ -434,7 +434,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     };
     let start = Instant::now();
     let clean = work.path().join("clean");
-    copy_dir(&lost, &clean);
+    copy_office(&lost, &clean);
     assert_eq!(rebuild(&clean, false).status().unwrap().code(), Some(0));
     let took = start.elapsed();
     check(&clean, "clean rebuild");
@@ -454,7 +454,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
         for (point, n) in points {
             let trial = format!("{point}:{n}{}", if force { " --force" } else { "" });
             let dir = work.path().join(format!("rb-{point}-{n}-{force}"));
-            copy_dir(from, &dir);
+            copy_office(from, &dir);
             let before = ledger_digest(&dir);
             let s = rebuild(&dir, force).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
             assert!(s.code().is_none(), "{trial}: rebuild should have died");
@@ -467,7 +467,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     }
     for i in 0..8u32 {
         let dir = work.path().join(format!("rb-kill-{i}"));
-        copy_dir(&lost, &dir);
+        copy_office(&lost, &dir);
         let mut child = rebuild(&dir, false).spawn().unwrap();
         std::thread::sleep(took.mul_f64(i as f64 / 8.0));
         let _ = child.kill();
