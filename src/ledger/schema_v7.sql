@@ -1,5 +1,15 @@
--- disburse ledger, schema version 7: each run records the fingerprint of the key
--- that signed it (SHA-256 of the public key's SPKI DER, hex), so that
--- `disburse verify --config` checks a run folder against the key that signed it,
--- not against whatever key its manifest names. Runs recorded before keep ''.
-ALTER TABLE runs ADD COLUMN key_fingerprint TEXT NOT NULL DEFAULT '';
+-- disburse ledger, schema version 7: who checked that a person the bank reported
+-- deceased, or who is on the stop list, is alive and entitled, before `reissue`
+-- paid them again (SPEC §8). Without such a name a correction for them is held.
+--
+-- One row per correction line, keyed as the line is (its chain's first original
+-- and its retry: `one_correction_per_retry`), written in the correction batch's
+-- own transaction, so a name is kept exactly when its line is.
+CREATE TABLE verifications (
+    run_id       INTEGER NOT NULL REFERENCES runs(id),
+    original_id  TEXT NOT NULL REFERENCES payments(end_to_end_id),
+    retry        INTEGER NOT NULL,
+    verified_by  TEXT NOT NULL CHECK (verified_by <> ''),
+    reason       TEXT NOT NULL,                 -- what was checked: the death report, the stop list
+    PRIMARY KEY (original_id, retry)
+);

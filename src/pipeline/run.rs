@@ -49,7 +49,7 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
     let batch = format!("R{n:03}");
     let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
     let lines = Lines::Replay(&prepared, progress);
-    let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer };
+    let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer, verified: &[] };
     let staged = stage(config, &frame, lines, ledger.as_mut(), &info)?;
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;

@@ -5,6 +5,7 @@ pub mod fake_bank;
 pub mod gen;
 pub mod pg;
 pub mod seed;
+pub mod small;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

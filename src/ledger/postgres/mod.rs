@@ -27,7 +27,7 @@ mod writer;
 
 use queries::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
 
 /// The advisory-lock key taken around migrations ("disb" and "schm").
 const MIGRATION_KEY: i64 = 0x6469_7362_7363_686d;
@@ -348,6 +348,15 @@ impl Ledger for PgLedger {
 
     fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError> {
         Ok(Box::new(receipts::PgReceipts::begin(self.client.get_mut(), &self.office)?))
+    }
+
+    fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError> {
+        let row = self.db().query_opt(
+            "SELECT v.verified_by FROM payments p JOIN verifications v \
+             ON v.original_id = p.original_id AND v.retry = p.retry WHERE p.office = $1 AND p.end_to_end_id = $2",
+            &[&self.office, &end_to_end_id],
+        )?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {

@@ -81,6 +81,16 @@ impl<'a> PgRun<'a> {
             ],
         )?;
         open.run_id = row.try_get(0)?;
+        // Who vouched for a correction's person, in the batch's own transaction:
+        // the name is kept exactly when its line is.
+        for v in &run.verified {
+            let retry = i32::try_from(v.retry).unwrap_or(i32::MAX);
+            open.client.execute(
+                "INSERT INTO verifications (office, run_id, original_id, retry, verified_by, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&office, &open.run_id, &v.original_id, &retry, &v.verified_by, &v.reason],
+            )?;
+        }
         Ok(open)
     }
 
