@@ -60,7 +60,7 @@ pub fn status(
     for p in periods {
         let by_program = ledger.period_status(p)?;
         if json {
-            docs.push(serde_json::json!({"period": p.to_string(), "programs": programs_json(&by_program)}));
+            docs.push(crate::report::status_json(p, &by_program));
         } else {
             summary.push(format!("{p}"));
             for (program, s) in &by_program {
@@ -107,7 +107,10 @@ fn offices_status(
         if json {
             let by_office: serde_json::Map<String, serde_json::Value> = offices
                 .iter()
-                .map(|(code, by_program)| (code.clone(), serde_json::json!({"programs": programs_json(by_program)})))
+                .map(|(code, by_program)| {
+                    let programs = crate::report::status_json(p, by_program)["programs"].take();
+                    (code.clone(), serde_json::json!({ "programs": programs }))
+                })
                 .collect();
             docs.push(serde_json::json!({"period": p.to_string(), "offices": by_office}));
         } else {
@@ -138,25 +141,6 @@ fn status_line(program: &str, s: &ProgramStatus) -> String {
         b("在途", &s.pending),
         b("更正", &s.reissued)
     )
-}
-
-fn programs_json(by_program: &std::collections::BTreeMap<crate::domain::Program, ProgramStatus>) -> serde_json::Value {
-    let bucket = |b: &Bucket| serde_json::json!({"lines": b.lines, "amount": b.amount.yuan_string()});
-    let programs: serde_json::Map<String, serde_json::Value> = by_program
-        .iter()
-        .map(|(p, s)| {
-            let v = serde_json::json!({
-                "sent": bucket(&s.sent),
-                "settled": bucket(&s.settled),
-                "failed": bucket(&s.failed),
-                "returned": bucket(&s.returned),
-                "pending": bucket(&s.pending),
-                "reissued": bucket(&s.reissued),
-            });
-            (p.code().to_string(), v)
-        })
-        .collect();
-    serde_json::Value::Object(programs)
 }
 
 /// `disburse verify DIR`: digests, signatures, counts, totals and the chain.

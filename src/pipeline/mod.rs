@@ -11,6 +11,7 @@ mod admin;
 mod archive;
 mod check;
 mod continuity;
+mod derived;
 pub mod fault;
 mod prepare;
 mod publish;
@@ -25,6 +26,7 @@ mod watch;
 
 pub use admin::{init, keygen, status, verify, verify_against};
 pub use check::check;
+pub use derived::report;
 pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;

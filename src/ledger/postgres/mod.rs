@@ -350,6 +350,15 @@ impl Ledger for PgLedger {
         Ok(Box::new(receipts::PgReceipts::begin(self.client.get_mut(), &self.office)?))
     }
 
+    fn receipt_periods(&self, sha256: &str) -> Result<Vec<Period>, LedgerError> {
+        let rows = self.db().query(
+            "SELECT DISTINCT s.period FROM receipts r JOIN payment_status s ON s.receipt_id = r.id \
+             WHERE r.office = $1 AND r.sha256 = $2 ORDER BY 1",
+            &[&self.office, &sha256],
+        )?;
+        rows.iter().map(|r| parse(r.try_get(0)?)).collect()
+    }
+
     fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError> {
         let row = self.db().query_opt(
             "SELECT v.verified_by FROM payments p JOIN verifications v \
