@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use super::{publish, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{Ledger, Lock, SqliteLedger};
+use crate::ledger::{Ledger, Lock};
 
 /// Rebuilds the derived files of `periods`; returns how many failed or returned
 /// lines still need a person. Called after a commit: if a file cannot be
@@ -32,10 +32,10 @@ pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<P
 
 /// `disburse report`: rebuilds the derived files of `period` from the ledger.
 pub fn report(config: &Config, period: Period) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
-    let open = rebuild(config, &ledger, &BTreeSet::from([period]))?;
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
+    let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?;
     summary.push(format!("{period}：失败清单、停发建议和报告已按台账重新生成；失败/退票 {open} 笔待处理"));
     Ok(Outcome { needs_person: open > 0, summary })
 }

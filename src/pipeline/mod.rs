@@ -24,7 +24,7 @@ mod stage;
 mod threads;
 mod watch;
 
-pub use admin::{init, keygen, status, verify};
+pub use admin::{init, keygen, status, verify, verify_against};
 pub use check::check;
 pub use derived::report;
 pub use rebuild::rebuild;
@@ -62,7 +62,7 @@ impl PipelineError {
     /// Exit status of SPEC §7: 3 when another run holds the lock, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            PipelineError::Ledger(LedgerError::Locked(_)) => 3,
+            PipelineError::Ledger(LedgerError::Locked(_) | LedgerError::OfficeLocked(_)) => 3,
             _ => 1,
         }
     }

@@ -15,7 +15,7 @@ use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, SqliteLedger, Verdict};
+use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, Verdict};
 use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
 
 /// A receipt line (or a batch status) that was not applied, and why. The
@@ -57,10 +57,10 @@ enum FileOutcome {
 /// parser reads it. One malformed file refuses the whole command: the transaction
 /// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let summary = publish::recover(config, &mut ledger)?;
-    apply(config, &mut ledger, files, summary, Archive::Yes)
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let summary = publish::recover(config, ledger.as_mut())?;
+    apply(config, ledger.as_mut(), files, summary, Archive::Yes)
 }
 
 /// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`

@@ -5,7 +5,7 @@ use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{BatchKind, Ledger, Lock, SqliteLedger};
+use crate::ledger::{BatchKind, Lock};
 use crate::sign::Signer;
 
 /// Now, in China Standard Time (what banks and clerks read).
@@ -17,17 +17,20 @@ pub(crate) fn this_month() -> Period {
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     run_locked(config, period, progress).inspect_err(|e| {
-        if !matches!(e, PipelineError::Ledger(crate::ledger::LedgerError::Locked(_))) {
+        if !matches!(
+            e,
+            PipelineError::Ledger(crate::ledger::LedgerError::Locked(_) | crate::ledger::LedgerError::OfficeLocked(_))
+        ) {
             super::check::withdraw_stale_reports(config, period)
         }
     })
 }
 
 fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
-    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let _lock = Lock::for_config(config)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
+    let prepared = prepare(config, period, Some(ledger.as_ref()), progress)?;
     tracing::debug!(event = "phase", phase = "rosters_checked", lines = prepared.paid_lines());
     summary.extend(summary_lines(&prepared));
     if prepared.paid_lines() == 0 {
@@ -47,7 +50,7 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
     let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
     let lines = Lines::Replay(&prepared, progress);
     let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer, verified: &[] };
-    let staged = stage(config, &frame, lines, &mut ledger, &info)?;
+    let staged = stage(config, &frame, lines, ledger.as_mut(), &info)?;
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
@@ -55,7 +58,7 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
     if n > 1 {
         // The batch's report.html replaced the one drawn with the period's
         // failures so far: drawn again. (A first batch has no receipt yet.)
-        super::derived::rebuild(config, &ledger, &std::collections::BTreeSet::from([period]))?;
+        super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     }
     summary.push(format!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v5.sql"),
     include_str!("../schema_v6.sql"),
     include_str!("../schema_v7.sql"),
+    include_str!("../schema_v8.sql"),
 ];
 
 /// The payments of the runs of period `?N`, with their status rows: `r` a run,
@@ -379,6 +380,17 @@ impl Ledger for SqliteLedger {
         Ok(self
             .conn
             .query_row("SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM receipts)", [], |r| r.get(0))?)
+    }
+
+    fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key_fingerprint FROM runs WHERE manifest_sha256 = ?1 ORDER BY id DESC LIMIT 1",
+                params![manifest_sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
