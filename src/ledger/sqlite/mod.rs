@@ -162,6 +162,22 @@ impl SqliteLedger {
     }
 }
 
+impl SqliteLedger {
+    /// The ID numbers `sql` selects for (`?1` program, `?2` period), as keys.
+    fn people(&self, sql: &str, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
+    }
+}
+
 impl Ledger for SqliteLedger {
     fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
         let mut stmt =
@@ -193,29 +209,11 @@ impl Ledger for SqliteLedger {
     }
 
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(PAID_PEOPLE_SQL)?;
-        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
-        let mut out = HashSet::new();
-        while let Some(r) = rows.next()? {
-            let id = text_at(r, 0)?;
-            out.insert(crate::domain::id_key(id).ok_or_else(|| {
-                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
-            })?);
-        }
-        Ok(out)
+        self.people(PAID_PEOPLE_SQL, program, period)
     }
 
     fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(LIVE_PEOPLE_SQL)?;
-        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
-        let mut out = HashSet::new();
-        while let Some(r) = rows.next()? {
-            let id = text_at(r, 0)?;
-            out.insert(crate::domain::id_key(id).ok_or_else(|| {
-                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
-            })?);
-        }
-        Ok(out)
+        self.people(LIVE_PEOPLE_SQL, program, period)
     }
 
     /// Streamed row by row: a million-line period is not loaded to compare a
