@@ -295,7 +295,8 @@ fn receipts_balance(backend: Backend, seq: &[Receipt]) -> Result<(), TestCaseErr
         }
         let mut args = vec!["returns", "--config", "disburse.toml"];
         args.extend(files.iter().map(|f| f.to_str().unwrap()));
-        prop_assert!(ok(&bin(&office, &args)));
+        let o = bin(&office, &args);
+        prop_assert!(ok(&o), "{}", common::text(&o));
         prop_assert_eq!(status(&office), once, "the same receipts again change nothing");
     }
     Ok(())

@@ -158,7 +158,8 @@ fn migrate_locked(client: &mut Client, url: &str) -> Result<(), LedgerError> {
 /// own for as long as a writing command runs. The server drops it with the
 /// connection, so a killed run never leaves it behind.
 pub struct OfficeLock {
-    _client: Client,
+    client: Client,
+    key: i64,
 }
 
 impl std::fmt::Debug for OfficeLock {
@@ -174,11 +175,33 @@ impl OfficeLock {
         };
         let office = super::target::office_code(config)?;
         let mut client = connect(url)?;
-        let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&server_office_key(office)])?.get(0);
-        if !got {
-            return Err(LedgerError::OfficeLocked(office.to_string()));
+        let key = server_office_key(office);
+        // The server releases a finished command's lock when it notices its
+        // connection close, a few milliseconds after that process exited: a
+        // command started right after another of the same office would
+        // otherwise be told "locked" (exit 3) by that lag. A running command
+        // holds it far longer than this wait.
+        for attempt in 0..=LOCK_RETRIES {
+            let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
+            if got {
+                return Ok(OfficeLock { client, key });
+            }
+            if attempt < LOCK_RETRIES {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
         }
-        Ok(OfficeLock { _client: client })
+        Err(LedgerError::OfficeLocked(office.to_string()))
+    }
+}
+
+/// How many times (50 ms apart) a taken office lock is asked for again.
+const LOCK_RETRIES: u32 = 10;
+
+impl Drop for OfficeLock {
+    /// Released at once when the command ends normally, not when the server
+    /// notices the connection gone (a killed command's lock still goes with it).
+    fn drop(&mut self) {
+        let _ = self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
     }
 }
 
