@@ -176,30 +176,19 @@ impl OfficeLock {
         let office = super::target::office_code(config)?;
         let mut client = connect(url)?;
         let key = server_office_key(office);
-        // The server releases a finished command's lock when it notices its
-        // connection close, a few milliseconds after that process exited: a
-        // command started right after another of the same office would
-        // otherwise be told "locked" (exit 3) by that lag. A running command
-        // holds it far longer than this wait.
-        for attempt in 0..=LOCK_RETRIES {
-            let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
-            if got {
-                return Ok(OfficeLock { client, key });
-            }
-            if attempt < LOCK_RETRIES {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+        let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
+        if !got {
+            return Err(LedgerError::OfficeLocked(office.to_string()));
         }
-        Err(LedgerError::OfficeLocked(office.to_string()))
+        Ok(OfficeLock { client, key })
     }
 }
 
-/// How many times (50 ms apart) a taken office lock is asked for again.
-const LOCK_RETRIES: u32 = 10;
-
 impl Drop for OfficeLock {
     /// Released at once when the command ends normally, not when the server
-    /// notices the connection gone (a killed command's lock still goes with it).
+    /// notices the connection gone a moment after the process exits (a command
+    /// started right after would have been told "locked"); a killed command's
+    /// lock still goes with its connection.
     fn drop(&mut self) {
         let _ = self.client.execute("SELECT pg_advisory_unlock($1)", &[&self.key]);
     }
