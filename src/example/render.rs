@@ -20,7 +20,7 @@ pub(crate) fn roster_bytes(r: &Roster) -> Result<Vec<u8>, ExampleError> {
         }
         Program::Youfu => Ok([b"\xEF\xBB\xBF".as_slice(), youfu_csv(r)?.as_bytes()].concat()),
         Program::Yiwubing => Ok(yiwubing_csv(r)?.into_bytes()),
-        Program::Yimin => Ok(yimin_csv(r)?.into_bytes()),
+        _ => Ok(yimin_csv(r)?.into_bytes()),
     }
 }
 

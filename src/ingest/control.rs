@@ -64,6 +64,19 @@ pub struct Stop {
     pub effective: NaiveDate,
     /// The line in stops.csv.
     pub row: u64,
+    /// stops.csv `program` (SPEC §9): the one program stopped; `None` (empty): every program.
+    pub program: Option<Program>,
+}
+
+/// One person on a check list (比对名单, SPEC §9): cremation data, the public
+/// payroll, … as `id_number[,date][,note]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Normalised, as [`Stop::id_number`].
+    pub id_number: String,
+    pub date: Option<NaiveDate>,
+    pub note: String,
+    pub row: u64,
 }
 
 /// One line of a corrections file: where a failed payment goes instead.
@@ -97,7 +110,7 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
     };
     let mut seen: HashMap<Program, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
-        let program: Program = line.get("program").parse().map_err(|e: String| line.bad("program", e))?;
+        let program = Program::known(line.get("program")).map_err(|e: String| line.bad("program", e))?;
         if let Some(first) = seen.insert(program, line.row) {
             let why = format!("{program} is approved twice (also on row {first}): keep one line per program");
             return Err(line.bad("program", why));
@@ -124,7 +137,7 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
     let cols = Layout {
         what: "stop list",
         required: &["id_number", "reason", "effective"],
-        optional: &[],
+        optional: &["program"],
         max_lines: limits::STOP_LINES,
     };
     read_table(path, display, &cols, |line| {
@@ -137,8 +150,87 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
         let effective = parse_date(line.get("effective")).ok_or_else(|| {
             line.bad("effective", format!("'{}' is not a date such as 2026-11-01", line.get("effective")))
         })?;
-        Ok(Stop { id_number: id.as_str().to_string(), reason, effective, row: line.row })
+        let program = match line.get("program") {
+            "" => None,
+            p => Some(Program::from_clerk(p).map_err(|e| line.bad("program", e))?),
+        };
+        Ok(Stop { id_number: id.as_str().to_string(), reason, effective, row: line.row, program })
     })
+}
+
+/// Reads a check list (`id_number[,date][,note]`, SPEC §9): with a header row
+/// (`id_number`/`身份证号`, `date`/`日期`, `note`/`备注`) or without one (the
+/// first cell is then an ID number). A line whose ID number is not one refuses
+/// the list: a skipped line would pay someone the list names.
+pub fn read_checklist(path: &Path, display: &str) -> Result<Vec<Listed>, IngestError> {
+    let source = match text::sniff(path, display, "check list")? {
+        Sniffed::Text(source) => source,
+        Sniffed::Xlsx | Sniffed::Xls => {
+            let reason = "is an Excel workbook, but a check list must be a CSV file: save it as CSV with the \
+                          columns id_number,date,note"
+                .to_string();
+            return Err(IngestError::Refused { file: display.to_string(), reason });
+        }
+    };
+    let mut records = Records::new(source, display);
+    let mut rec = StringRecord::new();
+    let mut columns: Option<[Option<usize>; 3]> = None;
+    let mut out = Vec::new();
+    let bad = |row: u64, field: &str, reason: String| IngestError::BadLine {
+        file: display.to_string(),
+        row,
+        field: field.to_string(),
+        reason,
+    };
+    while let Some(row) = records.next(&mut rec)? {
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if out.len() as u64 >= limits::STOP_LINES {
+            return Err(IngestError::TooLarge {
+                file: display.to_string(),
+                place: format!("line {row}"),
+                what: format!("more than {} lines", limits::STOP_LINES),
+                limit: format!("{} lines a check list may have", limits::STOP_LINES),
+            });
+        }
+        let cols = match columns {
+            Some(c) => c,
+            None => {
+                let first = rec.get(0).unwrap_or("").trim();
+                if IdNumber::parse(first).is_ok() {
+                    *columns.insert([Some(0), Some(1), Some(2)])
+                } else {
+                    let names: Vec<String> = rec.iter().map(normalise).collect();
+                    let find = |alts: &[&str]| names.iter().position(|n| alts.contains(&n.as_str()));
+                    let id = find(&["id_number", "身份证号", "身份证号码", "公民身份号码"]);
+                    if id.is_none() {
+                        return Err(bad(
+                            row,
+                            "id_number",
+                            "the first line is neither a header with id_number \
+                                   (身份证号) nor an ID number"
+                                .to_string(),
+                        ));
+                    }
+                    let date = find(&["date", "日期", "火化日期", "死亡日期"]);
+                    columns = Some([id, date, find(&["note", "备注"])]);
+                    continue;
+                }
+            }
+        };
+        let cell = |i: Option<usize>| i.and_then(|i| rec.get(i)).map_or("", str::trim);
+        let raw = cell(cols[0]);
+        let id = IdNumber::parse(raw).map_err(|e| bad(row, "id_number", format!("ID number {}: {e}", mask_id(raw))))?;
+        let date = match cell(cols[1]) {
+            "" => None,
+            d => {
+                Some(parse_date(d).ok_or_else(|| bad(row, "date", format!("'{d}' is not a date such as 2026-11-01")))?)
+            }
+        };
+        out.push(Listed { id_number: id.as_str().to_string(), date, note: cell(cols[2]).to_string(), row });
+    }
+    Ok(out)
 }
 
 /// Reads a corrections file (`end_to_end_id,account,bank,payee_name`, and

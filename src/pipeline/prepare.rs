@@ -541,7 +541,12 @@ pub(super) fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntr
     let stops = ingest::read_stops(&path, &config.display_path(pattern, period))?;
     Ok(stops
         .into_iter()
-        .map(|s| StopEntry { id_number: s.id_number, reason: s.reason.code().to_string(), effective: s.effective })
+        .map(|s| StopEntry {
+            id_number: s.id_number,
+            reason: s.reason.code().to_string(),
+            effective: s.effective,
+            program: s.program,
+        })
         .collect())
 }
 

@@ -276,6 +276,7 @@ fn standing_entries(ledger: &dyn Ledger, period: Period, planned: &[Planned<'_>]
             household: reconcile::household_key(payee_name, village),
             institution: false,
             payable: true,
+            kind: 0,
         });
     })?;
     Ok(out)
