@@ -117,6 +117,11 @@ impl Program {
         BUILT_IN.get(usize::from(self.0)).map_or_else(|| self.code(), |(_, name, _)| name)
     }
 
+    /// The built-in name (the code for another program), whatever a config set.
+    pub fn built_in_name(self) -> &'static str {
+        BUILT_IN.get(usize::from(self.0)).map_or_else(|| self.code(), |(_, name, _)| name)
+    }
+
     /// Gives the program the name a config set (leaked once per distinct name).
     pub fn set_name(self, name: &str) {
         if self.chinese_name() == name {

@@ -24,6 +24,7 @@ use crate::validate::Checked;
 
 pub mod corrections;
 mod ledger_checks;
+pub mod program_rules;
 pub use ledger_checks::*;
 
 /// A person stopped from a date on (death, prison, cancelled, moved).
