@@ -100,6 +100,8 @@ pub struct NewRun {
     pub key_fingerprint: String,
     /// Correction lines of the batch paid on a person's word (see [`Verified`]).
     pub verified: Vec<Verified>,
+    /// The approval (审批: 文号, approver, date) each program was paid under (SPEC §9).
+    pub approvals: Vec<crate::domain::Approval>,
 }
 
 /// Who checked that a beneficiary the bank reported deceased, or on the stop
@@ -156,6 +158,15 @@ pub struct LedgerLine {
     /// For a correction: the original line it replaces (the first one in the chain).
     pub original_id: Option<String>,
     pub retry: u32,
+    /// 项目类型 and 所属期 (SPEC §9): part of what makes one payment.
+    pub kind: crate::domain::LineKind,
+}
+
+impl LedgerLine {
+    /// The `covers` column: `YYYY-MM` or empty.
+    pub fn covers_text(&self) -> String {
+        self.kind.covers_text()
+    }
 }
 
 /// What deciding a receipt line needs to know about the payment it names.
@@ -344,6 +355,22 @@ pub trait Ledger {
     /// ID numbers with an original line for (program, period): R04.
     /// As [`crate::domain::IdNumber::key`]s: a million people as integers, not strings.
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError>;
+    /// (ID key, [`crate::domain::LineKind::key`]) of every original line other
+    /// than a basic one `program` has in `period` (R04 of SPEC §9's line types).
+    /// The default reads the period's lines.
+    fn paid_other_lines(&self, program: Program, period: Period) -> Result<HashSet<(u64, u32)>, LedgerError> {
+        Ok(self
+            .payments_of_period(period)?
+            .iter()
+            .filter(|l| l.program == program && l.original_id.is_none() && l.kind != crate::domain::LineKind::BASIC)
+            .filter_map(|l| crate::domain::id_key(&l.id_number).map(|k| (k, l.kind.key())))
+            .collect())
+    }
+    /// The approvals runs of `period` were paid under, with each run's batch
+    /// (`R001`…). The default: none recorded.
+    fn approvals_of_period(&self, _period: Period) -> Result<Vec<(String, crate::domain::Approval)>, LedgerError> {
+        Ok(Vec::new())
+    }
     /// ID numbers (as keys) `program` paid in `period` by a line, original or
     /// correction, that has not failed or been returned: what R02 across runs
     /// compares with. The default reads the period's lines.

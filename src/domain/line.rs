@@ -95,7 +95,22 @@ impl LineKind {
 
     /// The `covers` column as stored: `YYYY-MM` or empty.
     pub fn covers_text(self) -> String {
-        self.covers.map(|p| p.to_string()).unwrap_or_default()
+        self.covers_str().to_string()
+    }
+
+    /// [`LineKind::covers_text`] kept for the life of the process (a handful of
+    /// months), so the ledger's writer can borrow it like the line's other texts.
+    pub fn covers_str(self) -> &'static str {
+        use std::sync::{Mutex, PoisonError};
+        static KEPT: Mutex<Vec<(Period, &'static str)>> = Mutex::new(Vec::new());
+        let Some(p) = self.covers else { return "" };
+        let mut kept = KEPT.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((_, s)) = kept.iter().find(|(q, _)| *q == p) {
+            return s;
+        }
+        let s: &'static str = Box::leak(p.to_string().into_boxed_str());
+        kept.push((p, s));
+        s
     }
 
     /// From the ledger's columns.

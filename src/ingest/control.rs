@@ -158,6 +158,36 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
     })
 }
 
+/// One care institution (供养机构) of an `institutions` file (`name,account,bank`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Institution {
+    pub name: String,
+    /// Digits only (validated).
+    pub account: String,
+    pub bank: String,
+}
+
+/// Reads an institutions file (`name,account,bank`, SPEC §9): the accounts an
+/// `institution` payee may be paid to. An account that is not one refuses it.
+pub fn read_institutions(path: &Path, display: &str) -> Result<Vec<Institution>, IngestError> {
+    let cols = Layout {
+        what: "institutions file",
+        required: &["name", "account"],
+        optional: &["bank"],
+        max_lines: limits::STOP_LINES,
+    };
+    read_table(path, display, &cols, |line| {
+        let raw = line.get("account");
+        let account =
+            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        Ok(Institution {
+            name: line.get("name").to_string(),
+            account: account.as_str().to_string(),
+            bank: line.get("bank").to_string(),
+        })
+    })
+}
+
 /// Reads a check list (`id_number[,date][,note]`, SPEC §9): with a header row
 /// (`id_number`/`身份证号`, `date`/`日期`, `note`/`备注`) or without one (the
 /// first cell is then an ID number). A line whose ID number is not one refuses

@@ -23,7 +23,10 @@ mod text;
 mod xls_guard;
 mod xlsx_guard;
 
-pub use control::{read_approvals, read_checklist, read_corrections, read_stops, Correction, Listed, Stop, StopReason};
+pub use control::{
+    read_approvals, read_checklist, read_corrections, read_institutions, read_stops, Correction, Institution, Listed,
+    Stop, StopReason,
+};
 
 /// A file that cannot be read at all. Every message names the file, says what is
 /// wrong and what to do, and never carries a full ID or account number.

@@ -28,6 +28,8 @@ use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::spill::{Spill, SpillWriter};
 use crate::validate::{self, Checked, Rules};
 
+mod program_checks;
+
 /// What pass 1 keeps of a row besides its [`Entry`].
 #[derive(Debug, Clone, Copy)]
 struct Facts {
@@ -53,6 +55,8 @@ struct Roster {
     display: String,
     sheet: Option<String>,
     rules: Rules,
+    /// The program's own rules (SPEC §9), asked of each row as it is read.
+    row_rules: program_checks::RowRules,
     /// Its rows are `entries[start..start + len]`.
     start: usize,
     len: usize,
@@ -79,6 +83,8 @@ pub(crate) struct Prepared {
     dropped: BTreeMap<Program, Vec<Change>>,
     /// Where pass 2 keeps its exception log (beside pass 1's spill files).
     scratch: PathBuf,
+    /// The approval lines read (their 文号 and approver go into the totals).
+    approvals: Vec<crate::domain::Approval>,
 }
 
 /// What pass 2 collected besides the lines.
@@ -222,8 +228,9 @@ pub(crate) fn prepare(
     let approvals_path = config.resolve(&config.approvals, period);
     let approvals = ingest::read_approvals(&approvals_path, &config.display_path(&config.approvals, period))?;
     let stops = read_stops(config, period)?;
+    let lists = program_checks::load_checklists(config, period)?;
 
-    let read = read_all(config, period, &due, &formats, progress)?;
+    let read = read_all(config, period, &due, &formats, progress, (&stops, &lists))?;
     let mut p = Prepared {
         period,
         totals: RunTotals::default(),
@@ -237,6 +244,7 @@ pub(crate) fn prepare(
         changes: Vec::new(),
         dropped: BTreeMap::new(),
         scratch: config.output_dir.clone(),
+        approvals: approvals.clone(),
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
@@ -270,13 +278,7 @@ pub(crate) fn prepare(
     std::thread::scope(|s| {
         let facts = s.spawn(move || concat(facts, total_rows));
         p.entries = concat(entries, total_rows);
-        p.findings = reconcile::reconcile_with(
-            &mut p.entries,
-            checked,
-            reconcile::BUILT_IN_EXCLUSIVE,
-            &stops,
-            period.first_day(),
-        );
+        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &config.exclusive, &stops, period.first_day());
         p.facts = facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     });
     fault::point("reconcile");
@@ -333,20 +335,22 @@ fn read_all(
     due: &[&ProgramConfig],
     formats: &BTreeMap<Program, Format>,
     progress: &Progress,
+    (stops, lists): (&[StopEntry], &[reconcile::program_rules::CheckList]),
 ) -> Result<Vec<(Roster, Rows)>, PipelineError> {
-    let rosters: Vec<Roster> = due
-        .iter()
-        .map(|p| Roster {
+    let mut rosters: Vec<Roster> = Vec::with_capacity(due.len());
+    for p in due {
+        rosters.push(Roster {
             program: p.program,
             path: config.resolve(&p.roster, period),
             display: config.display_path(&p.roster, period),
             sheet: p.sheet.clone(),
             rules: Rules { cap: p.cap, text: formats[&p.program].text_rules() },
+            row_rules: program_checks::RowRules::of(config, p, period, stops)?,
             start: 0,
             len: 0,
             spill: None,
-        })
-        .collect();
+        });
+    }
     // Costliest first, each thread taking the next roster when it is done with
     // one. A workbook costs about ten times a text file of its size to read (it
     // is compressed XML): ranked by bytes alone, a 50,000-row .xlsx came last and
@@ -362,7 +366,7 @@ fn read_all(
     let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
         let mut out = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget)));
+            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget, lists)));
         }
         out
     };
@@ -442,7 +446,9 @@ fn read_one(
     spill_dir: &std::path::Path,
     progress: &Progress,
     budget: &Budget,
+    lists: &[reconcile::program_rules::CheckList],
 ) -> Result<Rows, PipelineError> {
+    let cx = r.row_rules.context(lists);
     let rows_at_most = match size_of(r) {
         (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
         (_, true) => 0,
@@ -463,6 +469,7 @@ fn read_one(
             return;
         }
         let mut c = validate::check_row(&row, &r.rules);
+        reconcile::program_rules::check_row_rules(&mut c, &cx);
         if spilled.is_ok() {
             spilled = spill.push(&c);
         }
@@ -512,7 +519,7 @@ pub(super) fn paid_by_exclusive(
 ) -> Result<Vec<reconcile::PaidElsewhere>, PipelineError> {
     let mut out = Vec::new();
     let mut known = None;
-    for other in reconcile::exclusive_partners(program, reconcile::BUILT_IN_EXCLUSIVE) {
+    for other in reconcile::exclusive_partners(program, &config.exclusive) {
         let known = match &known {
             Some(k) => k,
             None => known.insert(ledger.periods()?),
@@ -585,7 +592,7 @@ impl Prepared {
             &period,
         ));
         let elsewhere = paid_by_exclusive(ledger, config, program, self.period)?;
-        let pairs = reconcile::BUILT_IN_EXCLUSIVE;
+        let pairs = &config.exclusive;
         reconcile::hold_paid_by_exclusive(
             &mut self.entries[rows.clone()],
             start,
@@ -594,6 +601,7 @@ impl Prepared {
             &elsewhere,
             &mut self.findings,
         );
+        self.apply_program_rules(ledger, r, config)?;
         let Some((prev_period, prev)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
         let amounts: FastMap<u64, Fen> =
             prev.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect();
@@ -625,6 +633,7 @@ impl Prepared {
             let mut touched = vec![false; places[r].len()];
             let prog = t.programs.entry(roster.program).or_default();
             prog.refused = refused;
+            prog.approval = self.approvals.iter().find(|a| a.program == roster.program).cloned();
             for i in roster.start..roster.start + roster.len {
                 let (e, f) = (&self.entries[i], &self.facts[i]);
                 let has_finding = {

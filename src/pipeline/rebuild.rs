@@ -271,6 +271,7 @@ fn replay_batch(config: &Config, ledger: &mut dyn Ledger, b: &Batch) -> Result<(
     let kind =
         if m.run_id.starts_with(BatchKind::Correction.letter()) { BatchKind::Correction } else { BatchKind::Run };
     let run = NewRun {
+        approvals: Vec::new(),
         period,
         batch: m.run_id.clone(),
         kind,

@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{io_err, PipelineError};
-use crate::domain::{parse_amount, Fen, PaymentStatus, Period, Text};
+use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, Text};
 use crate::ledger::LedgerLine;
 use crate::sign::manifest::RecordEntry;
 
 /// The record's columns: `reports/paid.csv`'s, then what a correction and the
-/// payee need.
-pub(crate) const HEADER: [&str; 13] = [
+/// payee need, then the line type and covered month (SPEC §9; a record written
+/// before them has the first 13 columns, and its lines are basic ones).
+pub(crate) const HEADER: [&str; 15] = [
     "program",
     "end_to_end_id",
     "township",
@@ -34,6 +35,8 @@ pub(crate) const HEADER: [&str; 13] = [
     "bank",
     "original_id",
     "retry",
+    "line_type",
+    "covers",
 ];
 
 /// Where a batch's record lives, relative to its period folder.
@@ -106,6 +109,8 @@ impl RecordWriter {
                     &l.bank,
                     l.original_id.as_deref().unwrap_or(""),
                     &retry,
+                    l.kind.line_type.code(),
+                    &l.covers_text(),
                 ])
                 .map_err(|e| csv_err(&self.path, e))?;
             self.lines += 1;
@@ -151,7 +156,8 @@ pub(crate) fn read(
         .from_path(path)
         .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
     let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    if headers.iter().collect::<Vec<_>>() != HEADER {
+    let names = headers.iter().collect::<Vec<_>>();
+    if names != HEADER && names != HEADER[..13] {
         return Err(bad(1, "not the columns of a payment record".into()));
     }
     let mut out = Vec::with_capacity(chunk);
@@ -194,6 +200,10 @@ fn parse_line(r: &csv::StringRecord, period: Period) -> Result<LedgerLine, Strin
         reason_text: String::new(),
         original_id,
         retry,
+        kind: match (r.get(13), r.get(14)) {
+            (Some(t), Some(c)) => LineKind::from_columns(t, c).ok_or(format!("line type '{t}' / covers '{c}'"))?,
+            _ => LineKind::BASIC,
+        },
     })
 }
 
@@ -220,6 +230,7 @@ mod tests {
             reason_text: String::new(),
             original_id: original.map(str::to_string),
             retry: u32::from(original.is_some()),
+            kind: LineKind::BASIC,
         }
     }
 

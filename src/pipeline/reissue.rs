@@ -172,6 +172,8 @@ fn row_of(o: &LedgerLine, c: &Correction, display: &str) -> RosterRow {
             (Field::PayeeName, text(&payee_name)),
             (Field::PayeeType, text(payee_type)),
             (Field::Note, Cell::Text(compact_str::format_compact!("更正发放 原{}", o.end_to_end_id))),
+            (Field::LineType, text(o.kind.line_type.code())),
+            (Field::Covers, text(o.kind.covers_str())),
         ],
     }
 }
@@ -214,7 +216,7 @@ fn check_batch<'c>(
         let program = entries[start].program;
         let end = start + entries[start..].iter().take_while(|e| e.program == program).count();
         let elsewhere = prepare::paid_by_exclusive(ledger, config, program, period)?;
-        let pairs = reconcile::BUILT_IN_EXCLUSIVE;
+        let pairs = &config.exclusive;
         reconcile::hold_paid_by_exclusive(&mut entries[start..end], start, program, pairs, &elsewhere, &mut held);
         start = end;
     }

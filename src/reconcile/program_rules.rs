@@ -270,5 +270,101 @@ pub fn back_pay_message(covers: crate::domain::Period) -> String {
     format!("补发所属期{covers}的基本待遇账本中已发放过，不能再补发：如为提标补差请填写项目类型“一次性”")
 }
 
+/// The type and covered month a [`super::Entry::kind`] stands for.
+pub fn kind_of(key: u32) -> (Option<LineType>, Option<crate::domain::Period>) {
+    let covers = key / 8;
+    let period =
+        (covers > 0).then(|| crate::domain::Period { year: ((covers - 1) / 12) as i32, month: (covers - 1) % 12 + 1 });
+    (LineType::from_tag((key % 8) as u8), period)
+}
+
+/// A02 over one roster's entries (`start`: the run index of the first): in
+/// roster order, a payable line that would take its person past `cap` for the
+/// year, counting what the ledger paid this year (`paid`: ID key → amount) and
+/// the lines before it in this run, is held.
+pub fn hold_over_annual_cap(
+    entries: &mut [super::Entry],
+    start: usize,
+    amount: &dyn Fn(usize) -> Fen,
+    paid: &super::FastMap<u64, Fen>,
+    cap: Fen,
+    year: i32,
+    found: &mut Vec<super::Finding>,
+) {
+    let mut this_run: super::FastMap<u64, Fen> = super::FastMap::default();
+    for i in 0..entries.len() {
+        let e = &entries[i];
+        if !e.payable || e.id == 0 {
+            continue;
+        }
+        let now = amount(start + i);
+        let before = Fen(paid.get(&e.id).map_or(0, |f| f.0) + this_run.get(&e.id).map_or(0, |f| f.0));
+        match over_annual_cap(cap, before, now, year) {
+            Some(msg) => {
+                entries[i].payable = false;
+                found.push(super::Finding {
+                    index: start + i,
+                    code: Code::A02,
+                    field: Field::Amount,
+                    message: msg.into(),
+                });
+            }
+            None => {
+                this_run.entry(entries[i].id).or_insert(Fen(0)).0 += now.0;
+            }
+        }
+    }
+}
+
+/// A04 over one roster's entries: a payable back pay whose person the ledger
+/// shows paid a basic line for the month it covers (`paid_basic(month)`) is held.
+pub fn hold_back_pay_already_paid(
+    entries: &mut [super::Entry],
+    start: usize,
+    paid_basic: &mut dyn FnMut(crate::domain::Period) -> Option<std::sync::Arc<std::collections::HashSet<u64>>>,
+    found: &mut Vec<super::Finding>,
+) {
+    for i in 0..entries.len() {
+        let e = &entries[i];
+        let (Some(LineType::BackPay), Some(covers)) = kind_of(e.kind) else { continue };
+        if !e.payable || e.id == 0 {
+            continue;
+        }
+        if paid_basic(covers).is_some_and(|s| s.contains(&e.id)) {
+            entries[i].payable = false;
+            let message = back_pay_message(covers).into();
+            found.push(super::Finding { index: start + i, code: Code::A04, field: Field::Covers, message });
+        }
+    }
+}
+
+/// A03 over one roster's funeral lines: each must be `months` × the person's
+/// last amount (`last(id key)`); without `months` configured no funeral line is paid.
+pub fn hold_funeral_amounts(
+    entries: &mut [super::Entry],
+    start: usize,
+    amount: &dyn Fn(usize) -> Fen,
+    months: Option<u32>,
+    last: &mut dyn FnMut(u64) -> Option<Fen>,
+    found: &mut Vec<super::Finding>,
+) {
+    for i in 0..entries.len() {
+        let e = &entries[i];
+        if !e.payable || !super::is_funeral(e.kind) {
+            continue;
+        }
+        let msg = match months {
+            None => {
+                Some("本项目没有配置丧葬补助月数（funeral_months），不能发放丧葬补助：请先在配置中设定".to_string())
+            }
+            Some(m) => funeral_amount_wrong(m, last(e.id), amount(start + i)),
+        };
+        if let Some(msg) = msg {
+            entries[i].payable = false;
+            found.push(super::Finding { index: start + i, code: Code::A03, field: Field::Amount, message: msg.into() });
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -220,10 +220,10 @@ fn period_cn(p: Period) -> String {
 
 /// Programs that appear in the totals (in reporting order).
 fn programs_of(t: &RunTotals) -> Vec<Program> {
-    Program::ALL
-        .into_iter()
-        .filter(|p| t.programs.contains_key(p) || t.places.keys().any(|k| k.program == *p))
-        .collect()
+    // Any program a config defines (SPEC §9), in Program's reporting order.
+    let all: std::collections::BTreeSet<Program> =
+        t.programs.keys().copied().chain(t.places.keys().map(|k| k.program)).collect();
+    all.into_iter().collect()
 }
 
 /// The Chinese meaning of each check code (SPEC §3), for the HTML report.
@@ -244,6 +244,13 @@ fn code_meaning(code: &str) -> &'static str {
         "R06" => "金额较上期变动超过设定比例（照发，请核对）",
         "R07" => "名册与审批笔数或金额不符，该项目整体不发放",
         "R08" => "本期已由省内其他办公室发放（跨县重复享受）",
+        "A01" => "年龄不符合本项目的年龄条件",
+        "A02" => "超过本项目每人每年发放上限",
+        "A03" => "金额与本项目标准不符",
+        "A04" => "补发的月份已经发放过",
+        "P01" => "收款人类型不符合本项目规定",
+        "P02" => "供养机构规定不符（应发机构账户或机构不在名单中）",
+        "W03" => "在提示性比对名单中（照发，请核对）",
         _ => "",
     }
 }

@@ -112,6 +112,14 @@ pub struct ProgramEntry {
     pub held_amount: String,
     pub skipped_lines: u64,
     pub skipped_amount: String,
+    /// The approval's 文号, approver and date (审批, SPEC §9); absent when the
+    /// approval gave none (and in manifests written before).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub approval_reference: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub approved_by: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub approved_on: String,
 }
 
 /// How the manifest and the files were signed.
