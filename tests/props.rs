@@ -89,6 +89,7 @@ proptest! {
             id_number: common::gen::id_number(3),
             reason: "death".into(),
             effective: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            program: None,
         }];
         reconcile_rows(&mut rows, &stops, chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
         for program in [Program::Dibao, Program::Wubao] {

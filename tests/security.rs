@@ -178,7 +178,8 @@ fn secrets(office: &Path) -> BTreeSet<String> {
         for e in std::fs::read_dir(office.join("rosters").join(month)).unwrap().flatten() {
             let p = e.path();
             let stem = p.file_stem().unwrap().to_str().unwrap();
-            let Ok(program) = stem.parse::<Program>() else { continue };
+            // Rosters are named by a built-in code; approvals.csv is not a roster.
+            let Ok(program) = Program::known(stem) else { continue };
             disburse::ingest::read_roster(&p, "r", program, None, &mut |row| {
                 for f in [Field::IdNumber, Field::Account] {
                     let t = row.text(f);

@@ -466,8 +466,12 @@ mod tests {
             checked(Program::Youfu, 2, "王五", C, "1234567890", "王五"),
             checked(Program::Yimin, 2, "赵六", "360426199101010071", "1234567890", "赵六"),
         ];
-        let stops =
-            vec![StopEntry { id_number: C.into(), reason: "death".into(), effective: "2026-10-15".parse().unwrap() }];
+        let stops = vec![StopEntry {
+            id_number: C.into(),
+            reason: "death".into(),
+            effective: "2026-10-15".parse().unwrap(),
+            program: None,
+        }];
         reconcile_rows(&mut rows, &stops, "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R01]);
         assert_eq!(codes(&rows[1]), vec![Code::R01]);
@@ -551,6 +555,7 @@ mod tests {
             household: 1,
             institution: false,
             payable,
+            kind: 0,
         };
         let mut entries = vec![entry(11, true), entry(22, true), entry(33, false), entry(0, true), entry(44, true)];
         let elsewhere: HashMap<u64, String> =
