@@ -48,14 +48,30 @@ pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Out
     };
     let mut summary = Vec::new();
     let mut docs = Vec::new();
+    let now = super::now_cn();
+    let mut unanswered_total = 0;
     for p in periods {
         let by_program = ledger.period_status(p)?;
+        let unanswered = super::unanswered::lines(config, &ledger, p, now)?;
+        let overdue = Bucket { lines: unanswered.len() as u64, amount: unanswered.iter().map(|l| l.amount).sum() };
+        unanswered_total += overdue.lines;
         if json {
-            docs.push(status_json(p, &by_program));
+            let mut doc = status_json(p, &by_program);
+            doc["unanswered"] = serde_json::json!({"lines": overdue.lines, "amount": overdue.amount.yuan_string()});
+            docs.push(doc);
         } else {
             summary.push(format!("{p}"));
             for (program, s) in &by_program {
                 summary.push(status_line(program.code(), s));
+            }
+            if overdue.lines > 0 {
+                summary.push(format!(
+                    "  银行超过 {} 天未回复 {} 笔 {} 元：见 {}，请联系银行核实",
+                    config.pending_days,
+                    overdue.lines,
+                    overdue.amount,
+                    config.period_dir(p).join(super::unanswered::FILE).display()
+                ));
             }
         }
     }
@@ -63,7 +79,8 @@ pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Out
         let v = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
         summary.push(serde_json::to_string_pretty(&v).expect("json"));
     }
-    Ok(Outcome { needs_person: false, summary })
+    // Lines the bank has not answered in time need a person (SPEC §14): exit 2.
+    Ok(Outcome { needs_person: unanswered_total > 0, summary })
 }
 
 fn status_line(program: &str, s: &ProgramStatus) -> String {

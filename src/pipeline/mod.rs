@@ -9,6 +9,7 @@ use crate::ledger::LedgerError;
 
 mod admin;
 mod archive;
+mod audit;
 mod check;
 mod continuity;
 pub mod fault;
@@ -21,14 +22,18 @@ mod reissue;
 mod run;
 mod stage;
 mod threads;
+mod trace;
+mod unanswered;
 mod watch;
 
 pub use admin::{init, keygen, status, verify};
+pub use audit::audit_list;
 pub use check::check;
 pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;
+pub use trace::{trace, TraceKey};
 pub use watch::{watch, WatchOptions};
 
 pub(crate) use prepare::{prepare, Prepared};
@@ -69,6 +74,9 @@ impl PipelineError {
 /// The time now in China Standard Time (UTC+8), the office's clock for file
 /// names, report headers and the manifest.
 pub(crate) fn now_cn() -> chrono::DateTime<chrono::FixedOffset> {
+    if let Some(now) = fault::now_override() {
+        return now;
+    }
     chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 

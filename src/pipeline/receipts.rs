@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::audit::{audited, Facts};
 use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
@@ -59,9 +60,37 @@ enum FileOutcome {
 /// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let summary = publish::recover(config, &mut ledger)?;
-    apply(config, &mut ledger, files, summary, Archive::Yes)
+    audited(config, "returns", &[], |facts| {
+        let mut ledger = SqliteLedger::open(&config.ledger_path)?;
+        let summary = publish::recover(config, &mut ledger)?;
+        facts.recovered = summary.clone();
+        let ledger = &mut ledger;
+        let outcome = apply(config, ledger, files, summary, Archive::Yes, facts)?;
+        // What the receipts left, over the periods they touched: lines and amounts by status.
+        let mut by_status = crate::ledger::ProgramStatus::default();
+        for p in facts.periods.clone() {
+            for s in ledger.period_status(p)?.values() {
+                for (mine, theirs) in [
+                    (&mut by_status.settled, s.settled),
+                    (&mut by_status.failed, s.failed),
+                    (&mut by_status.returned, s.returned),
+                    (&mut by_status.pending, s.pending),
+                ] {
+                    mine.lines += theirs.lines;
+                    mine.amount += theirs.amount;
+                }
+            }
+        }
+        for (name, b) in [
+            ("settled", by_status.settled),
+            ("failed", by_status.failed),
+            ("returned", by_status.returned),
+            ("pending", by_status.pending),
+        ] {
+            facts.total(name, b.lines, b.amount);
+        }
+        Ok(outcome)
+    })
 }
 
 /// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`
@@ -80,6 +109,7 @@ pub(crate) fn apply(
     files: &[PathBuf],
     mut summary: Vec<String>,
     archiving: Archive,
+    facts: &mut Facts,
 ) -> Result<Outcome, PipelineError> {
     let after = ledger.last_manifest_sha()?;
     let fallback = ledger.periods()?.last().copied().unwrap_or_else(super::run::this_month);
@@ -133,6 +163,7 @@ pub(crate) fn apply(
     let mut failures_found = 0;
     for period in &touched {
         failures_found += write_failures(config, &*ledger, *period)?;
+        facts.period(*period);
     }
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
@@ -186,7 +217,7 @@ fn apply_file(
 }
 
 /// The text layouts the office's programs use, for return files that are not XML.
-fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
+pub(crate) fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
     let mut names: Vec<&str> = config.programs.values().map(|p| p.format.as_str()).collect();
     names.sort();
     names.dedup();

@@ -19,6 +19,15 @@ use crate::totals::{ProgramTotals, RunTotals};
 /// Builds, signs and commits the correction batch for `period`.
 pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
+    super::audit::audited(config, "reissue", &[period], |facts| reissue_locked(config, period, corrections_path, facts))
+}
+
+fn reissue_locked(
+    config: &Config,
+    period: Period,
+    corrections_path: &Path,
+    facts: &mut super::audit::Facts,
+) -> Result<Outcome, PipelineError> {
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
     let corrections = ingest::read_corrections(corrections_path, &corrections_path.display().to_string())?;
@@ -60,6 +69,8 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
         .collect();
     let info = stage::BatchInfo { batch: &batch, kind: BatchKind::Correction, signer: &signer };
     let staged = stage::stage(config, &frame, stage::Lines::Given(given), &mut ledger, &info)?;
+    facts.batch = Some(batch.clone());
+    facts.total("reissued", staged.lines, staged.amount);
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;

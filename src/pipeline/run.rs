@@ -1,6 +1,7 @@
 //! `disburse run`: the whole pipeline — check, bank files, signatures, manifest,
 //! reports and the ledger, committed as one (see [`super::publish`]).
 
+use super::audit::{audited, Facts};
 use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
@@ -25,9 +26,25 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
 
 fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
+    audited(config, "run", &[period], |facts| run_audited(config, period, progress, facts))
+}
+
+fn run_audited(
+    config: &Config,
+    period: Period,
+    progress: &Progress,
+    facts: &mut Facts,
+) -> Result<Outcome, PipelineError> {
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
+    facts.recovered = summary.clone();
     let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let (held_lines, held_amount) = prepared
+        .totals
+        .programs
+        .values()
+        .fold((0, rust_decimal::Decimal::ZERO), |(n, a), t| (n + t.held.lines, a + t.held.amount));
+    facts.total_decimal("held", held_lines, held_amount);
     tracing::debug!(event = "phase", phase = "rosters_checked", lines = prepared.paid_lines());
     summary.extend(summary_lines(&prepared));
     if prepared.paid_lines() == 0 {
@@ -48,6 +65,8 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
     let lines = Lines::Replay(&prepared, progress);
     let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer };
     let staged = stage(config, &frame, lines, &mut ledger, &info)?;
+    facts.batch = Some(batch.clone());
+    facts.total("paid", staged.lines, staged.amount);
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
