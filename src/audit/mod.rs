@@ -230,6 +230,10 @@ fn tally_zh(key: &str) -> &str {
         "reissued" => "更正发放",
         "refused" => "未更正",
         "rebuilt" => "重建",
+        "settled" => "成功",
+        "failed" => "失败",
+        "returned" => "退票",
+        "pending" => "在途",
         "receipts" => "回执",
         other => other,
     }

@@ -59,8 +59,13 @@ enum FileOutcome {
 /// parser reads it. One malformed file refuses the whole command: the transaction
 /// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
+    returns_as(config, files, "returns")
+}
+
+/// [`returns`], audited as `action` (`watch` applies each file it takes this way).
+pub(crate) fn returns_as(config: &Config, files: &[PathBuf], action: &str) -> Result<Outcome, PipelineError> {
     let _lock = Lock::acquire(&config.ledger_path)?;
-    audited(config, "returns", &[], |facts| {
+    audited(config, action, &[], |facts| {
         let mut ledger = SqliteLedger::open(&config.ledger_path)?;
         let summary = publish::recover(config, &mut ledger)?;
         facts.recovered = summary.clone();
