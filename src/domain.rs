@@ -647,6 +647,17 @@ impl PaymentStatus {
     pub fn parse(s: &str) -> Option<PaymentStatus> {
         [Self::Sent, Self::Pending, Self::Settled, Self::Failed, Self::Returned].into_iter().find(|st| st.code() == s)
     }
+
+    /// The status as a clerk reads it (已发出, 成功, 失败 …).
+    pub fn chinese(self) -> &'static str {
+        match self {
+            PaymentStatus::Sent => "已发出",
+            PaymentStatus::Pending => "处理中",
+            PaymentStatus::Settled => "成功",
+            PaymentStatus::Failed => "失败",
+            PaymentStatus::Returned => "退票",
+        }
+    }
 }
 
 /// Approved count and total of one program (审批), from approvals.csv.

@@ -40,7 +40,7 @@ pub enum LedgerError {
     LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),
-    #[error("bank file name {name} was already published for this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
+    #[error("bank file name {name} was already published by an earlier run of this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
     FileNameUsed { name: String },
 }
 
@@ -77,6 +77,20 @@ pub struct NewRun {
     pub staging_dir: PathBuf,
     pub manifest_sha256: String,
     pub created_at: String,
+    /// Correction lines of the batch paid on a person's word (see [`Verified`]).
+    pub verified: Vec<Verified>,
+}
+
+/// Who checked that a beneficiary the bank reported deceased, or on the stop
+/// list, is alive and entitled, for one correction line (its chain's first
+/// original and its retry); kept in the ledger with the line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    pub original_id: String,
+    pub retry: u32,
+    pub verified_by: String,
+    /// What was checked (the death report, the stop list), as the clerk read it.
+    pub reason: String,
 }
 
 /// A committed run.
@@ -314,6 +328,33 @@ pub trait Ledger {
     /// ID numbers with an original line for (program, period): R04.
     /// As [`crate::domain::IdNumber::key`]s: a million people as integers, not strings.
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError>;
+    /// ID numbers (as keys) `program` paid in `period` by a line, original or
+    /// correction, that has not failed or been returned: what R02 across runs
+    /// compares with. The default reads the period's lines.
+    fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        Ok(self
+            .payments_of_period(period)?
+            .iter()
+            .filter(|l| l.program == program && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned))
+            .filter_map(|l| crate::domain::id_key(&l.id_number))
+            .collect())
+    }
+    /// Calls `f` with (program, ID number, account, payee name, village) of each
+    /// line of `period` that stands (not failed or returned): what the new
+    /// accounts of a correction batch are compared with (R05). The default reads
+    /// the period's lines; a backend should stream them.
+    fn for_each_standing_line(
+        &self,
+        period: Period,
+        f: &mut dyn FnMut(Program, &str, &str, &str, &str),
+    ) -> Result<(), LedgerError> {
+        for l in self.payments_of_period(period)? {
+            if !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
+                f(l.program, &l.id_number, &l.account, &l.payee_name, &l.village);
+            }
+        }
+        Ok(())
+    }
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;
@@ -364,6 +405,9 @@ pub trait Ledger {
     /// Opens one transaction for the receipts of a command (see [`ReceiptBatch`]):
     /// a crash or an error before its commit leaves the ledger as it was.
     fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError>;
+    /// Who checked the person of a correction line paid despite a death report
+    /// or the stop list (`reissue`'s `verified_by`), if anyone.
+    fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError>;
     /// People the bank reported deceased (MD07) with no correction settled since:
     /// ID number → the reference that reported it. Later runs hold them (R03).
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError>;

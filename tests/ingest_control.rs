@@ -117,6 +117,8 @@ fn corrections_parse_and_refuse_bad_lines() {
             account: "6228480000000000017".into(),
             bank: "农业银行城关支行".into(),
             payee_name: "张三".into(),
+            payee_type: String::new(),
+            verified_by: String::new(),
             row: 2,
         }
     );

@@ -206,6 +206,15 @@ fn rebuild_keeps_a_ledger_with_data_unless_forced_and_then_keeps_the_old_file() 
     assert!(text(&out).contains("--force"), "{}", text(&out));
     assert_eq!(std::fs::read(o.ledger()).unwrap(), before, "the ledger is untouched");
 
+    // An output folder that lacks a period the ledger paid is never the source.
+    let away = o.path("away");
+    std::fs::rename(o.path("out/2026-11"), &away).unwrap();
+    let out = disburse(&o.args(&["ledger", "rebuild"], &["--force"]));
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("Restore the output folder"), "{}", text(&out));
+    assert_eq!(std::fs::read(o.ledger()).unwrap(), before, "the ledger is untouched");
+    std::fs::rename(&away, o.path("out/2026-11")).unwrap();
+
     o.go(&["ledger", "rebuild"], &["--force"], &[0]);
     assert_eq!(o.statuses(), said);
     let kept: Vec<PathBuf> = std::fs::read_dir(o.path("state"))
@@ -267,7 +276,7 @@ fn every_applied_receipt_is_archived_byte_for_byte_under_its_name() {
     assert_eq!(std::fs::read(received.join("pain002.xml")).unwrap(), std::fs::read(&pain).unwrap());
     assert_eq!(std::fs::read(received.join("camt054.xml")).unwrap(), std::fs::read(inbox.join("camt054.xml")).unwrap());
     // Applied again: nothing new. Another receipt with the same name: `.1`.
-    o.returns(&[pain.clone()]);
+    o.returns(std::slice::from_ref(&pain));
     let other = o.path("other");
     std::fs::create_dir_all(&other).unwrap();
     let mut text = std::fs::read_to_string(&pain).unwrap();

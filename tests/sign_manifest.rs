@@ -78,6 +78,7 @@ fn manifest(period: &str, run_id: &str, files: Vec<FileEntry>, prev: Option<Stri
         previous_manifest_sha256: prev,
         signing: SigningInfo::of(s),
         records: Vec::new(),
+        verified: Vec::new(),
     }
 }
 

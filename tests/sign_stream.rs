@@ -45,6 +45,7 @@ fn sign_period(dir: &Path, signer: &Signer, file: &Path) {
         previous_manifest_sha256: None,
         signing: SigningInfo::of(signer),
         records: Vec::new(),
+        verified: Vec::new(),
     };
     manifest::write_manifest(dir, &m, signer).unwrap();
 }

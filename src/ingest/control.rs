@@ -76,6 +76,11 @@ pub struct Correction {
     pub bank: String,
     /// The new account holder's name as written (empty: unchanged).
     pub payee_name: String,
+    /// `payee_type` as written (`self`, `guardian`, … ; empty: see `reissue`).
+    pub payee_type: String,
+    /// Who checked that a beneficiary the bank reported deceased, or on the
+    /// stop list, is alive and entitled (empty: nobody; such a line is held).
+    pub verified_by: String,
     /// The line in the corrections file.
     pub row: u64,
 }
@@ -129,10 +134,25 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
     })
 }
 
-/// Reads a corrections file (`end_to_end_id,account,bank,payee_name`).
+/// Reads a corrections file (`end_to_end_id,account,bank,payee_name`, and
+/// optionally `payee_type`, `verified_by`); an account that is not one refuses
+/// the file.
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
-    let cols =
-        Layout { what: "corrections file", required: &["end_to_end_id", "account"], optional: &["bank", "payee_name"] };
+    read_corrections_with(path, display, true)
+}
+
+/// As [`read_corrections`], but an account is kept as written (trimmed): the
+/// caller checks it line by line as a roster's (V03), holding only that line.
+pub fn read_correction_lines(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
+    read_corrections_with(path, display, false)
+}
+
+fn read_corrections_with(path: &Path, display: &str, strict: bool) -> Result<Vec<Correction>, IngestError> {
+    let cols = Layout {
+        what: "corrections file",
+        required: &["end_to_end_id", "account"],
+        optional: &["bank", "payee_name", "payee_type", "verified_by"],
+    };
     let mut seen: HashMap<String, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
         let e2e = line.get("end_to_end_id");
@@ -148,13 +168,20 @@ pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, I
         if raw.is_empty() {
             return Err(line.bad("account", "the account is missing (is the file cut short?)".to_string()));
         }
-        let account =
-            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        let account = if strict {
+            let a =
+                Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+            a.as_str().to_string()
+        } else {
+            raw.to_string()
+        };
         Ok(Correction {
             end_to_end_id: e2e.to_string(),
-            account: account.as_str().to_string(),
+            account,
             bank: line.get("bank").to_string(),
             payee_name: line.get("payee_name").to_string(),
+            payee_type: line.get("payee_type").to_string(),
+            verified_by: line.get("verified_by").to_string(),
             row: line.row,
         })
     })

@@ -1,14 +1,15 @@
--- disburse ledger, schema version 7: the audit trail (审计记录, SPEC §14).
+-- disburse ledger, schema version 7: who checked that a person the bank reported
+-- deceased, or who is on the stop list, is alive and entitled, before `reissue`
+-- paid them again (SPEC §8). Without such a name a correction for them is held.
 --
--- One row per ledger-writing command, the event in full as JSON (the same object
--- that `<output>/audit.jsonl` holds, so `ledger rebuild` restores it as it was).
--- Written when the command starts and again when it ends; a row still `started`
--- when the next command takes the lock is one whose process died, and that
--- command closes it. Events are few (one per command), so they are filtered by
--- period in the program rather than indexed.
-CREATE TABLE audit_events (
-    id          TEXT PRIMARY KEY,
-    started_at  TEXT NOT NULL,
-    state       TEXT NOT NULL,
-    event       TEXT NOT NULL
+-- One row per correction line, keyed as the line is (its chain's first original
+-- and its retry: `one_correction_per_retry`), written in the correction batch's
+-- own transaction, so a name is kept exactly when its line is.
+CREATE TABLE verifications (
+    run_id       INTEGER NOT NULL REFERENCES runs(id),
+    original_id  TEXT NOT NULL REFERENCES payments(end_to_end_id),
+    retry        INTEGER NOT NULL,
+    verified_by  TEXT NOT NULL CHECK (verified_by <> ''),
+    reason       TEXT NOT NULL,                 -- what was checked: the death report, the stop list
+    PRIMARY KEY (original_id, retry)
 );

@@ -11,7 +11,7 @@
 //! Both passes see the rosters' bytes as pass 1 read them: a roster saved by
 //! somebody while the command runs changes nothing it pays.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
 
 use rust_decimal::Decimal;
@@ -19,10 +19,10 @@ use rust_decimal::Decimal;
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
-use crate::domain::{id_key, Change, ChangeKind, Code, Exception, Fen, Field, PaymentLine, Period, Program, Text};
+use crate::domain::{id_key, Change, Code, Exception, Fen, PaymentLine, Period, Program, Text};
 use crate::ingest;
 use crate::ledger::Ledger;
-use crate::reconcile::{self, Entry, FastMap, FastSet, Finding, StopEntry};
+use crate::reconcile::{self, ChangeAt, Entry, FastMap, Finding, StopEntry};
 use crate::report::{ExceptionLog, Exceptions};
 use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::spill::{Spill, SpillWriter};
@@ -58,16 +58,6 @@ struct Roster {
     len: usize,
     /// Its checked rows, once pass 1 has read it.
     spill: Option<Spill>,
-}
-
-/// A change against the last paid period, decided in pass 1, written out in pass 2
-/// (the name comes from the row).
-#[derive(Debug, Clone, Copy)]
-struct ChangeAt {
-    index: usize,
-    kind: ChangeKind,
-    previous: Option<Fen>,
-    amount: Option<Fen>,
 }
 
 /// Everything pass 1 found for a period.
@@ -280,7 +270,13 @@ pub(crate) fn prepare(
     std::thread::scope(|s| {
         let facts = s.spawn(move || concat(facts, total_rows));
         p.entries = concat(entries, total_rows);
-        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &stops, period.first_day());
+        p.findings = reconcile::reconcile_with(
+            &mut p.entries,
+            checked,
+            reconcile::BUILT_IN_EXCLUSIVE,
+            &stops,
+            period.first_day(),
+        );
         p.facts = facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     });
     fault::point("reconcile");
@@ -445,7 +441,39 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     Ok(rows)
 }
 
-fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
+/// The people the programs exclusive with `program` paid for a month a payment
+/// of `program` in `period` covers, per (program, period) of theirs; a program
+/// the config does not know pays monthly.
+pub(super) fn paid_by_exclusive(
+    ledger: &dyn Ledger,
+    config: &Config,
+    program: Program,
+    period: Period,
+) -> Result<Vec<reconcile::PaidElsewhere>, PipelineError> {
+    let mut out = Vec::new();
+    let mut known = None;
+    for other in reconcile::exclusive_partners(program, reconcile::BUILT_IN_EXCLUSIVE) {
+        let known = match &known {
+            Some(k) => k,
+            None => known.insert(ledger.periods()?),
+        };
+        let (due, other_due) = (due_months(config, program), due_months(config, other));
+        for q in reconcile::periods_to_compare(&due, period, &other_due, known) {
+            out.push(reconcile::PaidElsewhere { program: other, period: q, people: ledger.live_people(other, q)? });
+        }
+    }
+    Ok(out)
+}
+
+/// A program's schedule as the months it pays in.
+fn due_months(config: &Config, program: Program) -> reconcile::DueMonths {
+    match config.programs.get(&program) {
+        Some(p) => reconcile::DueMonths::from_fn(|month| p.schedule.is_due(Period { year: 2000, month })),
+        None => reconcile::DueMonths::MONTHLY,
+    }
+}
+
+pub(super) fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, PipelineError> {
     let Some(pattern) = &config.stops else { return Ok(Vec::new()) };
     // A configured stop list that is missing refuses the run (SPEC §8): paying
     // without it could pay the dead. An empty list (header only) is read as such.
@@ -458,100 +486,56 @@ fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntry>, Pipelin
 }
 
 impl Prepared {
-    fn find(&mut self, index: usize, code: Code, field: Field, message: std::sync::Arc<str>) {
-        self.findings.push(Finding { index, code, field, message });
-    }
-
-    /// R03 from the bank's own word: a person a receipt reported deceased (MD07) is
-    /// held in every later run until the stop list or a settled correction says otherwise.
+    /// R03 from the bank's own word ([`reconcile::hold_reported_deceased`]).
     fn hold_reported_deceased(&mut self, ledger: &dyn Ledger) -> Result<(), PipelineError> {
-        let deceased: HashMap<u64, String> =
+        let deceased: FastMap<u64, String> =
             ledger.reported_deceased()?.into_iter().filter_map(|(id, r)| id_key(&id).map(|k| (k, r))).collect();
-        if deceased.is_empty() {
-            return Ok(());
-        }
-        for i in 0..self.entries.len() {
-            let e = &self.entries[i];
-            let Some(reference) = deceased.get(&e.id).filter(|_| e.payable) else { continue };
-            let msg = format!("银行回盘（{reference}）报告此人已死亡（MD07），暂停发放：请核查死亡信息并更新停发名单；如属误报，更正发放成功后自动恢复");
-            self.entries[i].payable = false;
-            self.find(i, Code::R03, Field::IdNumber, msg.into());
-        }
+        reconcile::hold_reported_deceased(&mut self.entries, &deceased, &mut self.findings);
         Ok(())
     }
 
-    /// R04 and R06 against the ledger, and the changes against the last paid period,
-    /// for roster `r`.
+    /// R04, R02 across runs and R06 against the ledger, and the changes against
+    /// the last paid period, for roster `r`: the ledger's sets are read here, the
+    /// rules are [`reconcile`]'s.
     fn apply_ledger_checks(&mut self, ledger: &dyn Ledger, r: usize, config: &Config) -> Result<(), PipelineError> {
         let (program, start, len) = (self.rosters[r].program, self.rosters[r].start, self.rosters[r].len);
+        let rows = start..start + len;
         let paid = ledger.paid_people(program, self.period)?;
-        let already: std::sync::Arc<str> = format!("{}已发放（或在途），不再重复发放", self.period).into();
-        let previous = ledger.last_paid_before(program, self.period)?;
-        let prev: FastMap<u64, Fen> = previous
-            .as_ref()
-            .map(|(_, m)| m.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect())
-            .unwrap_or_default();
-        // Who is on the roster now, to find who dropped off since the last period
-        // paid: only when there is one (a million hashed IDs otherwise for nothing).
-        let mut seen_now =
-            FastSet::with_capacity_and_hasher(if previous.is_some() { len } else { 0 }, Default::default());
-        for i in start..start + len {
-            let id = self.entries[i].id;
-            if id == 0 {
-                continue;
-            }
-            if previous.is_some() {
-                seen_now.insert(id);
-            }
-            if self.entries[i].payable && paid.contains(&id) {
-                self.entries[i].payable = false;
-                self.facts[i].skipped = true;
-                self.find(i, Code::R04, Field::IdNumber, already.clone());
-                continue;
-            }
-            let Some((prev_period, _)) = &previous else { continue };
-            if !self.entries[i].payable {
-                continue;
-            }
-            let amount = self.facts[i].amount;
-            match prev.get(&id) {
-                None => self.changes.push(ChangeAt {
-                    index: i,
-                    kind: ChangeKind::New,
-                    previous: None,
-                    amount: Some(amount),
-                }),
-                Some(before) if *before != amount => {
-                    let kind = ChangeKind::AmountChanged;
-                    self.changes.push(ChangeAt { index: i, kind, previous: Some(*before), amount: Some(amount) });
-                    let diff = (amount.to_yuan() - before.to_yuan()).abs();
-                    if diff > before.to_yuan() * config.change_warn_share {
-                        let msg = format!(
-                            "金额由{prev_period}的{before}元变为{amount}元，变化超过{}%：照常发放，请核实",
-                            config.change_warn_share * Decimal::ONE_HUNDRED
-                        );
-                        self.find(i, Code::R06, Field::Amount, msg.into());
-                    }
-                }
-                Some(_) => {}
-            }
+        let skipped = reconcile::skip_already_paid(
+            &mut self.entries[rows.clone()],
+            start,
+            &paid,
+            self.period,
+            &mut self.findings,
+        );
+        for i in skipped {
+            self.facts[i].skipped = true;
         }
-        if let Some((_, prev)) = &previous {
-            let mut dropped: Vec<_> =
-                prev.iter().filter(|(id, _)| id_key(id).is_none_or(|k| !seen_now.contains(&k))).collect();
-            dropped.sort();
-            let list = self.dropped.entry(program).or_default();
-            for (id, (amount, name)) in dropped {
-                list.push(Change {
-                    program,
-                    id_number_masked: crate::domain::mask_id(id),
-                    name: name.clone(),
-                    kind: ChangeKind::Dropped,
-                    previous_amount: Some(*amount),
-                    amount: None,
-                });
-            }
-        }
+        let elsewhere = paid_by_exclusive(ledger, config, program, self.period)?;
+        let pairs = reconcile::BUILT_IN_EXCLUSIVE;
+        reconcile::hold_paid_by_exclusive(
+            &mut self.entries[rows.clone()],
+            start,
+            program,
+            pairs,
+            &elsewhere,
+            &mut self.findings,
+        );
+        let Some((prev_period, prev)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
+        let amounts: FastMap<u64, Fen> =
+            prev.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect();
+        let previous = reconcile::Previous { period: prev_period, amounts: &amounts };
+        let facts = &self.facts;
+        let seen_now = reconcile::compare_with_previous(
+            &self.entries[rows],
+            start,
+            &|i| facts[i].amount,
+            &previous,
+            config.change_warn_share,
+            &mut self.changes,
+            &mut self.findings,
+        );
+        self.dropped.entry(program).or_default().extend(reconcile::dropped_since(program, &prev, &seen_now));
         Ok(())
     }
 
@@ -611,6 +595,7 @@ impl Prepared {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Field;
 
     /// The example office, checked by pass 1; then `edit` changes youfu.csv.
     fn replay_after(edit: impl Fn(&str) -> String) -> Result<Replayed, PipelineError> {

@@ -14,7 +14,7 @@
 //! Only the [`Ledger`] trait is used to replay; making and installing the
 //! scratch ledger is the backend's.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::archive::{self, Entry, State};
@@ -23,7 +23,7 @@ use super::receipts::{self, Archive};
 use super::{fault, publish, record, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::{parse_amount, Fen, Period};
-use crate::ledger::{BatchKind, FileRecord, Ledger, Lock, NewRun, SqliteLedger};
+use crate::ledger::{BatchKind, FileRecord, Ledger, Lock, NewRun, SqliteLedger, Verified};
 use crate::sign::manifest::{Manifest, RecordEntry, HISTORY_DIR, MANIFEST_FILE};
 
 /// One batch's manifest, as found in a period folder or its history.
@@ -110,8 +110,20 @@ pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
 }
 
 fn rebuild_locked(config: &Config, force: bool, own: &str, facts: &mut Facts) -> Result<Outcome, PipelineError> {
-    let keep = keep_old(config, force)?;
+    let (keep, old_batches) = keep_old(config, force)?;
     let batches = verified_batches(config)?;
+    let lacking = missing_from_disk(&old_batches, &batches);
+    if !lacking.is_empty() {
+        return Err(refuse(
+            &config.output_dir,
+            format!(
+                "the ledger holds {} batch(es) whose manifest no period folder has (e.g. manifest SHA-256 {}): \
+                 rebuilt without them, their lines could be paid again. Restore the output folder from a backup first",
+                lacking.len(),
+                lacking[0]
+            ),
+        ));
+    }
     fault::point("rebuild_verified");
     let links: Vec<(String, Option<String>)> =
         batches.iter().map(|b| (b.sha256.clone(), b.manifest.previous_manifest_sha256.clone())).collect();
@@ -162,20 +174,34 @@ fn rebuild_locked(config: &Config, force: bool, own: &str, facts: &mut Facts) ->
     Ok(Outcome { needs_person: false, summary })
 }
 
+/// The batches the old ledger committed whose manifest is not among those on
+/// disk: a rebuild would forget they were paid.
+pub(crate) fn missing_from_disk(old: &HashSet<String>, on_disk: &[Batch]) -> Vec<String> {
+    let disk: HashSet<&str> = on_disk.iter().map(|b| b.sha256.as_str()).collect();
+    let mut v: Vec<String> = old.iter().filter(|s| !disk.contains(s.as_str())).cloned().collect();
+    v.sort();
+    v
+}
+
 /// Refuses to replace a ledger that holds anything, unless forced; then names
-/// where the old one is kept.
-fn keep_old(config: &Config, force: bool) -> Result<Option<PathBuf>, PipelineError> {
+/// where the old one is kept. Also returns the old ledger's batches (their
+/// manifests' SHA-256).
+fn keep_old(config: &Config, force: bool) -> Result<(Option<PathBuf>, HashSet<String>), PipelineError> {
     if !config.ledger_path.exists() {
-        return Ok(None);
+        return Ok((None, HashSet::new()));
     }
-    let holds = SqliteLedger::open(&config.ledger_path)?.holds_data()?;
-    match (holds, force) {
-        (false, _) => Ok(None),
-        (true, false) => Err(PipelineError::Refused(format!(
+    let old = SqliteLedger::open(&config.ledger_path)?;
+    let (holds, batches) = (old.holds_data()?, old.manifest_shas()?);
+    drop(old);
+    let keep = match (holds, force) {
+        (false, _) => None,
+        (true, false) => {
+            return Err(PipelineError::Refused(format!(
             "台账 {} 中已有数据，未重建（什么也没改）。确需用输出目录重建并替换它，请加 --force，原台账会保留在旁边 \
              (the ledger holds data; add --force to replace it, the old file is kept beside it)",
             config.ledger_path.display()
-        ))),
+        )))
+        }
         (true, true) => {
             let stamp = super::now_cn().format("%Y%m%d-%H%M%S");
             let mut name = config.ledger_path.as_os_str().to_owned();
@@ -186,9 +212,10 @@ fn keep_old(config: &Config, force: bool) -> Result<Option<PathBuf>, PipelineErr
                 keep = PathBuf::from(format!("{}.{n}", name.to_string_lossy()));
                 n += 1;
             }
-            Ok(Some(keep))
+            Some(keep)
         }
-    }
+    };
+    Ok((keep, batches))
 }
 
 fn refuse(output_dir: &Path, why: String) -> PipelineError {
@@ -260,6 +287,16 @@ fn replay_batch(config: &Config, ledger: &mut dyn Ledger, b: &Batch) -> Result<(
         staging_dir: publish::staging_dir(&period_dir, &m.run_id),
         manifest_sha256: b.sha256.clone(),
         created_at: m.created.clone(),
+        verified: m
+            .verified
+            .iter()
+            .map(|v| Verified {
+                original_id: v.original_id.clone(),
+                retry: v.retry,
+                verified_by: v.verified_by.clone(),
+                reason: v.reason.clone(),
+            })
+            .collect(),
     };
     let mut names = BTreeSet::new();
     let (mut lines, mut amount) = (0u64, Fen::ZERO);

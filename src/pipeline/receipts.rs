@@ -20,7 +20,6 @@ use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch
 use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
 
 /// Kept here for `reissue`, which words statuses the same way.
-pub(crate) use crate::returns::status_zh;
 
 /// A receipt line (or a batch status) that was not applied, and why. The
 /// reference and the problem are masked where they look like an ID or account.

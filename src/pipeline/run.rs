@@ -63,7 +63,7 @@ fn run_audited(
     let batch = format!("R{n:03}");
     let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
     let lines = Lines::Replay(&prepared, progress);
-    let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer };
+    let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer, verified: &[] };
     let staged = stage(config, &frame, lines, &mut ledger, &info)?;
     facts.batch = Some(batch.clone());
     facts.total("paid", staged.lines, staged.amount);

@@ -18,7 +18,7 @@ use crate::config::Config;
 use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program, Text};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
 use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
-use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, RecordEntry, SigningInfo};
+use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, RecordEntry, SigningInfo, VerifiedEntry};
 use crate::sign::Signer;
 use crate::totals::RunTotals;
 
@@ -94,6 +94,8 @@ pub(crate) struct BatchInfo<'a> {
     pub batch: &'a str,
     pub kind: BatchKind,
     pub signer: &'a Signer,
+    /// Correction lines paid on somebody's word (kept with the batch).
+    pub verified: &'a [crate::ledger::Verified],
 }
 
 /// Writes the batch into its staging folder and commits it to the ledger.
@@ -122,6 +124,7 @@ pub(crate) fn stage(
         staging_dir: staging.clone(),
         manifest_sha256: String::new(),
         created_at: created.to_rfc3339(),
+        verified: info.verified.to_vec(),
     };
     let (tx, rx) = sync_channel::<ToLedger>(8);
     let (used_tx, used_rx) = sync_channel::<Vec<LedgerLine>>(8);
@@ -548,6 +551,16 @@ fn write_manifest(
             records.push(record);
             records
         },
+        verified: info
+            .verified
+            .iter()
+            .map(|v| VerifiedEntry {
+                original_id: v.original_id.clone(),
+                retry: v.retry,
+                verified_by: v.verified_by.clone(),
+                reason: v.reason.clone(),
+            })
+            .collect(),
     };
     Ok(manifest::write_manifest(staging, &m, info.signer)?)
 }

@@ -159,6 +159,11 @@ impl Staged {
     }
 }
 
+/// Writes a list of exceptions with the columns of `exceptions.csv` (SPEC §4).
+pub fn write_exceptions_csv(path: &Path, list: &[crate::domain::Exception]) -> Result<(), ReportError> {
+    csvout::exceptions(path, ExceptionSource::List(list))
+}
+
 /// Writes `failures.csv` (SPEC §6): masked IDs only, never an account number.
 pub fn write_failures_csv(path: &Path, failures: &[Failure]) -> Result<(), ReportError> {
     csvout::failures(path, failures)

@@ -53,6 +53,21 @@ pub struct Manifest {
     /// versions that kept no record.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub records: Vec<RecordEntry>,
+    /// This batch's corrections paid for a person the bank reported deceased or
+    /// the stop list names, each with who checked that the person is alive and
+    /// entitled (`reissue`'s `verified_by`): signed here so that a rebuilt
+    /// ledger keeps the name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verified: Vec<VerifiedEntry>,
+}
+
+/// One correction vouched for by a person (see [`Manifest::verified`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedEntry {
+    pub original_id: String,
+    pub retry: u32,
+    pub verified_by: String,
+    pub reason: String,
 }
 
 /// A batch's payment record (发放记录): every line the batch paid, with all the

@@ -4,6 +4,7 @@
 pub mod fake_bank;
 pub mod gen;
 pub mod seed;
+pub mod small;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v5.sql"),
     include_str!("../schema_v6.sql"),
     include_str!("../schema_v7.sql"),
+    include_str!("../schema_v8.sql"),
 ];
 
 /// The payments of the runs of period `?N`, with their status rows: `r` a run,
@@ -211,6 +212,35 @@ impl Ledger for SqliteLedger {
         Ok(out)
     }
 
+    fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(LIVE_PEOPLE_SQL)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
+    }
+
+    /// Streamed row by row: a million-line period is not loaded to compare a
+    /// few corrected accounts with it.
+    fn for_each_standing_line(
+        &self,
+        period: Period,
+        f: &mut dyn FnMut(Program, &str, &str, &str, &str),
+    ) -> Result<(), LedgerError> {
+        let mut stmt = self.conn.prepare_cached(STANDING_LINES_SQL)?;
+        let mut rows = stmt.query(params![period.to_string()])?;
+        while let Some(r) = rows.next()? {
+            let program: Program = text_at(r, 0)?.parse().map_err(LedgerError::Corrupt)?;
+            f(program, text_at(r, 1)?, text_at(r, 2)?, text_at(r, 3)?, text_at(r, 4)?);
+        }
+        Ok(())
+    }
+
     fn last_paid_before(
         &self,
         program: Program,
@@ -314,6 +344,18 @@ impl Ledger for SqliteLedger {
 
     fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError> {
         Ok(Box::new(SqliteReceipts::begin(&self.conn, &self.path)?))
+    }
+
+    fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT v.verified_by FROM payments p JOIN verifications v \
+                 ON v.original_id = p.original_id AND v.retry = p.retry WHERE p.end_to_end_id = ?1",
+                params![end_to_end_id],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn reported_deceased(&self) -> Result<HashMap<String, String>, LedgerError> {

@@ -29,6 +29,20 @@ pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
     period_lines_from!(2),
     " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
 );
+/// The people program `?1` paid in period `?2` by a line (original or
+/// correction) that has not failed or been returned (R02 across runs).
+pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
+    "SELECT DISTINCT p.id_number FROM ",
+    period_lines_from!(2),
+    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
+);
+/// Program, person, account, payee and village of every line of period `?1`
+/// that stands (R05 of a correction batch).
+pub(super) const STANDING_LINES_SQL: &str = concat!(
+    "SELECT p.program, p.id_number, p.account, p.payee_name, p.village FROM ",
+    period_lines_from!(1),
+    " WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
+);
 /// Lines and amounts of period `?1` by program, status and whether a correction.
 pub(super) const PERIOD_STATUS_SQL: &str = concat!(
     "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) FROM ",

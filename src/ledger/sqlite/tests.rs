@@ -137,6 +137,7 @@ fn run(batch: &str) -> NewRun {
         staging_dir: "s".into(),
         manifest_sha256: "m".into(),
         created_at: "t".into(),
+        verified: Vec::new(),
     }
 }
 
@@ -454,7 +455,7 @@ fn old_ledger_v1_v2(path: &Path, v: usize) {
 fn older_ledgers_migrate_with_their_data() {
     let p11: Period = "2026-11".parse().unwrap();
     let id = |who: &str| format!("1101051949123100{:02}", who.as_bytes()[0] - b'A');
-    for v in [1, 2, 3, 4, 5] {
+    for v in [1, 2, 3, 4, 5, 6] {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("l.db");
         old_ledger(&path, v);

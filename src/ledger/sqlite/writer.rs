@@ -204,6 +204,14 @@ impl<'a> SqliteRun<'a> {
             ],
         )?;
         open.run_id = open.conn.last_insert_rowid();
+        // Who vouched for a correction's person, in the batch's own transaction
+        // (schema_v7.sql): the name is kept exactly when its line is.
+        for v in &run.verified {
+            open.conn.execute(
+                "INSERT INTO verifications (run_id, original_id, retry, verified_by, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![open.run_id, v.original_id, v.retry, v.verified_by, v.reason],
+            )?;
+        }
         open.next_id = open.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM payments", [], |r| r.get(0))?;
         Ok(open)
     }

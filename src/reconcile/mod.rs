@@ -1,6 +1,7 @@
 //! Reconcile: checks rows against each other and against the world outside the
-//! roster (SPEC §3 R01–R03, R05, R07; R04 and R06 need the ledger and are applied
-//! by the pipeline with the sets the ledger hands it).
+//! roster (SPEC §3 R01–R03, R05, R07). The checks against the ledger (R02 across
+//! runs, R03 from receipts, R04, R06) are in [`ledger_checks`], as functions of
+//! the sets the pipeline reads from the ledger.
 //!
 //! Works on [`Entry`]s — a few numbers per row, no strings — so a province's
 //! million rows are reconciled in tens of megabytes, and the rows themselves can
@@ -20,6 +21,10 @@ use rust_decimal::Decimal;
 
 use crate::domain::{Approval, Code, Exception, Field, PayeeType, Program, Severity};
 use crate::validate::Checked;
+
+pub mod corrections;
+mod ledger_checks;
+pub use ledger_checks::*;
 
 /// A person stopped from a date on (death, prison, cancelled, moved).
 #[derive(Debug, Clone, PartialEq)]
@@ -90,7 +95,7 @@ pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chron
     let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
     let duplicates = shared_keys(keyed);
     let accounts = accounts_of(entries);
-    reconcile_with(entries, RosterChecks { duplicates, accounts }, stops, period_start)
+    reconcile_with(entries, RosterChecks { duplicates, accounts }, BUILT_IN_EXCLUSIVE, stops, period_start)
 }
 
 /// What [`reconcile`] can find roster by roster, on the threads that read them:
@@ -143,6 +148,7 @@ fn collect_sized<T>(items: impl Iterator<Item = T>) -> Vec<T> {
 pub fn reconcile_with(
     entries: &mut [Entry],
     checked: RosterChecks,
+    pairs: &[ExclusivePair],
     stops: &[StopEntry],
     period_start: chrono::NaiveDate,
 ) -> Vec<Finding> {
@@ -158,7 +164,7 @@ pub fn reconcile_with(
         });
         let mut found = Vec::new();
         hold_duplicates_in_program(entries, duplicates, &mut found);
-        hold_dibao_wubao_overlap(entries, &mut found);
+        hold_exclusive_overlap(entries, pairs, &mut found);
         hold_stopped(entries, stops, period_start, &mut found);
         let accounts = sorted.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
         hold_shared_accounts(entries, accounts, &mut found);
@@ -216,27 +222,60 @@ fn groups_of_sorted<K: Ord>(sorted: &[(K, usize)]) -> Vec<Vec<usize>> {
     groups
 }
 
-/// R02: the same person in both 低保 and 特困 for the same period: both held.
-fn hold_dibao_wubao_overlap(entries: &mut [Entry], found: &mut Vec<Finding>) {
-    let ids_of =
-        |p: Program| -> FastSet<u64> { entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect() };
-    let (dibao, wubao) = (ids_of(Program::Dibao), ids_of(Program::Wubao));
-    let msg: Arc<str> =
-        "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".into();
-    for i in 0..entries.len() {
-        let other = match entries[i].program {
-            Program::Dibao => &wubao,
-            Program::Wubao => &dibao,
-            _ => continue,
-        };
-        if other.contains(&entries[i].id) {
-            hold(entries, found, i, Code::R02, Field::IdNumber, msg.clone());
+/// R02: the same person in both programs of an exclusive pair (低保 and 特困)
+/// for the same period: both held. One set of people per program that is in
+/// a pair, built only when the run has rows of it.
+fn hold_exclusive_overlap(entries: &mut [Entry], pairs: &[ExclusivePair], found: &mut Vec<Finding>) {
+    let mut people: Vec<(Program, FastSet<u64>)> = Vec::new();
+    for &(a, b) in pairs {
+        for p in [a, b] {
+            if !people.iter().any(|(q, _)| *q == p) {
+                people.push((p, entries.iter().filter(|e| e.program == p && e.id != 0).map(|e| e.id).collect()));
+            }
         }
+    }
+    let set_of = |p: Program| people.iter().find(|(q, _)| *q == p).map(|(_, s)| s);
+    let mut messages: Vec<(ExclusivePair, Arc<str>)> = Vec::new();
+    for i in 0..entries.len() {
+        let (program, id) = (entries[i].program, entries[i].id);
+        if id == 0 {
+            continue;
+        }
+        let Some(other) = exclusive_partners(program, pairs).find(|&o| set_of(o).is_some_and(|s| s.contains(&id)))
+        else {
+            continue;
+        };
+        let key = if pairs.contains(&(program, other)) { (program, other) } else { (other, program) };
+        let msg = match messages.iter().find(|(k, _)| *k == key) {
+            Some((_, m)) => m.clone(),
+            None => {
+                let m: Arc<str> = overlap_message(key).into();
+                messages.push((key, m.clone()));
+                m
+            }
+        };
+        hold(entries, found, i, Code::R02, Field::IdNumber, msg);
     }
 }
 
+fn overlap_message((a, b): ExclusivePair) -> String {
+    if (a, b) == (Program::Dibao, Program::Wubao) {
+        return "同一人同时在低保和特困供养名册中，两边都暂缓：低保与特困不能同时享受，请核实后只保留一项".into();
+    }
+    format!(
+        "同一人同时在{}和{}名册中，两边都暂缓：两者不能同时享受，请核实后只保留一项",
+        a.chinese_name(),
+        b.chinese_name()
+    )
+}
+
 /// R03: a person on the stop list, stopped on or before the period's first day.
-fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate, found: &mut Vec<Finding>) {
+pub(crate) fn hold_stopped(
+    entries: &mut [Entry],
+    stops: &[StopEntry],
+    period_start: chrono::NaiveDate,
+    found: &mut Vec<Finding>,
+) {
     let stopped: FastMap<u64, &StopEntry> = stops
         .iter()
         .filter(|s| s.effective <= period_start)
@@ -264,7 +303,7 @@ fn hold_stopped(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
 ///
 /// `accounts` are (account, index) of lines payable before R01–R03, sorted.
-fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
+pub(crate) fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
     accounts.retain(|&(_, i)| entries[i].payable);
     for group in groups_of_sorted(&accounts) {
         let people: HashSet<u64> = group.iter().map(|&i| entries[i].id).collect();
@@ -407,7 +446,7 @@ mod tests {
         }
         let day = "2026-11-01".parse().unwrap();
         let a = reconcile(&mut whole, &[], day);
-        let b = reconcile_with(&mut per_roster, checked, &[], day);
+        let b = reconcile_with(&mut per_roster, checked, BUILT_IN_EXCLUSIVE, &[], day);
         let key = |f: &Finding| (f.index, f.code, f.message.to_string());
         assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
         assert_eq!(a.iter().filter(|f| f.code == Code::R01).count(), 5);
