@@ -83,6 +83,9 @@ pub struct PaymentTrace {
     /// For a correction: the original line and the retry number.
     pub original_id: Option<String>,
     pub retry: u32,
+    /// Who checked that the person is alive and entitled before a correction
+    /// paid them again (a death report or the stop list), if anyone had to.
+    pub verified_by: Option<String>,
     pub source: Option<Source>,
     pub approval: Option<ApprovalRef>,
     /// Codes the line carried (a paid line: warnings only; it passed every hold check).
@@ -127,6 +130,9 @@ fn render_payment(p: &PaymentTrace, indent: &str, out: &mut Vec<String>) {
         p.period, p.program, p.name, p.id_number_masked, p.payee_name, p.account_masked, p.amount
     ));
     let i = format!("{indent}  ");
+    if let Some(v) = &p.verified_by {
+        out.push(format!("{i}核实人：{v}（确认在世且仍有资格后才重新发放）"));
+    }
     match &p.source {
         Some(s) => out.push(format!("{i}1. 来源：{} 第{}行", s.file, s.row)),
         None => out.push(format!("{i}1. 来源：付款记录中没有来源行（旧版本写的批次）")),

@@ -133,6 +133,10 @@ fn payment(
         amount: l.amount.yuan_string(),
         original_id: l.original_id.clone(),
         retry: l.retry,
+        verified_by: match &l.original_id {
+            Some(_) => ledger.verified_by(&l.end_to_end_id)?,
+            None => None,
+        },
         source,
         approval,
         codes,
