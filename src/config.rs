@@ -185,7 +185,23 @@ fn default_purpose() -> String {
 impl Config {
     /// Reads and checks a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+        let read = |source| ConfigError::Read { path: path.to_path_buf(), source };
+        // Read at most one byte past the limit: a config is a few KB, and a
+        // path pointing at something huge (or endless, like /dev/zero) is refused.
+        let mut bytes = Vec::new();
+        let limit = crate::ingest::limits::CONFIG_BYTES;
+        std::io::Read::read_to_end(
+            &mut std::io::Read::take(std::fs::File::open(path).map_err(read)?, limit + 1),
+            &mut bytes,
+        )
+        .map_err(read)?;
+        if bytes.len() as u64 > limit {
+            let message = format!(
+                "it is larger than {}, which no configuration is: check that the path names disburse.toml",
+                crate::ingest::limits::bytes(limit)
+            );
+            return Err(ConfigError::Invalid { path: path.to_path_buf(), message });
+        }
         let sha256 = crate::fsutil::sha256_hex(&bytes);
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;

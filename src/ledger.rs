@@ -405,6 +405,10 @@ pub trait Ledger {
     /// Opens one transaction for the receipts of a command (see [`ReceiptBatch`]):
     /// a crash or an error before its commit leaves the ledger as it was.
     fn begin_receipts(&mut self) -> Result<Box<dyn ReceiptBatch + '_>, LedgerError>;
+    /// The periods of the payments whose status a receipt (by its bytes'
+    /// SHA-256) set and still sets: what its lists are rebuilt for when it is
+    /// read again.
+    fn receipt_periods(&self, sha256: &str) -> Result<Vec<Period>, LedgerError>;
     /// Who checked the person of a correction line paid despite a death report
     /// or the stop list (`reissue`'s `verified_by`), if anyone.
     fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError>;

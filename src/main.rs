@@ -92,6 +92,13 @@ enum Command {
         #[arg(long)]
         once: bool,
     },
+    /// Rebuild a period's failures.csv, stops_suggested.csv and report from the ledger.
+    Report {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        #[arg(long)]
+        period: Period,
+    },
     /// Sent, settled, failed, returned, pending and reissued per program.
     Status {
         #[arg(long, env = "DISBURSE_CONFIG")]
@@ -229,6 +236,7 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
             pipeline::watch(&load(&config)?, &pipeline::WatchOptions { inbox, settle, once })?
         }
         Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
+        Command::Report { config, period } => pipeline::report(&load(&config)?, period)?,
         Command::Status { config, period, json } => pipeline::status(&load(&config)?, period, json)?,
         Command::Audit { config, period, json } => pipeline::audit_list(&load(&config)?, period, json)?,
         Command::Trace { config, reference, id, period, json } => {

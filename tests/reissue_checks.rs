@@ -174,4 +174,11 @@ fn the_dead_the_stopped_and_bad_payees_are_held_and_a_named_check_lets_them_thro
     assert_eq!(paid[&id_number(1)].1.as_deref(), Some("东岭乡民政办张核实"));
     assert_eq!(paid[&id_number(5)].1, None);
     assert_eq!(paid.len(), 7);
+
+    // The ledger lost and rebuilt from the signed files: who checked is still known.
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(o.dir.join(format!("state/ledger.db{suffix}")));
+    }
+    common::expect(&["ledger", "rebuild", "--config", o.c()], 0);
+    assert_eq!(corrections(&o, "2026-03"), paid, "a rebuilt ledger keeps who checked");
 }

@@ -237,3 +237,52 @@ fn contradictions_are_flagged_never_resolved() {
         check("contradictions", &case);
     }
 }
+
+/// What a receipt echoes is masked where it looks like an account or ID number:
+/// unknown references in the summary and the flag list, numbers inside the
+/// bank's words in the ledger's reason text.
+#[test]
+fn echoes_are_masked() {
+    let tmp = tempfile::tempdir().unwrap();
+    let office = tmp.path().join("office");
+    copy_dir(paid_office(), &office);
+    let c = office.join("disburse.toml");
+    let c = c.to_str().unwrap();
+    let tx = |e2e: &str, sts: &str, why: &str| {
+        format!(
+            "<TxInfAndSts><OrgnlEndToEndId>{e2e}</OrgnlEndToEndId><TxSts>{sts}</TxSts>\
+             <StsRsnInf><Rsn><Cd>AC04</Cd></Rsn><AddtlInf>{why}</AddtlInf></StsRsnInf></TxInfAndSts>\n"
+        )
+    };
+    let body = [
+        tx("6222020200112233445", "RJCT", "账号6222020200112233445已销户"),
+        tx("YF202610R0010000002", "RJCT", "身份证330729196007088936与户名不符"),
+        tx("11010519491231002X", "ACSC", ""),
+        tx("62220202", "ACSC", ""),
+    ]
+    .concat();
+    let xml = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.10\"><CstmrPmtStsRpt>\n\
+         <GrpHdr><MsgId>M1</MsgId></GrpHdr>\n\
+         <OrgnlGrpInfAndSts><OrgnlMsgId>YF202610R001</OrgnlMsgId></OrgnlGrpInfAndSts>\n\
+         <OrgnlPmtInfAndSts><OrgnlPmtInfId>YF202610R001</OrgnlPmtInfId>\n{body}</OrgnlPmtInfAndSts>\
+         </CstmrPmtStsRpt></Document>\n"
+    );
+    let file = tmp.path().join("echo.xml");
+    std::fs::write(&file, xml).unwrap();
+    let out = expect(&["returns", "--config", c, file.to_str().unwrap()], 2);
+    let mut shown = text(&out);
+    for f in std::fs::read_dir(office.join("out/flags")).unwrap() {
+        shown.push_str(&std::fs::read_to_string(f.unwrap().path()).unwrap());
+    }
+    for full in ["6222020200112233445", "11010519491231002X", "62220202"] {
+        assert!(!shown.contains(full), "{full} shown in full:\n{shown}");
+    }
+    for masked in ["***************3445", "110105********002X", "****0202"] {
+        assert!(shown.contains(masked), "{masked} missing:\n{shown}");
+    }
+    let ledger = SqliteLedger::open(&office.join("state/ledger.db")).unwrap();
+    let p = ledger.payment("YF202610R0010000002").unwrap().unwrap();
+    assert_eq!((p.status, p.reason_text.as_str()), (Failed, "身份证330729********8936与户名不符"));
+}

@@ -225,14 +225,11 @@ fn file_text(p: &Path) -> String {
 }
 
 /// Files that exist to carry full numbers (SPEC §4): bank files, their signatures,
-/// paid.csv, roster.xlsx, the ledger and stops_suggested.csv.
+/// paid.csv, roster.xlsx and the ledger (SPEC §12: stops_suggested.csv, report.json
+/// and flags/ mask them like every other output).
 fn may_hold_numbers(p: &Path) -> bool {
     let s = p.to_string_lossy();
-    s.contains("/bank/")
-        || s.contains("/state/")
-        || s.ends_with("paid.csv")
-        || s.ends_with("roster.xlsx")
-        || s.ends_with("stops_suggested.csv")
+    s.contains("/bank/") || s.contains("/state/") || s.ends_with("paid.csv") || s.ends_with("roster.xlsx")
 }
 
 #[test]
@@ -303,4 +300,118 @@ fn no_full_id_account_or_key_in_logs_errors_or_reports() {
 fn full_flow_json(env: &[(&str, &str)], outputs: &mut Vec<(String, Output)>) {
     let (_tmp, office) = init();
     full_flow(&office, env, outputs);
+}
+
+/// Plants the office's own numbers where only free text should be: each UTF-8 CSV
+/// roster of 2026-10 gets a full ID in the name of some lines and an account in
+/// the note of others (the ID and account of *another* line, so a masked copy
+/// elsewhere cannot hide a leak). Returns how many cells were planted.
+fn plant_in_rosters(office: &Path) -> usize {
+    let mut planted = 0;
+    for e in std::fs::read_dir(office.join("rosters/2026-10")).unwrap().flatten() {
+        let p = e.path();
+        if p.extension().is_none_or(|x| x != "csv") || p.file_name().is_some_and(|n| n == "approvals.csv") {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(&p) else { continue }; // GBK rosters stay as they are
+        let body = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(body.as_bytes());
+        let rows: Vec<Vec<String>> = r.records().flatten().map(|x| x.iter().map(str::to_string).collect()).collect();
+        let find = |names: &[&str]| rows[0].iter().position(|h| names.contains(&h.trim()));
+        let (Some(name), Some(id), Some(account)) = (
+            find(&["姓名", "享受人", "name"]),
+            find(&["身份证号", "身份证号码", "id_number"]),
+            find(&["银行账号", "账号", "account"]),
+        ) else {
+            continue;
+        };
+        let note = find(&["备注", "note"]);
+        let mut out = csv::Writer::from_writer(Vec::new());
+        for (i, row) in rows.iter().enumerate() {
+            let mut row = row.clone();
+            let other = &rows[if i + 1 < rows.len() { i + 1 } else { 1 }];
+            if i > 0 && i % 3 == 1 && row.len() > name {
+                row[name] = format!("{}{}", row[name], other[id]);
+                planted += 1;
+            }
+            if i > 0 && i % 3 == 2 {
+                if let Some(n) = note.filter(|&n| n < row.len()) {
+                    row[n] = format!("卡号{} 身份证 {}", other[account], other[id]);
+                    planted += 1;
+                }
+            }
+            out.write_record(&row).unwrap();
+        }
+        std::fs::write(&p, out.into_inner().unwrap()).unwrap();
+        // The approval still covers the roster: the amounts are unchanged.
+    }
+    planted
+}
+
+/// The bank echoes full numbers into its reasons (AddtlInf of pain.002 and camt.054):
+/// every rejection and return quotes an ID and an account of the office.
+fn plant_in_receipts(office: &Path, numbers: &BTreeSet<String>) {
+    let ids: Vec<&String> = numbers.iter().filter(|n| n.len() == 18).collect();
+    let accounts: Vec<&String> = numbers.iter().filter(|n| n.len() != 18).collect();
+    for file in ["inbox/pain002.xml", "inbox/camt054.xml"] {
+        let path = office.join(file);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let mut out = String::new();
+        for (k, part) in text.split("<AddtlInf>").enumerate() {
+            if k > 0 {
+                let said = format!(
+                    "<AddtlInf>户名不符 身份证{} 账号{} 已核",
+                    ids[k % ids.len()],
+                    accounts[k % accounts.len()]
+                );
+                out.push_str(&said);
+            }
+            out.push_str(part);
+        }
+        std::fs::write(&path, out).unwrap();
+    }
+}
+
+/// A whole office's month with the office's numbers planted in names, notes and
+/// the bank's receipt texts: check, run, returns, reissue, status and report, in
+/// text and JSON logs. No output but the bank files, paid.csv, roster.xlsx and the
+/// ledger, and no line on stdout or stderr, holds a full ID or account number.
+#[test]
+fn numbers_planted_in_free_text_never_leak() {
+    for env in [&[("DISBURSE_LOG", "debug")][..], &[("DISBURSE_LOG", "debug"), ("DISBURSE_LOG_FORMAT", "json")][..]] {
+        let (_tmp, office) = init();
+        let numbers = secrets(&office);
+        assert!(plant_in_rosters(&office) > 20, "numbers planted in the rosters");
+        let mut outputs = Vec::new();
+        let mut go = |args: &[&str]| {
+            let o = run_env(&office, args, env);
+            assert!(matches!(code(&o), Some(0 | 1 | 2)), "disburse {args:?}: {}", common::text(&o));
+            outputs.push((format!("{args:?}"), o));
+        };
+        go(&["check", "--config", C, "--period", "2026-10"]);
+        go(&["run", "--config", C, "--period", "2026-10"]);
+        fake_bank::answer(&office.join("out/2026-10"), &office.join("inbox"), 5).unwrap();
+        plant_in_receipts(&office, &numbers);
+        go(&["returns", "--config", C, "inbox/pain002.xml", "inbox/camt054.xml"]);
+        go(&["reissue", "--config", C, "--period", "2026-10", "--corrections", "inbox/corrections.csv"]);
+        go(&["status", "--config", C, "--period", "2026-10"]);
+        go(&["status", "--config", C, "--period", "2026-10", "--json"]);
+        go(&["check", "--config", C, "--period", "2026-10"]);
+        let mut leaks = Vec::new();
+        for (what, o) in &outputs {
+            let t = common::text(o);
+            leaks.extend(numbers.iter().filter(|n| t.contains(n.as_str())).map(|n| format!("{what} prints {n}")));
+        }
+        let files: Vec<PathBuf> = all(&office.join("out")).into_iter().filter(|p| p.is_file()).collect();
+        assert!(files.iter().any(|p| p.ends_with("returns/failures.csv")), "the bank's failures were listed");
+        for p in files.iter().filter(|p| !may_hold_numbers(p)) {
+            let t = file_text(p);
+            leaks.extend(
+                numbers.iter().filter(|n| t.contains(n.as_str())).map(|n| format!("{} holds {n}", p.display())),
+            );
+        }
+        leaks.sort();
+        leaks.dedup();
+        assert!(leaks.is_empty(), "{} leaks:\n{}", leaks.len(), leaks.join("\n"));
+    }
 }

@@ -462,8 +462,17 @@ pub(crate) fn stream_returns(
     let mut raw = Vec::new();
     loop {
         raw.clear();
-        if input.read_until(b'\n', &mut raw).map_err(|e| unreadable(n + 1, e))? == 0 {
+        // At most one byte past the longest line a file may have: a file with no
+        // line ends (damaged, or not a return file) is refused, not held whole.
+        let limit = crate::ingest::limits::LINE_BYTES;
+        use std::io::BufRead as _;
+        let mut bounded = std::io::Read::take(&mut *input, limit as u64 + 1);
+        if bounded.read_until(b'\n', &mut raw).map_err(|e| unreadable(n + 1, e))? == 0 {
             break;
+        }
+        if raw.len() > limit && raw.last() != Some(&b'\n') {
+            let size = crate::ingest::limits::bytes(limit as u64);
+            return Err(malformed(file, n + 1, format!("the line is longer than {size}, which no return line is: the file is damaged or not a return file; ask the bank for it again")));
         }
         n += 1;
         let mut line = raw.as_slice();

@@ -15,6 +15,7 @@ use rust_decimal::Decimal;
 use crate::domain::{mask_account, mask_id, parse_amount, Account, Approval, IdNumber, Program};
 
 use super::header::normalise;
+use super::limits;
 use super::text::{self, Records, Sniffed};
 use super::IngestError;
 
@@ -92,6 +93,7 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
         what: "approvals file",
         required: &["program", "count", "total"],
         optional: &["reference", "approved_by", "approved_on"],
+        max_lines: limits::APPROVAL_LINES,
     };
     let mut seen: HashMap<Program, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
@@ -119,7 +121,12 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
 
 /// Reads the stop list (`id_number,reason,effective`).
 pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> {
-    let cols = Layout { what: "stop list", required: &["id_number", "reason", "effective"], optional: &[] };
+    let cols = Layout {
+        what: "stop list",
+        required: &["id_number", "reason", "effective"],
+        optional: &[],
+        max_lines: limits::STOP_LINES,
+    };
     read_table(path, display, &cols, |line| {
         let raw = line.get("id_number");
         let id = IdNumber::parse(raw).map_err(|e| line.bad("id_number", format!("ID number {}: {e}", mask_id(raw))))?;
@@ -152,6 +159,7 @@ fn read_corrections_with(path: &Path, display: &str, strict: bool) -> Result<Vec
         what: "corrections file",
         required: &["end_to_end_id", "account"],
         optional: &["bank", "payee_name", "payee_type", "verified_by"],
+        max_lines: limits::CORRECTION_LINES,
     };
     let mut seen: HashMap<String, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
@@ -192,6 +200,8 @@ struct Layout {
     what: &'static str,
     required: &'static [&'static str],
     optional: &'static [&'static str],
+    /// The most data lines the file may have (each is held in memory).
+    max_lines: u64,
 }
 
 /// One data line of a control file, its cells looked up by column name.
@@ -241,9 +251,28 @@ fn read_table<T>(
     let mut rec = StringRecord::new();
     let mut index = None;
     let mut out = Vec::new();
+    let mut lines = 0u64;
     while let Some(row) = records.next(&mut rec)? {
         if rec.iter().all(|c| c.trim().is_empty()) {
             continue;
+        }
+        lines += 1;
+        let too_large = |what: String, limit: String| IngestError::TooLarge {
+            file: display.to_string(),
+            place: format!("line {row}"),
+            what,
+            limit,
+        };
+        if rec.as_slice().len() > limits::CONTROL_LINE_BYTES {
+            let what = format!("a line of {} bytes", rec.as_slice().len());
+            return Err(too_large(
+                what,
+                format!("{} bytes a line of a {} may have", limits::CONTROL_LINE_BYTES, layout.what),
+            ));
+        }
+        if lines > layout.max_lines {
+            let what = format!("more than {} lines", layout.max_lines);
+            return Err(too_large(what, format!("{} lines a {} may have", layout.max_lines, layout.what)));
         }
         match &index {
             None => index = Some(header_index(&rec, row, display, layout)?),

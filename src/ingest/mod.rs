@@ -16,9 +16,12 @@ use crate::domain::{Field, Program, RosterRow};
 
 mod control;
 mod header;
+pub(crate) mod limits;
 mod roster_csv;
 mod roster_excel;
 mod text;
+mod xls_guard;
+mod xlsx_guard;
 
 pub use control::{read_approvals, read_correction_lines, read_corrections, read_stops, Correction, Stop, StopReason};
 
@@ -78,6 +81,13 @@ pub enum IngestError {
 
     #[error("{file}: has no sheet named '{sheet}'; its sheets are: {available}: fix the sheet name in disburse.toml")]
     NoSuchSheet { file: String, sheet: String, available: String },
+
+    /// A file beyond one of the limits of [`limits`] (SPEC §12).
+    #[error(
+        "{file}: {place}: {what} (the limit is {limit}): the file is damaged or not what it should be; export \
+         it again (or split it) and run again"
+    )]
+    TooLarge { file: String, place: String, what: String, limit: String },
 
     #[error("{file}: row {row}, {field}: {reason}: correct the line and run again")]
     BadLine { file: String, row: u64, field: String, reason: String },

@@ -190,7 +190,7 @@ struct LoneCr<R> {
 }
 
 /// The longest line any input file may have, in bytes.
-const MAX_LINE: usize = 1024 * 1024;
+const MAX_LINE: usize = super::limits::LINE_BYTES;
 
 /// The error [`LoneCr`] raises for a line longer than [`MAX_LINE`].
 #[derive(Debug)]
@@ -382,6 +382,8 @@ struct History {
     /// Byte offset (in the parser's view) of `bytes[0]`.
     base: u64,
     bytes: Vec<u8>,
+    /// Line ends read so far (for the place of a record too long).
+    newlines: u64,
 }
 
 impl History {
@@ -411,10 +413,34 @@ struct Tap {
 impl Read for Tap {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.history.borrow_mut().bytes.extend_from_slice(&buf[..n]);
+        let mut history = self.history.borrow_mut();
+        history.bytes.extend_from_slice(&buf[..n]);
+        history.newlines += memchr::memchr_iter(b'\n', &buf[..n]).count() as u64;
+        // The history holds the record being parsed (and at most 256 KB before
+        // it): a quoted cell that runs on past the limit would make the parser
+        // hold it all.
+        if history.bytes.len() > super::limits::RECORD_BYTES + 256 * 1024 + buf.len() {
+            let e = RecordTooLong { line: history.newlines + 1 };
+            return Err(io::Error::new(io::ErrorKind::InvalidData, e));
+        }
         Ok(n)
     }
 }
+
+/// The error [`Tap`] raises for a record (a quoted cell over many lines) past
+/// [`super::limits::RECORD_BYTES`].
+#[derive(Debug)]
+struct RecordTooLong {
+    line: u64,
+}
+
+impl std::fmt::Display for RecordTooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "line {}", self.line)
+    }
+}
+
+impl std::error::Error for RecordTooLong {}
 
 impl Records {
     pub(super) fn new(source: TextSource, display: &str) -> Records {
@@ -493,6 +519,12 @@ impl Records {
                 line,
                 encoding: "UTF-8",
                 hint: " although the start of the file is (mixed encodings?)",
+            },
+            csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|r| r.is::<RecordTooLong>()) => IngestError::TooLarge {
+                file,
+                place: io.get_ref().map(ToString::to_string).unwrap_or_default(),
+                what: "a row whose quoted cell runs on over many lines (a quote (\") never closed?)".to_string(),
+                limit: super::limits::bytes(super::limits::RECORD_BYTES as u64),
             },
             csv::ErrorKind::Io(io) if io.get_ref().is_some_and(|r| r.is::<LineTooLong>()) => IngestError::Refused {
                 file,

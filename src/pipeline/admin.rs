@@ -56,7 +56,7 @@ pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Out
         let overdue = Bucket { lines: unanswered.len() as u64, amount: unanswered.iter().map(|l| l.amount).sum() };
         unanswered_total += overdue.lines;
         if json {
-            let mut doc = status_json(p, &by_program);
+            let mut doc = crate::report::status_json(p, &by_program);
             doc["unanswered"] = serde_json::json!({"lines": overdue.lines, "amount": overdue.amount.yuan_string()});
             docs.push(doc);
         } else {
@@ -94,28 +94,6 @@ fn status_line(program: &str, s: &ProgramStatus) -> String {
         b("在途", &s.pending),
         b("更正", &s.reissued)
     )
-}
-
-fn status_json(
-    period: Period,
-    by_program: &std::collections::BTreeMap<crate::domain::Program, ProgramStatus>,
-) -> serde_json::Value {
-    let bucket = |b: &Bucket| serde_json::json!({"lines": b.lines, "amount": b.amount.yuan_string()});
-    let programs: serde_json::Map<String, serde_json::Value> = by_program
-        .iter()
-        .map(|(p, s)| {
-            let v = serde_json::json!({
-                "sent": bucket(&s.sent),
-                "settled": bucket(&s.settled),
-                "failed": bucket(&s.failed),
-                "returned": bucket(&s.returned),
-                "pending": bucket(&s.pending),
-                "reissued": bucket(&s.reissued),
-            });
-            (p.code().to_string(), v)
-        })
-        .collect();
-    serde_json::json!({"period": period.to_string(), "programs": programs})
 }
 
 /// `disburse verify DIR`: digests, signatures, counts, totals and the chain.

@@ -358,10 +358,11 @@ fn read_all(
     let mut order: Vec<usize> = (0..rosters.len()).collect();
     order.sort_by_key(|&i| std::cmp::Reverse(cost(&rosters[i])));
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let budget = Budget::default();
     let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
         let mut out = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], &config.output_dir, progress)));
+            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget)));
         }
         out
     };
@@ -373,6 +374,46 @@ fn read_all(
     });
     results.sort_by_key(|(i, _)| *i);
     rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect()
+}
+
+/// What all the rosters of one command may keep in memory together (SPEC §12):
+/// each line keeps ~100 bytes for reconciliation, and each distinct place its
+/// names. Shared by the threads that read rosters.
+#[derive(Default)]
+struct Budget {
+    lines: std::sync::atomic::AtomicU64,
+    place_bytes: std::sync::atomic::AtomicU64,
+}
+
+impl Budget {
+    /// Counts one roster row against the limits; refuses the roster past them.
+    fn take(&self, row: &crate::domain::RosterRow, display: &str) -> Result<(), PipelineError> {
+        let lines = self.lines.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+        if lines > ingest::limits::ROSTER_LINES {
+            let n = ingest::limits::ROSTER_LINES;
+            let limit = format!("{n} roster lines one command reads (all rosters together)");
+            return Err(too_large(display, row.pos.row, format!("more than {n} lines"), limit));
+        }
+        Ok(())
+    }
+
+    /// Counts the names of a place seen for the first time.
+    fn new_place(&self, bytes: usize, display: &str, row: u64) -> Result<(), PipelineError> {
+        let total = self.place_bytes.fetch_add(bytes as u64, std::sync::atomic::Ordering::Relaxed) + bytes as u64;
+        if total > ingest::limits::PLACE_NAME_BYTES {
+            let limit = format!(
+                "{} of distinct township and village names",
+                ingest::limits::bytes(ingest::limits::PLACE_NAME_BYTES)
+            );
+            return Err(too_large(display, row, "more township and village names than that".to_string(), limit));
+        }
+        Ok(())
+    }
+}
+
+fn too_large(display: &str, row: u64, what: String, limit: String) -> PipelineError {
+    let place = format!("row {row}");
+    PipelineError::Ingest(ingest::IngestError::TooLarge { file: display.to_string(), place, what, limit })
 }
 
 /// A roster's size in bytes, and whether it is a workbook.
@@ -396,7 +437,12 @@ const MAX_RESERVED_ROWS: usize = 1 << 20;
 /// payable row takes at least [`MIN_ROW_BYTES`] of text, so this is mostly an
 /// upper bound. (A workbook's rows cannot be told from its compressed size; its
 /// vectors grow.)
-fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Result<Rows, PipelineError> {
+fn read_one(
+    r: &Roster,
+    spill_dir: &std::path::Path,
+    progress: &Progress,
+    budget: &Budget,
+) -> Result<Rows, PipelineError> {
     let rows_at_most = match size_of(r) {
         (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
         (_, true) => 0,
@@ -407,7 +453,15 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
     let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
+    let mut over: Option<PipelineError> = None;
     ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+        if over.is_some() {
+            return;
+        }
+        if let Err(e) = budget.take(&row, &r.display) {
+            over = Some(e);
+            return;
+        }
         let mut c = validate::check_row(&row, &r.rules);
         if spilled.is_ok() {
             spilled = spill.push(&c);
@@ -417,6 +471,9 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
         let next = place_index.len() as u32;
         let place = *place_index.entry(key).or_insert_with_key(|k| {
             rows.places.push(k.clone());
+            if let Err(e) = budget.new_place(k.0.len() + k.1.len(), &r.display, c.row) {
+                over = Some(e);
+            }
             next
         });
         rows.entries.push(Entry::of(&c));
@@ -431,6 +488,9 @@ fn read_one(r: &Roster, spill_dir: &std::path::Path, progress: &Progress) -> Res
         });
         bar.tick();
     })?;
+    if let Some(e) = over {
+        return Err(e);
+    }
     spilled.map_err(io_err(spill_dir))?;
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     rows.checked = reconcile::check_roster(&rows.entries);

@@ -158,6 +158,11 @@ fn rebuild_locked(config: &Config, force: bool, own: &str, facts: &mut Facts) ->
     facts.periods = ledger.periods()?;
     fault::point("rebuild_install");
     ledger.install(&config.ledger_path, keep.as_deref())?;
+    // The lists derived from the ledger (failures, suggested stops, the report)
+    // are written again from what the rebuilt ledger says, for every period.
+    let rebuilt = SqliteLedger::open(&config.ledger_path)?;
+    let periods: BTreeSet<Period> = rebuilt.periods()?.into_iter().collect();
+    super::derived::rebuild(config, &rebuilt, &periods)?;
     tracing::info!(event = "ledger_rebuilt", batches = batches.len(), receipts = applied, lines, amount = %amount.yuan_string());
     let mut summary = vec![format!(
         "台账已从 {} 重建：{} 个批次 {} 笔 {} 元，重新应用回执 {} 个，恢复审计记录 {} 条",

@@ -15,11 +15,9 @@ use super::audit::{audited, Facts};
 use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
-use crate::domain::{mask_id, mask_numbers, mask_reference, Failure, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, Ledger, LedgerError, LedgerLine, Lock, ReceiptBatch, SqliteLedger, Verdict};
+use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, ReceiptLine};
+use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, SqliteLedger, Verdict};
 use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
-
-/// Kept here for `reissue`, which words statuses the same way.
 
 /// A receipt line (or a batch status) that was not applied, and why. The
 /// reference and the problem are masked where they look like an ID or account.
@@ -44,7 +42,9 @@ struct Read {
 /// What became of one receipt file.
 enum FileOutcome {
     /// The same bytes were applied before: nothing changed.
-    Seen,
+    Seen {
+        sha256: String,
+    },
     Applied {
         kind: String,
         sha256: String,
@@ -123,16 +123,21 @@ pub(crate) fn apply(
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
+    let mut seen = Vec::new();
     let mut batch = ledger.begin_receipts()?;
     tracing::debug!(event = "phase", phase = "receipts_begun");
     for path in files {
         let name = path.display().to_string();
         let outcome = apply_file(config, batch.as_mut(), path, &name, &text_formats, &reasons)?;
         super::fault::point("receipt");
-        let FileOutcome::Applied { kind, sha256, applied, flags: mut f, touched: t } = outcome else {
-            tracing::info!(event = "receipt_already_applied", file = %name);
-            summary.push(format!("{name}：此回执已处理过，没有任何改动"));
-            continue;
+        let (kind, sha256, applied, mut f, t) = match outcome {
+            FileOutcome::Applied { kind, sha256, applied, flags, touched } => (kind, sha256, applied, flags, touched),
+            FileOutcome::Seen { sha256 } => {
+                seen.push(sha256);
+                tracing::info!(event = "receipt_already_applied", file = %name);
+                summary.push(format!("{name}：此回执已处理过，没有任何改动"));
+                continue;
+            }
         };
         applied_total += applied.updated;
         let period = t.last().copied().unwrap_or(fallback);
@@ -164,11 +169,19 @@ pub(crate) fn apply(
     batch.commit()?;
     tracing::debug!(event = "phase", phase = "receipts_committed");
     archive::mark_applied(&config.output_dir, &archived)?;
-    let mut failures_found = 0;
+    super::fault::point("receipts_committed");
+    let failures_found = super::derived::rebuild(config, &*ledger, &touched)?;
     for period in &touched {
-        failures_found += write_failures(config, &*ledger, *period)?;
         facts.period(*period);
     }
+    // A receipt applied before may have been committed by a command that died
+    // before its lists were written: its periods are rebuilt too (what they
+    // list was already reported, and is not counted again).
+    let mut again = BTreeSet::new();
+    for sha256 in &seen {
+        again.extend(ledger.receipt_periods(sha256)?.into_iter().filter(|p| !touched.contains(p)));
+    }
+    super::derived::rebuild(config, &*ledger, &again)?;
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
         summary.push(format!("  待查 {} {} {}：{}", f.file, f.location, f.end_to_end_id, f.problem));
@@ -200,7 +213,7 @@ fn apply_file(
     let (sha256, read) = read_file(path, text_formats, &mut sink)?;
     if sink.batch.receipt_seen(&sha256)? {
         sink.batch.discard_receipt()?;
-        return Ok(FileOutcome::Seen);
+        return Ok(FileOutcome::Seen { sha256 });
     }
     let account_problem = if read.camt { account_problem(config, read.account.as_deref()) } else { None };
     let void_inherited = sink.void_groups.keys().any(|g| sink.inherited.contains(g));
@@ -442,99 +455,6 @@ fn group(g: &returns::GroupStatus, sink: &mut Sink<'_>) -> Result<(), PipelineEr
     Ok(())
 }
 
-/// Rewrites `<period>/returns/failures.csv` from the ledger, and the death stop
-/// suggestions. Returns how many failed or returned lines still need a person
-/// (no correction settled or in flight).
-fn write_failures(config: &Config, ledger: &dyn Ledger, period: Period) -> Result<u64, PipelineError> {
-    let lines = ledger.failure_lines(period)?;
-    tracing::debug!(event = "phase", phase = "failure_lines_read", lines = lines.len());
-    let corrected: BTreeSet<String> = lines
-        .iter()
-        .filter(|l| l.original_id.is_some() && !is_failure(l))
-        .filter_map(|l| l.original_id.clone())
-        .collect();
-    let deaths: Vec<LedgerLine> = lines.iter().filter(|l| returns::is_death(&l.reason_code)).cloned().collect();
-    // The lines move into the failures (no second copy of every name and place:
-    // a national receipt can leave a hundred thousand failures).
-    let mut open = 0;
-    let failures: Vec<Failure> = lines
-        .into_iter()
-        .filter(is_failure)
-        .inspect(|l| open += u64::from(!corrected.contains(root(l))))
-        .map(failure)
-        .collect();
-    let dir = config.period_dir(period).join("returns");
-    crate::report::write_failures_csv(&dir.join("failures.csv"), &failures)?;
-    tracing::debug!(event = "phase", phase = "failures_csv_written");
-    crate::report::refresh_html(&config.period_dir(period).join("reports"), &failures)?;
-    if !deaths.is_empty() {
-        let deaths: Vec<&LedgerLine> = deaths.iter().collect();
-        write_death_list(&dir.join("stops_suggested.csv"), &deaths)?;
-    }
-    Ok(open)
-}
-
-fn is_failure(l: &LedgerLine) -> bool {
-    matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)
-}
-
-/// The people the bank reported deceased, for the clerk to add to the stop list
-/// (later runs already hold them, R03). Masked: the clerk finds the full number
-/// on the roster.
-fn write_death_list(path: &Path, deaths: &[&LedgerLine]) -> Result<(), PipelineError> {
-    crate::fsutil::write_atomic_with(path, |w| {
-        w.write_all("\u{feff}".as_bytes())?;
-        let mut c = csv::Writer::from_writer(w);
-        c.write_record([
-            "program",
-            "end_to_end_id",
-            "township",
-            "village",
-            "name",
-            "id_number_masked",
-            "reason",
-            "suggestion",
-        ])?;
-        for l in deaths {
-            c.write_record([
-                l.program.code(),
-                &l.end_to_end_id,
-                &l.township,
-                &l.village,
-                &l.name,
-                &mask_id(&l.id_number),
-                &l.reason_text,
-                "death：核实后加入停发名单 stops.csv",
-            ])?;
-        }
-        c.flush()?;
-        Ok(())
-    })
-    .map_err(io_err(path))
-}
-
-fn root(l: &LedgerLine) -> &str {
-    l.original_id.as_deref().unwrap_or(&l.end_to_end_id)
-}
-
-fn failure(l: LedgerLine) -> Failure {
-    let reason_text =
-        if l.reason_text.is_empty() { returns::reason_zh(&l.reason_code).to_string() } else { l.reason_text };
-    Failure {
-        program: l.program,
-        id_number_masked: mask_id(&l.id_number),
-        action: returns::action_zh(l.status, &l.reason_code).to_string(),
-        end_to_end_id: l.end_to_end_id.into(),
-        township: l.township.into(),
-        village: l.village.into(),
-        name: l.name.into(),
-        amount: l.amount,
-        status: l.status,
-        reason_code: l.reason_code,
-        reason_text,
-    }
-}
-
 fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
     let stamp = super::now_cn().format("%Y%m%d-%H%M%S");
     let path = config.output_dir.join("flags").join(format!("receipts-{stamp}.csv"));
@@ -542,7 +462,14 @@ fn write_flags(config: &Config, flags: &[Flag]) -> Result<(), PipelineError> {
         let mut c = csv::Writer::from_writer(w);
         c.write_record(["file", "position", "end_to_end_id", "problem", "location"])?;
         for f in flags {
-            c.write_record([f.file.as_str(), &f.position.to_string(), &f.end_to_end_id, &f.problem, &f.location])?;
+            let scrub = crate::report::scrub;
+            c.write_record([
+                &*scrub(&f.file),
+                &f.position.to_string(),
+                &scrub(&f.end_to_end_id),
+                &scrub(&f.problem),
+                &scrub(&f.location),
+            ])?;
         }
         c.flush()?;
         Ok(())

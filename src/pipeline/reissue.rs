@@ -110,6 +110,7 @@ fn reissue_locked(
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
+    super::derived::rebuild(config, &ledger, &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
     summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));
     Ok(Outcome { needs_person, summary })

@@ -71,6 +71,11 @@ fn run_audited(
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
     log_committed(&prepared, &staged, &batch);
+    if n > 1 {
+        // The batch's report.html replaced the one drawn with the period's
+        // failures so far: drawn again. (A first batch has no receipt yet.)
+        super::derived::rebuild(config, &ledger, &std::collections::BTreeSet::from([period]))?;
+    }
     summary.push(format!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",
         staged.files.len(),

@@ -40,24 +40,35 @@ pub(crate) fn lines(
 }
 
 /// Rewrites unanswered.csv of every period of the ledger (removes it where
-/// nothing is overdue any more). Returns how many lines it lists.
+/// nothing is overdue any more). Returns how many lines they list.
 pub(crate) fn rewrite_all(config: &Config, ledger: &dyn Ledger) -> Result<u64, PipelineError> {
     let now = super::now_cn();
     let mut total = 0;
     for period in ledger.periods()? {
-        let overdue = lines(config, ledger, period, now)?;
-        total += overdue.len() as u64;
-        let path = config.period_dir(period).join(FILE);
-        if overdue.is_empty() {
-            match std::fs::remove_file(&path) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(&path)(e)),
-                _ => continue,
-            }
-        }
-        let rows: Vec<Failure> = overdue.into_iter().map(row).collect();
-        crate::report::write_failures_csv(&path, &rows)?;
+        total += rewrite(config, ledger, period, now)?;
     }
     Ok(total)
+}
+
+/// Rewrites unanswered.csv of `period` (removes it when nothing is overdue).
+pub(crate) fn rewrite(
+    config: &Config,
+    ledger: &dyn Ledger,
+    period: Period,
+    now: DateTime<FixedOffset>,
+) -> Result<u64, PipelineError> {
+    let overdue = lines(config, ledger, period, now)?;
+    let path = config.period_dir(period).join(FILE);
+    if overdue.is_empty() {
+        return match std::fs::remove_file(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+            _ => Ok(0),
+        };
+    }
+    let n = overdue.len() as u64;
+    let rows: Vec<Failure> = overdue.into_iter().map(row).collect();
+    crate::report::write_failures_csv(&path, &rows)?;
+    Ok(n)
 }
 
 /// One overdue line as a failures.csv row, masked.

@@ -61,8 +61,8 @@ pub(super) fn summary(path: &Path, t: &RunTotals) -> Result<(), ReportError> {
                 w,
                 [
                     k.program.code(),
-                    &defuse(&k.township),
-                    &defuse(&k.village),
+                    &open_text(&k.township),
+                    &open_text(&k.village),
                     &v.paid.lines.to_string(),
                     &yuan(v.paid.amount),
                     &v.held.lines.to_string(),

@@ -27,6 +27,7 @@ use crate::domain::{mask_account, mask_id, Change, Failure, PaymentLine, Period,
 use crate::totals::RunTotals;
 
 mod csvout;
+mod derived;
 mod exlog;
 mod html;
 mod paid;
@@ -34,6 +35,7 @@ mod snapshot;
 mod words;
 mod xlsx;
 
+pub use derived::{rebuild, status_json, DerivedError, Rebuilt};
 pub use exlog::{Counts, ExceptionLog, ExceptionSource, Exceptions};
 pub use paid::{PaidHead, PaidReports};
 pub use snapshot::{refresh_html, save_snapshot};
@@ -180,18 +182,25 @@ fn defuse(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// Masks any run of 15 or more digits (an `X` may end it) inside free text, so a
-/// message or bank reason that quotes an ID or account never leaks it into a
-/// report meant for many eyes.
-fn scrub(s: &str) -> Cow<'_, str> {
-    let long_run = s.as_bytes().windows(15).any(|w| w.iter().all(u8::is_ascii_digit));
+/// The shortest run of digits [`scrub`] masks: every ID (15 or 18) and every
+/// card, and the bank accounts of 11 digits or more; a payment reference's
+/// digit run (batch and line, 10 digits) and a date stay readable.
+const MASKED_RUN: usize = 11;
+
+/// Masks any run of [`MASKED_RUN`] or more digits (an `X` may end it) inside free
+/// text, so a message, a name, a note or a bank's reason that quotes an ID or
+/// account never leaks it into an output meant for many eyes. The one mechanism
+/// every writer of such outputs applies to its free-text fields (SPEC §12);
+/// only bank files, `paid.csv`, `roster.xlsx` and the ledger keep full numbers.
+pub(crate) fn scrub(s: &str) -> Cow<'_, str> {
+    let long_run = s.as_bytes().windows(MASKED_RUN).any(|w| w.iter().all(u8::is_ascii_digit));
     if !long_run {
         return Cow::Borrowed(s);
     }
     let mut out = String::with_capacity(s.len());
     let mut run = String::new();
     let flush = |run: &mut String, out: &mut String| {
-        if run.chars().filter(char::is_ascii_digit).count() >= 15 {
+        if run.chars().filter(char::is_ascii_digit).count() >= MASKED_RUN {
             out.push_str(&if run.len() == 18 { mask_id(run) } else { mask_account(run) });
         } else {
             out.push_str(run);
@@ -284,6 +293,9 @@ mod tests {
         assert_eq!(scrub("号码 11010519491231002X 有误"), "号码 110105********002X 有误");
         assert_eq!(scrub("账号6222021234567890123已销户"), "账号***************0123已销户");
         assert_eq!(scrub("DB202611R0010000042"), "DB202611R0010000042");
+        assert_eq!(scrub("张三11010519491231002"), "张三*************1002", "a short or cut ID too");
+        assert_eq!(scrub("存折33001610000"), "存折*******0000");
+        assert_eq!(scrub("2026-11-01 共1200笔 金额 1234567.89"), "2026-11-01 共1200笔 金额 1234567.89");
     }
 
     #[test]

@@ -45,7 +45,8 @@ impl Serialize for ExceptionList<'_> {
         let mut failed = None;
         let read = self.0.for_each(&mut |e| {
             let (masked, message) = (super::scrub(&e.id_number_masked), super::scrub(&e.message));
-            let row = (e.program, &e.file, e.row, e.field, e.code.as_str(), &e.name, masked, message);
+            let (file, name) = (super::scrub(&e.file), super::scrub(&e.name));
+            let row = (e.program, file, e.row, e.field, e.code.as_str(), name, masked, message);
             seq.serialize_element(&row).map_err(|err| {
                 failed = Some(err);
                 std::io::Error::other("serializing an exception failed")
@@ -86,7 +87,8 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
             .places
             .iter()
             .map(|(k, v)| {
-                (k.program, k.township.clone(), k.village.clone(), v.households, v.people, tally(v.paid), tally(v.held))
+                let (township, village) = (super::scrub(&k.township).into(), super::scrub(&k.village).into());
+                (k.program, township, village, v.households, v.people, tally(v.paid), tally(v.held))
             })
             .collect(),
         exceptions: ExceptionList(r.exceptions),
@@ -96,8 +98,8 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
             .map(|c| {
                 (
                     c.program,
-                    c.id_number_masked.clone(),
-                    c.name.clone(),
+                    super::scrub(&c.id_number_masked).into_owned(),
+                    super::scrub(&c.name).into(),
                     c.kind.code().to_string(),
                     c.previous_amount.map(|f| f.0),
                     c.amount.map(|f| f.0),

@@ -293,8 +293,8 @@ fn place_row(
     total: bool,
 ) -> Result<(), XlsxError> {
     let (tf, cf) = if total { (&s.total_text, &s.total_count) } else { (&s.text, &s.count) };
-    ws.write_string_with_format(row, 0, a, tf)?;
-    ws.write_string_with_format(row, 1, b, tf)?;
+    ws.write_string_with_format(row, 0, super::scrub(a), tf)?;
+    ws.write_string_with_format(row, 1, super::scrub(b), tf)?;
     ws.write_number_with_format(row, 2, v.households as f64, cf)?;
     ws.write_number_with_format(row, 3, v.people as f64, cf)?;
     tallies(ws, s, row, 4, &[v.paid, v.held], total)
@@ -346,10 +346,10 @@ pub(super) const NOTICE: ListKind = ListKind {
     widths: &[8.0, 14.0, 22.0, 18.0, 20.0, 14.0],
     amount_col: 5,
     cells: |l, c| {
-        c.cell(&l.name);
+        c.cell(&super::scrub(&l.name));
         c.cell(&l.id_number.masked());
-        c.cell(&l.township);
-        c.cell(&l.village);
+        c.cell(&super::scrub(&l.township));
+        c.cell(&super::scrub(&l.village));
     },
     footer: |h| format!("公示期内如有异议，请向{}反映。", h.office_name),
 };

@@ -20,7 +20,7 @@
 //! only an entry's first one waits (a single transaction without its own amount
 //! takes the entry's).
 
-use super::xml::{Reason, Step, Tag, Walker};
+use super::xml::{once, Reason, Step, Tag, Walker};
 use super::{ParsedReceipt, ReceiptKind, ReturnsError};
 use crate::domain::{mask_account, Conflict, Entry, Fen, PaymentStatus, Place, ReceiptLine};
 
@@ -93,17 +93,6 @@ pub(super) fn parse(mut w: Walker<'_>, sink: &mut dyn FnMut(ReceiptLine)) -> Res
         group_statuses: Vec::new(),
         account: st.account,
     })
-}
-
-/// Sets `slot` to `value`, or records `conflict` when it already holds another value.
-fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
-    match slot {
-        Some(v) if *v != value => {
-            conflicts.get_or_insert(conflict);
-        }
-        Some(_) => {}
-        None => *slot = Some(value),
-    }
 }
 
 /// Which kind of entry a transaction came in (see [`Entry`]).

@@ -7,9 +7,9 @@
 //! `OrgnlEndToEndId`s, two amounts, an amount with an element inside) is not
 //! resolved by taking the last: the line carries a [`Conflict`] and is flagged.
 
-use super::xml::{Reason, Step, Tag, Walker};
+use super::xml::{once, Reason, Step, Tag, Walker};
 use super::{status_of, GroupStatus, ParsedReceipt, ReceiptKind, ReturnsError};
-use crate::domain::{mask_account, Conflict, Fen, Place, ReceiptLine};
+use crate::domain::{mask_account, mask_reference, Conflict, Fen, Place, ReceiptLine};
 
 /// The status block being read: the original group or one PmtInf block.
 #[derive(Default)]
@@ -34,17 +34,6 @@ struct Tx {
     reason: Reason,
     amount: Option<Fen>,
     conflict: Option<Conflict>,
-}
-
-/// Sets `slot` to `value`, or records `conflict` when it already holds another value.
-fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
-    match slot {
-        Some(v) if *v != value => {
-            conflicts.get_or_insert(conflict);
-        }
-        Some(_) => {}
-        None => *slot = Some(value),
-    }
 }
 
 #[derive(Default)]
@@ -207,6 +196,7 @@ impl State {
                 }
                 Some(s) => (s, &tx.reason, Some(from)),
                 None => {
+                    let e2e = mask_reference(&e2e);
                     let msg = format!("TxInfAndSts {e2e} has no TxSts and no PmtInfSts/GrpSts to take it from");
                     return Err(w.error_at(tx.start, msg));
                 }

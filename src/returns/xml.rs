@@ -12,7 +12,7 @@ use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
 
 use super::{ReceiptKind, ReturnsError};
-use crate::domain::{mask_numbers, parse_amount, Fen};
+use crate::domain::{mask_numbers, parse_amount, Conflict, Fen};
 
 const ISO_NS: &str = "urn:iso:std:iso:20022:tech:xsd:";
 
@@ -131,8 +131,10 @@ fn declared_encoding(bytes: &[u8]) -> Option<String> {
     Some(value[..value.find(quote)?].trim().to_string())
 }
 
+/// A refusal. Its message is masked: it may quote what the receipt says (a value,
+/// a name in a parser's error), and a receipt may say an account or ID number.
 pub(super) fn malformed(file: &str, line: u64, message: String) -> ReturnsError {
-    ReturnsError::Malformed { file: file.to_string(), line, message }
+    ReturnsError::Malformed { file: file.to_string(), line, message: mask_numbers(&message).into_owned() }
 }
 
 /// The 1-based line of a byte offset in the decoded text.
@@ -196,8 +198,11 @@ pub(super) fn sniff_kind_in(
     }
     // Only a refusal needs the line (for a file it means reading the file again).
     let at = reader.buffer_position() as usize;
-    let not_receipt =
-        |found: String| ReturnsError::NotAReceipt { file: file.to_string(), line: src.line_of(at), found };
+    let not_receipt = |found: String| ReturnsError::NotAReceipt {
+        file: file.to_string(),
+        line: src.line_of(at),
+        found: mask_numbers(&found).into_owned(),
+    };
     let root = names.first().map(String::as_str).unwrap_or("");
     let message = match root {
         "Document" => names.get(1).map(String::as_str).unwrap_or(""),
@@ -663,6 +668,18 @@ fn lines_in_file(path: &Path, bom: usize, offset: usize) -> std::io::Result<u64>
         left -= n;
     }
     Ok(lines)
+}
+
+/// Sets `slot` to `value`, or records `conflict` when it already holds another
+/// value: an element said twice differently is a contradiction, not "last wins".
+pub(super) fn once<T: PartialEq>(slot: &mut Option<T>, value: T, conflicts: &mut Option<Conflict>, conflict: Conflict) {
+    match slot {
+        Some(v) if *v != value => {
+            conflicts.get_or_insert(conflict);
+        }
+        Some(_) => {}
+        None => *slot = Some(value),
+    }
 }
 
 /// Reason parts collected from `StsRsnInf` / `RtrInf`: the first code and all

@@ -59,11 +59,14 @@ pub fn answer(period_dir: &Path, out: &Path, every: usize) -> Result<Answer, Box
     })
 }
 
-/// Another account of the same bank: the last digits changed, and for a card
-/// (62…, 16–19 digits) the check digit made right again (Luhn), as a real one has.
+/// Another account of the same bank, one per account: the digit after the
+/// bank's six-digit prefix moved on by five (so two people never end up on one
+/// new account, R05), and for a card (62…, 16–19 digits) the check digit made
+/// right again (Luhn), as a real one has.
 pub fn corrected_account(account: &str) -> String {
     let mut acct = account.to_string();
-    acct.replace_range(acct.len() - 4.., "0000");
+    let d = acct.as_bytes()[6] - b'0';
+    acct.replace_range(6..7, &((d + 5) % 10).to_string());
     let card = acct.starts_with("62") && (16..=19).contains(&acct.len());
     if !card {
         return acct;

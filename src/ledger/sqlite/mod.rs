@@ -346,6 +346,19 @@ impl Ledger for SqliteLedger {
         Ok(Box::new(SqliteReceipts::begin(&self.conn, &self.path)?))
     }
 
+    fn receipt_periods(&self, sha256: &str) -> Result<Vec<Period>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT DISTINCT s.period FROM receipts r JOIN payment_status s ON s.receipt_id = r.id \
+             WHERE r.sha256 = ?1 ORDER BY 1",
+        )?;
+        let rows = stmt.query_map(params![sha256], |r| r.get::<_, String>(0))?;
+        let mut out = Vec::new();
+        for p in rows {
+            out.push(p?.parse().map_err(LedgerError::Corrupt)?);
+        }
+        Ok(out)
+    }
+
     fn verified_by(&self, end_to_end_id: &str) -> Result<Option<String>, LedgerError> {
         Ok(self
             .conn
