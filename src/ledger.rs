@@ -440,6 +440,14 @@ pub trait Ledger {
     /// `made_by`: the lines the bank has not answered (unanswered.csv). Same
     /// order as `payments_of_period`.
     fn unanswered(&self, period: Period, made_by: &str) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// How many lines [`Ledger::unanswered`] would return, and their amount
+    /// (`status` counts them). The default reads them; a backend should answer
+    /// with one aggregate query, so that a million-line period the bank never
+    /// answered is counted without being loaded.
+    fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+        let lines = self.unanswered(period, made_by)?;
+        Ok(Bucket { lines: lines.len() as u64, amount: lines.iter().map(|l| l.amount).sum() })
+    }
 }
 
 /// A run being recorded (see [`Ledger::begin_run`]). Dropping it without

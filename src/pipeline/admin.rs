@@ -52,8 +52,7 @@ pub fn status(config: &Config, period: Option<Period>, json: bool) -> Result<Out
     let mut unanswered_total = 0;
     for p in periods {
         let by_program = ledger.period_status(p)?;
-        let unanswered = super::unanswered::lines(config, &ledger, p, now)?;
-        let overdue = Bucket { lines: unanswered.len() as u64, amount: unanswered.iter().map(|l| l.amount).sum() };
+        let overdue = super::unanswered::count(config, &ledger, p, now)?;
         unanswered_total += overdue.lines;
         if json {
             let mut doc = crate::report::status_json(p, &by_program);

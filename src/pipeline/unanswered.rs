@@ -39,6 +39,16 @@ pub(crate) fn lines(
     Ok(ledger.unanswered(period, &made_by(now, config.pending_days))?)
 }
 
+/// How many lines of `period` are overdue at `now`, and their amount.
+pub(crate) fn count(
+    config: &Config,
+    ledger: &dyn Ledger,
+    period: Period,
+    now: DateTime<FixedOffset>,
+) -> Result<crate::ledger::Bucket, PipelineError> {
+    Ok(ledger.unanswered_count(period, &made_by(now, config.pending_days))?)
+}
+
 /// Rewrites unanswered.csv of every period of the ledger (removes it where
 /// nothing is overdue any more). Returns how many lines they list.
 pub(crate) fn rewrite_all(config: &Config, ledger: &dyn Ledger) -> Result<u64, PipelineError> {

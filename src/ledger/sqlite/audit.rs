@@ -7,9 +7,9 @@ use crate::audit::AuditEvent;
 /// Lines of period `?1` still without a final status whose run was made at or
 /// before `?2` (RFC 3339, China time): the condition on `r` is checked once per
 /// run, so a period's fresh runs cost nothing.
-fn unanswered_sql() -> String {
+fn unanswered_sql(columns: &str) -> String {
     format!(
-        "SELECT {LINE_COLUMNS} FROM {} WHERE r.created_at <= ?2 AND COALESCE(s.status, 'sent') IN ('sent', 'pending')",
+        "SELECT {columns} FROM {} WHERE r.created_at <= ?2 AND COALESCE(s.status, 'sent') IN ('sent', 'pending')",
         period_lines_from!(1)
     )
 }
@@ -43,5 +43,12 @@ pub(super) fn commit_count(conn: &Connection) -> Result<u64, LedgerError> {
 }
 
 pub(super) fn unanswered(conn: &Connection, period: Period, made_by: &str) -> Result<Vec<LedgerLine>, LedgerError> {
-    query_lines(conn, &unanswered_sql(), &[&period.to_string(), &made_by])
+    query_lines(conn, &unanswered_sql(LINE_COLUMNS), &[&period.to_string(), &made_by])
+}
+
+pub(super) fn unanswered_count(conn: &Connection, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+    let sql = unanswered_sql("COUNT(*), COALESCE(SUM(p.amount_fen), 0)");
+    let (lines, fen): (i64, i64) =
+        conn.prepare_cached(&sql)?.query_row(params![period.to_string(), made_by], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(Bucket { lines: lines as u64, amount: Fen(fen) })
 }

@@ -405,6 +405,10 @@ impl Ledger for SqliteLedger {
         audit::unanswered(&self.conn, period, made_by)
     }
 
+    fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+        audit::unanswered_count(&self.conn, period, made_by)
+    }
+
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {
         let mut stmt = self.conn.prepare(PERIODS_SQL)?;
         let rows = stmt.query_map([], |r| r.get::<_, String>(0))?;
