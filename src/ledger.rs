@@ -24,6 +24,11 @@ pub use sqlite::SqliteLedger;
 pub enum LedgerError {
     #[error("ledger {path}: {source}")]
     Open { path: PathBuf, source: rusqlite::Error },
+    /// The ledger's folder or file could not be made or opened (a read-only
+    /// folder, a file where the folder should be, a full disk): said in a
+    /// clerk's words.
+    #[error("ledger {path}: {}", crate::fsutil::Explained(.source))]
+    Io { path: PathBuf, source: std::io::Error },
     #[error("ledger {path} has schema version {found}, newer than this program knows ({known}); upgrade disburse")]
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("another disburse run holds the lock {0}; wait for it to finish (if none is running, the lock is released automatically)")]
@@ -36,7 +41,7 @@ pub enum LedgerError {
     Db(#[from] rusqlite::Error),
     #[error("ledger {path}: {source}")]
     File { path: PathBuf, source: std::io::Error },
-    #[error("ledger lock {path}: {source}")]
+    #[error("ledger lock {path}: {}", crate::fsutil::Explained(.source))]
     LockIo { path: PathBuf, source: std::io::Error },
     #[error("ledger holds a value it cannot read: {0}")]
     Corrupt(String),

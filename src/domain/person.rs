@@ -173,7 +173,10 @@ fn mask_chars(s: &str, head: usize, tail: usize) -> String {
 /// How many digits make a run of digits in free text an account or ID number to
 /// mask. Why 12: our own references carry at most 10 in a row (`YF202610R0010000001`)
 /// and a phone number 11, while Chinese account and card numbers have 12 to 19.
-const NUMBER_MIN: usize = 12;
+/// The shortest digit run masked in free text: every ID (15 or 18), every card,
+/// and bank accounts of 11 digits or more; a payment reference's digit run
+/// (batch and line, 10 digits) and a date stay readable.
+const NUMBER_MIN: usize = 11;
 
 fn is_digit(c: char) -> bool {
     c.is_ascii_digit() || ('０'..='９').contains(&c)
@@ -189,7 +192,7 @@ fn mask_number(s: &str) -> String {
 }
 
 /// Masks every account or ID number inside free text (a bank's reason, an
-/// `AddtlInf`): any run of 12 or more digits, written together or in groups
+/// `AddtlInf`): any run of 11 or more digits, written together or in groups
 /// (`6222 0202 0011 2233 445`), an ID's final `X` included. Why: what a receipt
 /// says is echoed into messages, flag lists and the ledger's reason text, and a
 /// bank may quote the full number there.
@@ -448,7 +451,8 @@ mod tests {
         assert_eq!(mask_numbers("身份证11010519491231002X不符"), "身份证110105********002X不符");
         assert_eq!(mask_numbers("卡号 6222 0202 0011 2233 445"), "卡号 ***************3445");
         assert_eq!(mask_numbers("账号６２２２０２０２００１１２２３３"), "账号************２２３３");
-        for kept in ["YF202610R0010000001 已销户", "电话13812345678", "金额1552.50元", "2026-11-26 09:00"] {
+        assert_eq!(mask_numbers("存折33001610000"), "存折*******0000", "an 11-digit passbook account");
+        for kept in ["YF202610R0010000001 已销户", "电话0571-1234", "金额1552.50元", "2026-11-26 09:00"] {
             assert_eq!(mask_numbers(kept), kept);
         }
     }

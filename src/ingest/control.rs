@@ -145,16 +145,6 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
 /// optionally `payee_type`, `verified_by`); an account that is not one refuses
 /// the file.
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
-    read_corrections_with(path, display, true)
-}
-
-/// As [`read_corrections`], but an account is kept as written (trimmed): the
-/// caller checks it line by line as a roster's (V03), holding only that line.
-pub fn read_correction_lines(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
-    read_corrections_with(path, display, false)
-}
-
-fn read_corrections_with(path: &Path, display: &str, strict: bool) -> Result<Vec<Correction>, IngestError> {
     let cols = Layout {
         what: "corrections file",
         required: &["end_to_end_id", "account"],
@@ -176,16 +166,11 @@ fn read_corrections_with(path: &Path, display: &str, strict: bool) -> Result<Vec
         if raw.is_empty() {
             return Err(line.bad("account", "the account is missing (is the file cut short?)".to_string()));
         }
-        let account = if strict {
-            let a =
-                Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
-            a.as_str().to_string()
-        } else {
-            raw.to_string()
-        };
+        let account =
+            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
         Ok(Correction {
             end_to_end_id: e2e.to_string(),
-            account,
+            account: account.as_str().to_string(),
             bank: line.get("bank").to_string(),
             payee_name: line.get("payee_name").to_string(),
             payee_type: line.get("payee_type").to_string(),

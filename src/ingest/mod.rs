@@ -23,7 +23,7 @@ mod text;
 mod xls_guard;
 mod xlsx_guard;
 
-pub use control::{read_approvals, read_correction_lines, read_corrections, read_stops, Correction, Stop, StopReason};
+pub use control::{read_approvals, read_corrections, read_stops, Correction, Stop, StopReason};
 
 /// A file that cannot be read at all. Every message names the file, says what is
 /// wrong and what to do, and never carries a full ID or account number.

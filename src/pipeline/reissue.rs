@@ -51,7 +51,7 @@ fn reissue_locked(
     let mut ledger = SqliteLedger::open(&config.ledger_path)?;
     let mut summary = publish::recover(config, &mut ledger)?;
     let display = corrections_path.display().to_string();
-    let corrections = ingest::read_correction_lines(corrections_path, &display)?;
+    let corrections = ingest::read_corrections(corrections_path, &display)?;
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
     let mut formats = BTreeMap::new();
     let mut planned = Vec::new();
@@ -86,7 +86,7 @@ fn reissue_locked(
         checked
             .verified
             .iter()
-            .map(|v| format!("  已核实 {}（第{}次更正）：{}核实", v.original_id, v.retry, v.verified_by)),
+            .map(|v| format!("  已核实 {}（第{}次更正），核实人：{}", v.original_id, v.retry, v.verified_by)),
     );
     write_exceptions(config, period, &exceptions)?;
     let needs_person = !refused.is_empty() || warned;

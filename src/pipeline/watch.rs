@@ -243,29 +243,10 @@ fn file_name(p: &Path) -> String {
     p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
 }
 
-/// Masks any run of 10 or more digits (an account or ID number a parser might
-/// quote) down to its last 4, for log lines and `.why.txt`.
+/// Masks an account or ID number a parser might quote (as every free-text
+/// output does: [`crate::domain::mask_numbers`]), for log lines and `.why.txt`.
 fn redact_numbers(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().count() >= 10 {
-            out.push_str(&crate::domain::mask_account(run));
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() || (c == 'X' || c == 'x') && !run.is_empty() {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    out
+    crate::domain::mask_numbers(s).into_owned()
 }
 
 /// What a file looked like when last seen: a change of any part restarts its settle time.

@@ -182,41 +182,15 @@ fn defuse(s: &str) -> Cow<'_, str> {
     }
 }
 
-/// The shortest run of digits [`scrub`] masks: every ID (15 or 18) and every
-/// card, and the bank accounts of 11 digits or more; a payment reference's
-/// digit run (batch and line, 10 digits) and a date stay readable.
-const MASKED_RUN: usize = 11;
-
-/// Masks any run of [`MASKED_RUN`] or more digits (an `X` may end it) inside free
-/// text, so a message, a name, a note or a bank's reason that quotes an ID or
-/// account never leaks it into an output meant for many eyes. The one mechanism
-/// every writer of such outputs applies to its free-text fields (SPEC §12);
-/// only bank files, `paid.csv`, `roster.xlsx` and the ledger keep full numbers.
+/// Masks any run of 11 or more digits (an `X` may end it, groups and
+/// full-width digits count) inside free text, so a message, a name, a note or a
+/// bank's reason that quotes an ID or account never leaks it into an output
+/// meant for many eyes. The one mechanism every writer of such outputs applies
+/// to its free-text fields (SPEC §12): [`crate::domain::mask_numbers`], which
+/// the receipt readers use too; only bank files, `paid.csv`, `roster.xlsx` and
+/// the ledger keep full numbers.
 pub(crate) fn scrub(s: &str) -> Cow<'_, str> {
-    let long_run = s.as_bytes().windows(MASKED_RUN).any(|w| w.iter().all(u8::is_ascii_digit));
-    if !long_run {
-        return Cow::Borrowed(s);
-    }
-    let mut out = String::with_capacity(s.len());
-    let mut run = String::new();
-    let flush = |run: &mut String, out: &mut String| {
-        if run.chars().filter(char::is_ascii_digit).count() >= MASKED_RUN {
-            out.push_str(&if run.len() == 18 { mask_id(run) } else { mask_account(run) });
-        } else {
-            out.push_str(run);
-        }
-        run.clear();
-    };
-    for c in s.chars() {
-        if c.is_ascii_digit() || (matches!(c, 'X' | 'x') && !run.is_empty()) {
-            run.push(c);
-        } else {
-            flush(&mut run, &mut out);
-            out.push(c);
-        }
-    }
-    flush(&mut run, &mut out);
-    Cow::Owned(out)
+    crate::domain::mask_numbers(s)
 }
 
 /// An ID field that should already be masked; masks it if a caller forgot.

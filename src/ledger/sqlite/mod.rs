@@ -64,16 +64,10 @@ impl SqliteLedger {
     /// Opens (creating on first use) and migrates the ledger at `path`.
     pub fn open(path: &Path) -> Result<SqliteLedger, LedgerError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            crate::fsutil::create_private_dir(dir).map_err(|e| LedgerError::Open {
-                path: path.into(),
-                source: rusqlite::Error::InvalidPath(e.to_string().into()),
-            })?;
+            crate::fsutil::create_private_dir(dir).map_err(|source| LedgerError::Io { path: path.into(), source })?;
         }
         let open_err = |source| LedgerError::Open { path: path.to_path_buf(), source };
-        create_private_file(path).map_err(|e| LedgerError::Open {
-            path: path.into(),
-            source: rusqlite::Error::InvalidPath(e.to_string().into()),
-        })?;
+        create_private_file(path).map_err(|source| LedgerError::Io { path: path.into(), source })?;
         let conn = Connection::open(path).map_err(open_err)?;
         // Durability: WAL with synchronous=FULL syncs the WAL at every commit, so a
         // committed run survives a power cut (NORMAL would not promise that).

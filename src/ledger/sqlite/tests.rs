@@ -613,3 +613,15 @@ fn lock_is_exclusive() {
     let _a = super::super::Lock::acquire(&p).unwrap();
     assert!(matches!(super::super::Lock::acquire(&p), Err(LedgerError::Locked(_))));
 }
+
+/// A ledger path under a file, not a folder: the clerk is told so in plain
+/// words, not SQLite's "Invalid path".
+#[test]
+fn a_ledger_under_a_file_says_so_in_a_clerks_words() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("state");
+    std::fs::write(&file, "not a folder").unwrap();
+    let err = SqliteLedger::open(&file.join("ledger.db")).err().expect("refused").to_string();
+    assert!(!err.contains("Invalid path"), "{err}");
+    assert!(err.contains("folder"), "{err}");
+}
