@@ -25,6 +25,9 @@ pub struct Config {
     /// The folder the config file is in (what relative paths resolve against).
     pub base: PathBuf,
     pub office: Office,
+    /// Where the ledger is: an SQLite file (the default) or a shared server.
+    pub ledger: LedgerTarget,
+    /// The SQLite ledger's file; empty for a shared ledger (`[ledger] url`).
     pub ledger_path: PathBuf,
     pub output_dir: PathBuf,
     pub signing: Signing,
@@ -51,6 +54,20 @@ pub struct Office {
     pub name: String,
     /// 统一社会信用代码.
     pub uscc: String,
+    /// 行政区划代码 (six digits) of the office: required with a shared ledger,
+    /// where it is on every row and in every end-to-end reference.
+    #[serde(default)]
+    pub code: Option<String>,
+}
+
+/// Where the ledger lives (SPEC §10).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LedgerTarget {
+    /// The embedded SQLite file of one office.
+    File(PathBuf),
+    /// A PostgreSQL (or derived) server many offices share: the URL as written,
+    /// never with a password (DISBURSE_LEDGER_PASSWORD or ~/.pgpass give it).
+    Server { url: String },
 }
 
 /// Signing settings.
@@ -134,7 +151,10 @@ struct RawConfig {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawLedger {
-    path: PathBuf,
+    #[serde(default)]
+    path: Option<PathBuf>,
+    #[serde(default)]
+    url: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -221,7 +241,7 @@ impl Config {
     pub fn parse(text: &str, base: &Path) -> Result<Config, String> {
         let raw: RawConfig = toml::from_str(text).map_err(|e| e.to_string())?;
         no_climbing("output.dir", &raw.output.dir)?;
-        no_climbing("ledger.path", &raw.ledger.path)?;
+        let ledger = ledger_target(&raw.ledger, &raw.office, base)?;
         let mut programs = BTreeMap::new();
         for (code, p) in raw.programs {
             let program: Program = code.parse()?;
@@ -256,7 +276,11 @@ impl Config {
         Ok(Config {
             base: base.to_path_buf(),
             office: raw.office,
-            ledger_path: base.join(raw.ledger.path),
+            ledger_path: match &ledger {
+                LedgerTarget::File(p) => p.clone(),
+                LedgerTarget::Server { .. } => PathBuf::new(),
+            },
+            ledger,
             output_dir: base.join(raw.output.dir),
             signing: Signing { key: base.join(&raw.signing.key), ..raw.signing },
             approvals: raw.inputs.approvals,
@@ -289,6 +313,43 @@ impl Config {
     pub fn due_programs(&self, period: Period) -> Vec<&ProgramConfig> {
         self.programs.values().filter(|p| p.schedule.is_due(period)).collect()
     }
+}
+
+/// `[ledger]`: exactly one of `path` and `url`. A shared ledger needs the office's
+/// code (its rows and references carry it), and its URL never a password: the
+/// config file is copied, mailed and committed, a password in it leaks.
+fn ledger_target(raw: &RawLedger, office: &Office, base: &Path) -> Result<LedgerTarget, String> {
+    if let Some(code) = &office.code {
+        if !is_office_code(code) {
+            return Err(format!("office.code '{code}' is not a 6-digit 行政区划代码 (e.g. \"330729\")"));
+        }
+    }
+    match (&raw.path, &raw.url) {
+        (Some(_), Some(_)) => Err("[ledger] has both path and url: keep path for this office's own SQLite \
+                                   ledger, or url for a shared one"
+            .into()),
+        (None, None) => {
+            Err("[ledger] needs path (this office's SQLite file) or url (a shared PostgreSQL ledger)".into())
+        }
+        (Some(path), None) => {
+            no_climbing("ledger.path", path)?;
+            Ok(LedgerTarget::File(base.join(path)))
+        }
+        (None, Some(url)) => {
+            crate::ledger::check_server_url(url)?;
+            if office.code.is_none() {
+                return Err("a shared ledger ([ledger] url) needs the office's 行政区划代码: add code = \"330729\" \
+                            (your own six digits) under [office]"
+                    .into());
+            }
+            Ok(LedgerTarget::Server { url: url.clone() })
+        }
+    }
+}
+
+/// Six ASCII digits.
+pub fn is_office_code(code: &str) -> bool {
+    code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// Where payment files and the ledger go must be plain: a relative path that

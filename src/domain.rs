@@ -13,11 +13,13 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 mod encoding;
+mod lists;
 mod money;
 mod person;
 mod receipt;
 
 pub use encoding::{Length, TextEncoding, TextRules};
+pub use lists::{Change, ChangeKind, Failure};
 pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 /// A short text of a line: a name, a place, a number, a reference.
 ///
@@ -423,6 +425,41 @@ impl EndToEndId {
         EndToEndId(s)
     }
 
+    /// [`EndToEndId::new`] with the office's 行政区划代码 after the program prefix
+    /// (`DB330729202611R0010000042`, 25 characters), so that a receipt routes to
+    /// the office of a shared ledger that sent the line. Without a code (an
+    /// office's own ledger) the reference is as it always was.
+    pub fn for_office(
+        office: Option<&str>,
+        program: Program,
+        period: Period,
+        kind: char,
+        batch: u32,
+        seq: u64,
+    ) -> EndToEndId {
+        let plain = EndToEndId::new(program, period, kind, batch, seq);
+        match office {
+            Some(code) => {
+                let mut s = Text::with_capacity(plain.0.len() + code.len());
+                s.push_str(&plain.0[..2]);
+                s.push_str(code);
+                s.push_str(&plain.0[2..]);
+                EndToEndId(s)
+            }
+            None => plain,
+        }
+    }
+
+    /// The office code a reference carries ([`EndToEndId::for_office`]), if any:
+    /// six digits after the two-letter prefix, followed by the six digits of the
+    /// period (a reference without a code has `R` or `C` there instead).
+    pub fn office_of(reference: &str) -> Option<&str> {
+        let b = reference.as_bytes();
+        let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|d| d.iter().all(u8::is_ascii_digit));
+        (b.len() >= 15 && b[..2].iter().all(u8::is_ascii_uppercase) && digits(2..14) && matches!(b[14], b'R' | b'C'))
+            .then(|| &reference[2..8])
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -511,11 +548,13 @@ pub enum Code {
     R05,
     R06,
     R07,
+    /// Paid by another office of a shared ledger (跨县重复享受, SPEC §10).
+    R08,
 }
 
 impl Code {
     /// Every code, in the order of SPEC §3.
-    pub const ALL: [Code; 14] = [
+    pub const ALL: [Code; 15] = [
         Code::V01,
         Code::V02,
         Code::V03,
@@ -530,6 +569,7 @@ impl Code {
         Code::R05,
         Code::R06,
         Code::R07,
+        Code::R08,
     ];
 
     /// A code's one-byte tag in pass 1's spill file. The match is exhaustive: a
@@ -551,6 +591,7 @@ impl Code {
             Code::R05 => 11,
             Code::R06 => 12,
             Code::R07 => 13,
+            Code::R08 => 14,
         }
     }
 
@@ -584,6 +625,7 @@ impl Code {
             Code::R05 => "R05",
             Code::R06 => "R06",
             Code::R07 => "R07",
+            Code::R08 => "R08",
         }
     }
 }
@@ -672,57 +714,6 @@ pub struct Approval {
     pub approved_on: String,
 }
 
-/// A line of `changes.csv`: what moved against the previous paid period (动态变化).
-#[derive(Debug, Clone, PartialEq)]
-pub struct Change {
-    pub program: Program,
-    pub id_number_masked: String,
-    pub name: String,
-    pub kind: ChangeKind,
-    pub previous_amount: Option<Fen>,
-    pub amount: Option<Fen>,
-}
-
-/// The kinds of change of SPEC §4.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum ChangeKind {
-    /// 新增: paid now, not in the previous paid period.
-    New,
-    /// 减少/停发: paid in the previous period, not now.
-    Dropped,
-    /// 金额变化.
-    AmountChanged,
-}
-
-impl ChangeKind {
-    pub fn code(self) -> &'static str {
-        match self {
-            ChangeKind::New => "new",
-            ChangeKind::Dropped => "dropped",
-            ChangeKind::AmountChanged => "amount_changed",
-        }
-    }
-}
-
-/// A line of `returns/failures.csv`: a payment that did not reach its payee, and
-/// what a clerk does about it. Never carries a full ID or account number.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Failure {
-    pub program: Program,
-    pub end_to_end_id: String,
-    pub township: String,
-    pub village: String,
-    pub name: String,
-    pub id_number_masked: String,
-    pub amount: Fen,
-    /// `failed` or `returned` (or `pending` when a line is stuck).
-    pub status: PaymentStatus,
-    pub reason_code: String,
-    pub reason_text: String,
-    /// What to do, in Chinese (e.g. 核实账户后更正发放).
-    pub action: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -738,5 +729,25 @@ mod tests {
         assert_eq!(fields, Field::ALL);
         let payees: Vec<PayeeType> = (0..=u8::MAX).filter_map(PayeeType::from_tag).collect();
         assert_eq!(payees, PayeeType::ALL);
+    }
+}
+
+#[cfg(test)]
+mod reference_tests {
+    use super::*;
+
+    #[test]
+    fn references_carry_the_office_code_or_stay_as_they_were() {
+        let p: Period = "2026-11".parse().unwrap();
+        let plain = EndToEndId::new(Program::Dibao, p, 'R', 1, 42);
+        assert_eq!(plain.as_str(), "DB202611R0010000042");
+        assert_eq!(EndToEndId::for_office(None, Program::Dibao, p, 'R', 1, 42), plain);
+        let coded = EndToEndId::for_office(Some("330729"), Program::Wubao, p, 'C', 999, 9_999_999);
+        assert_eq!(coded.as_str(), "WB330729202611C9999999999");
+        assert!(coded.as_str().len() <= 35);
+        assert_eq!(EndToEndId::office_of(coded.as_str()), Some("330729"));
+        assert_eq!(EndToEndId::office_of(plain.as_str()), None);
+        assert_eq!(EndToEndId::office_of("XX"), None);
+        assert_eq!(EndToEndId::office_of("DB33072920261XR001"), None);
     }
 }

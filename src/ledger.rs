@@ -1,6 +1,7 @@
-//! The ledger: every payment line ever sent and what became of it, in an embedded
-//! SQLite database behind the [`Ledger`] trait (a PostgreSQL backend can fill the
-//! same trait later without touching the pipeline).
+//! The ledger: every payment line ever sent and what became of it, behind the
+//! [`Ledger`] trait: an embedded SQLite file per office (the default), or one
+//! PostgreSQL database a province's offices share (SPEC §10, `postgres/`). The
+//! pipeline sees only the trait; [`open`] and [`Lock::for_config`] pick the backend.
 //!
 //! It holds runs, bank files, payment lines and applied receipts — nothing that
 //! could drift from the files. "One payment per person, program and period" is a
@@ -16,8 +17,12 @@ use std::path::{Path, PathBuf};
 use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
 mod borrowed;
+mod postgres;
 mod sqlite;
+mod target;
+pub use postgres::PgLedger;
 pub use sqlite::SqliteLedger;
+pub use target::{check_server_url, exists, mask_url, open, server_office_key};
 
 /// Why the ledger could not do what was asked.
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +38,16 @@ pub enum LedgerError {
     TooNew { path: PathBuf, found: i64, known: i64 },
     #[error("another disburse run holds the lock {0}; wait for it to finish (if none is running, the lock is released automatically)")]
     Locked(PathBuf),
-    #[error("{program} {period}: a payment for this person is already recorded; nothing was committed")]
-    AlreadyPaid { program: String, period: String },
+    #[error("another disburse command of office {0} is using the shared ledger; wait for it to finish (the lock goes with its connection, also if it died)")]
+    OfficeLocked(String),
+    #[error("shared ledger {target}: {message}")]
+    Server { target: String, message: String },
+    #[error("shared ledger: {0}")]
+    Pg(String),
+    #[error("{0}; nothing was committed: run again (the people another office paid meanwhile are then held R08)")]
+    Contended(String),
+    #[error("{program} {period}: a payment for this person is already recorded{by}; nothing was committed")]
+    AlreadyPaid { program: String, period: String, by: String },
     #[error("the run's ledger transaction was rolled back after an earlier error; nothing was committed")]
     RolledBack,
     #[error("ledger: {0}")]
@@ -82,6 +95,9 @@ pub struct NewRun {
     pub staging_dir: PathBuf,
     pub manifest_sha256: String,
     pub created_at: String,
+    /// The signing key's fingerprint ([`crate::sign::key_fingerprint`]):
+    /// `verify --config` checks the run against the key that signed it.
+    pub key_fingerprint: String,
     /// Correction lines of the batch paid on a person's word (see [`Verified`]).
     pub verified: Vec<Verified>,
 }
@@ -453,7 +469,30 @@ pub trait Ledger {
         let lines = self.unanswered(period, made_by)?;
         Ok(Bucket { lines: lines.len() as u64, amount: lines.iter().map(|l| l.amount).sum() })
     }
+    /// R08: people another office of a shared ledger already has an original line
+    /// for in (program, period), as [`crate::domain::IdNumber::key`] → that
+    /// office's code. An office's own ledger has no other office.
+    fn paid_elsewhere(&self, _program: Program, _period: Period) -> Result<HashMap<u64, String>, LedgerError> {
+        Ok(HashMap::new())
+    }
+    /// The provincial rollup (`status --all-offices`): per office code, the
+    /// status of `period` by program. `None`: not a shared ledger.
+    fn all_offices_status(&self, _period: Period) -> Result<Option<OfficesStatus>, LedgerError> {
+        Ok(None)
+    }
+    /// Periods with a payment of any office (those of this office alone for an
+    /// office's own ledger).
+    fn all_periods(&self) -> Result<Vec<Period>, LedgerError> {
+        self.periods()
+    }
+    /// The key fingerprint recorded for the run whose manifest has this SHA-256
+    /// (`Some("")` for a run recorded before fingerprints were), `None` if no run
+    /// of this office has that manifest.
+    fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError>;
 }
+
+/// Per office code, per program status of one period.
+pub type OfficesStatus = BTreeMap<String, BTreeMap<Program, ProgramStatus>>;
 
 /// A run being recorded (see [`Ledger::begin_run`]). Dropping it without
 /// `commit` abandons the run.
@@ -478,10 +517,23 @@ pub fn status_of(lines: &[LedgerLine]) -> BTreeMap<Program, ProgramStatus> {
 /// Released when dropped, or by the OS if the process dies.
 #[derive(Debug)]
 pub struct Lock {
-    _file: File,
+    _file: Option<File>,
+    _office: Option<postgres::OfficeLock>,
 }
 
 impl Lock {
+    /// The lock of the config's ledger: the file beside an SQLite ledger, or the
+    /// office's advisory lock on a shared one.
+    pub fn for_config(config: &crate::config::Config) -> Result<Lock, LedgerError> {
+        match &config.ledger {
+            crate::config::LedgerTarget::File(path) => Lock::acquire(path),
+            crate::config::LedgerTarget::Server { .. } => {
+                let held = postgres::OfficeLock::acquire(config)?;
+                Ok(Lock { _file: None, _office: Some(held) })
+            }
+        }
+    }
+
     /// Takes the lock next to the ledger at once, or fails with `Locked`.
     pub fn acquire(ledger_path: &Path) -> Result<Lock, LedgerError> {
         let path = lock_path(ledger_path);
@@ -495,7 +547,7 @@ impl Lock {
         std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
         let file = options.open(&path).map_err(|source| LedgerError::LockIo { path: path.clone(), source })?;
         match file.try_lock() {
-            Ok(()) => Ok(Lock { _file: file }),
+            Ok(()) => Ok(Lock { _file: Some(file), _office: None }),
             Err(std::fs::TryLockError::WouldBlock) => Err(LedgerError::Locked(path)),
             Err(std::fs::TryLockError::Error(source)) => Err(LedgerError::LockIo { path, source }),
         }

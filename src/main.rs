@@ -107,6 +107,9 @@ enum Command {
         period: Option<Period>,
         #[arg(long)]
         json: bool,
+        /// Every office of a shared ledger (the provincial rollup).
+        #[arg(long)]
+        all_offices: bool,
     },
     /// The audit trail (审计记录): who ran which ledger-writing command, when, where, and its result.
     Audit {
@@ -145,6 +148,9 @@ enum Command {
         /// Pin the public key (SPKI PEM) instead of trusting the one in the manifest.
         #[arg(long)]
         public_key: Option<PathBuf>,
+        /// The office's config: also check the run against the key its ledger recorded.
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Make a signing key: FILE (PKCS#8 PEM, mode 0600) and FILE.pub.
     Keygen {
@@ -237,7 +243,9 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         }
         Command::Reissue { config, period, corrections } => pipeline::reissue(&load(&config)?, period, &corrections)?,
         Command::Report { config, period } => pipeline::report(&load(&config)?, period)?,
-        Command::Status { config, period, json } => pipeline::status(&load(&config)?, period, json)?,
+        Command::Status { config, period, json, all_offices } => {
+            pipeline::status(&load(&config)?, period, json, all_offices)?
+        }
         Command::Audit { config, period, json } => pipeline::audit_list(&load(&config)?, period, json)?,
         Command::Trace { config, reference, id, period, json } => {
             let key = match (reference, id, period) {
@@ -250,7 +258,10 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         Command::Ledger { command: LedgerCommand::Rebuild { config, force } } => {
             pipeline::rebuild(&load(&config)?, force)?
         }
-        Command::Verify { dir, public_key } => pipeline::verify(&dir, public_key.as_deref())?,
+        Command::Verify { dir, public_key, config } => {
+            let config = config.as_ref().map(load).transpose()?;
+            pipeline::verify_against(&dir, public_key.as_deref(), config.as_ref())?
+        }
         Command::Keygen { algorithm, out } => pipeline::keygen(&algorithm, &out)?,
     })
 }

@@ -12,7 +12,7 @@ use disburse::config::{Office, Payer};
 use disburse::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos};
 
 pub fn office() -> Office {
-    Office { name: "某县民政局".into(), uscc: "11330100MB1234567X".into() }
+    Office { name: "某县民政局".into(), uscc: "11330100MB1234567X".into(), code: None }
 }
 
 pub fn payer() -> Payer {

@@ -10,14 +10,14 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use common::pg::{copy_office, open_ledger, Backend};
 use common::{bin, expect, gen};
 use disburse::bankfile::Format;
-use disburse::ledger::{Ledger, SqliteLedger};
 
 const LINES: u64 = 6_000;
 
 /// An office with two programs of `LINES / 2` lines each (one XML, one GBK text).
-fn template() -> (tempfile::TempDir, PathBuf) {
+fn template(backend: Backend) -> Option<(tempfile::TempDir, PathBuf)> {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("office");
     std::fs::create_dir_all(dir.join("rosters/2026-11")).unwrap();
@@ -38,7 +38,7 @@ fn template() -> (tempfile::TempDir, PathBuf) {
     .unwrap();
     std::fs::write(dir.join("disburse.toml"), CONFIG).unwrap();
     expect(&["keygen", "--algorithm", "sm2", "--out", dir.join("keys/signing.pem").to_str().unwrap()], 0);
-    (tmp, dir)
+    common::pg::use_backend(&dir.join("disburse.toml"), backend, "330729").then_some((tmp, dir))
 }
 
 const CONFIG: &str = r#"
@@ -73,18 +73,6 @@ cap = "3000.00"
 purpose = "PENS"
 "#;
 
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let t = to.join(e.file_name());
-        if e.path().is_dir() {
-            copy_dir(&e.path(), &t);
-        } else {
-            std::fs::copy(e.path(), &t).unwrap();
-        }
-    }
-}
-
 fn run_cmd(dir: &Path) -> std::process::Command {
     let mut c = std::process::Command::new(bin());
     c.args(["run", "--config", dir.join("disburse.toml").to_str().unwrap(), "--period", "2026-11"]);
@@ -95,7 +83,7 @@ fn run_cmd(dir: &Path) -> std::process::Command {
 /// Every invariant a crash must not break.
 fn check_consistent(dir: &Path, trial: &str) {
     let period_dir = dir.join("out/2026-11");
-    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    let ledger = open_ledger(&dir.join("disburse.toml"));
     let lines = ledger.payments_of_period("2026-11".parse().unwrap()).unwrap();
     let people: BTreeSet<(String, String)> =
         lines.iter().map(|l| (l.program.to_string(), l.id_number.to_string())).collect();
@@ -119,6 +107,7 @@ fn check_consistent(dir: &Path, trial: &str) {
     let unique: BTreeSet<String> = file_refs.iter().cloned().collect();
     assert_eq!(unique.len(), file_refs.len(), "{trial}: a reference appears in two published bank files");
     assert_eq!(unique, ledger_refs, "{trial}: bank files and ledger disagree");
+    drop(ledger);
     let leftovers: Vec<_> = std::fs::read_dir(&period_dir)
         .unwrap()
         .flatten()
@@ -138,7 +127,7 @@ fn journal_left(dir: &Path) -> bool {
 /// and whether it left a rollback journal behind.
 fn fault_trial(template: &Path, work: &Path, point: &str, n: u32) -> (bool, bool) {
     let dir = work.join(format!("{point}-{n}"));
-    copy_dir(template, &dir);
+    copy_office(template, &dir);
     let status = run_cmd(&dir).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
     let died = status.code().is_none();
     let journal = journal_left(&dir);
@@ -154,12 +143,22 @@ fn fault_trial(template: &Path, work: &Path, point: &str, n: u32) -> (bool, bool
 
 #[test]
 fn killed_anywhere_run_pays_everyone_exactly_once() {
-    let (_t, template) = template();
+    killed_anywhere_run_pays_everyone_exactly_once_on(Backend::Sqlite);
+}
+
+/// The same on a shared PostgreSQL ledger: killed at every named point and by SIGKILL, a run's transaction is rolled back by the server.
+#[test]
+fn killed_anywhere_run_pays_everyone_exactly_once_on_a_shared_ledger() {
+    killed_anywhere_run_pays_everyone_exactly_once_on(Backend::Postgres);
+}
+
+fn killed_anywhere_run_pays_everyone_exactly_once_on(backend: Backend) {
+    let Some((_t, template)) = template(backend) else { return };
     let work = tempfile::tempdir().unwrap();
 
     // A clean run, to know how long one takes and how many files it publishes.
     let clean = work.path().join("clean");
-    copy_dir(&template, &clean);
+    copy_office(&template, &clean);
     let start = Instant::now();
     assert_eq!(run_cmd(&clean).status().unwrap().code(), Some(0));
     let took = start.elapsed();
@@ -197,7 +196,7 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
     let timed = 50u32.saturating_sub(trials as u32).max(24);
     for i in 0..timed {
         let dir = work.path().join(format!("kill-{i}"));
-        copy_dir(&template, &dir);
+        copy_office(&template, &dir);
         let delay = took.mul_f64(i as f64 / timed as f64 * 1.2);
         let mut child = run_cmd(&dir).spawn().unwrap();
         std::thread::sleep(delay);
@@ -218,7 +217,10 @@ fn killed_anywhere_run_pays_everyone_exactly_once() {
     assert!(trials >= 50);
     // The named points inside the ledger's transaction (bank files, signing,
     // manifest) leave its journal, so the rollback on open is tested each time.
-    assert!(journals >= 3, "only {journals} trials killed a run inside its ledger transaction");
+    assert!(
+        backend == Backend::Postgres || journals >= 3,
+        "only {journals} trials killed a run inside its ledger transaction"
+    );
     assert!(died as usize >= points.len(), "every named point must actually kill the run");
 }
 
@@ -228,7 +230,17 @@ fn walk_count(dir: &Path) -> usize {
 
 #[test]
 fn two_runs_in_parallel_one_pays_one_exits_3() {
-    let (_t, dir) = template();
+    two_runs_in_parallel_one_pays_one_exits_3_on(Backend::Sqlite);
+}
+
+/// The same on a shared PostgreSQL ledger: the office's advisory lock.
+#[test]
+fn two_runs_in_parallel_one_pays_one_exits_3_on_a_shared_ledger() {
+    two_runs_in_parallel_one_pays_one_exits_3_on(Backend::Postgres);
+}
+
+fn two_runs_in_parallel_one_pays_one_exits_3_on(backend: Backend) {
+    let Some((_t, dir)) = template(backend) else { return };
     let mut a = run_cmd(&dir).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(20));
     let b = run_cmd(&dir).status().unwrap();
@@ -241,7 +253,7 @@ fn two_runs_in_parallel_one_pays_one_exits_3() {
 
 /// Per reference, the status the ledger holds (for comparing with a clean control).
 fn statuses(dir: &Path) -> BTreeMap<String, String> {
-    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    let ledger = open_ledger(&dir.join("disburse.toml"));
     ledger
         .payments_of_period("2026-11".parse().unwrap())
         .unwrap()
@@ -262,10 +274,20 @@ fn cmd(dir: &Path, args: &[&str]) -> std::process::Command {
 /// twice, and `verify` passes.
 #[test]
 fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
-    let (_t, template) = template();
+    killed_returns_and_reissue_end_where_a_clean_run_ends_on(Backend::Sqlite);
+}
+
+/// The same on a shared PostgreSQL ledger: receipts and corrections killed anywhere.
+#[test]
+fn killed_returns_and_reissue_end_where_a_clean_run_ends_on_a_shared_ledger() {
+    killed_returns_and_reissue_end_where_a_clean_run_ends_on(Backend::Postgres);
+}
+
+fn killed_returns_and_reissue_end_where_a_clean_run_ends_on(backend: Backend) {
+    let Some((_t, template)) = template(backend) else { return };
     let work = tempfile::tempdir().unwrap();
     let paid = work.path().join("paid");
-    copy_dir(&template, &paid);
+    copy_office(&template, &paid);
     assert_eq!(run_cmd(&paid).status().unwrap().code(), Some(0));
     let inbox = work.path().join("inbox");
     common::fake_bank::answer(&paid.join("out/2026-11"), &inbox, 10).unwrap();
@@ -277,7 +299,7 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
 
     // The control: the same steps, never interrupted.
     let control = work.path().join("control");
-    copy_dir(&paid, &control);
+    copy_office(&paid, &control);
     assert_eq!(cmd(&control, &returns_args).status().unwrap().code(), Some(2));
     let after_returns = statuses(&control);
     let start = Instant::now();
@@ -302,7 +324,7 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
     ];
     for (point, n) in returns_points {
         let dir = work.path().join(format!("ret-{point}-{n}"));
-        copy_dir(&paid, &dir);
+        copy_office(&paid, &dir);
         let s = cmd(&dir, &returns_args).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
         assert!(s.code().is_none(), "returns should have died at {point}:{n}");
         cmd(&dir, &returns_args).status().unwrap();
@@ -311,11 +333,11 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
         std::fs::remove_dir_all(&dir).unwrap();
     }
     let returned = work.path().join("returned");
-    copy_dir(&paid, &returned);
+    copy_office(&paid, &returned);
     cmd(&returned, &returns_args).status().unwrap();
     for (point, n) in reissue_points {
         let dir = work.path().join(format!("re-{point}-{n}"));
-        copy_dir(&returned, &dir);
+        copy_office(&returned, &dir);
         let s = cmd(&dir, &reissue_args).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
         assert!(s.code().is_none(), "reissue should have died at {point}:{n}");
         let again = cmd(&dir, &reissue_args).status().unwrap();
@@ -332,7 +354,7 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends() {
     }
     for i in 0..8u32 {
         let dir = work.path().join(format!("re-kill-{i}"));
-        copy_dir(&returned, &dir);
+        copy_office(&returned, &dir);
         let mut child = cmd(&dir, &reissue_args).spawn().unwrap();
         std::thread::sleep(reissue_took.mul_f64(i as f64 / 8.0));
         let _ = child.kill();
@@ -374,10 +396,10 @@ fn ledger_digest(dir: &Path) -> Option<String> {
 /// a run pays nobody.
 #[test]
 fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends() {
-    let (_t, template) = template();
+    let (_t, template) = template(Backend::Sqlite).expect("an SQLite office");
     let work = tempfile::tempdir().unwrap();
     let full = work.path().join("full");
-    copy_dir(&template, &full);
+    copy_office(&template, &full);
     assert_eq!(run_cmd(&full).status().unwrap().code(), Some(0));
     let inbox = work.path().join("inbox");
     common::fake_bank::answer(&full.join("out/2026-11"), &inbox, 10).unwrap();
@@ -392,8 +414,15 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     let want_json = status_json(&full);
     assert!(want.values().any(|v| v.contains("Some(")), "a correction batch is among what is rebuilt");
     let bank_files = walk_count(&full.join("out/2026-11/bank"));
+    // What a run says on the intact ledger: it pays nobody, and exits 2 while the
+    // lines the receipts made the run hold (the deceased, R03) are still held.
+    let intact = work.path().join("intact");
+    copy_office(&full, &intact);
+    let rerun = run_cmd(&intact).status().unwrap().code();
+    assert!(matches!(rerun, Some(0 | 2)), "a run on the intact ledger: {rerun:?}");
+    assert_eq!(walk_count(&intact.join("out/2026-11/bank")), bank_files, "a run on the intact ledger pays nobody");
     let lost = work.path().join("lost");
-    copy_dir(&full, &lost);
+    copy_office(&full, &lost);
     lose_ledger(&lost);
 
     let rebuild = |dir: &Path, force: bool| {
@@ -406,13 +435,13 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     let check = |dir: &Path, trial: &str| {
         assert_eq!(statuses(dir), want, "{trial}: every reference as before");
         assert_eq!(status_json(dir), want_json, "{trial}: status --json as before");
-        assert_eq!(run_cmd(dir).status().unwrap().code(), Some(0), "{trial}: a run pays nobody");
+        assert_eq!(run_cmd(dir).status().unwrap().code(), rerun, "{trial}: a run pays nobody, as on the intact ledger");
         assert_eq!(walk_count(&dir.join("out/2026-11/bank")), bank_files, "{trial}: no bank file written");
         assert!(!dir.join("state/ledger.db.rebuild").exists() || trial.contains("kill"), "{trial}: scratch removed");
     };
     let start = Instant::now();
     let clean = work.path().join("clean");
-    copy_dir(&lost, &clean);
+    copy_office(&lost, &clean);
     assert_eq!(rebuild(&clean, false).status().unwrap().code(), Some(0));
     let took = start.elapsed();
     check(&clean, "clean rebuild");
@@ -432,7 +461,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
         for (point, n) in points {
             let trial = format!("{point}:{n}{}", if force { " --force" } else { "" });
             let dir = work.path().join(format!("rb-{point}-{n}-{force}"));
-            copy_dir(from, &dir);
+            copy_office(from, &dir);
             let before = ledger_digest(&dir);
             let s = rebuild(&dir, force).env("DISBURSE_FAULT", format!("{point}:{n}")).status().unwrap();
             assert!(s.code().is_none(), "{trial}: rebuild should have died");
@@ -445,7 +474,7 @@ fn killed_rebuild_leaves_the_old_ledger_and_a_rerun_ends_where_a_clean_one_ends(
     }
     for i in 0..8u32 {
         let dir = work.path().join(format!("rb-kill-{i}"));
-        copy_dir(&lost, &dir);
+        copy_office(&lost, &dir);
         let mut child = rebuild(&dir, false).spawn().unwrap();
         std::thread::sleep(took.mul_f64(i as f64 / 8.0));
         let _ = child.kill();

@@ -78,15 +78,16 @@ fn killed_after_the_commit_the_receipt_read_again_lists_every_failure() {
 fn an_unwritable_returns_folder_is_said_and_report_writes_the_lists_later() {
     let tmp = tempfile::tempdir().unwrap();
     let (o, receipt, rejected) = paid_and_answered(tmp.path());
-    // A file where the folder must go: nothing can be written under it (as
-    // with a full disk, whoever runs the test).
-    let blocked = o.dir.join("out/2026-03/returns");
-    std::fs::write(&blocked, b"not a folder").unwrap();
+    // A folder where the list must go: it cannot be written (as with a full
+    // disk, whoever runs the test), while the receipt's archive copy, written
+    // before the commit, can.
+    let blocked = o.dir.join("out/2026-03/returns/failures.csv");
+    std::fs::create_dir_all(blocked.join("in-the-way")).unwrap();
     let out = returns(&o, &receipt).output().unwrap();
     assert_eq!(out.status.code(), Some(1), "{}", common::text(&out));
     let said = common::text(&out);
     assert!(said.contains("disburse report") && said.contains("ledger has recorded"), "{said}");
-    std::fs::remove_file(&blocked).unwrap();
+    std::fs::remove_dir_all(&blocked).unwrap();
     assert!(listed(&o).is_empty());
 
     let report = common::disburse(&["report", "--config", o.c(), "--period", "2026-03"]);

@@ -7,6 +7,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use common::pg::Backend;
 use common::{expect, fake_bank, office, read_csv, text, xsd_dir};
 use disburse::ledger::{Ledger, SqliteLedger};
 use rust_decimal::Decimal;
@@ -95,7 +96,20 @@ fn check_reports_match_the_hand_computed_expectations() {
 
 #[test]
 fn pay_receipts_reissue_and_second_month() {
+    pay_receipts_reissue_and_second_month_on(Backend::Sqlite);
+}
+
+/// The same, on a shared PostgreSQL ledger (SPEC §10: every command works the same).
+#[test]
+fn pay_receipts_reissue_and_second_month_on_a_shared_ledger() {
+    pay_receipts_reissue_and_second_month_on(Backend::Postgres);
+}
+
+fn pay_receipts_reissue_and_second_month_on(backend: Backend) {
     let (tmp, config) = office();
+    if !common::pg::use_backend(&config, backend, "330729") {
+        return;
+    }
     let c = config.to_str().unwrap();
     let dir = config.parent().unwrap();
     let oct = dir.join("out/2026-10");
@@ -180,7 +194,7 @@ fn pay_receipts_reissue_and_second_month() {
     printed += &text(&expect(&["verify", oct.to_str().unwrap()], 0));
 
     // The bank settles every correction.
-    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    let ledger = common::pg::open_ledger(&config);
     let corr: Vec<fake_bank::Paid> = ledger
         .payments_of_period("2026-10".parse().unwrap())
         .unwrap()
@@ -216,10 +230,7 @@ fn pay_receipts_reissue_and_second_month() {
             "{program}"
         );
     }
-    let lines = SqliteLedger::open(&dir.join("state/ledger.db"))
-        .unwrap()
-        .payments_of_period("2026-10".parse().unwrap())
-        .unwrap();
+    let lines = common::pg::open_ledger(&config).payments_of_period("2026-10".parse().unwrap()).unwrap();
     let mut settled_per_person: BTreeMap<(String, String), u32> = BTreeMap::new();
     for l in &lines {
         if l.status == disburse::domain::PaymentStatus::Settled {
@@ -252,7 +263,7 @@ fn pay_receipts_reissue_and_second_month() {
 
 /// Every payment row, as text, for comparing ledgers.
 fn dump(config: &Path) -> Vec<String> {
-    let l = SqliteLedger::open(&config.parent().unwrap().join("state/ledger.db")).unwrap();
+    let l = common::pg::open_ledger(config);
     let mut out = Vec::new();
     for p in l.periods().unwrap() {
         out.extend(l.payments_of_period(p).unwrap().into_iter().map(|x| format!("{x:?}")));
@@ -335,11 +346,24 @@ fn json_logs_are_one_object_per_line_with_stable_fields() {
 /// text): statuses apply, reason texts map to ISO codes, the raw text is kept.
 #[test]
 fn text_layout_receipts_apply_with_mapped_reasons() {
+    text_layout_receipts_apply_with_mapped_reasons_on(Backend::Sqlite);
+}
+
+/// The same, on a shared PostgreSQL ledger (SPEC §10: every command works the same).
+#[test]
+fn text_layout_receipts_apply_with_mapped_reasons_on_a_shared_ledger() {
+    text_layout_receipts_apply_with_mapped_reasons_on(Backend::Postgres);
+}
+
+fn text_layout_receipts_apply_with_mapped_reasons_on(backend: Backend) {
     let (tmp, config) = office();
+    if !common::pg::use_backend(&config, backend, "330729") {
+        return;
+    }
     let c = config.to_str().unwrap();
     let dir = config.parent().unwrap();
     expect(&["run", "--config", c, "--period", "2026-10"], 2);
-    let ledger = SqliteLedger::open(&dir.join("state/ledger.db")).unwrap();
+    let ledger = common::pg::open_ledger(&config);
     let wubao: Vec<_> = ledger
         .payments_of_period("2026-10".parse().unwrap())
         .unwrap()

@@ -8,6 +8,7 @@ mod common;
 
 use std::path::Path;
 
+use common::pg::Backend;
 use disburse::domain::{Cell, Fen, Field, Program, RosterRow, SourcePos, TextEncoding, TextRules};
 use disburse::reconcile::{reconcile_rows, StopEntry};
 use disburse::validate::{check_row, Rules};
@@ -113,16 +114,9 @@ proptest! {
 
 // ---- through the real binary ---------------------------------------------------
 
+/// A copy of an office, with a database of its own on a shared ledger.
 fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap().flatten() {
-        let p = e.path();
-        if p.is_dir() {
-            copy_dir(&p, &to.join(e.file_name()));
-        } else {
-            std::fs::copy(&p, to.join(e.file_name())).unwrap();
-        }
-    }
+    common::pg::copy_office(from, to);
 }
 
 fn bin(office: &Path, args: &[&str]) -> std::process::Output {
@@ -133,25 +127,26 @@ fn ok(o: &std::process::Output) -> bool {
     matches!(o.status.code(), Some(0 | 2))
 }
 
-/// The example office, initialised once per test process (and run for 2026-10
-/// when `paid`).
-fn template(paid: bool) -> &'static Path {
-    static T: std::sync::OnceLock<(tempfile::TempDir, std::path::PathBuf, std::path::PathBuf)> =
-        std::sync::OnceLock::new();
-    let (_, fresh, run) = T.get_or_init(|| {
-        let tmp = tempfile::tempdir().unwrap();
-        let fresh = tmp.path().join("fresh");
-        common::expect(&["init", fresh.to_str().unwrap()], 0);
-        let run = tmp.path().join("run");
-        copy_dir(&fresh, &run);
-        assert!(ok(&bin(&run, &["run", "--config", "disburse.toml", "--period", "2026-10"])));
-        (tmp, fresh, run)
-    });
-    if paid {
-        run
-    } else {
-        fresh
-    }
+/// The example office, initialised once per test process and backend (and run
+/// for 2026-10 when `paid`).
+fn template(backend: Backend, paid: bool) -> Option<&'static Path> {
+    type Offices = Option<(tempfile::TempDir, std::path::PathBuf, std::path::PathBuf)>;
+    static T: [std::sync::OnceLock<Offices>; 2] = [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+    let (_, fresh, run) = T[backend as usize]
+        .get_or_init(|| {
+            let tmp = tempfile::tempdir().unwrap();
+            let fresh = tmp.path().join("fresh");
+            common::expect(&["init", fresh.to_str().unwrap()], 0);
+            if !common::pg::use_backend(&fresh.join("disburse.toml"), backend, "330729") {
+                return None;
+            }
+            let run = tmp.path().join("run");
+            copy_dir(&fresh, &run);
+            assert!(ok(&bin(&run, &["run", "--config", "disburse.toml", "--period", "2026-10"])));
+            Some((tmp, fresh, run))
+        })
+        .as_ref()?;
+    Some(if paid { run } else { fresh })
 }
 
 type Totals = std::collections::BTreeMap<String, std::collections::BTreeMap<String, (u64, Decimal)>>;
@@ -185,8 +180,8 @@ fn sent_balances(t: &Totals) -> Result<(), String> {
 }
 
 /// (reference, amount) of every youfu line the template run paid.
-fn youfu_paid() -> Vec<(String, String)> {
-    common::read_csv(&template(true).join("out/2026-10/reports/paid.csv"))
+fn youfu_paid(template: &Path) -> Vec<(String, String)> {
+    common::read_csv(&template.join("out/2026-10/reports/paid.csv"))
         .into_iter()
         .filter(|r| r[0] == "youfu")
         .map(|r| (r[1].clone(), r[7].clone()))
@@ -246,20 +241,38 @@ proptest! {
     /// + pending, and applying the whole sequence again changes nothing.
     #[test]
     fn sent_is_settled_failed_returned_pending(seq in proptest::collection::vec(receipt(), 1..5)) {
-        let paid = youfu_paid();
+        receipts_balance(Backend::Sqlite, &seq)?;
+    }
+}
+
+proptest! {
+    #![proptest_config(common::seed::proptest_config(8))]
+
+    /// The same on a shared PostgreSQL ledger (fewer cases: each copies a database).
+    #[test]
+    fn sent_is_settled_failed_returned_pending_on_a_shared_ledger(seq in proptest::collection::vec(receipt(), 1..5)) {
+        receipts_balance(Backend::Postgres, &seq)?;
+    }
+}
+
+fn receipts_balance(backend: Backend, seq: &[Receipt]) -> Result<(), TestCaseError> {
+    let Some(template) = template(backend, true) else { return Ok(()) };
+    {
+        let paid = youfu_paid(template);
         let tmp = tempfile::tempdir().unwrap();
         let office = tmp.path().join("o");
-        copy_dir(template(true), &office);
+        copy_dir(template, &office);
         let mut files = Vec::new();
         for (i, r) in seq.iter().enumerate() {
             let text = match r {
-                Receipt::Pain(txs) => pain002(&txs
-                    .iter()
-                    .map(|(k, sts, wrong)| {
-                        let (e2e, amt) = &paid[*k];
-                        (e2e.clone(), if *wrong { "1.00".to_string() } else { amt.clone() }, *sts)
-                    })
-                    .collect::<Vec<_>>()),
+                Receipt::Pain(txs) => pain002(
+                    &txs.iter()
+                        .map(|(k, sts, wrong)| {
+                            let (e2e, amt) = &paid[*k];
+                            (e2e.clone(), if *wrong { "1.00".to_string() } else { amt.clone() }, *sts)
+                        })
+                        .collect::<Vec<_>>(),
+                ),
                 Receipt::Camt(k) => camt054(&paid[*k].0, &paid[*k].1),
             };
             let p = office.join(format!("r{i}.xml"));
@@ -282,9 +295,11 @@ proptest! {
         }
         let mut args = vec!["returns", "--config", "disburse.toml"];
         args.extend(files.iter().map(|f| f.to_str().unwrap()));
-        prop_assert!(ok(&bin(&office, &args)));
+        let o = bin(&office, &args);
+        prop_assert!(ok(&o), "{}", common::text(&o));
         prop_assert_eq!(status(&office), once, "the same receipts again change nothing");
     }
+    Ok(())
 }
 
 proptest! {
@@ -297,7 +312,7 @@ proptest! {
     fn run_pays_or_holds_every_approved_line(lines in proptest::collection::vec(line(), 1..30)) {
         let tmp = tempfile::tempdir().unwrap();
         let office = tmp.path().join("o");
-        copy_dir(template(false), &office);
+        copy_dir(template(Backend::Sqlite, false).expect("an SQLite office"), &office);
         let mut csv = String::from("乡镇,村(社区),姓名,身份证号,银行账号,金额\n");
         let mut total = Decimal::ZERO;
         for l in &lines {

@@ -227,9 +227,16 @@ fn file_text(p: &Path) -> String {
 /// Files that exist to carry full numbers (SPEC §4): bank files, their signatures,
 /// paid.csv, roster.xlsx and the ledger (SPEC §12: stops_suggested.csv, report.json
 /// and flags/ mask them like every other output).
+/// Bank files both ways: what we send (`bank/`) and what the bank sent back,
+/// kept byte for byte (`returns/received/`, SPEC §8); the ledger; `paid.csv`
+/// (a batch's record under `records/` is one too) and `roster.xlsx`.
 fn may_hold_numbers(p: &Path) -> bool {
     let s = p.to_string_lossy();
-    s.contains("/bank/") || s.contains("/state/") || s.ends_with("paid.csv") || s.ends_with("roster.xlsx")
+    s.contains("/bank/")
+        || s.contains("/returns/received/")
+        || s.contains("/state/")
+        || s.ends_with("paid.csv")
+        || s.ends_with("roster.xlsx")
 }
 
 #[test]

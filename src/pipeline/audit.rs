@@ -10,7 +10,7 @@ use super::{io_err, Outcome, PipelineError};
 use crate::audit::{self, AuditEvent, AuditResult, AuditState, Tally};
 use crate::config::Config;
 use crate::domain::{Fen, Period};
-use crate::ledger::{Ledger, SqliteLedger};
+use crate::ledger::Ledger;
 
 /// The journal's name under the output folder.
 pub(crate) const JOURNAL: &str = "audit.jsonl";
@@ -51,25 +51,35 @@ pub(crate) struct Audit {
 /// Runs `body` as the audited command `action`, under the lock the caller
 /// holds. The event is written on a connection of its own, before the body
 /// starts (after closing any event a dead process left open) and again with its
-/// result; the body opens the ledger itself. A ledger that does not know what
-/// the output folder holds is refused first, writing nothing (SPEC §8). An error
-/// writing the end makes the command fail (exit 1): it never reports success
-/// without its record. Every writing command rewrites unanswered.csv last.
+/// result; the body opens the ledger itself. No audit connection stays open
+/// while the body runs: an open SQLite connection would keep the ledger's WAL
+/// from being checkpointed and removed when the body's own closes. A ledger that
+/// does not know what the output folder holds is refused first, writing nothing
+/// (SPEC §8). An error writing the end makes the command fail (exit 1): it never
+/// reports success without its record. Every writing command rewrites
+/// unanswered.csv last.
 pub(crate) fn audited(
     config: &Config,
     action: &str,
     periods: &[Period],
     body: impl FnOnce(&mut Facts) -> Result<Outcome, PipelineError>,
 ) -> Result<Outcome, PipelineError> {
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    super::continuity::check(config, &ledger)?;
-    let a = Audit::begin(config, &mut ledger, action, periods)?;
+    let a = {
+        let mut ledger = crate::ledger::open(config)?;
+        super::continuity::check(config, ledger.as_ref())?;
+        Audit::begin(config, ledger.as_mut(), action, periods)?
+    };
     let mut facts = Facts::default();
-    let result = body(&mut facts).and_then(|outcome| {
-        super::unanswered::rewrite_all(config, &ledger)?;
+    let result = body(&mut facts);
+    let mut ledger = match crate::ledger::open(config) {
+        Ok(l) => l,
+        Err(e) => return a.finish(None, result.and(Err(e.into())), facts),
+    };
+    let result = result.and_then(|outcome| {
+        super::unanswered::rewrite_all(config, ledger.as_ref())?;
         Ok(outcome)
     });
-    a.finish(Some(&mut ledger), result, facts)
+    a.finish(Some(ledger.as_mut()), result, facts)
 }
 
 impl Audit {
@@ -253,13 +263,7 @@ pub(crate) fn restore(output_dir: &Path, ledger: &mut dyn Ledger, own: &str) -> 
 
 /// `disburse audit`: the events, in the order they started (of one period, or all).
 pub fn audit_list(config: &Config, period: Option<Period>, json: bool) -> Result<Outcome, PipelineError> {
-    if !config.ledger_path.exists() {
-        return Err(PipelineError::Refused(format!(
-            "no ledger at {}: nothing has been run yet",
-            config.ledger_path.display()
-        )));
-    }
-    let ledger = SqliteLedger::open(&config.ledger_path)?;
+    let ledger = super::open_existing_ledger(config)?;
     let events: Vec<AuditEvent> =
         ledger.audit_events()?.into_iter().filter(|e| period.is_none_or(|p| e.concerns(&p.to_string()))).collect();
     let summary = if json {

@@ -3,7 +3,6 @@
 use super::{prepare, publish, summary_lines, Outcome, PipelineError, Progress};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::SqliteLedger;
 use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
 
 /// Checks the period's rosters and writes `reports/` (summary, exceptions,
@@ -40,11 +39,11 @@ pub(crate) fn withdraw_stale_reports(config: &Config, period: Period) {
 }
 
 fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
-    let ledger = match config.ledger_path.exists() {
-        true => Some(SqliteLedger::open(&config.ledger_path)?),
+    let ledger = match crate::ledger::exists(config) {
+        true => Some(crate::ledger::open(config)?),
         false => None,
     };
-    let prepared = prepare(config, period, ledger.as_ref().map(|l| l as &dyn crate::ledger::Ledger), progress)?;
+    let prepared = prepare(config, period, ledger.as_deref().map(|l| l as &dyn crate::ledger::Ledger), progress)?;
     let period_dir = config.period_dir(period);
     let staging = period_dir.join(format!(".check-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&staging);

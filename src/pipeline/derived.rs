@@ -8,7 +8,7 @@ use std::collections::BTreeSet;
 use super::{publish, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{Ledger, Lock, SqliteLedger};
+use crate::ledger::{Ledger, Lock};
 
 /// Rebuilds the derived files of `periods`; returns how many failed or returned
 /// lines still need a person. Called after a commit: if a file cannot be
@@ -32,17 +32,17 @@ pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<P
 
 /// `disburse report`: rebuilds the derived files of `period` from the ledger.
 pub fn report(config: &Config, period: Period) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
+    let _lock = Lock::for_config(config)?;
     // It may finish publishing an interrupted batch (a ledger write): audited.
     super::audit::audited(config, "report", &[period], |facts| report_locked(config, period, facts))
 }
 
 fn report_locked(config: &Config, period: Period, facts: &mut super::audit::Facts) -> Result<Outcome, PipelineError> {
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
     facts.recovered = summary.clone();
-    let open = rebuild(config, &ledger, &BTreeSet::from([period]))?;
-    let overdue = super::unanswered::rewrite(config, &ledger, period, super::now_cn())?;
+    let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?;
+    let overdue = super::unanswered::rewrite(config, ledger.as_ref(), period, super::now_cn())?;
     if overdue > 0 {
         summary.push(format!(
             "{period}：银行超过 {} 天未回复 {overdue} 笔，见 returns/unanswered.csv",

@@ -27,7 +27,7 @@ mod trace;
 mod unanswered;
 mod watch;
 
-pub use admin::{init, keygen, status, verify};
+pub use admin::{init, keygen, status, verify, verify_against};
 pub use audit::audit_list;
 pub use check::check;
 pub use derived::report;
@@ -67,7 +67,7 @@ impl PipelineError {
     /// Exit status of SPEC §7: 3 when another run holds the lock, else 1.
     pub fn exit_code(&self) -> u8 {
         match self {
-            PipelineError::Ledger(LedgerError::Locked(_)) => 3,
+            PipelineError::Ledger(LedgerError::Locked(_) | LedgerError::OfficeLocked(_)) => 3,
             _ => 1,
         }
     }
@@ -181,4 +181,18 @@ pub(crate) fn fmt2(d: rust_decimal::Decimal) -> String {
     } else {
         d.to_string()
     }
+}
+
+/// The ledger of a command that only reads it (`status`, `audit`, `trace`):
+/// refused, creating nothing, when nothing has been run yet.
+pub(crate) fn open_existing_ledger(
+    config: &crate::config::Config,
+) -> Result<Box<dyn crate::ledger::Ledger + Send>, PipelineError> {
+    if !crate::ledger::exists(config) {
+        return Err(PipelineError::Refused(format!(
+            "no ledger at {}: nothing has been run yet",
+            config.ledger_path.display()
+        )));
+    }
+    Ok(crate::ledger::open(config)?)
 }

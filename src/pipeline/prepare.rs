@@ -571,6 +571,14 @@ impl Prepared {
         for i in skipped {
             self.facts[i].skipped = true;
         }
+        let elsewhere = ledger.paid_elsewhere(program, self.period)?;
+        let period = self.period.to_string();
+        self.findings.extend(reconcile::hold_paid_elsewhere(
+            &mut self.entries[rows.clone()],
+            start,
+            &elsewhere,
+            &period,
+        ));
         let elsewhere = paid_by_exclusive(ledger, config, program, self.period)?;
         let pairs = reconcile::BUILT_IN_EXCLUSIVE;
         reconcile::hold_paid_by_exclusive(

@@ -92,6 +92,13 @@ pub(crate) fn receipts_by_batch(entries: Vec<(PathBuf, Entry)>) -> BTreeMap<Opti
 
 /// Rebuilds the ledger from the output folder.
 pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
+    if let crate::config::LedgerTarget::Server { .. } = &config.ledger {
+        return Err(PipelineError::Refused(
+            "ledger rebuild rebuilds an office's own SQLite ledger; a shared ledger is the province's database: \
+             restore it from the database server's backup (docs/POSTGRES.md)"
+                .into(),
+        ));
+    }
     let _lock = Lock::acquire(&config.ledger_path)?;
     // The ledger may be gone or unreadable: the start goes to the journal only,
     // and the journal's events (this start included) into the new ledger.
@@ -292,6 +299,8 @@ fn replay_batch(config: &Config, ledger: &mut dyn Ledger, b: &Batch) -> Result<(
         staging_dir: publish::staging_dir(&period_dir, &m.run_id),
         manifest_sha256: b.sha256.clone(),
         created_at: m.created.clone(),
+        // The folder was verified with the key its manifest names: that key signed it.
+        key_fingerprint: crate::sign::key_fingerprint(&m.signing.public_key_pem),
         verified: m
             .verified
             .iter()

@@ -16,7 +16,7 @@ use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, ReceiptLine};
-use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, SqliteLedger, Verdict};
+use crate::ledger::{Applied, Ledger, LedgerError, Lock, ReceiptBatch, Verdict};
 use crate::returns::{self, Decision, FileFacts, Problem, ReasonMap, ReceiptKind};
 
 /// A receipt line (or a batch status) that was not applied, and why. The
@@ -63,12 +63,12 @@ pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineEr
 
 /// [`returns`], audited as `action` (`watch` applies each file it takes this way).
 pub(crate) fn returns_as(config: &Config, files: &[PathBuf], action: &str) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
+    let _lock = Lock::for_config(config)?;
     audited(config, action, &[], |facts| {
-        let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-        let summary = publish::recover(config, &mut ledger)?;
+        let mut ledger = crate::ledger::open(config)?;
+        let summary = publish::recover(config, ledger.as_mut())?;
         facts.recovered = summary.clone();
-        let ledger = &mut ledger;
+        let ledger = ledger.as_mut();
         let outcome = apply(config, ledger, files, summary, Archive::Yes, facts)?;
         // What the receipts left, over the periods they touched: lines and amounts by status.
         let mut by_status = crate::ledger::ProgramStatus::default();

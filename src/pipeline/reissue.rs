@@ -18,7 +18,7 @@ use crate::domain::{
     id_key, Cell, Exception, Field, PaymentLine, PaymentStatus, Period, Program, RosterRow, SourcePos,
 };
 use crate::ingest::{self, Correction};
-use crate::ledger::{BatchKind, Ledger, LedgerLine, Lock, SqliteLedger, Verified};
+use crate::ledger::{BatchKind, Ledger, LedgerLine, Lock, Verified};
 use crate::reconcile::{self, corrections, Entry, FastMap, Finding};
 use crate::returns::ReasonMap;
 use crate::sign::Signer;
@@ -38,7 +38,7 @@ struct Planned<'c> {
 
 /// Builds, signs and commits the correction batch for `period`.
 pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
+    let _lock = Lock::for_config(config)?;
     super::audit::audited(config, "reissue", &[period], |facts| reissue_locked(config, period, corrections_path, facts))
 }
 
@@ -48,8 +48,8 @@ fn reissue_locked(
     corrections_path: &Path,
     facts: &mut super::audit::Facts,
 ) -> Result<Outcome, PipelineError> {
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
     let display = corrections_path.display().to_string();
     let corrections = ingest::read_corrections(corrections_path, &display)?;
     let reasons = ReasonMap::load(&config.formats_dir).map_err(|e| PipelineError::Refused(e.to_string()))?;
@@ -63,7 +63,7 @@ fn reissue_locked(
             refused.push(format!("第{}行 {}：重复出现，只按第一次处理", c.row, c.end_to_end_id));
             continue;
         }
-        match plan(config, &ledger, period, c, &display, &reasons, &mut formats)? {
+        match plan(config, ledger.as_ref(), period, c, &display, &reasons, &mut formats)? {
             Ok(p) => {
                 exceptions.extend(p.checked.exceptions.iter().cloned());
                 if p.checked.line.is_some() {
@@ -75,7 +75,7 @@ fn reissue_locked(
             Err(why) => refused.push(format!("第{}行 {}：{why}", c.row, c.end_to_end_id)),
         }
     }
-    let checked = check_batch(config, &ledger, period, planned)?;
+    let checked = check_batch(config, ledger.as_ref(), period, planned)?;
     for (p, f) in &checked.held {
         exceptions.push(p.checked.exception(f.code, f.field.code(), f.message.to_string()));
         refused.push(format!("第{}行 {}：{}（{}）", p.c.row, p.c.end_to_end_id, f.message, f.code.as_str()));
@@ -104,13 +104,13 @@ fn reissue_locked(
     let frame = stage::Frame { period, totals: &totals, formats: &formats };
     let info =
         stage::BatchInfo { batch: &batch, kind: BatchKind::Correction, signer: &signer, verified: &checked.verified };
-    let staged = stage::stage(config, &frame, stage::Lines::Given(given), &mut ledger, &info)?;
+    let staged = stage::stage(config, &frame, stage::Lines::Given(given), ledger.as_mut(), &info)?;
     facts.batch = Some(batch.clone());
     facts.total("reissued", staged.lines, staged.amount);
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
-    super::derived::rebuild(config, &ledger, &std::collections::BTreeSet::from([period]))?;
+    super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
     summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));
     Ok(Outcome { needs_person, summary })

@@ -6,10 +6,9 @@ use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::ledger::{BatchKind, Ledger, Lock, SqliteLedger};
+use crate::ledger::{BatchKind, Lock};
 use crate::sign::Signer;
 
-/// Now, in China Standard Time (what banks and clerks read).
 /// The month it is now, in China Standard Time.
 pub(crate) fn this_month() -> Period {
     super::now_cn().format("%Y-%m").to_string().parse().expect("a date's year and month are a period")
@@ -18,14 +17,17 @@ pub(crate) fn this_month() -> Period {
 /// Runs the period: pays every line not yet paid, exactly once.
 pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     run_locked(config, period, progress).inspect_err(|e| {
-        if !matches!(e, PipelineError::Ledger(crate::ledger::LedgerError::Locked(_))) {
+        if !matches!(
+            e,
+            PipelineError::Ledger(crate::ledger::LedgerError::Locked(_) | crate::ledger::LedgerError::OfficeLocked(_))
+        ) {
             super::check::withdraw_stale_reports(config, period)
         }
     })
 }
 
 fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
-    let _lock = Lock::acquire(&config.ledger_path)?;
+    let _lock = Lock::for_config(config)?;
     audited(config, "run", &[period], |facts| run_audited(config, period, progress, facts))
 }
 
@@ -35,10 +37,10 @@ fn run_audited(
     progress: &Progress,
     facts: &mut Facts,
 ) -> Result<Outcome, PipelineError> {
-    let mut ledger = SqliteLedger::open(&config.ledger_path)?;
-    let mut summary = publish::recover(config, &mut ledger)?;
+    let mut ledger = crate::ledger::open(config)?;
+    let mut summary = publish::recover(config, ledger.as_mut())?;
     facts.recovered = summary.clone();
-    let prepared = prepare(config, period, Some(&ledger), progress)?;
+    let prepared = prepare(config, period, Some(ledger.as_ref()), progress)?;
     let (held_lines, held_amount) = prepared
         .totals
         .programs
@@ -64,7 +66,7 @@ fn run_audited(
     let frame = Frame { period, totals: &prepared.totals, formats: &prepared.formats };
     let lines = Lines::Replay(&prepared, progress);
     let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer, verified: &[] };
-    let staged = stage(config, &frame, lines, &mut ledger, &info)?;
+    let staged = stage(config, &frame, lines, ledger.as_mut(), &info)?;
     facts.batch = Some(batch.clone());
     facts.total("paid", staged.lines, staged.amount);
     fault::point("committed");
@@ -74,7 +76,7 @@ fn run_audited(
     if n > 1 {
         // The batch's report.html replaced the one drawn with the period's
         // failures so far: drawn again. (A first batch has no receipt yet.)
-        super::derived::rebuild(config, &ledger, &std::collections::BTreeSet::from([period]))?;
+        super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     }
     summary.push(format!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",

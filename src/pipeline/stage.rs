@@ -124,6 +124,7 @@ pub(crate) fn stage(
         staging_dir: staging.clone(),
         manifest_sha256: String::new(),
         created_at: created.to_rfc3339(),
+        key_fingerprint: crate::sign::key_fingerprint(&info.signer.public_key_pem()),
         verified: info.verified.to_vec(),
     };
     let (tx, rx) = sync_channel::<ToLedger>(8);
@@ -339,7 +340,8 @@ impl<'a> Writer<'a> {
                 o.seq += 1;
                 if line.end_to_end_id.0.is_empty() {
                     let (period, kind, n) = (self.frame.period, self.info.kind.letter(), batch_number(self.info.batch));
-                    line.end_to_end_id = EndToEndId::new(line.program, period, kind, n, o.seq);
+                    let office = self.config.office.code.as_deref();
+                    line.end_to_end_id = EndToEndId::for_office(office, line.program, period, kind, n, o.seq);
                 }
                 let file = Text::new(o.writer.push(&line)?);
                 send_closed(o, &sign)?;

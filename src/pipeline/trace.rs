@@ -15,7 +15,7 @@ use crate::audit::trace::{ApprovalRef, BankFileRef, CodeRow, PaymentTrace, Recei
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_account, mask_id, mask_numbers, IdNumber, Period, ReceiptLine};
-use crate::ledger::{Ledger, LedgerLine, SqliteLedger};
+use crate::ledger::{Ledger, LedgerLine};
 use crate::sign::manifest::{Manifest, HISTORY_DIR, MANIFEST_FILE};
 
 /// What to trace.
@@ -29,13 +29,7 @@ pub enum TraceKey {
 
 /// `disburse trace`.
 pub fn trace(config: &Config, key: &TraceKey, json: bool) -> Result<Outcome, PipelineError> {
-    if !config.ledger_path.exists() {
-        return Err(PipelineError::Refused(format!(
-            "no ledger at {}: nothing has been run yet",
-            config.ledger_path.display()
-        )));
-    }
-    let ledger = SqliteLedger::open(&config.ledger_path)?;
+    let ledger = super::open_existing_ledger(config)?;
     let mut roots: Vec<LedgerLine> = Vec::new();
     let mut held = Vec::new();
     match key {
@@ -72,9 +66,9 @@ pub fn trace(config: &Config, key: &TraceKey, json: bool) -> Result<Outcome, Pip
     let receipts = Receipts::list(config)?;
     let mut t = Trace { payments: Vec::new(), held: Vec::new() };
     for root in roots {
-        let mut p = payment(config, &ledger, &root, &receipts)?;
+        let mut p = payment(config, ledger.as_ref(), &root, &receipts)?;
         for c in ledger.corrections_of(&root.end_to_end_id)? {
-            p.corrections.push(payment(config, &ledger, &c, &receipts)?);
+            p.corrections.push(payment(config, ledger.as_ref(), &c, &receipts)?);
         }
         t.payments.push(p);
     }

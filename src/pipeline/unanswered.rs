@@ -71,7 +71,10 @@ pub(crate) fn rewrite(
     let path = config.period_dir(period).join(FILE);
     if overdue.is_empty() {
         return match std::fs::remove_file(&path) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io_err(&path)(e)),
+            // Nothing to remove: no file, or no returns/ folder for it (yet).
+            Err(e) if !matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory) => {
+                Err(io_err(&path)(e))
+            }
             _ => Ok(0),
         };
     }

@@ -135,6 +135,9 @@ fn finish(config: &Config, s: Session, once: bool) -> Result<Outcome, PipelineEr
     let needs_person = s.flagged + s.refused > 0;
     if once && s.locked > 0 && !needs_person {
         tracing::warn!("{line}");
+        if let (crate::config::LedgerTarget::Server { .. }, Some(code)) = (&config.ledger, &config.office.code) {
+            return Err(PipelineError::Ledger(crate::ledger::LedgerError::OfficeLocked(code.clone())));
+        }
         let mut lock = config.ledger_path.clone().into_os_string();
         lock.push(".lock");
         return Err(PipelineError::Ledger(crate::ledger::LedgerError::Locked(lock.into())));

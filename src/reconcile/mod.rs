@@ -325,6 +325,36 @@ pub(crate) fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u12
     }
 }
 
+/// R08: a payable line whose person another office of the shared ledger
+/// already has a line for, in this program and period (跨县重复享受), is held.
+/// `elsewhere` maps an ID key to that office's code; `entries` are one roster's,
+/// the first being row `start` of the run. The message names the office's code
+/// and nothing else of its line (the exception list adds our masked ID).
+pub fn hold_paid_elsewhere(
+    entries: &mut [Entry],
+    start: usize,
+    elsewhere: &HashMap<u64, String>,
+    period: &str,
+) -> Vec<Finding> {
+    let mut messages: HashMap<&str, Arc<str>> = HashMap::new();
+    let mut found = Vec::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        let Some(office) = elsewhere.get(&e.id).filter(|_| e.payable && e.id != 0) else { continue };
+        let message = messages
+            .entry(office.as_str())
+            .or_insert_with(|| {
+                format!(
+                    "{period}已由办公室 {office} 发放（跨县重复享受），本县暂缓：请与该办公室核实此人应由哪一方发放"
+                )
+                .into()
+            })
+            .clone();
+        e.payable = false;
+        found.push(Finding { index: start + i, code: Code::R08, field: Field::IdNumber, message });
+    }
+    found
+}
+
 /// R07: compares a program's roster with its approval line. `None` when they
 /// match; otherwise the exception that refuses the program.
 pub fn check_approval(
@@ -485,5 +515,29 @@ mod tests {
         assert_eq!(e.code, Code::R07);
         assert!(e.message.contains("0.01"));
         assert!(check_approval(Program::Dibao, "f", None, 2, "100".parse().unwrap()).is_some());
+    }
+
+    #[test]
+    fn r08_holds_only_payable_people_another_office_paid_and_names_only_its_code() {
+        let entry = |id: u64, payable: bool| Entry {
+            program: Program::Dibao,
+            row: 2,
+            id,
+            account: 7,
+            household: 1,
+            institution: false,
+            payable,
+        };
+        let mut entries = vec![entry(11, true), entry(22, true), entry(33, false), entry(0, true), entry(44, true)];
+        let elsewhere: HashMap<u64, String> =
+            [(11, "330781".to_string()), (33, "330782".to_string()), (44, "330782".to_string())].into();
+        let found = hold_paid_elsewhere(&mut entries, 100, &elsewhere, "2026-11");
+        let held: Vec<usize> = found.iter().map(|f| f.index).collect();
+        assert_eq!(held, [100, 104], "payable people paid elsewhere, at their run index");
+        assert!(found.iter().all(|f| f.code == Code::R08 && f.code.severity() == Severity::Hold));
+        assert!(found[0].message.contains("330781") && !found[0].message.contains("330782"));
+        assert!(found[1].message.contains("330782"));
+        assert_eq!(entries.iter().map(|e| e.payable).collect::<Vec<_>>(), [false, true, false, true, false]);
+        assert!(hold_paid_elsewhere(&mut entries, 0, &HashMap::new(), "2026-11").is_empty());
     }
 }

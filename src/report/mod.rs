@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{mask_account, mask_id, Change, Failure, PaymentLine, Period, Program};
+use crate::domain::{mask_id, Change, Failure, PaymentLine, Period, Program};
 use crate::totals::RunTotals;
 
 mod csvout;
@@ -243,6 +243,7 @@ fn code_meaning(code: &str) -> &'static str {
         "R05" => "同一账号收取非同户、非机构多人资金",
         "R06" => "金额较上期变动超过设定比例（照发，请核对）",
         "R07" => "名册与审批笔数或金额不符，该项目整体不发放",
+        "R08" => "本期已由省内其他办公室发放（跨县重复享受）",
         _ => "",
     }
 }

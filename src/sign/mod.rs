@@ -410,6 +410,16 @@ pub fn keygen(algorithm: &str, out: &Path) -> Result<(), SignError> {
 }
 
 /// `out` with `.pub` appended to its file name.
+/// The fingerprint of a public key (SPKI PEM): the SHA-256 of its DER bytes, in
+/// hex, as `openssl pkey -pubin -outform DER | sha256sum` prints it. The ledger
+/// records it for each run; `verify --config` compares a run's manifest key to it.
+pub fn key_fingerprint(public_key_pem: &str) -> String {
+    use sha2::Digest as _;
+    let body: String = public_key_pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let der = base64::engine::general_purpose::STANDARD.decode(body.trim()).unwrap_or_else(|_| body.into_bytes());
+    hex::encode(sha2::Sha256::digest(&der))
+}
+
 pub fn pub_path(out: &Path) -> PathBuf {
     let mut s = out.as_os_str().to_owned();
     s.push(".pub");

@@ -72,25 +72,7 @@ pub fn corrected_account(account: &str) -> String {
         return acct;
     }
     let body = &acct[..acct.len() - 1];
-    let sum: u32 = body
-        .bytes()
-        .rev()
-        .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
-            if i % 2 == 0 {
-                let x = d * 2;
-                if x > 9 {
-                    x - 9
-                } else {
-                    x
-                }
-            } else {
-                d
-            }
-        })
-        .sum();
-    format!("{body}{}", (10 - sum % 10) % 10)
+    format!("{body}{}", disburse::domain::luhn_digit(body))
 }
 
 /// One report about the lines of several files: no group status, as none could

@@ -3,6 +3,7 @@
 
 pub mod fake_bank;
 pub mod gen;
+pub mod pg;
 pub mod seed;
 pub mod small;
 

@@ -1,4 +1,4 @@
-//! The audit trail's table (schema_v7.sql) and the queries only audits need:
+//! The audit trail's table (schema_v9.sql) and the queries only audits need:
 //! commits counted, and the lines the bank has not answered.
 
 use super::*;

@@ -22,6 +22,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v6.sql"),
     include_str!("../schema_v7.sql"),
     include_str!("../schema_v8.sql"),
+    include_str!("../schema_v9.sql"),
 ];
 
 /// The payments of the runs of period `?N`, with their status rows: `r` a run,
@@ -163,6 +164,22 @@ impl SqliteLedger {
     }
 }
 
+impl SqliteLedger {
+    /// The ID numbers `sql` selects for (`?1` program, `?2` period), as keys.
+    fn people(&self, sql: &str, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let id = text_at(r, 0)?;
+            out.insert(crate::domain::id_key(id).ok_or_else(|| {
+                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
+            })?);
+        }
+        Ok(out)
+    }
+}
+
 impl Ledger for SqliteLedger {
     fn staged_runs(&self) -> Result<Vec<RunRecord>, LedgerError> {
         let mut stmt =
@@ -194,29 +211,11 @@ impl Ledger for SqliteLedger {
     }
 
     fn paid_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(PAID_PEOPLE_SQL)?;
-        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
-        let mut out = HashSet::new();
-        while let Some(r) = rows.next()? {
-            let id = text_at(r, 0)?;
-            out.insert(crate::domain::id_key(id).ok_or_else(|| {
-                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
-            })?);
-        }
-        Ok(out)
+        self.people(PAID_PEOPLE_SQL, program, period)
     }
 
     fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
-        let mut stmt = self.conn.prepare_cached(LIVE_PEOPLE_SQL)?;
-        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
-        let mut out = HashSet::new();
-        while let Some(r) = rows.next()? {
-            let id = text_at(r, 0)?;
-            out.insert(crate::domain::id_key(id).ok_or_else(|| {
-                LedgerError::Corrupt(format!("ID number '{}' is not 18 characters", crate::domain::mask_id(id)))
-            })?);
-        }
-        Ok(out)
+        self.people(LIVE_PEOPLE_SQL, program, period)
     }
 
     /// Streamed row by row: a million-line period is not loaded to compare a
@@ -401,6 +400,17 @@ impl Ledger for SqliteLedger {
 
     fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
         audit::unanswered_count(&self.conn, period, made_by)
+    }
+
+    fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key_fingerprint FROM runs WHERE manifest_sha256 = ?1 ORDER BY id DESC LIMIT 1",
+                params![manifest_sha256],
+                |r| r.get(0),
+            )
+            .optional()?)
     }
 
     fn periods(&self) -> Result<Vec<Period>, LedgerError> {

@@ -137,6 +137,7 @@ fn run(batch: &str) -> NewRun {
         staging_dir: "s".into(),
         manifest_sha256: "m".into(),
         created_at: "t".into(),
+        key_fingerprint: "fp".into(),
         verified: Vec::new(),
     }
 }

@@ -138,7 +138,7 @@ pub(super) fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::Erro
         .is_some()
     };
     let l = group.iter().find(recorded).unwrap_or(&group[0]);
-    LedgerError::AlreadyPaid { program: l.program.code().into(), period: l.period.to_string() }
+    LedgerError::AlreadyPaid { program: l.program.code().into(), period: l.period.to_string(), by: String::new() }
 }
 
 /// A run being recorded: an open `BEGIN IMMEDIATE` transaction on the ledger's
@@ -192,15 +192,16 @@ impl<'a> SqliteRun<'a> {
             writeback: Writeback::of(conn),
         };
         open.conn.execute(
-            "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at) \
-             VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6)",
+            "INSERT INTO runs (period, batch, kind, state, staging_dir, manifest_sha256, created_at, key_fingerprint) \
+             VALUES (?1, ?2, ?3, 'staged', ?4, ?5, ?6, ?7)",
             params![
                 open.period_text,
                 run.batch,
                 run.kind.code(),
                 run.staging_dir.to_string_lossy(),
                 run.manifest_sha256,
-                run.created_at
+                run.created_at,
+                run.key_fingerprint
             ],
         )?;
         open.run_id = open.conn.last_insert_rowid();
