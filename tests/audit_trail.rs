@@ -10,6 +10,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
+use common::pg::Backend;
 use common::{bin, fake_bank, read_csv, text};
 use serde_json::Value;
 
@@ -23,9 +24,17 @@ struct Office {
 
 impl Office {
     fn new() -> Office {
+        Office::on(Backend::Sqlite).expect("an SQLite office")
+    }
+
+    /// The example office on `backend`; `None`: no PostgreSQL server here (skip).
+    fn on(backend: Backend) -> Option<Office> {
         let (tmp, config) = common::office();
+        if !common::pg::use_backend(&config, backend, "330729") {
+            return None;
+        }
         let dir = config.parent().unwrap().to_path_buf();
-        Office { _tmp: tmp, dir, config: config.to_str().unwrap().to_string() }
+        Some(Office { _tmp: tmp, dir, config: config.to_str().unwrap().to_string() })
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -318,7 +327,17 @@ fn trace_follows_a_failed_line_through_its_correction_to_its_settlement() {
 /// `status` counts them and exits 2; `pending_days = 0` lists every pending line.
 #[test]
 fn lines_the_bank_never_answered_are_chased_once_old_enough() {
-    let o = Office::new();
+    lines_the_bank_never_answered_are_chased_on(Backend::Sqlite);
+}
+
+/// The same on a shared PostgreSQL ledger, whose audit trail is the office's own.
+#[test]
+fn lines_the_bank_never_answered_are_chased_on_a_shared_ledger() {
+    lines_the_bank_never_answered_are_chased_on(Backend::Postgres);
+}
+
+fn lines_the_bank_never_answered_are_chased_on(backend: Backend) {
+    let Some(o) = Office::on(backend) else { return };
     o.go(&["run"], &["--period", P], &[2]);
     let r001 = read_csv(&o.path("out/2026-11/records/R001/paid.csv"));
     let answered = &r001[1];
@@ -358,6 +377,16 @@ fn lines_the_bank_never_answered_are_chased_once_old_enough() {
     assert_eq!(st.status.code(), Some(2), "{}", text(&st));
     let json: Value = serde_json::from_slice(&st.stdout).unwrap();
     assert_eq!(json["unanswered"]["lines"].as_u64(), Some(lines as u64 - 1));
+
+    // The two writing commands, each done and committed, in the ledger's trail.
+    let events = o.audit(Some(P));
+    let told: Vec<(&str, &str, bool)> = events
+        .iter()
+        .map(|e| {
+            (e["action"].as_str().unwrap(), e["state"].as_str().unwrap(), e["result"]["committed"] == Value::Bool(true))
+        })
+        .collect();
+    assert_eq!(told, [("run", "done", true), ("returns", "done", true)], "{events:#?}");
 }
 
 /// The trail never holds a full ID or account number, a key, or a password,
