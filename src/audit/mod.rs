@@ -185,7 +185,7 @@ pub fn fold(records: impl IntoIterator<Item = AuditEvent>) -> Vec<AuditEvent> {
 /// One event as a clerk reads it: when, who, what, and what came of it.
 pub fn render_zh(e: &AuditEvent) -> Vec<String> {
     let when = e.started_at.get(..19).unwrap_or(&e.started_at).replace('T', " ");
-    let mut head = format!("{when}  {}  {}@{}  {}", e.action, e.user, e.host, e.state.zh());
+    let mut head = format!("{when}  {}  {}@{}  {}", action_zh(&e.action), e.user, e.host, e.state.zh());
     let r = &e.result;
     if let Some(code) = r.exit_status {
         head.push_str(&format!("（退出 {code}）"));
@@ -219,6 +219,19 @@ pub fn render_zh(e: &AuditEvent) -> Vec<String> {
 }
 
 /// A total's name in a clerk's words (the JSON keeps the English key).
+/// The command as a clerk names it (the JSON keeps the command's own name).
+fn action_zh(action: &str) -> &str {
+    match action {
+        "run" => "发放",
+        "returns" => "读取回执",
+        "watch" => "自动读取回执",
+        "reissue" => "更正重发",
+        "report" => "重建报告",
+        "ledger rebuild" => "重建台账",
+        other => other,
+    }
+}
+
 fn tally_zh(key: &str) -> &str {
     match key {
         "paid" => "发放",

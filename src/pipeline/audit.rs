@@ -285,14 +285,21 @@ fn os_user() -> String {
             }
         }
     }
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("Uid:").map(|u| u.split_whitespace().next().unwrap_or("").to_string()))
-        })
-        .map(|uid| format!("uid {uid}"))
-        .unwrap_or_else(|| "unknown".to_string())
+    // Cron and service managers often set none of them: the account's name.
+    // SAFETY: getuid cannot fail; getpwuid_r writes only into `pw` and `buf`,
+    // whose sizes it is given, and `out` points into them or is null.
+    unsafe {
+        let uid = libc::getuid();
+        let mut pw: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut out: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pw, buf.as_mut_ptr(), buf.len(), &mut out) == 0 && !out.is_null() {
+            if let Ok(name) = std::ffi::CStr::from_ptr(pw.pw_name).to_str() {
+                return name.to_string();
+            }
+        }
+        format!("uid {uid}")
+    }
 }
 
 /// The machine's name.
