@@ -14,14 +14,15 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{io_err, PipelineError};
-use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, Text};
+use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, SourcePos, Text};
 use crate::ledger::LedgerLine;
 use crate::sign::manifest::RecordEntry;
 
 /// The record's columns: `reports/paid.csv`'s, then what a correction and the
-/// payee need, then the line type and covered month (SPEC §9; a record written
-/// before them has the first 13 columns, and its lines are basic ones).
-pub(crate) const HEADER: [&str; 15] = [
+/// payee need, then where the line came from (`trace`), then the line type and
+/// covered month (SPEC §9). A record written before the last ones were added has
+/// [`OLD_COLUMNS`] or [`SOURCE_COLUMNS`] and reads the same (its lines basic).
+pub(crate) const HEADER: [&str; 17] = [
     "program",
     "end_to_end_id",
     "township",
@@ -35,9 +36,16 @@ pub(crate) const HEADER: [&str; 15] = [
     "bank",
     "original_id",
     "retry",
+    "source_file",
+    "source_row",
     "line_type",
     "covers",
 ];
+
+/// The columns of a record without the source columns.
+const OLD_COLUMNS: usize = 13;
+/// The columns of a record with the source columns but without the line type.
+const SOURCE_COLUMNS: usize = 15;
 
 /// Where a batch's record lives, relative to its period folder.
 pub(crate) fn relative_path(batch: &str) -> String {
@@ -91,9 +99,14 @@ impl RecordWriter {
     }
 
     pub(crate) fn add(&mut self, lines: &[LedgerLine]) -> Result<(), PipelineError> {
+        let mut row_buf = [0u8; 20];
         for l in lines {
             let amount = l.amount.yuan_string();
             let retry = if l.original_id.is_some() { l.retry.to_string() } else { String::new() };
+            let (source_file, source_row) = match &l.source {
+                Some(pos) => (pos.file.as_str(), itoa_row(pos.row, &mut row_buf)),
+                None => ("", ""),
+            };
             self.csv
                 .write_record([
                     l.program.code(),
@@ -109,8 +122,10 @@ impl RecordWriter {
                     &l.bank,
                     l.original_id.as_deref().unwrap_or(""),
                     &retry,
+                    source_file,
+                    source_row,
                     l.kind.line_type.code(),
-                    &l.covers_text(),
+                    l.kind.covers_str(),
                 ])
                 .map_err(|e| csv_err(&self.path, e))?;
             self.lines += 1;
@@ -156,8 +171,8 @@ pub(crate) fn read(
         .from_path(path)
         .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
     let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let names = headers.iter().collect::<Vec<_>>();
-    if names != HEADER && names != HEADER[..13] {
+    let columns: Vec<&str> = headers.iter().collect();
+    if columns != HEADER && columns != HEADER[..OLD_COLUMNS] && columns != HEADER[..SOURCE_COLUMNS] {
         return Err(bad(1, "not the columns of a payment record".into()));
     }
     let mut out = Vec::with_capacity(chunk);
@@ -200,11 +215,33 @@ fn parse_line(r: &csv::StringRecord, period: Period) -> Result<LedgerLine, Strin
         reason_text: String::new(),
         original_id,
         retry,
-        kind: match (r.get(13), r.get(14)) {
+        source: source_of(r),
+        kind: match (r.get(SOURCE_COLUMNS), r.get(SOURCE_COLUMNS + 1)) {
             (Some(t), Some(c)) => LineKind::from_columns(t, c).ok_or(format!("line type '{t}' / covers '{c}'"))?,
             _ => LineKind::BASIC,
         },
     })
+}
+
+/// The row's source columns, if the record has them and they are filled.
+pub(crate) fn source_of(r: &csv::StringRecord) -> Option<SourcePos> {
+    let file = r.get(OLD_COLUMNS).filter(|f| !f.is_empty())?;
+    let row = r.get(OLD_COLUMNS + 1)?.parse().ok()?;
+    Some(SourcePos { file: Text::new(file), row })
+}
+
+/// `n` in decimal, in `buf` (a row number per line, without allocating).
+fn itoa_row(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("digits")
 }
 
 #[cfg(test)]
@@ -231,6 +268,7 @@ mod tests {
             original_id: original.map(str::to_string),
             retry: u32::from(original.is_some()),
             kind: LineKind::BASIC,
+            source: Some(SourcePos { file: Text::new("rosters/2026-11/dibao.csv"), row: n + 2 }),
         }
     }
 
