@@ -287,7 +287,7 @@ impl Field {
             Field::IdNumber => &["身份证号", "身份证号码", "公民身份号码", "id_number"],
             Field::Account => &["银行账号", "账号", "卡号", "account"],
             Field::Bank => &["开户行", "开户银行", "bank"],
-            Field::Amount => &["金额", "发放金额", "保障金额", "补贴金额", "amount"],
+            Field::Amount => &["金额", "发放金额", "保障金额", "补贴金额", "津贴金额", "amount"],
             Field::PayeeName => &["收款人", "户名", "账户名称", "payee_name"],
             Field::PayeeType => &["收款人类型", "payee_type"],
             Field::HouseholdSize => &["保障人数", "household_size"],

@@ -104,6 +104,7 @@ pub fn write_files(dir: &Path) -> Result<ExampleInfo, ExampleError> {
         put(dir, &format!("rosters/{period}/approvals.csv"), render::approvals_csv(&of_period)?.as_bytes())?;
     }
     put(dir, "stops.csv", render::stops_csv(&office.stops)?.as_bytes())?;
+    put(dir, "lists/cremation.csv", render::cremations_csv(&office.cremations)?.as_bytes())?;
     let expected = expected(&office.rosters);
     put(dir, "expected_exceptions.csv", render::expected_csv(&expected)?.as_bytes())?;
     Ok(ExampleInfo { config: dir.join("disburse.toml"), periods: PERIODS.to_vec(), expected })
@@ -182,7 +183,7 @@ mod tests {
         assert!(uscc_ok(&cfg.office.uscc), "{}", cfg.office.uscc);
         assert_eq!(cfg.change_warn_share, rust_decimal::Decimal::new(2, 1));
         for p in PERIODS {
-            assert_eq!(cfg.due_programs(p).len(), 5, "{p}");
+            assert_eq!(cfg.due_programs(p).len(), 6, "{p}");
             for pc in cfg.due_programs(p) {
                 assert!(cfg.resolve(&pc.roster, p).is_file(), "{} {p}", pc.program);
             }

@@ -21,8 +21,6 @@ const COPY_SQL: &str = "COPY payments (end_to_end_id, office, run_id, program, p
 const COPY_TYPES: [Type; 18] = [
     Type::TEXT,
     Type::TEXT,
-    Type::TEXT,
-    Type::TEXT,
     Type::INT8,
     Type::TEXT,
     Type::TEXT,
@@ -37,6 +35,8 @@ const COPY_TYPES: [Type; 18] = [
     Type::TEXT,
     Type::TEXT,
     Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
 ];
 
 /// A run being recorded: an open transaction on the ledger's connection,
