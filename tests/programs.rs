@@ -507,3 +507,79 @@ fn the_ledger_index_keys_line_type_and_covers() {
     );
     assert!(other.is_ok(), "{other:?}");
 }
+
+mod never_twice {
+    //! Property: whatever rosters come, in whatever runs, the ledger never holds
+    //! two original payments of one (person, program, period, line type,
+    //! covers); and a line that is alone on its key in the first run is paid.
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// (person 0–2, line type, covered month for a back pay).
+    fn line() -> impl Strategy<Value = (u32, &'static str, &'static str)> {
+        let kind = prop_oneof![
+            3 => Just(("", "")),
+            2 => Just(("care", "")),
+            1 => Just(("one_off", "")),
+            1 => Just(("funeral", "")),
+            2 => Just(("back_pay", "2026-01")),
+            2 => Just(("back_pay", "2026-02")),
+        ];
+        (0u32..3, kind).prop_map(|(p, (t, c))| (p, t, c))
+    }
+
+    fn rows(lines: &[(u32, &'static str, &'static str)]) -> Vec<Row> {
+        lines
+            .iter()
+            .map(|&(p, t, c)| {
+                let name = ["甲", "乙", "丙"][p as usize];
+                let r = row(u64::from(p), &format!("人{name}"), &born("19500101", p), "100.00").line(t, c);
+                if t == "funeral" {
+                    r.paid_to(90 + u64::from(p), &format!("家属{name}"), "监护人")
+                } else {
+                    r
+                }
+            })
+            .collect()
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 6, ..ProptestConfig::default() })]
+        #[test]
+        fn line_types_never_pay_one_key_twice_even_across_runs(
+            february in proptest::collection::vec(line(), 0..4),
+            runs in proptest::collection::vec(proptest::collection::vec(line(), 1..7), 1..4),
+        ) {
+            let o = office(&[("wubao", "funeral_months = 1")], "");
+            o.rosters("2026-02", &[("wubao", rows(&february))]);
+            o.run("2026-02");
+            for (k, run) in runs.iter().enumerate() {
+                o.rosters("2026-03", &[("wubao", rows(run))]);
+                o.run("2026-03");
+                let mut seen: BTreeMap<(String, String, String), usize> = BTreeMap::new();
+                for (_, id, t, c, _) in o.paid("2026-03") {
+                    *seen.entry((id, t, c)).or_default() += 1;
+                }
+                prop_assert!(seen.values().all(|&n| n == 1), "run {k}: {seen:?}");
+                if k == 0 {
+                    // Alone on its key, a basic, care or one-off line is paid.
+                    let mut count: BTreeMap<(u32, &str, &str), usize> = BTreeMap::new();
+                    for &l in run {
+                        *count.entry(l).or_default() += 1;
+                    }
+                    let paid: BTreeSet<(String, String)> =
+                        seen.keys().map(|(id, t, _)| (id.clone(), t.clone())).collect();
+                    for (&(p, t, _), &n) in &count {
+                        if n == 1 && matches!(t, "" | "care" | "one_off") {
+                            let t = if t.is_empty() { "basic" } else { t };
+                            prop_assert!(paid.contains(&(born("19500101", p), t.to_string())), "{p} {t} not paid: {paid:?} {:?}", o.exceptions("2026-03"));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

@@ -218,6 +218,11 @@ fn check_lists(c: &mut Checked, cx: &RowContext<'_>) {
             continue;
         }
         let Some((date, note)) = list.people.get(&id) else { continue };
+        // Listed from a date after the period's first day: as a stop, it counts
+        // from the next period on (policy_rules §0: stops take effect next month).
+        if date.is_some_and(|d| d > cx.period_start) {
+            continue;
+        }
         // The funeral grant is paid because of a death: a death list does not hold it.
         if list.hold && c.kind.line_type == LineType::Funeral {
             continue;
