@@ -25,7 +25,7 @@ fn paid_and_answered(tmp: &Path) -> (Office, PathBuf, BTreeSet<String>) {
 }
 
 fn returns(o: &Office, receipt: &Path) -> Command {
-    let mut c = Command::new(common::bin());
+    let mut c = common::command();
     c.args(["returns", "--config", o.c(), receipt.to_str().unwrap()]);
     c
 }

@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{bin, expect, gen, pg, read_csv, text};
+use common::{expect, gen, pg, read_csv, text};
 
 const CODES: [&str; 4] = ["330729", "330781", "330782", "330783"];
 
@@ -62,7 +62,7 @@ cap = "3000.00"
 "#;
 
 fn run(config: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
+    let mut c = common::command();
     c.args(["run", "--config", config.to_str().unwrap(), "--period", "2026-11"]);
     c
 }

@@ -76,5 +76,6 @@ fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result
         prepared.warned_lines(),
         target.join("reports/exceptions.csv").display()
     ));
-    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+    let totals = super::prepared_totals(&prepared).count("warned_lines", prepared.warned_lines());
+    Ok(Outcome::new(prepared.held_lines() + prepared.warned_lines() > 0, summary).with(totals))
 }

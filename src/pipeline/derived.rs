@@ -37,5 +37,5 @@ pub fn report(config: &Config, period: Period) -> Result<Outcome, PipelineError>
     let mut summary = publish::recover(config, ledger.as_mut())?;
     let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?;
     summary.push(format!("{period}：失败清单、停发建议和报告已按台账重新生成；失败/退票 {open} 笔待处理"));
-    Ok(Outcome { needs_person: open > 0, summary })
+    Ok(Outcome::new(open > 0, summary))
 }

@@ -161,7 +161,7 @@ pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
     if let Some(k) = keep {
         summary.push(format!("原台账保留为 {}", k.display()));
     }
-    Ok(Outcome { needs_person: false, summary })
+    Ok(Outcome::new(false, summary))
 }
 
 /// The batches the old ledger committed whose manifest is not among those on

@@ -11,7 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
-use super::{archive, io_err, publish, Outcome, PipelineError};
+use super::{archive, io_err, publish, Outcome, PipelineError, Totals};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, ReceiptLine};
@@ -88,6 +88,7 @@ pub(crate) fn apply(
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
+    let (mut files_applied, mut receipt_lines) = (0u64, 0u64);
     let mut seen = Vec::new();
     let mut batch = ledger.begin_receipts()?;
     tracing::debug!(event = "phase", phase = "receipts_begun");
@@ -105,6 +106,8 @@ pub(crate) fn apply(
             }
         };
         applied_total += applied.updated;
+        files_applied += 1;
+        receipt_lines += applied.lines;
         let period = t.last().copied().unwrap_or(fallback);
         to_archive.push((path, sha256, period));
         touched.extend(t);
@@ -155,7 +158,19 @@ pub(crate) fn apply(
         write_flags(config, &flags)?;
     }
     summary.push(format!("共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行", flags.len()));
-    Ok(Outcome { needs_person: !flags.is_empty() || failures_found > 0, summary })
+    let mut periods = Vec::new();
+    for p in &touched {
+        periods.push(super::admin::status_totals(*p, None, &ledger.period_status(*p)?));
+    }
+    let totals = Totals::default()
+        .count("files", files.len() as u64)
+        .count("files_applied", files_applied)
+        .count("receipt_lines", receipt_lines)
+        .count("updated_lines", applied_total)
+        .count("flagged_lines", flags.len() as u64)
+        .count("failures_open", failures_found as u64)
+        .list("periods", periods);
+    Ok(Outcome::new(!flags.is_empty() || failures_found > 0, summary).with(totals))
 }
 
 /// Reads one receipt file into the batch. Its lines are decided while it is read

@@ -39,10 +39,10 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
             summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
             // Lines still held this period need a person even when nothing new is paid (SPEC §7).
-            return Ok(Outcome { needs_person: prepared.held_lines() > 0, summary });
+            return Ok(Outcome::new(prepared.held_lines() > 0, summary).with(super::prepared_totals(&prepared)));
         }
         summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
-        return Ok(Outcome { needs_person: true, summary });
+        return Ok(Outcome::new(true, summary).with(super::prepared_totals(&prepared)));
     }
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Run)?;
@@ -67,7 +67,13 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
         prepared.held_lines(),
         prepared.warned_lines()
     ));
-    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+    let totals = super::prepared_totals(&prepared)
+        .text("batch", batch)
+        .count("files", staged.files.len() as u64)
+        .count("sent_lines", staged.lines)
+        .fen("sent_amount", staged.amount)
+        .count("warned_lines", prepared.warned_lines());
+    Ok(Outcome::new(prepared.held_lines() + prepared.warned_lines() > 0, summary).with(totals))
 }
 
 /// One event per program and one for the run, with stable field names for log shippers.
@@ -78,11 +84,11 @@ fn log_committed(prepared: &Prepared, staged: &Staged, batch: &str) {
             period = %prepared.period,
             program = program.code(),
             approved_lines = t.approved.lines,
-            approved_amount = %t.approved.amount,
+            approved_amount = %super::fmt2(t.approved.amount),
             paid_lines = t.paid.lines,
-            paid_amount = %t.paid.amount,
+            paid_amount = %super::fmt2(t.paid.amount),
             held_lines = t.held.lines,
-            held_amount = %t.held.amount,
+            held_amount = %super::fmt2(t.held.amount),
             skipped_lines = t.skipped.lines,
             refused = t.refused,
         );
