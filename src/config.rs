@@ -13,9 +13,9 @@ use crate::domain::{Fen, Period, Program};
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("读不了配置文件 {}：{}", "cannot read config {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("config {path} is not valid: {message}")]
+    #[error("{}", crate::tr!("配置文件 {} 写得不对：{message}", "config {} is not valid: {message}", path.display()))]
     Invalid { path: PathBuf, message: String },
 }
 

@@ -44,13 +44,13 @@ pub enum PipelineError {
     Ingest(#[from] IngestError),
     #[error(transparent)]
     Ledger(#[from] LedgerError),
-    #[error("bank file: {0}")]
+    #[error("{}", crate::tr!("银行文件：{_0}", "bank file: {_0}"))]
     BankFile(#[from] BankFileError),
-    #[error("signing: {0}")]
+    #[error("{}", crate::tr!("签名：{_0}", "signing: {_0}"))]
     Sign(#[from] crate::sign::SignError),
-    #[error("report: {0}")]
+    #[error("{}", crate::tr!("报告：{_0}", "report: {_0}"))]
     Report(#[from] crate::report::ReportError),
-    #[error("{}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("{}：{}", "{}: {}", path.display(), crate::fsutil::Explained(source)))]
     Io { path: PathBuf, source: std::io::Error },
     #[error(transparent)]
     Stopped(#[from] threads::Stopped),
