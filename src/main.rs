@@ -169,11 +169,14 @@ fn main() -> ExitCode {
         Err(e) => return argument_error(e, language),
     };
     let json = cli.log_format == LogFormat::Json;
-    init_logging(cli.log_format);
     let progress =
         Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    init_logging(cli.log_format, progress.log_writer());
     let name = command_name(&cli.command);
-    match dispatch(cli.command, &progress) {
+    let result = dispatch(cli.command, &progress);
+    // The display is gone before the summary or the refusal is printed.
+    progress.clear();
+    match result {
         Ok(outcome) => {
             for line in &outcome.summary {
                 println!("{line}");
@@ -307,14 +310,17 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs on stderr; at a desk through the progress display, which steps aside for each line.
+fn init_logging(format: LogFormat, writer: pipeline::LogWriter) {
     // Under cron (json) the run's events are the record; at a desk the summary on stdout is.
     let default = if format == LogFormat::Json { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DISBURSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => {
+            builder.with_writer(std::io::stderr).json().flatten_event(true).with_current_span(false).init()
+        }
+        LogFormat::Text => builder.with_writer(move || writer.clone()).with_target(false).init(),
     }
 }

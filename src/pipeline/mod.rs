@@ -14,6 +14,7 @@ mod continuity;
 mod derived;
 pub mod fault;
 mod prepare;
+mod progress;
 mod publish;
 mod rebuild;
 mod receipts;
@@ -27,6 +28,7 @@ mod watch;
 pub use admin::{init, keygen, status, verify, verify_against};
 pub use check::check;
 pub use derived::report;
+pub use progress::{LogWriter, Progress};
 pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
@@ -179,52 +181,6 @@ pub(crate) fn prepared_totals(p: &Prepared) -> Totals {
         .amount("held_amount", all[2])
         .count("skipped_lines", lines[3])
         .list("programs", programs)
-}
-
-/// A progress display on a terminal, nothing under cron.
-pub struct Progress {
-    enabled: bool,
-}
-
-impl Progress {
-    pub fn new(enabled: bool) -> Progress {
-        Progress { enabled }
-    }
-
-    pub(crate) fn spinner(&self, what: &str) -> Spinner {
-        if !self.enabled {
-            return Spinner { bar: None, n: 0 };
-        }
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_style(
-            indicatif::ProgressStyle::with_template("{spinner} {msg} {pos} 行 ({per_sec})")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-        );
-        bar.set_message(what.to_string());
-        Spinner { bar: Some(bar), n: 0 }
-    }
-}
-
-pub(crate) struct Spinner {
-    bar: Option<indicatif::ProgressBar>,
-    n: u64,
-}
-
-impl Spinner {
-    fn tick(&mut self) {
-        self.n += 1;
-        if self.n.is_multiple_of(4096) {
-            if let Some(b) = &self.bar {
-                b.set_position(self.n);
-            }
-        }
-    }
-
-    fn finish(self) {
-        if let Some(b) = self.bar {
-            b.finish_and_clear();
-        }
-    }
 }
 
 /// One line per program: what was approved, paid, held.

@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 
+use super::progress::Unit;
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
@@ -128,7 +129,8 @@ impl Prepared {
         let mut finding = 0usize;
         let mut change = 0usize;
         for r in &self.rosters {
-            let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+            let label = crate::tr!("写出 {} {}", "writing {} {}", super::program_label(r.program), r.display);
+            let mut bar = progress.bar(&label, Some(r.len as u64), Unit::Lines);
             let refused = self.refused.contains(&r.program);
             let spill = r.spill.as_ref().ok_or_else(|| internal(&r.display, 0, "was not read in pass 1"))?;
             let mut rows = spill.reader(r.program).map_err(io_err(&r.path))?;
@@ -450,7 +452,12 @@ fn read_one(
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
     let mut place_index: FastMap<(Text, Text), u32> = FastMap::default();
-    let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+    let label = crate::tr!("读入 {} {}", "reading {} {}", super::program_label(r.program), r.display);
+    let total = match size_of(r) {
+        (_, false) if progress.shown() => super::progress::count_lines(&r.path),
+        _ => None,
+    };
+    let mut bar = progress.bar(&label, total, Unit::Lines);
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;
