@@ -90,7 +90,7 @@ pub struct Correction {
 /// One line per program; `total` is the exact decimal as written.
 pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, IngestError> {
     let cols = Layout {
-        what: "approvals file",
+        what: crate::lang::pick("审批表", "approvals file"),
         required: &["program", "count", "total"],
         optional: &["reference", "approved_by", "approved_on"],
         max_lines: limits::APPROVAL_LINES,
@@ -122,7 +122,7 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
 /// Reads the stop list (`id_number,reason,effective`).
 pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> {
     let cols = Layout {
-        what: "stop list",
+        what: crate::lang::pick("停发名单", "stop list"),
         required: &["id_number", "reason", "effective"],
         optional: &[],
         max_lines: limits::STOP_LINES,
@@ -146,7 +146,7 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
 /// the file.
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
     let cols = Layout {
-        what: "corrections file",
+        what: crate::lang::pick("更正表", "corrections file"),
         required: &["end_to_end_id", "account"],
         optional: &["bank", "payee_name", "payee_type", "verified_by"],
         max_lines: limits::CORRECTION_LINES,

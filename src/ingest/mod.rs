@@ -104,7 +104,7 @@ pub fn read_roster(
     sheet: Option<&str>,
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
-    match text::sniff(path, display, "roster")? {
+    match text::sniff(path, display, crate::lang::pick("名册", "roster"))? {
         text::Sniffed::Xlsx => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xlsx, visit),
         text::Sniffed::Xls => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xls, visit),
         text::Sniffed::Text(source) => roster_csv::read(source, display, program, visit),
