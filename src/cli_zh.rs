@@ -30,6 +30,17 @@ const HELP: &[(&str, &str)] = &[
     ("status --period", "只看这个发放期（年-月，例如 2026-11）"),
     ("status --json", "以 JSON 输出"),
     ("status --all-offices", "共享台账里所有办公室的汇总（全省）"),
+    ("audit", "审计记录：谁在何时、何处运行了哪个写台账的命令，结果如何"),
+    ("audit --period", "只看与这个发放期有关的命令（年-月，例如 2026-11）"),
+    ("audit --json", "以 JSON 输出"),
+    (
+        "trace",
+        "一笔发放的来龙去脉：名册行、审批、校验、银行文件和签名人、回盘和更正；按交易编号查，或用 --id 加 --period",
+    ),
+    ("trace REFERENCE", "交易编号（银行文件、paid.csv、failures.csv 上的 end_to_end_id）"),
+    ("trace --id", "此人的身份证号（要同时给 --period）"),
+    ("trace --period", "发放期（年-月，例如 2026-11）"),
+    ("trace --json", "以 JSON 输出"),
     ("ledger", "台账本身"),
     ("ledger rebuild", "台账丢失时从输出目录重建：先校验每个发放目录，再按顺序重放发放、回盘和更正批次"),
     ("ledger rebuild --force", "替换已有数据的台账（旧台账保留在新台账旁边）"),
@@ -57,6 +68,8 @@ const VALUE_NAMES: &[(&str, &str)] = &[
     ("public_key", "公钥文件"),
     ("algorithm", "sm2|ed25519"),
     ("out", "私钥文件"),
+    ("reference", "交易编号"),
+    ("id", "身份证号"),
 ];
 
 /// The argument's name as the help shows it: `--period`, or `DIR` for a positional.

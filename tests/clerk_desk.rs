@@ -146,6 +146,8 @@ fn help_is_chinese_by_default_and_english_on_request() {
         &["ledger", "rebuild", "--help"],
         &["verify", "--help"],
         &["keygen", "--help"],
+        &["audit", "--help"],
+        &["trace", "--help"],
         &["help", "run"],
     ];
     for args in commands {

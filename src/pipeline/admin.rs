@@ -40,14 +40,7 @@ pub fn status(
     json: bool,
     all_offices: bool,
 ) -> Result<Outcome, PipelineError> {
-    if !crate::ledger::exists(config) {
-        return Err(PipelineError::Refused(crate::tr!(
-            "{} 没有台账：还没有正式发放过（先运行 disburse run）",
-            "no ledger at {}: nothing has been run yet",
-            config.ledger_path.display()
-        )));
-    }
-    let ledger = crate::ledger::open(config)?;
+    let ledger = super::open_existing_ledger(config)?;
     if all_offices {
         return offices_status(config, ledger.as_ref(), period, json);
     }
@@ -58,15 +51,35 @@ pub fn status(
     let mut summary = Vec::new();
     let mut docs = Vec::new();
     let mut totals = Vec::new();
+    let now = super::now_cn();
+    let mut unanswered_total = 0;
     for p in periods {
         let by_program = ledger.period_status(p)?;
-        totals.push(status_totals(p, None, &by_program));
+        let overdue = super::unanswered::count(config, ledger.as_ref(), p, now)?;
+        unanswered_total += overdue.lines;
+        totals.push(
+            status_totals(p, None, &by_program)
+                .count("unanswered_lines", overdue.lines)
+                .fen("unanswered_amount", overdue.amount),
+        );
         if json {
-            docs.push(crate::report::status_json(p, &by_program));
+            let mut doc = crate::report::status_json(p, &by_program);
+            doc["unanswered"] = serde_json::json!({"lines": overdue.lines, "amount": overdue.amount.yuan_string()});
+            docs.push(doc);
         } else {
             summary.push(format!("{p}"));
             for (program, s) in &by_program {
                 summary.push(status_line(*program, s));
+            }
+            if overdue.lines > 0 {
+                summary.push(crate::tr!(
+                    "  银行超过 {} 天未回复 {} 笔 {} 元：见 {}，请联系银行核实",
+                    "  the bank has not answered in {} days: {} lines {} yuan, see {}; ask the bank",
+                    config.pending_days,
+                    overdue.lines,
+                    overdue.amount,
+                    config.period_dir(p).join(super::unanswered::FILE).display()
+                ));
             }
         }
     }
@@ -74,7 +87,8 @@ pub fn status(
         let v = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
         summary.push(serde_json::to_string_pretty(&v).expect("json"));
     }
-    Ok(Outcome::new(false, summary).with(Totals::default().list("periods", totals)))
+    // Lines the bank has not answered in time need a person (SPEC §14): exit 2.
+    Ok(Outcome::new(unanswered_total > 0, summary).with(Totals::default().list("periods", totals)))
 }
 
 /// `status --all-offices`: `{"period": P, "offices": {CODE: {"programs": {…}}}}`
