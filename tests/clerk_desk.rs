@@ -33,6 +33,8 @@ fn clerk_expect(args: &[&str], code: i32) -> Output {
 /// contract (CSV column names stay as the contract says).
 const ALLOWED: &[&str] = &[
     "disburse",
+    "audit",
+    "trace",
     "init",
     "check",
     "run",
