@@ -175,7 +175,8 @@ impl Prepared {
 
 /// Pass 2 disagrees with pass 1: a fault in this program, never in the roster.
 fn internal(display: &str, row: u64, what: &str) -> PipelineError {
-    PipelineError::Refused(format!(
+    PipelineError::Refused(crate::tr!(
+        "{display} 第 {row} 行：核对过的行{what}（内部错误，什么都没有发放；请报告这个程序错误）",
         "{display} row {row}: the checked rows {what} (internal error, nothing was paid; please report it)"
     ))
 }
@@ -213,7 +214,8 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, PipelineError> {
     let due = config.due_programs(period);
     if due.is_empty() {
-        return Err(PipelineError::Refused(format!(
+        return Err(PipelineError::Refused(crate::tr!(
+            "{period} 没有到期要发放的项目：请检查配置里各项目的发放周期（schedule）",
             "no program is due in {period}: check the schedules in the config"
         )));
     }

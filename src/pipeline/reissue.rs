@@ -91,7 +91,10 @@ fn reissue_locked(
     write_exceptions(config, period, &exceptions)?;
     let needs_person = !refused.is_empty() || warned;
     if checked.lines.is_empty() {
-        summary.push(format!("{period}：没有可更正发放的行，未写任何文件"));
+        summary.push(crate::tr!(
+            "{period}：没有可更正发放的行，未写任何文件",
+            "{period}: no line can be reissued; no file written"
+        ));
         let totals = Totals::default()
             .text("period", period.to_string())
             .count("sent_lines", 0u64)
@@ -117,7 +120,11 @@ fn reissue_locked(
     ledger.mark_published(staged.run_id)?;
     super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
-    summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));
+    summary.push(crate::tr!(
+        "{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件",
+        "{period} correction batch {n}: {count} lines paid again, {} bank files",
+        staged.files.len()
+    ));
     let totals = Totals::default()
         .text("period", period.to_string())
         .text("batch", batch)

@@ -53,11 +53,18 @@ fn run_audited(
         let skipped: u64 = prepared.totals.programs.values().map(|t| t.skipped.lines).sum();
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
-            summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
+            summary.push(crate::tr!(
+                "{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件",
+                "{period}: nothing new to pay ({skipped} lines already paid or in flight); no new file written"
+            ));
             // Lines still held this period need a person even when nothing new is paid (SPEC §7).
             return Ok(Outcome::new(prepared.held_lines() > 0, summary).with(super::prepared_totals(&prepared)));
         }
-        summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
+        summary.push(crate::tr!(
+            "{period}：没有可发放的行，未写任何文件；暂缓 {} 笔",
+            "{period}: no line can be paid; no file written; {} lines held",
+            prepared.held_lines()
+        ));
         return Ok(Outcome::new(true, summary).with(super::prepared_totals(&prepared)));
     }
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
@@ -78,8 +85,9 @@ fn run_audited(
         // failures so far: drawn again. (A first batch has no receipt yet.)
         super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     }
-    summary.push(format!(
+    summary.push(crate::tr!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",
+        "{period} batch {n}: {} bank files written, {} lines paid; {} held, {} warned",
         staged.files.len(),
         staged.lines,
         prepared.held_lines(),
