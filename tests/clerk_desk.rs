@@ -33,6 +33,12 @@ fn clerk_expect(args: &[&str], code: i32) -> Output {
 /// contract (CSV column names stay as the contract says).
 const ALLOWED: &[&str] = &[
     "disburse",
+    "program",
+    "count",
+    "total",
+    "reference",
+    "approved_by",
+    "approved_on",
     "audit",
     "trace",
     "init",
@@ -90,7 +96,7 @@ fn english_words(text: &str) -> Vec<String> {
         text.replace_range(start..end, " ");
     }
     let mut out = Vec::new();
-    for token in text.split(|c: char| c.is_whitespace() || !c.is_ascii() || c == '|') {
+    for token in text.split(|c: char| c.is_whitespace() || !c.is_ascii() || c == '|' || c == ',') {
         let token = token.trim_matches(|c: char| "()[]<>,;:'\"`|=!?".contains(c));
         if token.is_empty()
             || token.contains('.')
@@ -101,7 +107,7 @@ fn english_words(text: &str) -> Vec<String> {
         {
             continue;
         }
-        for word in token.split(|c: char| !c.is_ascii_alphabetic()).filter(|w| w.len() >= 2) {
+        for word in token.split(|c: char| !c.is_ascii_alphabetic() && c != '_').filter(|w| w.len() >= 2) {
             if !ALLOWED.contains(&word) && word.chars().any(|c| c.is_ascii_lowercase()) {
                 out.push(word.to_string());
             }
@@ -236,6 +242,19 @@ fn refusals_of_a_bad_config_a_bad_roster_and_a_lock_are_chinese() {
         assert_chinese(what, &text(&out));
     }
     std::fs::write(&roster, original).unwrap();
+    // The approvals: a column missing, a count that is not a number.
+    let approvals = dir.join("rosters/2026-11/approvals.csv");
+    let original = std::fs::read(&approvals).unwrap();
+    for (what, content) in [
+        ("approvals without total", "program,count\ndibao,3\n"),
+        ("approvals count", "program,count,total\ndibao,x,3\n"),
+    ] {
+        std::fs::write(&approvals, content).unwrap();
+        let out = clerk_expect(&["check", "--config", c, "--period", "2026-11"], 1);
+        assert!(text(&out).contains("approvals.csv"), "{what}: {}", text(&out));
+        assert_chinese(what, &text(&out));
+    }
+    std::fs::write(&approvals, original).unwrap();
 
     // Another run holds the office's lock: exit 3, said in Chinese.
     clerk_expect(&["run", "--config", c, "--period", "2026-10"], 2);

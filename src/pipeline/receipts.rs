@@ -221,7 +221,7 @@ pub(crate) fn apply(
         .count("receipt_lines", receipt_lines)
         .count("updated_lines", applied_total)
         .count("flagged_lines", flags.len() as u64)
-        .count("failures_open", failures_found as u64)
+        .count("failures_open", failures_found)
         .list("periods", periods);
     Ok(Outcome::new(!flags.is_empty() || failures_found > 0, summary).with(totals))
 }
