@@ -100,6 +100,11 @@ pub struct PaymentTrace {
 }
 
 /// The trace as a clerk or auditor reads it, in order.
+/// A program as the clerk knows it (城乡最低生活保障金), from the code the trace keeps.
+fn program_zh(code: &str) -> String {
+    code.parse::<crate::domain::Program>().map(|p| p.chinese_name().to_string()).unwrap_or_else(|_| code.to_string())
+}
+
 pub fn render_zh(t: &Trace) -> Vec<String> {
     let mut out = Vec::new();
     for p in &t.payments {
@@ -110,7 +115,13 @@ pub fn render_zh(t: &Trace) -> Vec<String> {
         for c in &t.held {
             out.push(format!(
                 "  {} {} 第{}行 {} {}（{}）：{}",
-                c.program, c.file, c.row, c.field, c.code, c.severity, c.message
+                program_zh(&c.program),
+                c.file,
+                c.row,
+                c.field,
+                c.code,
+                c.severity,
+                c.message
             ));
         }
     }
@@ -127,7 +138,13 @@ fn render_payment(p: &PaymentTrace, indent: &str, out: &mut Vec<String>) {
     };
     out.push(format!(
         "{indent}{title}：{} {} {} 身份证 {} 收款人 {} 账号 {} 金额 {} 元",
-        p.period, p.program, p.name, p.id_number_masked, p.payee_name, p.account_masked, p.amount
+        p.period,
+        program_zh(&p.program),
+        p.name,
+        p.id_number_masked,
+        p.payee_name,
+        p.account_masked,
+        p.amount
     ));
     let i = format!("{indent}  ");
     if let Some(v) = &p.verified_by {
