@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::domain::{Field, Program, RosterRow};
 
 mod control;
+mod footer;
 mod header;
 pub(crate) mod limits;
 mod roster_csv;
@@ -24,6 +25,7 @@ mod xls_guard;
 mod xlsx_guard;
 
 pub use control::{read_approvals, read_corrections, read_stops, Correction, Stop, StopReason};
+pub use footer::FooterKind;
 
 /// A file that cannot be read at all. Every message names the file, says what is
 /// wrong and what to do, and never carries a full ID or account number.
@@ -100,6 +102,45 @@ pub struct RosterInfo {
     pub encoding: &'static str,
     /// Data rows passed to the visitor (blank rows are not data rows).
     pub data_rows: u64,
+    /// Total and sign-off rows after the header (合计, 制表人 …): not people, not
+    /// passed to the visitor, not counted against the approval. At most
+    /// [`SKIPPED_KEPT`] are kept; `skipped_rows` counts them all.
+    pub skipped: Vec<SkippedRow>,
+    pub skipped_rows: u64,
+}
+
+/// How many skipped rows [`RosterInfo`] keeps for the summary (a sheet of a
+/// million 小计 rows must not be kept whole).
+pub const SKIPPED_KEPT: usize = 50;
+
+/// A total or sign-off row that was not read as a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// The row as a person sees it in the spreadsheet.
+    pub row: u64,
+    pub kind: FooterKind,
+    /// Its first non-blank cell (at most 40 characters, long digit runs masked).
+    pub text: String,
+}
+
+/// Counts the skipped rows of a roster, keeping the first [`SKIPPED_KEPT`].
+#[derive(Debug, Default)]
+pub(crate) struct SkippedRows {
+    kept: Vec<SkippedRow>,
+    count: u64,
+}
+
+impl SkippedRows {
+    fn push(&mut self, row: SkippedRow) {
+        self.count += 1;
+        if self.kept.len() < SKIPPED_KEPT {
+            self.kept.push(row);
+        }
+    }
+
+    fn into_info(self, encoding: &'static str, data_rows: u64) -> RosterInfo {
+        RosterInfo { encoding, data_rows, skipped: self.kept, skipped_rows: self.count }
+    }
 }
 
 /// Reads the roster at `path`, calling `visit` with every data row in file order.

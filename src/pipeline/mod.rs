@@ -33,7 +33,7 @@ pub use reissue::reissue;
 pub use run::run;
 pub use watch::{watch, WatchOptions};
 
-pub(crate) use prepare::{prepare, Prepared};
+pub(crate) use prepare::{prepare, Prepared, SkippedFooters};
 
 /// Why a command stopped without doing its work (exit status 1, or 3 for a lock).
 #[derive(Debug, thiserror::Error)]
@@ -161,7 +161,24 @@ pub(crate) fn summary_lines(p: &Prepared) -> Vec<String> {
             t.skipped.lines,
         ));
     }
+    out.extend(p.footers.iter().map(footer_line));
     out
+}
+
+/// `名册 dibao.xlsx 跳过 2 行（非人员）：第 108 行 合计行「合计」…`: the total and
+/// sign-off rows a roster had, which were neither paid nor counted against the
+/// approval, so the clerk sees what was left out and why.
+pub(crate) fn footer_line(f: &SkippedFooters) -> String {
+    let shown: Vec<String> =
+        f.rows.iter().take(5).map(|r| format!("第 {} 行 {}「{}」", r.row, r.kind.chinese(), r.text)).collect();
+    let more = if f.count > shown.len() as u64 { " 等" } else { "" };
+    format!(
+        "{} 名册 {} 跳过 {} 行合计/落款行（不是人员，不计入审批笔数和金额）：{}{more}",
+        f.program.chinese_name(),
+        f.file,
+        f.count,
+        shown.join("，")
+    )
 }
 
 /// A decimal with at least two places (held amounts keep any extra places as written).

@@ -79,6 +79,18 @@ pub(crate) struct Prepared {
     dropped: BTreeMap<Program, Vec<Change>>,
     /// Where pass 2 keeps its exception log (beside pass 1's spill files).
     scratch: PathBuf,
+    /// Total and sign-off rows skipped, per roster that had any.
+    pub footers: Vec<SkippedFooters>,
+}
+
+/// The total and sign-off rows (合计, 制表人 …) of one roster, skipped as not people.
+#[derive(Debug, Clone)]
+pub(crate) struct SkippedFooters {
+    pub program: Program,
+    pub file: String,
+    pub count: u64,
+    /// The first few of them.
+    pub rows: Vec<ingest::SkippedRow>,
 }
 
 /// What pass 2 collected besides the lines.
@@ -237,6 +249,7 @@ pub(crate) fn prepare(
         changes: Vec::new(),
         dropped: BTreeMap::new(),
         scratch: config.output_dir.clone(),
+        footers: Vec::new(),
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
@@ -254,6 +267,10 @@ pub(crate) fn prepare(
         if let Some(e) = reconcile::check_approval(roster.program, &roster.display, approval, count, total) {
             p.refused.insert(roster.program);
             p.refusals.push(e);
+        }
+        if rows.footers.0 > 0 {
+            let (count, rows) = std::mem::take(&mut rows.footers);
+            p.footers.push(SkippedFooters { program: roster.program, file: roster.display.clone(), count, rows });
         }
         let (spill, len) = (rows.spill.take(), rows.entries.len());
         checked.append(std::mem::take(&mut rows.checked), start);
@@ -315,6 +332,8 @@ struct Rows {
     checked: reconcile::RosterChecks,
     /// Count and total as written ([`Rows::sum_written`]).
     written: (u64, Decimal),
+    /// Total and sign-off rows the roster had (not people, not counted).
+    footers: (u64, Vec<ingest::SkippedRow>),
 }
 
 impl Rows {
@@ -454,7 +473,7 @@ fn read_one(
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;
-    ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+    let info = ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
         if over.is_some() {
             return;
         }
@@ -492,6 +511,7 @@ fn read_one(
         return Err(e);
     }
     spilled.map_err(io_err(spill_dir))?;
+    rows.footers = (info.skipped_rows, info.skipped);
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     rows.checked = reconcile::check_roster(&rows.entries);
     rows.sum_written();
