@@ -99,6 +99,7 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
+    super::derived::rebuild_month_lines(config, period).map_err(|e| super::run::month_not_written(e, period))?;
     super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
     summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));

@@ -30,6 +30,7 @@ mod csvout;
 mod derived;
 mod exlog;
 mod html;
+mod month;
 mod paid;
 mod snapshot;
 mod words;
@@ -37,8 +38,9 @@ mod xlsx;
 
 pub use derived::{rebuild, status_json, DerivedError, Rebuilt};
 pub use exlog::{Counts, ExceptionLog, ExceptionSource, Exceptions};
-pub use paid::{PaidHead, PaidReports};
-pub use snapshot::{refresh_html, save_snapshot};
+pub use month::{MonthLines, MonthPaid};
+pub use paid::{batch_label, LineExtras, PaidHead, PaidReports};
+pub use snapshot::{refresh_html, save_month_paid, save_snapshot};
 pub use words::amount_in_words;
 
 /// Everything a run hands over for its reports.
