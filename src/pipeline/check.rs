@@ -68,6 +68,7 @@ fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result
     };
     let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };
     report::write_summary_reports(&reports, &r, ReportSet::Check)?;
+    report::write_clerk_lists(&reports, &r)?;
     publish::publish(&staging, &target)?;
     let mut summary = vec![format!("{} {} 检查完成（未发放，未写账本）", config.office.name, period)];
     summary.extend(summary_lines(&prepared));

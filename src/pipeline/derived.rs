@@ -19,14 +19,15 @@ use crate::sign::manifest;
 pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<Period>) -> Result<u64, PipelineError> {
     let mut open = 0;
     for &period in periods {
-        let rebuilt = crate::report::rebuild(ledger, &config.period_dir(period), period).map_err(|e| {
-            PipelineError::Refused(format!(
-                "{e}. The ledger has recorded everything; the lists of {period} (returns/failures.csv, \
+        let rebuilt =
+            crate::report::rebuild(ledger, &config.period_dir(period), period, &config.office.name).map_err(|e| {
+                PipelineError::Refused(format!(
+                    "{e}. The ledger has recorded everything; the lists of {period} (returns/failures.csv and .xlsx, \
                  stops_suggested.csv, reports/report.html) were not all written: once the cause is fixed, run \
                  `disburse report --period {period}` with the same --config (every later command also writes them \
                  again)"
-            ))
-        })?;
+                ))
+            })?;
         open += rebuilt.open_failures;
     }
     Ok(open)

@@ -426,6 +426,7 @@ impl<'a> Summary<'a> {
             failures: &[],
         };
         report::write_summary_reports(&self.dir, &r, ReportSet::Run)?;
+        report::write_clerk_lists(&self.dir, &r)?;
         report::save_snapshot(&self.dir.join("report.json"), &r)?;
         Ok(())
     }

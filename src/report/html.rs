@@ -122,7 +122,7 @@ pub(super) fn render(r: &RunReport, set: ReportSet, extra: &Extra) -> String {
     batches(&mut h, extra);
     bank_status(&mut h, extra);
     townships(&mut h, r);
-    reasons(&mut h, r);
+    reasons(&mut h, r, !extra.batches.is_empty());
     changes(&mut h, r);
     failures(&mut h, r);
     h.push_str("<p class=\"note\">本页不含完整身份证号和银行账号；身份证号仅显示前6位和后4位。明细见 reports 目录下的 CSV 和 Excel 文件。</p>\n</body></html>\n");
@@ -317,21 +317,18 @@ fn townships(h: &mut String, r: &RunReport) {
     h.push_str("</tbody></table>\n");
 }
 
-fn severity_cn(s: Severity) -> &'static str {
-    match s {
-        Severity::Hold => "暂缓",
-        Severity::Warn => "提示（照发）",
-        Severity::Skip => "跳过（已发）",
-        Severity::Refuse => "整体拒发",
-    }
-}
-
-fn reasons(h: &mut String, r: &RunReport) {
+/// `month`: the page shows the month across batches, where the lines a later
+/// batch skipped as already paid are the earlier batches' paid lines: they stay
+/// in the table but would only crowd the chart.
+fn reasons(h: &mut String, r: &RunReport, month: bool) {
     let by_code: BTreeMap<Code, u64> = r.exceptions.counts().by_code;
     h.push_str("<h2>暂缓及提示原因</h2>\n");
     let items: Vec<_> = by_code
         .iter()
-        .map(|(c, n)| (format!("{} {}", c, severity_cn(c.severity())), Decimal::from(*n), format!("{} 条", count(*n))))
+        .filter(|(c, _)| !(month && c.severity() == Severity::Skip))
+        .map(|(c, n)| {
+            (format!("{} {}", c, super::severity_cn(c.severity())), Decimal::from(*n), format!("{} 条", count(*n)))
+        })
         .collect();
     if items.is_empty() {
         h.push_str("<p class=\"ok\">本次没有异常。</p>\n");
@@ -346,20 +343,12 @@ fn reasons(h: &mut String, r: &RunReport) {
         let _ = writeln!(
             h,
             "<tr><td>{c}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-            severity_cn(c.severity()),
+            super::severity_cn(c.severity()),
             esc(code_meaning(c.as_str())),
             count(n)
         );
     }
     h.push_str("</tbody></table>\n<p class=\"note\">一行可能因多个原因列出；逐行明细见 exceptions.csv。</p>\n");
-}
-
-fn kind_cn(k: ChangeKind) -> &'static str {
-    match k {
-        ChangeKind::New => "新增",
-        ChangeKind::Dropped => "减少（停发）",
-        ChangeKind::AmountChanged => "金额变化",
-    }
 }
 
 fn changes(h: &mut String, r: &RunReport) {
@@ -369,7 +358,7 @@ fn changes(h: &mut String, r: &RunReport) {
         let _ = write!(
             h,
             "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"s\">人</div></div>",
-            kind_cn(k),
+            super::change_cn(k),
             count(n)
         );
     }
@@ -389,7 +378,7 @@ fn changes(h: &mut String, r: &RunReport) {
             esc(c.program.chinese_name()),
             esc(&c.name),
             esc(&masked_id(&c.id_number_masked)),
-            kind_cn(c.kind),
+            super::change_cn(c.kind),
             amt(c.previous_amount),
             amt(c.amount)
         );

@@ -38,6 +38,7 @@ use crate::totals::{PlaceTotals, ProgramTotals, Tally};
 const ROWS_PER_SHEET: usize = 1_000_000;
 
 /// The rust_xlsxwriter list writer that `listbook` replaced: the tests' reference.
+mod clerk;
 #[cfg(test)]
 mod legacy;
 mod listbook;
@@ -182,6 +183,22 @@ fn save(path: &Path, wb: &mut Workbook) -> Result<(), ReportError> {
 
 fn title_prefix(r: &RunReport) -> String {
     format!("{} {}", r.office_name, period_cn(r.period))
+}
+
+/// `exceptions.xlsx` and `changes.xlsx` of a run (or check) in `reports_dir`.
+pub(super) fn clerk_lists(reports_dir: &Path, r: &RunReport) -> Result<(), ReportError> {
+    clerk::exceptions(&reports_dir.join("exceptions.xlsx"), r.office_name, r.period, r.exceptions)?;
+    clerk::changes(&reports_dir.join("changes.xlsx"), r.office_name, r.period, r.changes)
+}
+
+/// `failures.xlsx` beside `failures.csv`.
+pub(super) fn failures(
+    path: &Path,
+    office: &str,
+    period: Period,
+    list: &[crate::domain::Failure],
+) -> Result<(), ReportError> {
+    clerk::failures(path, office, period, list)
 }
 
 // ---------------------------------------------------------------- 汇总表
