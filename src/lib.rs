@@ -8,6 +8,7 @@
 //! [`sign`] → [`ledger`] → [`returns`] → [`report`]. [`domain`] holds the types they
 //! all share; [`pipeline`] strings the stages together for each command.
 
+pub mod audit;
 pub mod bankfile;
 pub mod config;
 pub mod domain;
