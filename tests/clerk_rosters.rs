@@ -107,13 +107,15 @@ fn total_and_sign_off_rows_are_skipped_and_reported() {
     rows.push(s(&["填报单位（盖章）：城关镇人民政府", "", "", "", "", ""]));
     rows.push(s(&["制表人:", "赵六", "审核人:", "孙七", "", ""]));
     rows.push(s(&["日期:", "2026-11-20", "", "", "", ""]));
-    layouts.push(("b.csv", rows, 7));
+    rows.push(s(&["", "", "", "", "2026年11月20日", ""]));
+    layouts.push(("b.csv", rows, 8));
     // 3: the same as GBK with 总计 and a count where the ID would be.
     let mut rows = Vec::new();
     with_seq(&mut rows, true);
+    rows.push(s(&["小计", "", "", "", &amount_sum, "", &amount_sum]));
     rows.push(s(&["总计", "", "", "", "共9户", "", &amount_sum]));
     rows.push(s(&["审核：", "", "", "", "", "", ""]));
-    layouts.push(("c-gbk.csv", rows, 2));
+    layouts.push(("c-gbk.csv", rows, 3));
 
     for (name, rows, skipped) in layouts {
         let tmp = tempfile::tempdir().unwrap();

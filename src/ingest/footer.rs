@@ -71,16 +71,27 @@ pub(super) fn footer_kind(first: &str, id_cell: &str) -> Option<FooterKind> {
     if TOTAL_WORDS.iter().any(|w| text.starts_with(w)) {
         return Some(FooterKind::Total);
     }
-    if SIGN_OFF_WORDS.iter().any(|w| text.starts_with(w)) {
+    if SIGN_OFF_WORDS.iter().any(|w| text.starts_with(w)) || is_date(text) {
         return Some(FooterKind::SignOff);
     }
     None
 }
 
-/// An ID cell that holds something like an ID number (six digits or more, as a
-/// truncated or mistyped one still has): such a row is a person, held if broken.
+/// A date line under the signatures: `2026年11月20日`, `2026-11-20`,
+/// `2026.11.20`, `2026/11/20` (a year, then a separator).
+fn is_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() > 5 && b[..4].iter().all(u8::is_ascii_digit) && (text[4..].starts_with('年') || b"-./".contains(&b[4]))
+}
+
+/// An ID cell that holds something like an ID number: eight digits or more (a
+/// truncated or mistyped one still has them), unless it is an amount with
+/// decimals (a 合计 row's sum in the wrong column); a number a spreadsheet
+/// turned into `1.10105E+17` still counts. Such a row is a person, held if broken.
 fn has_id_number(cell: &str) -> bool {
-    cell.chars().filter(|c| c.is_ascii_digit() || ('０'..='９').contains(c)).count() >= 6
+    let digits = cell.chars().filter(|c| c.is_ascii_digit() || ('０'..='９').contains(c)).count();
+    let amount = cell.contains('.') && !cell.contains(['E', 'e']);
+    digits >= 8 && !amount
 }
 
 fn is_cjk(c: char) -> bool {
@@ -114,12 +125,19 @@ mod tests {
         }
         assert_eq!(footer_kind("制表人：张三", "—"), Some(FooterKind::SignOff));
         assert_eq!(footer_kind("合计", "105人"), Some(FooterKind::Total));
+        assert_eq!(footer_kind("合计", "52300.00"), Some(FooterKind::Total), "a sum in the ID column");
+        for t in ["2026年11月20日", "2026-11-20", "2026.11.20", "单位（盖章）：", "主管领导："] {
+            assert_eq!(footer_kind(t, ""), Some(FooterKind::SignOff), "{t}");
+        }
     }
 
     #[test]
     fn a_row_with_an_id_number_or_a_plain_first_cell_is_a_person() {
         assert_eq!(footer_kind("合计", "11010519491231002X"), None);
         assert_eq!(footer_kind("日期", "110105194912"), None, "a cut ID is still an ID");
+        assert_eq!(footer_kind("合计", "1.10105E+17"), None, "an ID a spreadsheet mangled");
+        assert_eq!(footer_kind("2026", ""), None);
+        assert_eq!(footer_kind("20261120", ""), None);
         assert_eq!(footer_kind("1", ""), None);
         assert_eq!(footer_kind("城关镇", ""), None);
         assert_eq!(footer_kind("张合计", ""), None);

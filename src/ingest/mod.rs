@@ -102,11 +102,6 @@ pub struct RosterInfo {
     pub encoding: &'static str,
     /// Data rows passed to the visitor (blank rows are not data rows).
     pub data_rows: u64,
-    /// Total and sign-off rows after the header (合计, 制表人 …): not people, not
-    /// passed to the visitor, not counted against the approval. At most
-    /// [`SKIPPED_KEPT`] are kept; `skipped_rows` counts them all.
-    pub skipped: Vec<SkippedRow>,
-    pub skipped_rows: u64,
 }
 
 /// How many skipped rows [`RosterInfo`] keeps for the summary (a sheet of a
@@ -123,11 +118,14 @@ pub struct SkippedRow {
     pub text: String,
 }
 
-/// Counts the skipped rows of a roster, keeping the first [`SKIPPED_KEPT`].
-#[derive(Debug, Default)]
-pub(crate) struct SkippedRows {
-    kept: Vec<SkippedRow>,
-    count: u64,
+/// The total and sign-off rows after a roster's header (合计, 制表人 …): not
+/// people, not passed to the visitor, not counted against the approval.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SkippedRows {
+    /// The first [`SKIPPED_KEPT`] of them.
+    pub kept: Vec<SkippedRow>,
+    /// How many there were.
+    pub count: u64,
 }
 
 impl SkippedRows {
@@ -138,8 +136,8 @@ impl SkippedRows {
         }
     }
 
-    fn into_info(self, encoding: &'static str, data_rows: u64) -> RosterInfo {
-        RosterInfo { encoding, data_rows, skipped: self.kept, skipped_rows: self.count }
+    fn into_info(self, encoding: &'static str, data_rows: u64) -> (RosterInfo, SkippedRows) {
+        (RosterInfo { encoding, data_rows }, self)
     }
 }
 
@@ -157,6 +155,17 @@ pub fn read_roster(
     sheet: Option<&str>,
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
+    read_roster_skipping(path, display, program, sheet, visit).map(|(info, _)| info)
+}
+
+/// [`read_roster`], also returning the total and sign-off rows it skipped.
+pub fn read_roster_skipping(
+    path: &Path,
+    display: &str,
+    program: Program,
+    sheet: Option<&str>,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     match text::sniff(path, display, "roster")? {
         text::Sniffed::Xlsx => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xlsx, visit),
         text::Sniffed::Xls => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xls, visit),

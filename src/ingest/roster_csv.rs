@@ -14,7 +14,7 @@ pub(super) fn read(
     display: &str,
     program: Program,
     visit: &mut dyn FnMut(RosterRow),
-) -> Result<RosterInfo, IngestError> {
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     let mut records = Records::new(source, display);
     let mut rec = StringRecord::new();
     let mut search = HeaderSearch::new(display);

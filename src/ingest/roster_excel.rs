@@ -31,7 +31,7 @@ pub(super) fn read(
     sheet: Option<&str>,
     kind: Kind,
     visit: &mut dyn FnMut(RosterRow),
-) -> Result<RosterInfo, IngestError> {
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     if kind == Kind::Xlsx {
         super::xlsx_guard::check(path, display)?;
     }

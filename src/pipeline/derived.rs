@@ -137,7 +137,7 @@ fn payment_line(l: LedgerLine, path: &std::path::Path) -> Result<PaymentLine, Pi
         note.push(format!("收款人：{}", l.payee_name));
     }
     if let Some(original) = &l.original_id {
-        note.push(format!("更正发放（原流水号 {original}）"));
+        note.push(format!("更正（原流水号 {original}）"));
     }
     let note = Text::new(note.join("；"));
     Ok(PaymentLine {

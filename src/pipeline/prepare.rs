@@ -270,6 +270,13 @@ pub(crate) fn prepare(
         }
         if rows.footers.0 > 0 {
             let (count, rows) = std::mem::take(&mut rows.footers);
+            tracing::info!(
+                event = "roster_rows_skipped",
+                program = roster.program.code(),
+                file = %roster.display,
+                rows = count,
+                "total and sign-off rows skipped (not people, not counted against the approval)"
+            );
             p.footers.push(SkippedFooters { program: roster.program, file: roster.display.clone(), count, rows });
         }
         let (spill, len) = (rows.spill.take(), rows.entries.len());
@@ -473,7 +480,7 @@ fn read_one(
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;
-    let info = ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+    let (_, skipped) = ingest::read_roster_skipping(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
         if over.is_some() {
             return;
         }
@@ -511,7 +518,7 @@ fn read_one(
         return Err(e);
     }
     spilled.map_err(io_err(spill_dir))?;
-    rows.footers = (info.skipped_rows, info.skipped);
+    rows.footers = (skipped.count, skipped.kept);
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     rows.checked = reconcile::check_roster(&rows.entries);
     rows.sum_written();

@@ -346,7 +346,7 @@ pub(super) struct ListKind {
 pub(super) const ROSTER: ListKind = ListKind {
     title: "发放名册",
     head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "批次", "备注"],
-    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 12.0, 30.0],
+    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 12.0, 36.0],
     amount_col: 6,
     cells: |l, batch, c| {
         c.cell(&l.township);
