@@ -71,7 +71,7 @@ impl Sheets<'_> {
         for (c, v) in cells.iter().enumerate() {
             let c = c as u16;
             match v {
-                Value::Text(x) => ws.write_string_with_format(row, c, x.as_ref(), &s.text)?,
+                Value::Text(x) => ws.write_string_with_format(row, c, fit(x), &s.text)?,
                 Value::Count(n) => ws.write_number_with_format(row, c, *n as f64, &s.count)?,
                 Value::Money(Some(d)) => ws.write_number_with_format(row, c, num(*d), &s.money)?,
                 Value::Money(None) => ws.write_string_with_format(row, c, "", &s.text)?,
@@ -104,6 +104,18 @@ fn write_list(
     rows(&mut |cells| sheets.put(cells)).map_err(xerr(path))?;
     let mut wb = sheets.finish().map_err(xerr(path))?;
     save(path, &mut wb)
+}
+
+/// Excel's limit on a text cell, in characters (a little under, for UTF-16).
+const MAX_TEXT: usize = 32_000;
+
+/// A text cut to what a cell holds, ending in … when cut: a roster cell can be
+/// as long as Excel allows, and a message quoting it longer.
+fn fit(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(MAX_TEXT) {
+        None => Cow::Borrowed(s),
+        Some((at, _)) => Cow::Owned(format!("{}…", &s[..at])),
+    }
 }
 
 /// A sheet name from a title: its last word (发放异常清单), at most 25 characters.
@@ -241,4 +253,16 @@ pub(in crate::report) fn failures(
         }
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_text_is_cut_to_a_cell() {
+        assert_eq!(super::fit("张三"), "张三");
+        let long = "名".repeat(40_000);
+        let cut = super::fit(&long);
+        assert_eq!(cut.chars().count(), super::MAX_TEXT + 1);
+        assert!(cut.ends_with('…'));
+    }
 }
