@@ -15,6 +15,7 @@ pub mod domain;
 pub mod example;
 pub mod fsutil;
 pub mod ingest;
+pub mod lang;
 pub mod ledger;
 pub mod pipeline;
 pub mod reconcile;
