@@ -120,28 +120,20 @@ fn the_month_across_batches_returns_reissue_and_the_notice() {
     let said = run(&config, &["run", "--period", "2026-11"], &[2]);
     assert!(said.contains("第2批"), "{said}");
 
-    // paid.csv: every line of both batches, with its batch.
+    // paid.csv: every line of both batches, each with its batch in its
+    // reference and bank file; the columns stay the contract's.
     let paid = common::read_csv(&reports.join("paid.csv"));
     assert_eq!(
         paid[0],
-        [
-            "program",
-            "end_to_end_id",
-            "township",
-            "village",
-            "name",
-            "id_number",
-            "account",
-            "amount",
-            "bank_file",
-            "batch"
-        ]
+        ["program", "end_to_end_id", "township", "village", "name", "id_number", "account", "amount", "bank_file"]
     );
-    let mut by_batch: BTreeMap<&str, usize> = BTreeMap::new();
+    let batch_of = |r: &Vec<String>| r[1][8..12].to_string();
+    let mut by_batch: BTreeMap<String, usize> = BTreeMap::new();
     for r in &paid[1..] {
-        *by_batch.entry(r[9].as_str()).or_default() += 1;
+        assert!(r[8].contains(&batch_of(r)), "{r:?}");
+        *by_batch.entry(batch_of(r)).or_default() += 1;
     }
-    assert_eq!(by_batch, BTreeMap::from([("R001", n1), ("R002", 1)]));
+    assert_eq!(by_batch, BTreeMap::from([("R001".to_string(), n1), ("R002".to_string(), 1)]));
     assert!(paid[1..n1 + 1] == first[1..], "the first batch's lines stay as they were");
     let notice_csv = common::read_csv(&reports.join("notice.csv"));
     assert_eq!(notice_csv.len() - 1, n1 + 1);
@@ -150,7 +142,7 @@ fn the_month_across_batches_returns_reissue_and_the_notice() {
     for book in ["roster.xlsx", "notice.xlsx"] {
         let rows = data_rows(&reports.join(book));
         assert_eq!(rows.len(), n1 + 1, "{book}");
-        let batch_col = if book == "roster.xlsx" { 7 } else { 6 };
+        let batch_col = if book == "roster.xlsx" { 8 } else { 6 };
         assert_eq!(rows.iter().filter(|r| r[batch_col] == "第2批").count(), 1, "{book}");
         assert_eq!(rows.iter().filter(|r| r[batch_col] == "第1批").count(), n1, "{book}");
     }
@@ -188,7 +180,7 @@ fn the_month_across_batches_returns_reissue_and_the_notice() {
     let html = std::fs::read_to_string(reports.join("report.html")).unwrap();
     assert!(html.contains("更正第1批") && html.contains("C001"), "reissue redraws report.html");
     let paid = common::read_csv(&reports.join("paid.csv"));
-    let reissued = paid[1..].iter().filter(|r| r[9] == "C001").count();
+    let reissued = paid[1..].iter().filter(|r| batch_of(r) == "C001").count();
     assert_eq!(reissued, answer.rejected.len() + 1);
     assert_eq!(data_rows(&reports.join("roster.xlsx")).len(), n1 + 1 + reissued);
     assert_eq!(data_rows(&reports.join("notice.xlsx")).len(), n1 + 1, "the 公示 lists each person once");

@@ -152,17 +152,10 @@ pub(super) const PAID_HEADER: [&str; 9] =
 
 /// The one list with full ID and account numbers: it exists so the bank
 /// reconciliation can match line by line.
-/// `batch`, when given, is written as a tenth column (the header then has
-/// [`PAID_BATCH`] after [`PAID_HEADER`]): a period's paid.csv lists every batch.
-pub(super) fn paid_row(
-    out: &mut CsvStream,
-    l: &PaymentLine,
-    bank_file: &str,
-    batch: Option<&str>,
-) -> Result<(), ReportError> {
+pub(super) fn paid_row(out: &mut CsvStream, l: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
     let w = &mut out.w;
     let mut yuan = [0; YUAN_MAX];
-    let rec: [&str; 10] = [
+    let rec: [&str; 9] = [
         l.program.code(),
         &defuse(l.end_to_end_id.as_str()),
         &defuse(&l.township),
@@ -172,15 +165,9 @@ pub(super) fn paid_row(
         l.account.as_str(),
         l.amount.yuan_str(&mut yuan),
         &defuse(bank_file),
-        batch.unwrap_or(""),
     ];
-    let n = if batch.is_some() { 10 } else { 9 };
-    w.write_record(&rec[..n]).map_err(|e| out.err(e))
+    w.write_record(rec).map_err(|e| out.err(e))
 }
-
-/// The column a period's paid.csv adds after [`PAID_HEADER`]: the batch
-/// (`R001`, `R002`, a correction batch `C001`) that paid the line.
-pub(super) const PAID_BATCH: &str = "batch";
 
 pub(super) fn changes(path: &Path, list: &[Change]) -> Result<(), ReportError> {
     let header = ["program", "id_number_masked", "name", "change", "previous_amount", "amount"];

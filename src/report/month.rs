@@ -1,6 +1,8 @@
 //! The whole month (SPEC §13): a period's `paid.csv`, `notice.csv`, 发放名册
 //! (`roster.xlsx`) and 公示 (`notice.xlsx`) list every line paid so far in the
-//! period with its batch, read back from the batches' payment records.
+//! period with its batch (the workbooks' 批次 column; in paid.csv the batch is
+//! in each end_to_end_id and bank_file, its columns staying the contract's),
+//! read back from the batches' payment records.
 //!
 //! Why rebuilt from the records rather than appended: each batch's reports are
 //! written into its staging folder and renamed over the period's, so a second
@@ -68,7 +70,7 @@ impl MonthLines {
         batch: &str,
         correction: bool,
     ) -> Result<(), ReportError> {
-        self.reports.push_paid_csv(line, bank_file, batch, !correction)?;
+        self.reports.push_paid_csv(line, bank_file, !correction)?;
         let p = &mut self.paid;
         match p.batches.last_mut() {
             Some((b, t)) if b == batch => t.add_fen(line.amount),

@@ -29,8 +29,8 @@ pub struct PaidHead<'a> {
 /// What the line reports print besides the lines.
 #[derive(Debug, Clone, Default)]
 pub struct LineExtras {
-    /// The batch every pushed line belongs to (`R001`…): paid.csv gets a `batch`
-    /// column and the workbooks a 批次 column saying 第1批. `None` for a
+    /// The batch every pushed line belongs to (`R001`…): the workbooks' 批次
+    /// column says 第1批. `None` for a
     /// `check` (nothing paid yet) and for [`super::write_reports`].
     pub batch: Option<String>,
     /// `[notice]` of the config, for the 公示.
@@ -83,11 +83,10 @@ impl PaidReports {
         };
         let run = set == ReportSet::Run;
         let notice_csv = CsvStream::create(&reports_dir.join("notice.csv"), &csvout::NOTICE_HEADER)?;
-        let mut paid_header = csvout::PAID_HEADER.to_vec();
-        if extras.batch.is_some() {
-            paid_header.push(csvout::PAID_BATCH);
-        }
-        let paid_csv = if run { Some(CsvStream::create(&reports_dir.join("paid.csv"), &paid_header)?) } else { None };
+        // paid.csv keeps the contract's columns: its end_to_end_id and bank_file
+        // name the batch (DB202611R002…).
+        let paid_csv =
+            if run { Some(CsvStream::create(&reports_dir.join("paid.csv"), &csvout::PAID_HEADER)?) } else { None };
         let roster = if run {
             Some(ListFeed::spawn(&reports_dir.join("roster.xlsx"), &ROSTER, list_head.clone())?)
         } else {
@@ -110,8 +109,7 @@ impl PaidReports {
         }
         self.last = Some(line.program);
         let batch = self.batch.take();
-        let raw = batch.as_ref().map(|b| b.0.as_str());
-        let pushed = self.push_csv(line, bank_file, raw).and_then(|_| {
+        let pushed = self.push_csv(line, bank_file).and_then(|_| {
             let label = batch.as_ref().map_or("", |b| b.1.as_str());
             self.push_sheets(line, label, true)
         });
@@ -120,32 +118,26 @@ impl PaidReports {
     }
 
     /// The CSV rows of a line, in the order lines come.
-    pub(super) fn push_csv(
-        &mut self,
-        line: &PaymentLine,
-        bank_file: &str,
-        batch: Option<&str>,
-    ) -> Result<(), ReportError> {
+    pub(super) fn push_csv(&mut self, line: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
         csvout::notice_row(&mut self.notice_csv, line)?;
         if let Some(paid) = &mut self.paid_csv {
-            csvout::paid_row(paid, line, bank_file, batch)?;
+            csvout::paid_row(paid, line, bank_file)?;
         }
         Ok(())
     }
 
-    /// paid.csv's row of a line of `batch` (and notice.csv's when `public`).
+    /// paid.csv's row of a line (and notice.csv's when `public`).
     pub(super) fn push_paid_csv(
         &mut self,
         line: &PaymentLine,
         bank_file: &str,
-        batch: &str,
         public: bool,
     ) -> Result<(), ReportError> {
         if public {
             csvout::notice_row(&mut self.notice_csv, line)?;
         }
         if let Some(paid) = &mut self.paid_csv {
-            csvout::paid_row(paid, line, bank_file, Some(batch))?;
+            csvout::paid_row(paid, line, bank_file)?;
         }
         Ok(())
     }
@@ -194,7 +186,7 @@ impl PaidReports {
             return Ok(());
         }
         for (i, l) in paid.iter().enumerate() {
-            self.push_csv(l, file(i), None)?;
+            self.push_csv(l, file(i))?;
         }
         for p in Program::ALL {
             for l in paid.iter().filter(|l| l.program == p) {

@@ -345,8 +345,8 @@ pub(super) struct ListKind {
 
 pub(super) const ROSTER: ListKind = ListKind {
     title: "发放名册",
-    head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "批次", "备注"],
-    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 12.0, 36.0],
+    head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "备注", "批次"],
+    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 36.0, 12.0],
     amount_col: 6,
     cells: |l, batch, c| {
         c.cell(&l.township);
@@ -354,9 +354,9 @@ pub(super) const ROSTER: ListKind = ListKind {
         c.cell(&l.name);
         c.cell(l.id_number.as_str());
         c.cell(l.account.as_str());
-        c.cell(batch);
         roster_note(l, &mut c.text);
         c.end_cell();
+        c.cell(batch);
     },
     footer: |_| Vec::new(),
 };
