@@ -49,12 +49,71 @@ pub struct Config {
     /// Every pair of programs one person may not draw together (R02): the
     /// configured programs' `exclusive_with`, each pair once.
     pub exclusive: Vec<ExclusivePair>,
+    /// What the 公示 prints besides the lines (`[notice]`, optional).
+    pub notice: Notice,
     /// `[checks] pending_days`: a line still without a final status this many
     /// days after its bank file was made is listed in unanswered.csv (0: every one).
     pub pending_days: u32,
     /// SHA-256 of the config file's bytes (the audit trail names the
     /// configuration a command ran with); empty for config text parsed directly.
     pub source_sha256: String,
+}
+
+/// `[notice]`: the 公示期, the contact phone and where to object (SPEC §13).
+/// Every part is optional: a 公示 without one prints a blank for the clerk to
+/// fill in by hand before posting it, rather than leaving it off unnoticed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Notice {
+    /// 公示期 first and last day.
+    pub start: Option<chrono::NaiveDate>,
+    pub end: Option<chrono::NaiveDate>,
+    /// 联系电话.
+    pub phone: Option<String>,
+    /// 异议受理: where (or to whom) an objection goes.
+    pub objection: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotice {
+    #[serde(default)]
+    start: Option<toml::Value>,
+    #[serde(default)]
+    end: Option<toml::Value>,
+    #[serde(default)]
+    phone: Option<String>,
+    #[serde(default)]
+    objection: Option<String>,
+}
+
+impl RawNotice {
+    fn parse(self) -> Result<Notice, String> {
+        let start = notice_date("start", self.start)?;
+        let end = notice_date("end", self.end)?;
+        if let (Some(s), Some(e)) = (start, end) {
+            if e < s {
+                return Err(format!(
+                    "notice.end {e} is before notice.start {s}: the 公示期 ends on or after its first day"
+                ));
+            }
+        }
+        let text = |v: Option<String>| v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(Notice { start, end, phone: text(self.phone), objection: text(self.objection) })
+    }
+}
+
+/// A 公示 date written as a TOML date (`2026-11-20`) or a string (`"2026-11-20"`).
+fn notice_date(key: &str, v: Option<toml::Value>) -> Result<Option<chrono::NaiveDate>, String> {
+    let text = match v {
+        None => return Ok(None),
+        Some(toml::Value::String(s)) if s.trim().is_empty() => return Ok(None),
+        Some(toml::Value::String(s)) => s,
+        Some(toml::Value::Datetime(d)) if d.date.is_some() && d.time.is_none() => d.to_string(),
+        Some(other) => other.to_string(),
+    };
+    chrono::NaiveDate::parse_from_str(text.trim(), "%Y-%m-%d")
+        .map(Some)
+        .map_err(|_| format!("notice.{key} '{text}' is not a date: write it as 2026-11-20"))
 }
 
 /// The paying office (付款单位).
@@ -162,6 +221,7 @@ struct RawConfig {
     checks: RawChecks,
     #[serde(default)]
     checklists: Vec<programs::RawChecklist>,
+    notice: RawNotice,
 }
 
 #[derive(Deserialize)]
@@ -342,6 +402,7 @@ impl Config {
             Some(s) => s.parse().map_err(|_| format!("checks.change_warn_share '{s}' is not a number"))?,
             None => Decimal::new(2, 1),
         };
+        let notice = raw.notice.parse()?;
         let formats_dir = base.join(raw.output.formats.unwrap_or_else(|| PathBuf::from("formats")));
         Ok(Config {
             base: base.to_path_buf(),
@@ -361,6 +422,7 @@ impl Config {
             change_warn_share,
             checklists,
             exclusive,
+            notice,
             pending_days: raw.checks.pending_days.unwrap_or(10),
             source_sha256: String::new(),
         })
@@ -469,5 +531,26 @@ mod tests {
         assert!(!Schedule::Quarterly.is_due(p("2026-11")));
         assert!(Schedule::Months(vec![1, 7]).is_due(p("2026-07")));
         assert!(Schedule::Annual.is_due(p("2027-01")));
+    }
+
+    const MINIMAL: &str = "[office]\nname = \"x\"\nuscc = \"113307290025311719\"\n[ledger]\npath = \"l.db\"\n\
+        [output]\ndir = \"out\"\n[signing]\nalgorithm = \"ed25519\"\nkey = \"k.pem\"\n\
+        [inputs]\napprovals = \"a.csv\"\n[payers]\n[programs]\n";
+
+    #[test]
+    fn notice_dates_as_toml_dates_or_strings_and_optional() {
+        let base = Path::new(".");
+        let c = Config::parse(MINIMAL, base).unwrap();
+        assert_eq!(c.notice, Notice::default());
+        let with = |n: &str| Config::parse(&format!("{MINIMAL}[notice]\n{n}"), base).map(|c| c.notice);
+        let n = with("start = 2026-11-20\nend = \"2026-11-26\"\nphone = \"0571-12345678\"\nobjection = \"县民政局\"")
+            .unwrap();
+        let d = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+        assert_eq!((n.start, n.end), (d("2026-11-20"), d("2026-11-26")));
+        assert_eq!((n.phone.as_deref(), n.objection.as_deref()), (Some("0571-12345678"), Some("县民政局")));
+        assert!(with("start = \"11/20\"").unwrap_err().contains("notice.start"));
+        assert!(with("start = 2026-11-26\nend = 2026-11-20").unwrap_err().contains("before"));
+        assert!(with("phone = \"\"").unwrap().phone.is_none());
+        assert!(with("fax = \"1\"").is_err(), "an unknown key is refused, as elsewhere");
     }
 }

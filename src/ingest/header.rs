@@ -6,7 +6,8 @@
 
 use crate::domain::{file_text, Cell, Field, Program, RosterRow, SourcePos, Text};
 
-use super::{accepted_names, column_letter, IngestError};
+use super::footer::footer_kind;
+use super::{accepted_names, column_letter, IngestError, SkippedRow};
 
 /// How many non-blank rows may come before the header.
 pub(super) const SEARCH_ROWS: u64 = 20;
@@ -44,16 +45,35 @@ pub(super) struct Columns {
 }
 
 impl Columns {
-    /// The data row at physical `row`, or `None` when every field's cell is blank
-    /// (a blank row, or one that only numbers an empty line in an unknown column
-    /// such as 序号: neither carries anything to pay).
-    pub(super) fn row(&self, program: Program, row: u64, cell_at: impl Fn(usize) -> Cell) -> Option<RosterRow> {
+    /// What the physical row `row` is. `width` is how many cells it has;
+    /// `cell_at` gives any of them (blank past the end).
+    ///
+    /// Blank when every field's cell is blank (a blank row, or one that only
+    /// numbers an empty line in an unknown column such as 序号: neither carries
+    /// anything to pay); a footer when it is a total or sign-off row without an ID
+    /// number ([`footer_kind`]); else data.
+    pub(super) fn row(&self, program: Program, row: u64, width: usize, cell_at: impl Fn(usize) -> Cell) -> RowKind {
         let cells: Vec<(Field, Cell)> = self.map.iter().map(|(i, f)| (*f, cell_at(*i))).collect();
-        if cells.iter().all(|(_, c)| c.is_blank()) {
-            return None;
+        let first = (0..width).map(&cell_at).find(|c| !c.is_blank());
+        let id = cells.iter().find(|(f, _)| *f == Field::IdNumber).map_or("", |(_, c)| c.as_text());
+        if let Some(kind) = first.as_ref().and_then(|c| footer_kind(c.as_text(), id)) {
+            let text: String = first.as_ref().map_or("", |c| c.as_text()).trim().chars().take(40).collect();
+            return RowKind::Footer(SkippedRow { row, kind, text: crate::domain::mask_numbers(&text).into_owned() });
         }
-        Some(RosterRow { program, pos: SourcePos { file: self.file.clone(), row }, cells })
+        if cells.iter().all(|(_, c)| c.is_blank()) {
+            return RowKind::Blank;
+        }
+        RowKind::Data(RosterRow { program, pos: SourcePos { file: self.file.clone(), row }, cells })
     }
+}
+
+/// A row of the roster after its header, as [`Columns::row`] sorts it.
+#[derive(Debug)]
+pub(super) enum RowKind {
+    Data(RosterRow),
+    Blank,
+    /// A total or sign-off row: not a person, not counted, reported as skipped.
+    Footer(SkippedRow),
 }
 
 /// Looks for the header row among the first rows of a roster.
@@ -62,27 +82,40 @@ pub(super) struct HeaderSearch<'a> {
     rows_seen: u64,
     /// The row that came closest (most required fields named), for the message.
     best: Option<(usize, u64, Vec<Field>)>,
+    /// The last non-blank row offered: the upper half of a two-row header
+    /// when the next row completes it.
+    upper: Vec<String>,
 }
 
 impl<'a> HeaderSearch<'a> {
     pub(super) fn new(display: &'a str) -> Self {
-        HeaderSearch { display, rows_seen: 0, best: None }
+        HeaderSearch { display, rows_seen: 0, best: None, upper: Vec::new() }
     }
 
-    /// Offers the row at physical `row`. `Ok(Some)` when it is the header;
+    /// Offers the row at physical `row`. `Ok(Some)` when it is the header (alone,
+    /// or as the lower half of a two-row header, see [`merge_two_rows`]);
     /// `Err` when it is the header but unusable, or when the search is over.
     pub(super) fn offer<'c>(
         &mut self,
         row: u64,
         cells: impl Iterator<Item = &'c str>,
     ) -> Result<Option<Columns>, IngestError> {
-        let named: Vec<(usize, Field, &str)> =
-            cells.enumerate().filter_map(|(i, c)| field_of(c).map(|f| (i, f, c))).collect();
+        let lower: Vec<String> = cells.map(str::to_string).collect();
+        let upper = std::mem::replace(&mut self.upper, lower.clone());
         self.rows_seen += 1;
-        let missing: Vec<Field> =
-            Field::ALL.into_iter().filter(|f| f.required() && !named.iter().any(|(_, g, _)| g == f)).collect();
+        let named = named_fields(&lower);
+        let missing = missing_of(&named);
         if missing.is_empty() {
             return self.columns(row, &named).map(Some);
+        }
+        if !upper.is_empty() {
+            let merged = merge_two_rows(&upper, &lower);
+            let both = named_fields(&merged);
+            // The upper row must add a required field the lower one lacks: a
+            // title line above a header that is simply incomplete stays an error.
+            if missing_of(&both).is_empty() && named_fields(&upper).iter().any(|(_, f, _)| missing.contains(f)) {
+                return self.columns(row, &both).map(Some);
+            }
         }
         let found = named.len();
         if found > 0 && self.best.as_ref().is_none_or(|(n, _, _)| found > *n) {
@@ -126,7 +159,7 @@ impl<'a> HeaderSearch<'a> {
         }
     }
 
-    fn columns(&self, row: u64, named: &[(usize, Field, &str)]) -> Result<Columns, IngestError> {
+    fn columns(&self, row: u64, named: &[(usize, Field, String)]) -> Result<Columns, IngestError> {
         for (k, (i, f, text)) in named.iter().enumerate() {
             if let Some((j, _, other)) = named[..k].iter().find(|(_, g, _)| g == f) {
                 return Err(IngestError::DuplicateColumn {
@@ -140,6 +173,35 @@ impl<'a> HeaderSearch<'a> {
         }
         Ok(Columns { map: named.iter().map(|(i, f, _)| (*i, *f)).collect(), file: file_text(self.display) })
     }
+}
+
+/// The recognised columns of a header row: (index, field, the cell's text).
+fn named_fields(cells: &[String]) -> Vec<(usize, Field, String)> {
+    cells.iter().enumerate().filter_map(|(i, c)| field_of(c).map(|f| (i, f, c.clone()))).collect()
+}
+
+fn missing_of(named: &[(usize, Field, String)]) -> Vec<Field> {
+    Field::ALL.into_iter().filter(|f| f.required() && !named.iter().any(|(_, g, _)| g == f)).collect()
+}
+
+/// One header out of two rows, column by column: the lower row's name where it
+/// names a field (银行账号 under a merged 收款信息), else the upper row's (序号,
+/// 姓名 merged down over both rows, whose lower cell is empty), else both
+/// together (身份证 above 号码).
+fn merge_two_rows(upper: &[String], lower: &[String]) -> Vec<String> {
+    let cell = |v: &[String], i: usize| v.get(i).map_or(String::new(), |s| s.trim().to_string());
+    (0..upper.len().max(lower.len()))
+        .map(|i| {
+            let (u, l) = (cell(upper, i), cell(lower, i));
+            if field_of(&l).is_some() {
+                l
+            } else if field_of(&u).is_some() && (l.is_empty() || field_of(&format!("{u}{l}")).is_none()) {
+                u
+            } else {
+                format!("{u}{l}")
+            }
+        })
+        .collect()
 }
 
 fn accepted_list(missing: &[Field]) -> String {
@@ -181,5 +243,60 @@ mod tests {
         let dup = ["乡镇", "村居", "姓名", "身份证号", "银行账号", "金额", "享受人"];
         let err = s.offer(1, dup.into_iter()).unwrap_err().to_string();
         assert!(err.contains("C '姓名'") && err.contains("G '享受人'"), "{err}");
+    }
+
+    #[test]
+    fn two_row_headers_are_read() {
+        // 收款信息 merged over 银行账号 and 开户行; 序号, 乡镇 … merged down.
+        let mut s = HeaderSearch::new("r.xlsx");
+        assert_eq!(s.offer(1, ["某县2026年11月城乡低保发放名册"].into_iter()).unwrap(), None);
+        let upper = ["序号", "乡镇", "村(社区)", "姓名", "身份证号", "收款信息", "", "金额"];
+        assert_eq!(s.offer(2, upper.into_iter()).unwrap(), None);
+        let lower = ["", "", "", "", "", "银行账号", "开户行", ""];
+        let cols = s.offer(3, lower.into_iter()).unwrap().unwrap();
+        let fields: Vec<Field> = cols.map.iter().map(|(_, f)| *f).collect();
+        use Field::*;
+        assert_eq!(fields, [Township, Village, Name, IdNumber, Account, Bank, Amount]);
+        assert_eq!(cols.map[4].0, 5);
+
+        // A group title over the person and one over the money; 身份证 above 号码.
+        let mut s = HeaderSearch::new("r.csv");
+        let upper = ["序号", "户主信息", "", "", "", "发放信息", "", ""];
+        assert_eq!(s.offer(4, upper.into_iter()).unwrap(), None);
+        let lower = ["", "乡镇", "村居", "姓名", "身份证", "卡号", "金额（元）", "备注"];
+        // 身份证 alone names nothing: the row is still not a header, and no
+        // upper cell supplies the ID column.
+        assert!(s.offer(5, lower.into_iter()).unwrap().is_none());
+
+        let mut s = HeaderSearch::new("r.csv");
+        let upper = ["乡镇", "村居", "姓名", "身份证", "发放信息", ""];
+        assert_eq!(s.offer(1, upper.into_iter()).unwrap(), None);
+        let lower = ["", "", "", "号码", "账号", "金额"];
+        let cols = s.offer(2, lower.into_iter()).unwrap().unwrap();
+        assert_eq!(cols.map.len(), 6);
+        assert_eq!(cols.map[3], (3, Field::IdNumber));
+    }
+
+    #[test]
+    fn total_and_sign_off_rows_are_footers_but_people_never() {
+        let mut s = HeaderSearch::new("r.csv");
+        let header = ["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额"];
+        let cols = s.offer(1, header.into_iter()).unwrap().unwrap();
+        let kind = |cells: &[&str]| {
+            let cells: Vec<Cell> = cells.iter().map(|c| Cell::Text(Text::new(*c))).collect();
+            let program: Program = "dibao".parse().unwrap();
+            match cols.row(program, 9, cells.len(), |i| cells.get(i).cloned().unwrap_or(Cell::Empty)) {
+                RowKind::Data(_) => "data",
+                RowKind::Blank => "blank",
+                RowKind::Footer(f) => f.kind.chinese(),
+            }
+        };
+        assert_eq!(kind(&["合计", "", "", "", "", "", "1200.00"]), "合计行");
+        assert_eq!(kind(&["", "", "", "合 计", "", "", "1200.00"]), "合计行");
+        assert_eq!(kind(&["制表人：张三", "", "审核人：李四", "", "", "", ""]), "落款行");
+        assert_eq!(kind(&["", "", "", "", "", "", "", "日期：2026-11-20"]), "落款行");
+        assert_eq!(kind(&["合计", "城关镇", "东村", "张三", "11010519491231002X", "6222", "396"]), "data");
+        assert_eq!(kind(&["1", "城关镇", "东村", "张三", "", "6222", "396"]), "data");
+        assert_eq!(kind(&["3", "", "", "", "", "", ""]), "blank");
     }
 }

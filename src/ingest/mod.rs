@@ -15,6 +15,7 @@ use std::path::Path;
 use crate::domain::{Field, Program, RosterRow};
 
 mod control;
+mod footer;
 mod header;
 pub(crate) mod limits;
 mod roster_csv;
@@ -27,6 +28,7 @@ pub use control::{
     read_approvals, read_checklist, read_corrections, read_institutions, read_stops, Correction, Institution, Listed,
     Stop, StopReason,
 };
+pub use footer::FooterKind;
 
 /// A file that cannot be read at all. Every message names the file, says what is
 /// wrong and what to do, and never carries a full ID or account number.
@@ -93,6 +95,43 @@ pub struct RosterInfo {
     pub data_rows: u64,
 }
 
+/// How many skipped rows [`RosterInfo`] keeps for the summary (a sheet of a
+/// million 小计 rows must not be kept whole).
+pub const SKIPPED_KEPT: usize = 50;
+
+/// A total or sign-off row that was not read as a person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SkippedRow {
+    /// The row as a person sees it in the spreadsheet.
+    pub row: u64,
+    pub kind: FooterKind,
+    /// Its first non-blank cell (at most 40 characters, long digit runs masked).
+    pub text: String,
+}
+
+/// The total and sign-off rows after a roster's header (合计, 制表人 …): not
+/// people, not passed to the visitor, not counted against the approval.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SkippedRows {
+    /// The first [`SKIPPED_KEPT`] of them.
+    pub kept: Vec<SkippedRow>,
+    /// How many there were.
+    pub count: u64,
+}
+
+impl SkippedRows {
+    fn push(&mut self, row: SkippedRow) {
+        self.count += 1;
+        if self.kept.len() < SKIPPED_KEPT {
+            self.kept.push(row);
+        }
+    }
+
+    fn into_info(self, encoding: &'static str, data_rows: u64) -> (RosterInfo, SkippedRows) {
+        (RosterInfo { encoding, data_rows }, self)
+    }
+}
+
 /// Reads the roster at `path`, calling `visit` with every data row in file order.
 /// `display` is the name exceptions use for the file. `sheet` picks a worksheet of
 /// a workbook (first sheet if `None`).
@@ -107,6 +146,17 @@ pub fn read_roster(
     sheet: Option<&str>,
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
+    read_roster_skipping(path, display, program, sheet, visit).map(|(info, _)| info)
+}
+
+/// [`read_roster`], also returning the total and sign-off rows it skipped.
+pub fn read_roster_skipping(
+    path: &Path,
+    display: &str,
+    program: Program,
+    sheet: Option<&str>,
+    visit: &mut dyn FnMut(RosterRow),
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     match text::sniff(path, display, crate::lang::pick("名册", "roster"))? {
         text::Sniffed::Xlsx => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xlsx, visit),
         text::Sniffed::Xls => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xls, visit),

@@ -5,16 +5,16 @@ use csv::StringRecord;
 
 use crate::domain::{Cell, Program, RosterRow, Text};
 
-use super::header::HeaderSearch;
+use super::header::{HeaderSearch, RowKind};
 use super::text::{Records, TextSource};
-use super::{IngestError, RosterInfo};
+use super::{IngestError, RosterInfo, SkippedRows};
 
 pub(super) fn read(
     source: TextSource,
     display: &str,
     program: Program,
     visit: &mut dyn FnMut(RosterRow),
-) -> Result<RosterInfo, IngestError> {
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     let mut records = Records::new(source, display);
     let mut rec = StringRecord::new();
     let mut search = HeaderSearch::new(display);
@@ -30,13 +30,18 @@ pub(super) fn read(
         }
     };
     let mut data_rows = 0;
+    let mut skipped = SkippedRows::default();
     while let Some(line) = records.next(&mut rec)? {
-        if let Some(row) = columns.row(program, line, |i| text_cell(rec.get(i))) {
-            data_rows += 1;
-            visit(row);
+        match columns.row(program, line, rec.len(), |i| text_cell(rec.get(i))) {
+            RowKind::Data(row) => {
+                data_rows += 1;
+                visit(row);
+            }
+            RowKind::Footer(row) => skipped.push(row),
+            RowKind::Blank => {}
         }
     }
-    Ok(RosterInfo { encoding: records.encoding().label(), data_rows })
+    Ok(skipped.into_info(records.encoding().label(), data_rows))
 }
 
 /// A CSV cell as written; nothing but white space (or no cell at all) is empty.

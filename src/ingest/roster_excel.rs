@@ -14,9 +14,9 @@ use calamine::{Data, DataRef, Reader, SheetVisible, Xls, Xlsx};
 
 use crate::domain::{Cell, Program, RosterRow};
 
-use super::header::HeaderSearch;
+use super::header::{HeaderSearch, RowKind};
 use super::limits;
-use super::{IngestError, RosterInfo};
+use super::{IngestError, RosterInfo, SkippedRows};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
@@ -31,7 +31,7 @@ pub(super) fn read(
     sheet: Option<&str>,
     kind: Kind,
     visit: &mut dyn FnMut(RosterRow),
-) -> Result<RosterInfo, IngestError> {
+) -> Result<(RosterInfo, SkippedRows), IngestError> {
     if kind == Kind::Xlsx {
         super::xlsx_guard::check(path, display)?;
     }
@@ -45,9 +45,9 @@ pub(super) fn read(
     read.unwrap_or_else(|_| {
         Err(bad_workbook(display, "its internal structure is damaged (the Excel reader could not follow it)"))
     })?;
-    let data_rows = rows.finish()?;
+    let (data_rows, skipped) = rows.finish()?;
     let encoding = if kind == Kind::Xlsx { "xlsx" } else { "xls" };
-    Ok(RosterInfo { encoding, data_rows })
+    Ok(skipped.into_info(encoding, data_rows))
 }
 
 /// Reads the sheet of an .xlsx cell by cell, building one row at a time: a sheet
@@ -250,11 +250,19 @@ struct Rows<'v> {
     program: Program,
     visit: &'v mut dyn FnMut(RosterRow),
     data_rows: u64,
+    skipped: SkippedRows,
 }
 
 impl<'v> Rows<'v> {
     fn new(display: &'v str, program: Program, visit: &'v mut dyn FnMut(RosterRow)) -> Self {
-        Rows { search: HeaderSearch::new(display), columns: None, program, visit, data_rows: 0 }
+        Rows {
+            search: HeaderSearch::new(display),
+            columns: None,
+            program,
+            visit,
+            data_rows: 0,
+            skipped: SkippedRows::default(),
+        }
     }
 
     /// Row `number` (as a person sees it) whose first cell is in column `col0`.
@@ -269,18 +277,22 @@ impl<'v> Rows<'v> {
             }
             Some(columns) => {
                 let at = |c: usize| c.checked_sub(col0).and_then(|c| cells.get(c)).map_or(Cell::Empty, to_cell);
-                if let Some(row) = columns.row(self.program, number, at) {
-                    self.data_rows += 1;
-                    (self.visit)(row);
+                match columns.row(self.program, number, col0 + cells.len(), at) {
+                    RowKind::Data(row) => {
+                        self.data_rows += 1;
+                        (self.visit)(row);
+                    }
+                    RowKind::Footer(row) => self.skipped.push(row),
+                    RowKind::Blank => {}
                 }
             }
         }
         Ok(())
     }
 
-    fn finish(self) -> Result<u64, IngestError> {
+    fn finish(self) -> Result<(u64, SkippedRows), IngestError> {
         match self.columns {
-            Some(_) => Ok(self.data_rows),
+            Some(_) => Ok((self.data_rows, self.skipped)),
             None => Err(self.search.end_of_file()),
         }
     }

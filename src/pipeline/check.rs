@@ -3,7 +3,7 @@
 use super::{prepare, publish, summary_lines, Outcome, PipelineError, Progress};
 use crate::config::Config;
 use crate::domain::Period;
-use crate::report::{self, PaidHead, PaidReports, ReportSet, RunReport};
+use crate::report::{self, LineExtras, PaidHead, PaidReports, ReportSet, RunReport};
 
 /// Checks the period's rosters and writes `reports/` (summary, exceptions,
 /// notice, changes) — or `check/reports/` once a run has published the period, so
@@ -51,7 +51,8 @@ fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result
     let generated_at = super::now_cn().format("%Y-%m-%d %H:%M").to_string();
     let head =
         PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &prepared.totals };
-    let mut notice = PaidReports::create(&reports, head, ReportSet::Check)?;
+    let extras = LineExtras { batch: None, notice: config.notice.clone() };
+    let mut notice = PaidReports::create_with(&reports, head, ReportSet::Check, extras)?;
     let replayed = prepared.replay(progress, &mut |l| Ok(notice.push(&l, "")?))?;
     notice.finish()?;
     let r = RunReport {
@@ -67,6 +68,7 @@ fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result
     };
     let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };
     report::write_summary_reports(&reports, &r, ReportSet::Check)?;
+    report::write_clerk_lists(&reports, &r)?;
     publish::publish(&staging, &target)?;
     let mut summary = vec![crate::tr!(
         "{} {} 检查完成（未发放，未写账本）",

@@ -40,7 +40,7 @@ pub use run::run;
 pub use trace::{trace, TraceKey};
 pub use watch::{watch, WatchOptions};
 
-pub(crate) use prepare::{prepare, Prepared};
+pub(crate) use prepare::{prepare, Prepared, SkippedFooters};
 
 /// Why a command stopped without doing its work (exit status 1, or 3 for a lock).
 #[derive(Debug, thiserror::Error)]
@@ -219,6 +219,7 @@ pub(crate) fn summary_lines(p: &Prepared) -> Vec<String> {
             )
         });
     }
+    out.extend(p.footers.iter().map(footer_line));
     out
 }
 
@@ -238,6 +239,22 @@ pub(crate) fn pad(text: &str, width: usize) -> String {
 /// The columns `text` takes on a terminal: two for a Chinese character.
 pub(crate) fn columns(text: &str) -> usize {
     text.chars().map(|c| if (c as u32) < 0x1100 { 1 } else { 2 }).sum()
+}
+
+/// `名册 dibao.xlsx 跳过 2 行（非人员）：第 108 行 合计行「合计」…`: the total and
+/// sign-off rows a roster had, which were neither paid nor counted against the
+/// approval, so the clerk sees what was left out and why.
+pub(crate) fn footer_line(f: &SkippedFooters) -> String {
+    let shown: Vec<String> =
+        f.rows.iter().take(5).map(|r| format!("第 {} 行 {}「{}」", r.row, r.kind.chinese(), r.text)).collect();
+    let more = if f.count > shown.len() as u64 { " 等" } else { "" };
+    format!(
+        "{} 名册 {} 跳过 {} 行合计/落款行（不是人员，不计入审批笔数和金额）：{}{more}",
+        f.program.chinese_name(),
+        f.file,
+        f.count,
+        shown.join("，")
+    )
 }
 
 /// A decimal with at least two places (held amounts keep any extra places as written).

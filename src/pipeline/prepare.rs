@@ -86,6 +86,18 @@ pub(crate) struct Prepared {
     scratch: PathBuf,
     /// The approval lines read (their 文号 and approver go into the totals).
     approvals: Vec<crate::domain::Approval>,
+    /// Total and sign-off rows skipped, per roster that had any.
+    pub footers: Vec<SkippedFooters>,
+}
+
+/// The total and sign-off rows (合计, 制表人 …) of one roster, skipped as not people.
+#[derive(Debug, Clone)]
+pub(crate) struct SkippedFooters {
+    pub program: Program,
+    pub file: String,
+    pub count: u64,
+    /// The first few of them.
+    pub rows: Vec<ingest::SkippedRow>,
 }
 
 /// What pass 2 collected besides the lines.
@@ -249,6 +261,7 @@ pub(crate) fn prepare(
         dropped: BTreeMap::new(),
         scratch: config.output_dir.clone(),
         approvals: approvals.clone(),
+        footers: Vec::new(),
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
@@ -266,6 +279,17 @@ pub(crate) fn prepare(
         if let Some(e) = reconcile::check_approval(roster.program, &roster.display, approval, count, total) {
             p.refused.insert(roster.program);
             p.refusals.push(e);
+        }
+        if rows.footers.0 > 0 {
+            let (count, rows) = std::mem::take(&mut rows.footers);
+            tracing::info!(
+                event = "roster_rows_skipped",
+                program = roster.program.code(),
+                file = %roster.display,
+                rows = count,
+                "total and sign-off rows skipped (not people, not counted against the approval)"
+            );
+            p.footers.push(SkippedFooters { program: roster.program, file: roster.display.clone(), count, rows });
         }
         let (spill, len) = (rows.spill.take(), rows.entries.len());
         checked.append(std::mem::take(&mut rows.checked), start);
@@ -321,6 +345,8 @@ struct Rows {
     checked: reconcile::RosterChecks,
     /// Count and total as written ([`Rows::sum_written`]).
     written: (u64, Decimal),
+    /// Total and sign-off rows the roster had (not people, not counted).
+    footers: (u64, Vec<ingest::SkippedRow>),
 }
 
 impl Rows {
@@ -469,7 +495,7 @@ fn read_one(
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;
-    ingest::read_roster(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
+    let (_, skipped) = ingest::read_roster_skipping(&r.path, &r.display, r.program, r.sheet.as_deref(), &mut |row| {
         if over.is_some() {
             return;
         }
@@ -508,6 +534,7 @@ fn read_one(
         return Err(e);
     }
     spilled.map_err(io_err(spill_dir))?;
+    rows.footers = (skipped.count, skipped.kept);
     rows.spill = Some(spill.finish().map_err(io_err(spill_dir))?);
     rows.checked = reconcile::check_roster(&rows.entries);
     rows.sum_written();

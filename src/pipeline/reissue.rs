@@ -118,6 +118,7 @@ fn reissue_locked(
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;
+    super::derived::rebuild_month_lines(config, period).map_err(|e| super::run::month_not_written(e, period))?;
     super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
     summary.push(crate::tr!(

@@ -81,8 +81,10 @@ fn run_audited(
     ledger.mark_published(staged.run_id)?;
     log_committed(&prepared, &staged, &batch);
     if n > 1 {
-        // The batch's report.html replaced the one drawn with the period's
-        // failures so far: drawn again. (A first batch has no receipt yet.)
+        // The batch's lists and report.html replaced the month's: drawn again
+        // from every batch's record, with the period's failures so far. (A
+        // first batch's own lists are the month's, and it has no receipt yet.)
+        super::derived::rebuild_month_lines(config, period).map_err(|e| month_not_written(e, period))?;
         super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     }
     summary.push(crate::tr!(
@@ -100,6 +102,16 @@ fn run_audited(
         .fen("sent_amount", staged.amount)
         .count("warned_lines", prepared.warned_lines());
     Ok(Outcome::new(prepared.held_lines() + prepared.warned_lines() > 0, summary).with(totals))
+}
+
+/// A month's lists that could not be drawn after the batch was committed: the
+/// ledger and the records hold everything; `disburse report` draws them again.
+pub(super) fn month_not_written(e: PipelineError, period: Period) -> PipelineError {
+    PipelineError::Refused(format!(
+        "{e}. The batch is committed and its payment record written; the month's lists of {period} \
+         (reports/paid.csv, roster.xlsx, notice.xlsx, report.html) were not all written: once the cause is fixed, \
+         run `disburse report --period {period}` with the same --config"
+    ))
 }
 
 /// One event per program and one for the run, with stable field names for log shippers.

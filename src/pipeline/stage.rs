@@ -17,7 +17,7 @@ use crate::bankfile::{BankWriter, BatchHead, Format, PartPlan, WrittenFile};
 use crate::config::Config;
 use crate::domain::{Change, EndToEndId, Fen, PaymentLine, PaymentStatus, Period, Program, Text};
 use crate::ledger::{BatchKind, FileRecord, Ledger, LedgerError, LedgerLine, NewRun};
-use crate::report::{self, Exceptions, PaidHead, PaidReports, ReportSet, RunReport};
+use crate::report::{self, Exceptions, LineExtras, PaidHead, PaidReports, ReportSet, RunReport};
 use crate::sign::manifest::{self, FileEntry, Manifest, ProgramEntry, RecordEntry, SigningInfo, VerifiedEntry};
 use crate::sign::Signer;
 use crate::totals::RunTotals;
@@ -232,7 +232,8 @@ impl<'a> Writer<'a> {
                     generated_at: &generated_at,
                     totals: frame.totals,
                 };
-                Some(PaidReports::create(&staging.join("reports"), head, ReportSet::Run)?)
+                let extras = LineExtras { batch: Some(info.batch.to_string()), notice: config.notice.clone() };
+                Some(PaidReports::create_with(&staging.join("reports"), head, ReportSet::Run, extras)?)
             }
             BatchKind::Correction => None,
         };
@@ -426,6 +427,7 @@ impl<'a> Summary<'a> {
             failures: &[],
         };
         report::write_summary_reports(&self.dir, &r, ReportSet::Run)?;
+        report::write_clerk_lists(&self.dir, &r)?;
         report::save_snapshot(&self.dir.join("report.json"), &r)?;
         Ok(())
     }

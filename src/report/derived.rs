@@ -32,8 +32,9 @@ pub struct Rebuilt {
     pub open_failures: u64,
 }
 
-/// Rebuilds the derived files of `period` in `period_dir` from the ledger.
-pub fn rebuild(ledger: &dyn Ledger, period_dir: &Path, period: Period) -> Result<Rebuilt, DerivedError> {
+/// Rebuilds the derived files of `period` in `period_dir` from the ledger
+/// (`office` names the office on the workbooks' titles).
+pub fn rebuild(ledger: &dyn Ledger, period_dir: &Path, period: Period, office: &str) -> Result<Rebuilt, DerivedError> {
     let lines = ledger.failure_lines(period)?;
     tracing::debug!(event = "phase", phase = "failure_lines_read", lines = lines.len());
     let corrected: BTreeSet<String> = lines
@@ -53,6 +54,7 @@ pub fn rebuild(ledger: &dyn Ledger, period_dir: &Path, period: Period) -> Result
         .collect();
     let dir = period_dir.join("returns");
     super::write_failures_csv(&dir.join("failures.csv"), &failures)?;
+    super::xlsx::failures(&dir.join("failures.xlsx"), office, period, &failures)?;
     tracing::debug!(event = "phase", phase = "failures_csv_written");
     let stops = dir.join("stops_suggested.csv");
     if !deaths.is_empty() || stops.exists() {

@@ -74,13 +74,33 @@ fn count(n: u64) -> String {
     money(Decimal::from(n)).trim_end_matches(".00").to_string()
 }
 
+/// A program's ledger status: sent, settled, failed, returned, pending and
+/// reissued, each (lines, amount).
+pub(super) type StatusRow = (crate::domain::Program, [(u64, Decimal); 6]);
+
+/// What a page redrawn after its run shows besides the run's report: the
+/// month's batches, the bank's answers so far, and when it was redrawn.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Extra {
+    /// (batch, lines, amount) of every batch of the month, when more than one.
+    pub batches: Vec<(String, u64, Decimal)>,
+    /// Correction lines per program (they re-pay lines already counted).
+    pub corrections: Vec<(crate::domain::Program, u64, Decimal)>,
+    pub status: Vec<StatusRow>,
+    pub refreshed_at: Option<String>,
+}
+
 pub(super) fn write(path: &Path, r: &RunReport, set: ReportSet) -> Result<(), ReportError> {
-    let page = render(r, set);
+    write_with(path, r, set, &Extra::default())
+}
+
+pub(super) fn write_with(path: &Path, r: &RunReport, set: ReportSet, extra: &Extra) -> Result<(), ReportError> {
+    let page = render(r, set, extra);
     write_atomic(path, page.as_bytes()).map_err(|e| ReportError::io(path, e))
 }
 
 /// The whole page as a string (a few hundred KB at most: lists are capped).
-pub(super) fn render(r: &RunReport, set: ReportSet) -> String {
+pub(super) fn render(r: &RunReport, set: ReportSet, extra: &Extra) -> String {
     let mut h = String::with_capacity(64 * 1024);
     let title = format!("{} {} 社会救助资金发放运行报告", r.office_name, period_cn(r.period));
     let _ = write!(
@@ -90,16 +110,19 @@ pub(super) fn render(r: &RunReport, set: ReportSet) -> String {
         esc(&title)
     );
     let tag = if set == ReportSet::Check { "<span class=\"tag\">试算（check）：未发放</span>" } else { "" };
+    let refreshed = extra.refreshed_at.as_deref().map(|t| format!(" · 更新时间 {}", esc(t))).unwrap_or_default();
     let _ = writeln!(
         h,
-        "<h1>{}{tag}</h1><p class=\"meta\">期次 {} · 生成时间 {}</p>",
+        "<h1>{}{tag}</h1><p class=\"meta\">期次 {} · 生成时间 {}{refreshed}</p>",
         esc(&title),
         esc(&r.period.to_string()),
         esc(&r.generated_at)
     );
-    programs(&mut h, r);
+    programs(&mut h, r, !extra.batches.is_empty());
+    batches(&mut h, extra);
+    bank_status(&mut h, extra);
     townships(&mut h, r);
-    reasons(&mut h, r);
+    reasons(&mut h, r, !extra.batches.is_empty());
     changes(&mut h, r);
     failures(&mut h, r);
     h.push_str("<p class=\"note\">本页不含完整身份证号和银行账号；身份证号仅显示前6位和后4位。明细见 reports 目录下的 CSV 和 Excel 文件。</p>\n</body></html>\n");
@@ -133,11 +156,11 @@ fn tally_cells(h: &mut String, t: Tally) {
     let _ = write!(h, "<td class=\"n\">{}</td><td class=\"n\">{}</td>", count(t.lines), money(t.amount));
 }
 
-fn programs(h: &mut String, r: &RunReport) {
+fn programs(h: &mut String, r: &RunReport, month: bool) {
     let all = sum_programs(r);
     h.push_str("<h2>总体情况</h2><div class=\"cards\">");
     card(h, "核定（名册）", all.approved);
-    card(h, "本次发放", all.paid);
+    card(h, if month { "本月已发放（各批次合计）" } else { "本次发放" }, all.paid);
     card(h, "暂缓（异常）", all.held);
     card(h, "已发不重发", all.skipped);
     h.push_str("</div>\n<h2>各项目合计</h2><table><thead><tr><th>项目</th><th class=\"n\">核定笔数</th><th class=\"n\">核定金额</th>\
@@ -163,6 +186,60 @@ fn programs(h: &mut String, r: &RunReport) {
         tally_cells(h, x);
     }
     h.push_str("<td></td></tr></tbody></table>\n");
+}
+
+/// The month's batches, when there is more than one: which batch paid how much.
+fn batches(h: &mut String, extra: &Extra) {
+    if extra.batches.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>本月各批次</h2><table><thead><tr><th>批次</th><th>编号</th><th class=\"n\">笔数</th>\
+         <th class=\"n\">金额</th></tr></thead><tbody>\n",
+    );
+    let (mut lines, mut amount) = (0, Decimal::ZERO);
+    for (b, n, a) in &extra.batches {
+        let _ = write!(h, "<tr><td>{}</td><td>{}</td>", esc(&super::batch_label(b)), esc(b));
+        tally_cells(h, Tally { lines: *n, amount: *a });
+        h.push_str("</tr>\n");
+        lines += n;
+        amount += a;
+    }
+    h.push_str("<tr class=\"total\"><td>合计</td><td></td>");
+    tally_cells(h, Tally { lines, amount });
+    h.push_str("</tr></tbody></table>\n");
+    if !extra.corrections.is_empty() {
+        let n: u64 = extra.corrections.iter().map(|c| c.1).sum();
+        let _ = writeln!(
+            h,
+            "<p class=\"note\">其中更正发放 {} 笔，是对回盘失败或退票款项的重新发放，不重复计入上方“本月已发放”。\
+             发放名册 roster.xlsx 和 paid.csv 逐笔列出各批次；公示 notice.xlsx 每人只列一次。</p>",
+            count(n)
+        );
+    } else {
+        h.push_str("<p class=\"note\">发放名册 roster.xlsx、公示 notice.xlsx 和 paid.csv 逐笔列出本月各批次。</p>\n");
+    }
+}
+
+/// What the bank has answered so far (from the ledger, redrawn by `returns`
+/// and `reissue`).
+fn bank_status(h: &mut String, extra: &Extra) {
+    if extra.status.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h2>银行回盘情况</h2><table><thead><tr><th>项目</th><th class=\"n\">已发送</th><th class=\"n\">已到账</th>\
+         <th class=\"n\">失败</th><th class=\"n\">退票</th><th class=\"n\">待回盘</th><th class=\"n\">已更正发放</th>\
+         </tr></thead><tbody>\n",
+    );
+    for (p, buckets) in &extra.status {
+        let _ = write!(h, "<tr><td>{}</td>", esc(p.chinese_name()));
+        for (n, a) in buckets {
+            let _ = write!(h, "<td class=\"n\">{} 笔<br>¥{}</td>", count(*n), money(*a));
+        }
+        h.push_str("</tr>\n");
+    }
+    h.push_str("</tbody></table>\n<p class=\"note\">已发送 = 已到账 + 失败 + 退票 + 待回盘。失败和退票的逐笔明细见 returns/failures.xlsx。</p>\n");
 }
 
 /// A horizontal bar chart: one labelled bar per item, length proportional to the
@@ -240,21 +317,18 @@ fn townships(h: &mut String, r: &RunReport) {
     h.push_str("</tbody></table>\n");
 }
 
-fn severity_cn(s: Severity) -> &'static str {
-    match s {
-        Severity::Hold => "暂缓",
-        Severity::Warn => "提示（照发）",
-        Severity::Skip => "跳过（已发）",
-        Severity::Refuse => "整体拒发",
-    }
-}
-
-fn reasons(h: &mut String, r: &RunReport) {
+/// `month`: the page shows the month across batches, where the lines a later
+/// batch skipped as already paid are the earlier batches' paid lines: they stay
+/// in the table but would only crowd the chart.
+fn reasons(h: &mut String, r: &RunReport, month: bool) {
     let by_code: BTreeMap<Code, u64> = r.exceptions.counts().by_code;
     h.push_str("<h2>暂缓及提示原因</h2>\n");
     let items: Vec<_> = by_code
         .iter()
-        .map(|(c, n)| (format!("{} {}", c, severity_cn(c.severity())), Decimal::from(*n), format!("{} 条", count(*n))))
+        .filter(|(c, _)| !(month && c.severity() == Severity::Skip))
+        .map(|(c, n)| {
+            (format!("{} {}", c, super::severity_cn(c.severity())), Decimal::from(*n), format!("{} 条", count(*n)))
+        })
         .collect();
     if items.is_empty() {
         h.push_str("<p class=\"ok\">本次没有异常。</p>\n");
@@ -269,20 +343,12 @@ fn reasons(h: &mut String, r: &RunReport) {
         let _ = writeln!(
             h,
             "<tr><td>{c}</td><td>{}</td><td>{}</td><td class=\"n\">{}</td></tr>",
-            severity_cn(c.severity()),
+            super::severity_cn(c.severity()),
             esc(code_meaning(c.as_str())),
             count(n)
         );
     }
     h.push_str("</tbody></table>\n<p class=\"note\">一行可能因多个原因列出；逐行明细见 exceptions.csv。</p>\n");
-}
-
-fn kind_cn(k: ChangeKind) -> &'static str {
-    match k {
-        ChangeKind::New => "新增",
-        ChangeKind::Dropped => "减少（停发）",
-        ChangeKind::AmountChanged => "金额变化",
-    }
 }
 
 fn changes(h: &mut String, r: &RunReport) {
@@ -292,7 +358,7 @@ fn changes(h: &mut String, r: &RunReport) {
         let _ = write!(
             h,
             "<div class=\"card\"><div class=\"k\">{}</div><div class=\"v\">{}</div><div class=\"s\">人</div></div>",
-            kind_cn(k),
+            super::change_cn(k),
             count(n)
         );
     }
@@ -312,7 +378,7 @@ fn changes(h: &mut String, r: &RunReport) {
             esc(c.program.chinese_name()),
             esc(&c.name),
             esc(&masked_id(&c.id_number_masked)),
-            kind_cn(c.kind),
+            super::change_cn(c.kind),
             amt(c.previous_amount),
             amt(c.amount)
         );

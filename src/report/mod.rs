@@ -23,13 +23,14 @@ use std::path::{Path, PathBuf};
 
 use rust_decimal::Decimal;
 
-use crate::domain::{mask_id, Change, Failure, PaymentLine, Period, Program};
+use crate::domain::{mask_id, Change, ChangeKind, Failure, PaymentLine, PaymentStatus, Period, Program, Severity};
 use crate::totals::RunTotals;
 
 mod csvout;
 mod derived;
 mod exlog;
 mod html;
+mod month;
 mod paid;
 mod snapshot;
 mod words;
@@ -37,8 +38,9 @@ mod xlsx;
 
 pub use derived::{rebuild, status_json, DerivedError, Rebuilt};
 pub use exlog::{Counts, ExceptionLog, ExceptionSource, Exceptions};
-pub use paid::{PaidHead, PaidReports};
-pub use snapshot::{refresh_html, save_snapshot};
+pub use month::{MonthLines, MonthPaid};
+pub use paid::{batch_label, LineExtras, PaidHead, PaidReports};
+pub use snapshot::{refresh_html, save_month_paid, save_snapshot};
 pub use words::amount_in_words;
 
 /// Everything a run hands over for its reports.
@@ -138,6 +140,12 @@ pub fn write_summary_reports(reports_dir: &Path, r: &RunReport, set: ReportSet) 
     Ok(written)
 }
 
+/// Writes `exceptions.xlsx` and `changes.xlsx` (SPEC §13): the lists of
+/// exceptions.csv and changes.csv with Chinese headers and values, masked.
+pub fn write_clerk_lists(reports_dir: &Path, r: &RunReport) -> Result<(), ReportError> {
+    xlsx::clerk_lists(reports_dir, r)
+}
+
 /// A report written completely and synced beside its final name, waiting to be
 /// renamed in: dropping it removes the temporary file.
 pub(crate) struct Staged {
@@ -226,6 +234,36 @@ fn programs_of(t: &RunTotals) -> Vec<Program> {
     all.into_iter().collect()
 }
 
+/// How a check's severity reads.
+pub(crate) fn severity_cn(s: Severity) -> &'static str {
+    match s {
+        Severity::Hold => "暂缓",
+        Severity::Warn => "提示（照发）",
+        Severity::Skip => "跳过（已发）",
+        Severity::Refuse => "整体拒发",
+    }
+}
+
+/// How a change against the last paid month reads.
+pub(crate) fn change_cn(k: ChangeKind) -> &'static str {
+    match k {
+        ChangeKind::New => "新增",
+        ChangeKind::Dropped => "减少（停发）",
+        ChangeKind::AmountChanged => "金额变化",
+    }
+}
+
+/// How a payment's status reads.
+pub(crate) fn status_cn(s: PaymentStatus) -> &'static str {
+    match s {
+        PaymentStatus::Sent => "已发送（在途）",
+        PaymentStatus::Pending => "银行处理中",
+        PaymentStatus::Settled => "已到账",
+        PaymentStatus::Failed => "失败",
+        PaymentStatus::Returned => "退票",
+    }
+}
+
 /// The Chinese meaning of each check code (SPEC §3), for the HTML report.
 fn code_meaning(code: &str) -> &'static str {
     match code {
@@ -235,7 +273,7 @@ fn code_meaning(code: &str) -> &'static str {
         "V04" => "金额无效（非数字、不大于0、超过两位小数或超过上限）",
         "V05" => "姓名无效或含银行文件编码无法表示的字",
         "V06" => "本人领取但收款人与享受人姓名不一致",
-        "W01" => "银行卡号未通过Luhn校验（照发，请核对）",
+        "W01" => "银行卡号未通过校验位检查（照发，请核对）",
         "R01" => "同一项目名册中同一人重复出现",
         "R02" => "同一期同时享受低保和特困供养",
         "R03" => "在停发名单中",

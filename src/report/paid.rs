@@ -26,9 +26,33 @@ pub struct PaidHead<'a> {
     pub totals: &'a RunTotals,
 }
 
+/// What the line reports print besides the lines.
+#[derive(Debug, Clone, Default)]
+pub struct LineExtras {
+    /// The batch every pushed line belongs to (`R001`…): the workbooks' 批次
+    /// column says 第1批. `None` for a
+    /// `check` (nothing paid yet) and for [`super::write_reports`].
+    pub batch: Option<String>,
+    /// `[notice]` of the config, for the 公示.
+    pub notice: crate::config::Notice,
+}
+
+/// How a batch is printed for a clerk: `R002` is 第2批, `C001` 更正第1批.
+pub fn batch_label(batch: &str) -> String {
+    let n = batch.get(1..).and_then(|n| n.parse::<u32>().ok());
+    match (batch.chars().next(), n) {
+        (Some('R'), Some(n)) => format!("第{n}批"),
+        (Some('C'), Some(n)) => format!("更正第{n}批"),
+        (None, _) => "待发放".to_string(),
+        _ => batch.to_string(),
+    }
+}
+
 /// The line reports being written; see the module documentation.
 pub struct PaidReports {
     dir: PathBuf,
+    /// The batch of the lines [`PaidReports::push`] takes, raw and as printed.
+    batch: Option<(String, String)>,
     notice_csv: CsvStream,
     paid_csv: Option<CsvStream>,
     roster: Option<ListFeed>,
@@ -41,13 +65,26 @@ impl PaidReports {
     /// Opens notice.csv and notice.xlsx, and for [`ReportSet::Run`] also paid.csv
     /// and roster.xlsx, in `reports_dir` (created if missing).
     pub fn create(reports_dir: &Path, head: PaidHead<'_>, set: ReportSet) -> Result<PaidReports, ReportError> {
+        Self::create_with(reports_dir, head, set, LineExtras::default())
+    }
+
+    /// [`PaidReports::create`] with the batch and the notice's texts.
+    pub fn create_with(
+        reports_dir: &Path,
+        head: PaidHead<'_>,
+        set: ReportSet,
+        extras: LineExtras,
+    ) -> Result<PaidReports, ReportError> {
         let list_head = ListHead {
             office_name: head.office_name.to_string(),
             period: head.period,
             generated_at: head.generated_at.to_string(),
+            notice: extras.notice,
         };
         let run = set == ReportSet::Run;
         let notice_csv = CsvStream::create(&reports_dir.join("notice.csv"), &csvout::NOTICE_HEADER)?;
+        // paid.csv keeps the contract's columns: its end_to_end_id and bank_file
+        // name the batch (DB202611R002…).
         let paid_csv =
             if run { Some(CsvStream::create(&reports_dir.join("paid.csv"), &csvout::PAID_HEADER)?) } else { None };
         let roster = if run {
@@ -56,7 +93,11 @@ impl PaidReports {
             None
         };
         let notice = ListFeed::spawn(&reports_dir.join("notice.xlsx"), &NOTICE, list_head)?;
-        Ok(PaidReports { dir: reports_dir.to_path_buf(), notice_csv, paid_csv, roster, notice, last: None })
+        let batch = extras.batch.map(|b| {
+            let label = batch_label(&b);
+            (b, label)
+        });
+        Ok(PaidReports { dir: reports_dir.to_path_buf(), batch, notice_csv, paid_csv, roster, notice, last: None })
     }
 
     /// One paid line and the bank file it is in (`""` for `check`). Lines come
@@ -67,12 +108,17 @@ impl PaidReports {
             return Err(ReportError::LinesOutOfOrder { program: line.program, after: last });
         }
         self.last = Some(line.program);
-        self.push_csv(line, bank_file)?;
-        self.push_sheets(line)
+        let batch = self.batch.take();
+        let pushed = self.push_csv(line, bank_file).and_then(|_| {
+            let label = batch.as_ref().map_or("", |b| b.1.as_str());
+            self.push_sheets(line, label, true)
+        });
+        self.batch = batch;
+        pushed
     }
 
     /// The CSV rows of a line, in the order lines come.
-    fn push_csv(&mut self, line: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
+    pub(super) fn push_csv(&mut self, line: &PaymentLine, bank_file: &str) -> Result<(), ReportError> {
         csvout::notice_row(&mut self.notice_csv, line)?;
         if let Some(paid) = &mut self.paid_csv {
             csvout::paid_row(paid, line, bank_file)?;
@@ -80,12 +126,32 @@ impl PaidReports {
         Ok(())
     }
 
-    /// The workbook rows of a line; lines must be grouped by program.
-    fn push_sheets(&mut self, line: &PaymentLine) -> Result<(), ReportError> {
-        if let Some(roster) = &mut self.roster {
-            roster.push(line)?;
+    /// paid.csv's row of a line (and notice.csv's when `public`).
+    pub(super) fn push_paid_csv(
+        &mut self,
+        line: &PaymentLine,
+        bank_file: &str,
+        public: bool,
+    ) -> Result<(), ReportError> {
+        if public {
+            csvout::notice_row(&mut self.notice_csv, line)?;
         }
-        self.notice.push(line)
+        if let Some(paid) = &mut self.paid_csv {
+            csvout::paid_row(paid, line, bank_file)?;
+        }
+        Ok(())
+    }
+
+    /// The workbook rows of a line (on the 公示 too when `public`); lines must
+    /// be grouped by program.
+    pub(super) fn push_sheets(&mut self, line: &PaymentLine, batch: &str, public: bool) -> Result<(), ReportError> {
+        if let Some(roster) = &mut self.roster {
+            roster.push(line, batch)?;
+        }
+        if public {
+            self.notice.push(line, batch)?;
+        }
+        Ok(())
     }
 
     /// Finishes every file and renames them in; returns their paths in the order
@@ -125,7 +191,7 @@ impl PaidReports {
         let programs: std::collections::BTreeSet<Program> = paid.iter().map(|l| l.program).collect();
         for p in programs {
             for l in paid.iter().filter(|l| l.program == p) {
-                self.push_sheets(l)?;
+                self.push_sheets(l, "", true)?;
             }
         }
         Ok(())

@@ -32,6 +32,21 @@ struct Snapshot<E = Vec<ExceptionRow>> {
     places: Vec<PlaceRow>,
     exceptions: E,
     changes: Vec<ChangeRow>,
+    /// The month across its batches ([`save_month_paid`]); absent for a period
+    /// of one batch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    month: Option<MonthRows>,
+    /// The ledger's status of the period (`status --json`), kept as written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ledger: Option<serde_json::Value>,
+}
+
+/// The batches of the month, (batch, lines, amount), and the correction lines
+/// per program.
+#[derive(Serialize, Deserialize, Default)]
+struct MonthRows {
+    batches: Vec<(String, u64, Decimal)>,
+    corrections: Vec<(Program, u64, Decimal)>,
 }
 
 /// The exceptions as [`ExceptionRow`]s, serialized one at a time as they are
@@ -106,9 +121,50 @@ pub fn save_snapshot(path: &Path, r: &RunReport) -> Result<(), ReportError> {
                 )
             })
             .collect(),
+        month: None,
+        ledger: None,
     };
     crate::fsutil::write_atomic_with(path, |w| serde_json::to_writer(w, &s).map_err(std::io::Error::from))
         .map_err(|e| ReportError::io(path, e))
+}
+
+/// Puts the month's paid lines (every batch, [`super::MonthPaid`]) into
+/// `report.json` in place of the last batch's: paid per program and place,
+/// nothing left "already paid" (those lines are in the month's paid), and the
+/// batches. Approved and held stay the last batch's: the roster as it stands.
+/// False (nothing written) when the folder has no report.json.
+pub fn save_month_paid(reports_dir: &Path, month: &super::MonthPaid) -> Result<bool, ReportError> {
+    let path = reports_dir.join("report.json");
+    let Ok(bytes) = std::fs::read(&path) else { return Ok(false) };
+    let mut s: Snapshot = serde_json::from_slice(&bytes).map_err(|e| ReportError::io(&path, e.into()))?;
+    for (p, tallies, _, _) in &mut s.programs {
+        tallies[1] = month.programs.get(p).map_or((0, Decimal::ZERO), |t| tally(*t));
+        tallies[3] = (0, Decimal::ZERO);
+    }
+    for (p, t) in &month.programs {
+        if !s.programs.iter().any(|row| row.0 == *p) {
+            s.programs.push((*p, [(0, Decimal::ZERO), tally(*t), (0, Decimal::ZERO), (0, Decimal::ZERO)], 0, false));
+        }
+    }
+    s.programs.sort_by_key(|row| row.0);
+    for (program, township, village, _, _, paid, _) in &mut s.places {
+        let key = PlaceKey { program: *program, township: township.clone(), village: village.clone() };
+        *paid = month.places.get(&key).map_or((0, Decimal::ZERO), |t| tally(*t));
+    }
+    for (k, t) in &month.places {
+        let known = s.places.iter().any(|r| r.0 == k.program && r.1 == k.township && r.2 == k.village);
+        if !known {
+            let (township, village) = (super::scrub(&k.township).into_owned(), super::scrub(&k.village).into_owned());
+            s.places.push((k.program, township, village, t.lines, t.lines, tally(*t), (0, Decimal::ZERO)));
+        }
+    }
+    s.month = Some(MonthRows {
+        batches: month.batches.iter().map(|(b, t)| (b.clone(), t.lines, t.amount)).collect(),
+        corrections: month.corrections.iter().map(|(p, t)| (*p, t.lines, t.amount)).collect(),
+    });
+    crate::fsutil::write_atomic_with(&path, |w| serde_json::to_writer(w, &s).map_err(std::io::Error::from))
+        .map_err(|e| ReportError::io(&path, e))?;
+    Ok(true)
 }
 
 /// Redraws `reports_dir/report.html` from `report.json` with `failures`.
@@ -153,6 +209,17 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
             })
         })
         .collect();
+    let extra = html::Extra {
+        batches: s.month.as_ref().map_or_else(Vec::new, |m| m.batches.clone()),
+        corrections: s.month.as_ref().map_or_else(Vec::new, |m| m.corrections.clone()),
+        status: s.ledger.as_ref().and_then(status_rows).unwrap_or_default(),
+        refreshed_at: Some(
+            chrono::Utc::now()
+                .with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
+                .format("%Y-%m-%d %H:%M")
+                .to_string(),
+        ),
+    };
     let r = RunReport {
         office_name: &s.office_name,
         period,
@@ -164,8 +231,30 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
         changes: &changes,
         failures,
     };
-    html::write(&reports_dir.join("report.html"), &r, ReportSet::Run)?;
+    html::write_with(&reports_dir.join("report.html"), &r, ReportSet::Run, &extra)?;
     Ok(true)
+}
+
+/// The ledger's status per program as `status --json` wrote it: (program,
+/// [sent, settled, failed, returned, pending, reissued] as (lines, amount)).
+fn status_rows(v: &serde_json::Value) -> Option<Vec<html::StatusRow>> {
+    let programs = v.get("programs")?.as_object()?;
+    let bucket = |p: &serde_json::Value, k: &str| -> (u64, Decimal) {
+        let b = p.get(k);
+        let lines = b.and_then(|b| b.get("lines")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        let amount = b.and_then(|b| b.get("amount")).and_then(|a| a.as_str()).and_then(|a| a.parse().ok());
+        (lines, amount.unwrap_or_default())
+    };
+    let mut rows: Vec<html::StatusRow> = programs
+        .iter()
+        .filter_map(|(code, p)| {
+            let program: Program = code.parse().ok()?;
+            let b = ["sent", "settled", "failed", "returned", "pending", "reissued"].map(|k| bucket(p, k));
+            Some((program, b))
+        })
+        .collect();
+    rows.sort_by_key(|r| r.0);
+    Some(rows)
 }
 
 /// An exception as [`ExceptionRow`] holds it; `None` for a code this program

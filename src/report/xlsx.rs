@@ -38,6 +38,7 @@ use crate::totals::{PlaceTotals, ProgramTotals, Tally};
 const ROWS_PER_SHEET: usize = 1_000_000;
 
 /// The rust_xlsxwriter list writer that `listbook` replaced: the tests' reference.
+mod clerk;
 #[cfg(test)]
 mod legacy;
 mod listbook;
@@ -184,6 +185,22 @@ fn title_prefix(r: &RunReport) -> String {
     format!("{} {}", r.office_name, period_cn(r.period))
 }
 
+/// `exceptions.xlsx` and `changes.xlsx` of a run (or check) in `reports_dir`.
+pub(super) fn clerk_lists(reports_dir: &Path, r: &RunReport) -> Result<(), ReportError> {
+    clerk::exceptions(&reports_dir.join("exceptions.xlsx"), r.office_name, r.period, r.exceptions)?;
+    clerk::changes(&reports_dir.join("changes.xlsx"), r.office_name, r.period, r.changes)
+}
+
+/// `failures.xlsx` beside `failures.csv`.
+pub(super) fn failures(
+    path: &Path,
+    office: &str,
+    period: Period,
+    list: &[crate::domain::Failure],
+) -> Result<(), ReportError> {
+    clerk::failures(path, office, period, list)
+}
+
 // ---------------------------------------------------------------- 汇总表
 
 pub(super) fn summary(path: &Path, r: &RunReport, set: ReportSet) -> Result<(), ReportError> {
@@ -326,6 +343,8 @@ pub(super) struct ListHead {
     pub office_name: String,
     pub period: Period,
     pub generated_at: String,
+    /// What the 公示 prints under its lines (`[notice]`).
+    pub notice: crate::config::Notice,
 }
 
 /// One printed list: what its title says and which columns it has.
@@ -335,18 +354,19 @@ pub(super) struct ListKind {
     widths: &'static [f64],
     /// Column of the amount.
     amount_col: u16,
-    /// Puts the text cells of a line, in column order after 序号 (amount excluded).
-    cells: fn(&PaymentLine, &mut Chunk),
-    /// Text under the 合计 row of every sheet (empty: none).
-    footer: fn(&ListHead) -> String,
+    /// Puts the text cells of a line, in column order after 序号 (amount
+    /// excluded); the second argument is the line's batch as printed (批次).
+    cells: fn(&PaymentLine, &str, &mut Chunk),
+    /// Lines under the 合计 row of every sheet, one merged row each (none: empty).
+    footer: fn(&ListHead) -> Vec<String>,
 }
 
 pub(super) const ROSTER: ListKind = ListKind {
     title: "发放名册",
-    head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "备注"],
-    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 30.0],
+    head: &["序号", "乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "金额", "备注", "批次"],
+    widths: &[8.0, 16.0, 18.0, 12.0, 22.0, 26.0, 14.0, 36.0, 12.0],
     amount_col: 6,
-    cells: |l, c| {
+    cells: |l, batch, c| {
         c.cell(&l.township);
         c.cell(&l.village);
         c.cell(&l.name);
@@ -354,23 +374,51 @@ pub(super) const ROSTER: ListKind = ListKind {
         c.cell(l.account.as_str());
         roster_note(l, &mut c.text);
         c.end_cell();
+        c.cell(batch);
     },
-    footer: |_| String::new(),
+    footer: |_| Vec::new(),
 };
 
 pub(super) const NOTICE: ListKind = ListKind {
     title: "发放公示",
-    head: &["序号", "姓名", "身份证号", "乡镇", "村(社区)", "金额"],
-    widths: &[8.0, 14.0, 22.0, 18.0, 20.0, 14.0],
+    head: &["序号", "姓名", "身份证号", "乡镇", "村(社区)", "金额", "批次"],
+    widths: &[8.0, 14.0, 22.0, 18.0, 20.0, 14.0, 12.0],
     amount_col: 5,
-    cells: |l, c| {
+    cells: |l, batch, c| {
         c.cell(&super::scrub(&l.name));
         c.cell(&l.id_number.masked());
         c.cell(&super::scrub(&l.township));
         c.cell(&super::scrub(&l.village));
+        c.cell(batch);
     },
-    footer: |h| format!("公示期内如有异议，请向{}反映。", h.office_name),
+    footer: notice_footer,
 };
+
+/// The 公示's lines under its table: the 公示期, where to object and the phone
+/// (from `[notice]`). A part the configuration does not give is printed as a
+/// blank to fill in by hand, so the notice is never posted without it unseen.
+fn notice_footer(h: &ListHead) -> Vec<String> {
+    const BLANK: &str = "＿＿＿＿＿＿";
+    let n = &h.notice;
+    let day = |d: Option<chrono::NaiveDate>| match d {
+        Some(d) => d.format("%Y年%-m月%-d日").to_string(),
+        None => "＿＿＿＿年＿＿月＿＿日".to_string(),
+    };
+    let days = match (n.start, n.end) {
+        (Some(s), Some(e)) => format!("（共{}天）", (e - s).num_days() + 1),
+        _ => String::new(),
+    };
+    let whom = n.objection.as_deref().map_or_else(|| h.office_name.clone(), |o| super::scrub(o).into_owned());
+    let phone = n.phone.as_deref().map_or(BLANK, |p| p);
+    let mut lines = vec![
+        format!("公示期：{}至{}{days}", day(n.start), day(n.end)),
+        format!("公示期内如有异议，请向{whom}反映，联系电话：{phone}。"),
+    ];
+    if n.start.is_none() || n.end.is_none() || n.phone.is_none() || n.objection.is_none() {
+        lines.push("（横线处未在配置文件 [notice] 中填写，请张贴前补填。）".to_string());
+    }
+    lines
+}
 
 /// 备注 of the roster: the clerk's note, and who receives when it is not the
 /// beneficiary (so the signer sees a guardian or institution at a glance).
@@ -424,10 +472,10 @@ impl Chunk {
         self.ends.push(self.text.len());
     }
 
-    fn push(&mut self, kind: &ListKind, l: &PaymentLine) {
+    fn push(&mut self, kind: &ListKind, l: &PaymentLine, batch: &str) {
         self.programs.push(l.program);
         self.amounts.push(l.amount);
-        (kind.cells)(l, self);
+        (kind.cells)(l, batch, self);
     }
 
     fn len(&self) -> usize {
@@ -493,8 +541,8 @@ impl ListFeed {
         })
     }
 
-    pub(super) fn push(&mut self, l: &PaymentLine) -> Result<(), ReportError> {
-        self.chunk.push(self.kind, l);
+    pub(super) fn push(&mut self, l: &PaymentLine, batch: &str) -> Result<(), ReportError> {
+        self.chunk.push(self.kind, l, batch);
         if self.chunk.len() >= CHUNK_LINES {
             let full = std::mem::replace(&mut self.chunk, Chunk::with_capacity(CHUNK_LINES, self.kind));
             self.send(Msg::Rows(full))?;

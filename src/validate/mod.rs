@@ -154,7 +154,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
         c.exceptions.push(c.exception(code, field.code(), msg));
     }
     if warn_luhn {
-        let msg = "银行卡号未通过校验位（Luhn）检查：照常发放，请核对卡号是否抄错".to_string();
+        let msg = "银行卡号未通过校验位检查：照常发放，请核对卡号是否抄错".to_string();
         c.exceptions.push(c.exception(Code::W01, Field::Account.code(), msg));
     }
     if c.exceptions.iter().any(|e| e.severity() == crate::domain::Severity::Hold) {

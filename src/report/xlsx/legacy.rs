@@ -167,8 +167,9 @@ impl ListWriter {
                 ws.write_string_with_format(row, c, "", &s.total_text)?;
             }
         }
-        if !footer.is_empty() {
-            ws.merge_range(row + 1, 0, row + 1, last, &footer, &s.sub)?;
+        for (i, line) in footer.iter().enumerate() {
+            let r = row + 1 + i as u32;
+            ws.merge_range(r, 0, r, last, line, &s.sub)?;
         }
         Ok(())
     }

@@ -344,12 +344,12 @@ impl ListWriter {
             format!("A2:{}2", (b'A' + last / 2) as char),
             format!("{}2:{last_letter}2", (b'A' + last / 2 + 1) as char),
         ];
-        if !footer.is_empty() {
+        for (i, line) in footer.iter().enumerate() {
             // The merged footer took the columns' styles (its own is the default).
-            let r = o.row + 1;
+            let r = o.row + 1 + i as u32;
             let row = r.to_string();
             b.extend_from_slice(format!("<row r=\"{row}\">").as_bytes());
-            text_cell(b, b'A', row.as_bytes(), self.styles[0], &footer);
+            text_cell(b, b'A', row.as_bytes(), self.styles[0], line);
             for c in 1..=last {
                 blank_cell(b, b'A' + c, row.as_bytes(), self.styles[usize::from(c)]);
             }

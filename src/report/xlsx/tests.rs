@@ -16,7 +16,12 @@ use crate::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, 
 const PERIOD: Period = Period { year: 2026, month: 11 };
 
 fn head() -> ListHead {
-    ListHead { office_name: "某县民政局&<公示>".into(), period: PERIOD, generated_at: "2026-11-25 14:03".into() }
+    ListHead {
+        office_name: "某县民政局&<公示>".into(),
+        period: PERIOD,
+        generated_at: "2026-11-25 14:03".into(),
+        notice: Default::default(),
+    }
 }
 
 fn id(first17: &str) -> IdNumber {
@@ -91,7 +96,7 @@ fn lines(counts: &[(Program, u64)]) -> Vec<PaymentLine> {
 fn chunk(kind: &ListKind, lines: &[PaymentLine]) -> Chunk {
     let mut c = Chunk::with_capacity(lines.len(), kind);
     for l in lines {
-        c.push(kind, l);
+        c.push(kind, l, "第1批");
     }
     c
 }

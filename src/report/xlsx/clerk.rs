@@ -1,0 +1,268 @@
+//! The lists a clerk opens as workbooks (SPEC §13): `exceptions.xlsx`,
+//! `changes.xlsx` and `returns/failures.xlsx`, beside the CSVs whose column
+//! names stay the contract's. Here every header and value is Chinese: the
+//! program by its name, the severity, the change and the payment status in
+//! words (暂缓, 金额变化, 失败 …), codes with their meaning. IDs are masked and
+//! free text scrubbed, as in the CSVs: these lists go round the office.
+//!
+//! Written with rust_xlsxwriter's constant-memory sheets, row by row, split
+//! below Excel's row limit: a second run of a big period lists every line it
+//! skipped, and that must not sit in memory.
+
+use std::borrow::Cow;
+use std::path::Path;
+
+use rust_decimal::Decimal;
+use rust_xlsxwriter::{Workbook, XlsxError};
+
+use super::{heading, num, page_setup, period_cn, save, xerr, Styles, ROWS_PER_SHEET};
+use crate::domain::{Change, Exception, Failure, Field, Period};
+use crate::report::{change_cn, code_meaning, masked_id, scrub, severity_cn, status_cn, ExceptionSource, ReportError};
+
+/// A cell of a list.
+enum Value<'a> {
+    Text(Cow<'a, str>),
+    Count(u64),
+    /// Yuan; empty when `None`.
+    Money(Option<Decimal>),
+}
+
+/// What every list shares: its title and columns.
+struct Table {
+    title: String,
+    left: String,
+    head: &'static [&'static str],
+    widths: &'static [f64],
+}
+
+/// The workbook of a list being filled: one constant-memory sheet open at a time.
+struct Sheets<'t> {
+    wb: Workbook,
+    s: Styles,
+    t: &'t Table,
+    sheets: u32,
+    /// Next row of the open sheet (0: none open).
+    row: u32,
+    rows: u64,
+}
+
+impl Sheets<'_> {
+    fn open(&mut self) -> Result<(), XlsxError> {
+        self.sheets += 1;
+        let name = match self.sheets {
+            1 => short(&self.t.title),
+            n => format!("{}({n})", short(&self.t.title)),
+        };
+        let ws = self.wb.add_worksheet_with_constant_memory()?;
+        ws.set_name(name)?;
+        heading(ws, &self.s, &self.t.title, &self.t.left, "", self.t.head)?;
+        page_setup(ws, 2, self.t.widths)?;
+        ws.set_freeze_panes(3, 0)?;
+        self.row = 3;
+        Ok(())
+    }
+
+    fn put(&mut self, cells: &[Value]) -> Result<(), XlsxError> {
+        if self.row == 0 || self.row as usize >= ROWS_PER_SHEET + 3 {
+            self.open()?;
+        }
+        let (s, row) = (&self.s, self.row);
+        let ws = self.wb.worksheet_from_index(self.sheets as usize - 1)?;
+        for (c, v) in cells.iter().enumerate() {
+            let c = c as u16;
+            match v {
+                Value::Text(x) => ws.write_string_with_format(row, c, fit(x), &s.text)?,
+                Value::Count(n) => ws.write_number_with_format(row, c, *n as f64, &s.count)?,
+                Value::Money(Some(d)) => ws.write_number_with_format(row, c, num(*d), &s.money)?,
+                Value::Money(None) => ws.write_string_with_format(row, c, "", &s.text)?,
+            };
+        }
+        self.row += 1;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// An empty list still has its title and header, and says 无.
+    fn finish(mut self) -> Result<Workbook, XlsxError> {
+        if self.rows == 0 {
+            self.open()?;
+            let ws = self.wb.worksheet_from_index(0)?;
+            ws.merge_range(3, 0, 3, self.t.head.len() as u16 - 1, "无", &self.s.text)?;
+        }
+        Ok(self.wb)
+    }
+}
+
+/// Writes one list: title, sub-title, header, then the rows `rows` gives, a new
+/// sheet every [`ROWS_PER_SHEET`] rows; "无" on an empty list.
+fn write_list(
+    path: &Path,
+    t: &Table,
+    rows: &mut dyn FnMut(&mut dyn FnMut(&[Value]) -> Result<(), XlsxError>) -> Result<(), XlsxError>,
+) -> Result<(), ReportError> {
+    let mut sheets = Sheets { wb: Workbook::new(), s: Styles::new(), t, sheets: 0, row: 0, rows: 0 };
+    rows(&mut |cells| sheets.put(cells)).map_err(xerr(path))?;
+    let mut wb = sheets.finish().map_err(xerr(path))?;
+    save(path, &mut wb)
+}
+
+/// Excel's limit on a text cell, in characters (a little under, for UTF-16).
+const MAX_TEXT: usize = 32_000;
+
+/// A text cut to what a cell holds, ending in … when cut: a roster cell can be
+/// as long as Excel allows, and a message quoting it longer.
+fn fit(s: &str) -> Cow<'_, str> {
+    match s.char_indices().nth(MAX_TEXT) {
+        None => Cow::Borrowed(s),
+        Some((at, _)) => Cow::Owned(format!("{}…", &s[..at])),
+    }
+}
+
+/// A sheet name from a title: its last word (发放异常清单), at most 25 characters.
+fn short(title: &str) -> String {
+    title.rsplit(' ').next().unwrap_or(title).chars().take(25).collect()
+}
+
+fn text(s: &str) -> Value<'_> {
+    Value::Text(Cow::Borrowed(s))
+}
+
+fn open(s: &str) -> Value<'_> {
+    Value::Text(scrub(s))
+}
+
+/// The roster column a field is, as its header reads (`金额`).
+fn field_cn(code: &str) -> &'static str {
+    Field::ALL.into_iter().find(|f| f.code() == code).map_or("", |f| f.headers()[0])
+}
+
+/// `exceptions.xlsx`: the held and flagged lines, in Chinese.
+pub(in crate::report) fn exceptions(
+    path: &Path,
+    office: &str,
+    period: Period,
+    list: ExceptionSource,
+) -> Result<(), ReportError> {
+    let t = Table {
+        title: format!("{office} {} 发放异常清单", period_cn(period)),
+        left: "行号为名册中的行号；暂缓的行未发放，改正后可再次运行补发".into(),
+        head: &["序号", "项目", "行号", "栏目", "代码", "处理", "问题类别", "说明", "姓名", "身份证号"],
+        widths: &[7.0, 20.0, 7.0, 10.0, 7.0, 12.0, 26.0, 60.0, 10.0, 22.0],
+    };
+    write_list(path, &t, &mut |put| {
+        let mut n = 0u64;
+        let mut failed = None;
+        let read = list.for_each(&mut |e: &Exception| {
+            n += 1;
+            let row = if e.row == 0 { Value::Text("".into()) } else { Value::Count(e.row) };
+            let cells = [
+                Value::Count(n),
+                text(e.program.chinese_name()),
+                row,
+                text(field_cn(e.field)),
+                text(e.code.as_str()),
+                text(severity_cn(e.code.severity())),
+                text(code_meaning(e.code.as_str())),
+                open(&e.message),
+                open(&e.name),
+                Value::Text(masked_id(&e.id_number_masked)),
+            ];
+            put(&cells).map_err(|err| {
+                failed = Some(err);
+                std::io::Error::other("writing exceptions.xlsx failed")
+            })
+        });
+        if let Some(err) = failed {
+            return Err(err);
+        }
+        read.map_err(XlsxError::IoError)
+    })
+}
+
+/// `changes.xlsx`: who is new, who dropped, whose amount changed.
+pub(in crate::report) fn changes(
+    path: &Path,
+    office: &str,
+    period: Period,
+    list: &[Change],
+) -> Result<(), ReportError> {
+    let t = Table {
+        title: format!("{office} {} 与上期相比变动清单", period_cn(period)),
+        left: "上期为上一个已发放的月份".into(),
+        head: &["序号", "项目", "姓名", "身份证号", "变动", "上期金额", "本期金额"],
+        widths: &[7.0, 22.0, 12.0, 22.0, 14.0, 14.0, 14.0],
+    };
+    write_list(path, &t, &mut |put| {
+        for (i, c) in list.iter().enumerate() {
+            put(&[
+                Value::Count(i as u64 + 1),
+                text(c.program.chinese_name()),
+                open(&c.name),
+                Value::Text(masked_id(&c.id_number_masked)),
+                text(change_cn(c.kind)),
+                Value::Money(c.previous_amount.map(|f| f.to_yuan())),
+                Value::Money(c.amount.map(|f| f.to_yuan())),
+            ])?;
+        }
+        Ok(())
+    })
+}
+
+/// `returns/failures.xlsx`: the failed and returned payments and what to do.
+pub(in crate::report) fn failures(
+    path: &Path,
+    office: &str,
+    period: Period,
+    list: &[Failure],
+) -> Result<(), ReportError> {
+    let t = Table {
+        title: format!("{office} {} 银行回盘失败及退票清单", period_cn(period)),
+        left: "核实并更正账号后，填写更正清单办理更正发放".into(),
+        head: &[
+            "序号",
+            "项目",
+            "流水号",
+            "乡镇",
+            "村(社区)",
+            "姓名",
+            "身份证号",
+            "金额",
+            "状态",
+            "原因代码",
+            "银行说明",
+            "处理办法",
+        ],
+        widths: &[7.0, 20.0, 24.0, 12.0, 14.0, 10.0, 22.0, 12.0, 10.0, 10.0, 30.0, 24.0],
+    };
+    write_list(path, &t, &mut |put| {
+        for (i, f) in list.iter().enumerate() {
+            put(&[
+                Value::Count(i as u64 + 1),
+                text(f.program.chinese_name()),
+                open(&f.end_to_end_id),
+                open(&f.township),
+                open(&f.village),
+                open(&f.name),
+                Value::Text(masked_id(&f.id_number_masked)),
+                Value::Money(Some(f.amount.to_yuan())),
+                text(status_cn(f.status)),
+                open(&f.reason_code),
+                open(&f.reason_text),
+                open(&f.action),
+            ])?;
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn long_text_is_cut_to_a_cell() {
+        assert_eq!(super::fit("张三"), "张三");
+        let long = "名".repeat(40_000);
+        let cut = super::fit(&long);
+        assert_eq!(cut.chars().count(), super::MAX_TEXT + 1);
+        assert!(cut.ends_with('…'));
+    }
+}
