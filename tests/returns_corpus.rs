@@ -120,7 +120,7 @@ fn real_world_receipts() {
                 "/Document/BkToCstmrDbtCdtNtfctn/Ntfctn[1]/Ntry[1]/NtryDtls[1]/TxDtls[1]",
                 "借记分录",
             )],
-            message: &["更新 0 笔，标记待查 1 行"],
+            message: &["0 updated, 1 flagged"],
             unchanged: true,
         },
         // dvbern's sample: a booked credit with RvslInd (our debit reversed: a return),
@@ -154,7 +154,7 @@ fn real_world_receipts() {
             exit: 0,
             ledger: &[],
             flags: &[],
-            message: &["0 行，更新 0 笔，标记待查 0 行"],
+            message: &["0 lines, 0 updated, 0 flagged"],
             unchanged: true,
         },
         Case {
@@ -162,7 +162,7 @@ fn real_world_receipts() {
             exit: 0,
             ledger: &[],
             flags: &[],
-            message: &["4 行，更新 0 笔，标记待查 0 行"],
+            message: &["4 lines, 0 updated, 0 flagged"],
             unchanged: true,
         },
         // PostFinance's batch rejection in the Swiss namespace: not an ISO one, refused.
@@ -190,7 +190,7 @@ fn real_world_receipts() {
                 ),
                 ("PmtInfId-006-01", PAIN, "原报文号MsgId-006不是本单位发出的付款报文"),
             ],
-            message: &["更新 0 笔"],
+            message: &["0 updated"],
             unchanged: true,
         },
         // The same naming our dibao file and batch: the batch rejection covers all its lines.
