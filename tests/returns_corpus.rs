@@ -98,7 +98,7 @@ fn real_world_receipts() {
             exit: 2,
             ledger: &[("DB202610R0010000001", Returned, "AC01"), ("DB202610R0010000002", Sent, "")],
             flags: &[],
-            message: &["1 行，更新 1 笔，标记待查 0 行", "失败/退票 1 笔待处理"],
+            message: &["1 lines, 1 updated, 0 flagged", "1 failed or returned to handle"],
             unchanged: false,
         },
         // The same return as camt.054.001.06.
@@ -107,7 +107,7 @@ fn real_world_receipts() {
             exit: 2,
             ledger: &[("DB202610R0010000002", Returned, "AC01")],
             flags: &[],
-            message: &["更新 1 笔"],
+            message: &["1 updated"],
             unchanged: false,
         },
         // PostFinance's debit notification of an outgoing payment: ours, but a debit.
@@ -120,7 +120,7 @@ fn real_world_receipts() {
                 "/Document/BkToCstmrDbtCdtNtfctn/Ntfctn[1]/Ntry[1]/NtryDtls[1]/TxDtls[1]",
                 "借记分录",
             )],
-            message: &["更新 0 笔，标记待查 1 行"],
+            message: &["0 updated, 1 flagged"],
             unchanged: true,
         },
         // dvbern's sample: a booked credit with RvslInd (our debit reversed: a return),
@@ -145,7 +145,7 @@ fn real_world_receipts() {
                     "借记分录",
                 ),
             ],
-            message: &["3 行，更新 1 笔，标记待查 2 行"],
+            message: &["3 lines, 1 updated, 2 flagged"],
             unchanged: false,
         },
         // Real files naming nothing of ours: read, nothing changes, nobody is bothered.
@@ -154,7 +154,7 @@ fn real_world_receipts() {
             exit: 0,
             ledger: &[],
             flags: &[],
-            message: &["0 行，更新 0 笔，标记待查 0 行"],
+            message: &["0 lines, 0 updated, 0 flagged"],
             unchanged: true,
         },
         Case {
@@ -162,7 +162,7 @@ fn real_world_receipts() {
             exit: 0,
             ledger: &[],
             flags: &[],
-            message: &["4 行，更新 0 笔，标记待查 0 行"],
+            message: &["4 lines, 0 updated, 0 flagged"],
             unchanged: true,
         },
         // PostFinance's batch rejection in the Swiss namespace: not an ISO one, refused.
@@ -190,7 +190,7 @@ fn real_world_receipts() {
                 ),
                 ("PmtInfId-006-01", PAIN, "原报文号MsgId-006不是本单位发出的付款报文"),
             ],
-            message: &["更新 0 笔"],
+            message: &["0 updated"],
             unchanged: true,
         },
         // The same naming our dibao file and batch: the batch rejection covers all its lines.
@@ -199,7 +199,7 @@ fn real_world_receipts() {
             exit: 2,
             ledger: &[("DB202610R0010000002", Failed, "AC01"), ("DB202610R0010000001", Failed, "NARR")],
             flags: &[],
-            message: &["40 行，更新 39 笔，标记待查 0 行"],
+            message: &["40 lines, 39 updated, 0 flagged"],
             unchanged: false,
         },
     ];
@@ -231,7 +231,7 @@ fn contradictions_are_flagged_never_resolved() {
             exit: 2,
             ledger: &[("YF202610R0010000001", Sent, ""), ("YF202610R0010000003", Settled, "")],
             flags,
-            message: &["更新 1 笔"],
+            message: &["1 updated"],
             unchanged: false,
         };
         check("contradictions", &case);
