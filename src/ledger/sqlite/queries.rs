@@ -22,12 +22,15 @@ pub(super) fn query_lines(
 /// The last period before `?2` with a payment of program `?1`.
 pub(super) const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
      AND EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id AND g.program = ?1)";
-/// Per person, what program `?1` paid in period `?2` (failed and returned lines
-/// were not paid).
+/// What program `?1` paid in period `?2`, line by line (failed and returned
+/// lines were not paid), in id order: [`SqliteLedger::last_paid_before`] adds a
+/// person's lines up. Why not `GROUP BY`: it sorted a million ID numbers in a
+/// temporary B-tree, every run after the first month (the previous month is read
+/// back), while the lines come out of their stretches already in order.
 pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
-    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM ",
+    "SELECT p.id_number, p.amount_fen, p.name FROM ",
     period_lines_from!(2),
-    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
+    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
 /// The people program `?1` paid in period `?2` by a line (original or
 /// correction) that has not failed or been returned (R02 across runs).
@@ -37,11 +40,14 @@ pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
     " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
 /// Program, person, account, payee and village of every line of period `?1`
-/// that stands (R05 of a correction batch).
+/// that stands and is paid into an account of `temp.standing_accounts` (R05 of
+/// a correction batch). The account is a term on `p` alone, so SQLite tests it
+/// before it probes the line's status row.
 pub(super) const STANDING_LINES_SQL: &str = concat!(
     "SELECT p.program, p.id_number, p.account, p.payee_name, p.village FROM ",
     period_lines_from!(1),
-    " WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
+    " WHERE p.account IN (SELECT account FROM temp.standing_accounts) \
+     AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
 /// Lines and amounts of period `?1` by program, status and whether a correction.
 pub(super) const PERIOD_STATUS_SQL: &str = concat!(
