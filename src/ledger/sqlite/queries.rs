@@ -32,13 +32,15 @@ pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
     period_lines_from!(2),
     " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
-/// The people program `?1` paid in period `?2` by a line (original or
-/// correction) that has not failed or been returned (R02 across runs).
-pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
-    "SELECT DISTINCT p.id_number FROM ",
-    period_lines_from!(2),
-    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
-);
+/// The people (person keys) program `?1` paid in period `?2` by a line
+/// (original or correction) that has not failed or been returned (R02 across
+/// runs), from the payment rows alone.
+pub(super) const LIVE_PEOPLE_SQL: &str = "SELECT DISTINCT p.person FROM runs r \
+     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) \
+     LEFT JOIN payment_status s ON s.payment_id = p.id \
+     WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')";
 /// Program, person, account, payee and village of every line of period `?1`
 /// that stands and is paid into an account of `temp.standing_accounts` (R05 of
 /// a correction batch). The account is a term on `p` alone, so SQLite tests it
@@ -68,13 +70,13 @@ pub(super) const LINE_COLUMNS: &str =
 /// Every payment, with its status row if it has one.
 pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.payment_id = p.id";
 
-/// The people program `?1` paid in period `?2` (original lines only), found
-/// through the period's runs and their stretches of ids as in
-/// [`period_lines_from`], without the status rows it does not need.
-pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.id_number FROM runs r \
+/// The people (person keys) program `?1` paid in period `?2` (original lines
+/// only), found through the period's runs and their stretches of ids as in
+/// [`period_lines_from`], from the payment rows alone.
+pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.person FROM runs r \
      CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
-     CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program = g.program WHERE p.original_id IS NULL";
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) WHERE p.original_id IS NULL";
 
 /// People reported deceased with no correction settled since (`s.reason_code =
 /// 'MD07'` is the partial index `status_deceased`).
@@ -83,11 +85,11 @@ pub(super) const DECEASED_SQL: &str = "SELECT p.id_number, MAX(p.end_to_end_id) 
      JOIN payment_status cs ON cs.payment_id = c.id WHERE cs.status = 'settled' \
      AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number";
 
-/// The query of [`Ledger::failure_lines`] (`?1` the period).
+/// The query of [`Ledger::failure_lines`] (`?1` the period, `?2` as YYYYMM).
 pub(super) fn failure_sql() -> String {
     format!(
         "{} WHERE s.period = ?1 AND (s.status IN ('failed', 'returned') OR s.reason_code <> '') \
-         UNION ALL {} WHERE p.period = ?1 AND p.original_id IS NOT NULL \
+         UNION ALL {} WHERE p.period_n = ?2 AND p.original_id IS NOT NULL \
          AND (s.payment_id IS NULL OR NOT (s.status IN ('failed', 'returned') OR s.reason_code <> ''))",
         select_lines("payment_status s JOIN payments p ON p.id = s.payment_id"),
         select_lines(LINES_FROM),
