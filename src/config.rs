@@ -39,6 +39,12 @@ pub struct Config {
     pub formats_dir: PathBuf,
     /// Share (e.g. 0.2 = 20 %) above which a changed amount raises R06.
     pub change_warn_share: Decimal,
+    /// `[checks] pending_days`: a line still without a final status this many
+    /// days after its bank file was made is listed in unanswered.csv (0: every one).
+    pub pending_days: u32,
+    /// SHA-256 of the config file's bytes (the audit trail names the
+    /// configuration a command ran with); empty for config text parsed directly.
+    pub source_sha256: String,
 }
 
 /// The paying office (付款单位).
@@ -173,6 +179,9 @@ struct RawChecks {
     /// R06 threshold as a share, e.g. "0.2".
     #[serde(default)]
     change_warn_share: Option<String>,
+    /// Days a line may stay without a final receipt before unanswered.csv lists it.
+    #[serde(default)]
+    pending_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -213,6 +222,7 @@ impl Config {
             );
             return Err(ConfigError::Invalid { path: path.to_path_buf(), message });
         }
+        let sha256 = crate::fsutil::sha256_hex(&bytes);
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
             let message =
@@ -221,7 +231,10 @@ impl Config {
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
         let base = if base.as_os_str().is_empty() { PathBuf::from(".") } else { base };
-        Self::parse(&text, &base).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })
+        let mut config =
+            Self::parse(&text, &base).map_err(|message| ConfigError::Invalid { path: path.to_path_buf(), message })?;
+        config.source_sha256 = sha256;
+        Ok(config)
     }
 
     /// Parses config text; relative paths resolve against `base`.
@@ -276,6 +289,8 @@ impl Config {
             programs,
             formats_dir,
             change_warn_share,
+            pending_days: raw.checks.pending_days.unwrap_or(10),
+            source_sha256: String::new(),
         })
     }
 

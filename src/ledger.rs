@@ -156,6 +156,11 @@ pub struct LedgerLine {
     /// For a correction: the original line it replaces (the first one in the chain).
     pub original_id: Option<String>,
     pub retry: u32,
+    /// The roster (or corrections file) row the line came from. Kept in the
+    /// batch's payment record (records/<batch>/paid.csv), not in the ledger's
+    /// tables: a backend returns `None` (why: a million more values to index
+    /// and store, for a question only `trace` asks, which reads the record).
+    pub source: Option<crate::domain::SourcePos>,
 }
 
 /// What deciding a receipt line needs to know about the payment it names.
@@ -445,6 +450,30 @@ pub trait Ledger {
     /// never overwrites such a ledger without `--force`).
     fn holds_data(&self) -> Result<bool, LedgerError>;
 
+    /// Records an audit event (SPEC §14), or replaces the earlier state of the
+    /// event with the same `id` (a command writes its event when it starts and
+    /// again when it ends). Committed at once, on its own: never part of a run's
+    /// or a receipt batch's transaction, so it is called only while none is open.
+    fn record_audit(&mut self, event: &crate::audit::AuditEvent) -> Result<(), LedgerError>;
+    /// Every audit event, in the order they started (`started_at`, then `id`).
+    fn audit_events(&self) -> Result<Vec<crate::audit::AuditEvent>, LedgerError>;
+    /// How many commits the ledger holds: committed batches plus applied
+    /// receipts. It only grows, by one with every batch or receipt committed, so
+    /// two counts taken under the lock tell whether anything was committed between.
+    fn commit_count(&self) -> Result<u64, LedgerError>;
+    /// The lines of `period` still `sent` or `pending` whose batch was made
+    /// (`NewRun::created_at`, RFC 3339 China time, compared as text) at or before
+    /// `made_by`: the lines the bank has not answered (unanswered.csv). Same
+    /// order as `payments_of_period`.
+    fn unanswered(&self, period: Period, made_by: &str) -> Result<Vec<LedgerLine>, LedgerError>;
+    /// How many lines [`Ledger::unanswered`] would return, and their amount
+    /// (`status` counts them). The default reads them; a backend should answer
+    /// with one aggregate query, so that a million-line period the bank never
+    /// answered is counted without being loaded.
+    fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+        let lines = self.unanswered(period, made_by)?;
+        Ok(Bucket { lines: lines.len() as u64, amount: lines.iter().map(|l| l.amount).sum() })
+    }
     /// R08: people another office of a shared ledger already has an original line
     /// for in (program, period), as [`crate::domain::IdNumber::key`] → that
     /// office's code. An office's own ledger has no other office.

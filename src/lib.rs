@@ -8,12 +8,14 @@
 //! [`sign`] → [`ledger`] → [`returns`] → [`report`]. [`domain`] holds the types they
 //! all share; [`pipeline`] strings the stages together for each command.
 
+pub mod audit;
 pub mod bankfile;
 pub mod config;
 pub mod domain;
 pub mod example;
 pub mod fsutil;
 pub mod ingest;
+pub mod lang;
 pub mod ledger;
 pub mod pipeline;
 pub mod reconcile;

@@ -111,6 +111,32 @@ enum Command {
         #[arg(long)]
         all_offices: bool,
     },
+    /// The audit trail (审计记录): who ran which ledger-writing command, when, where, and its result.
+    Audit {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        /// Only the commands that concern this period.
+        #[arg(long)]
+        period: Option<Period>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// One payment's whole life (来龙去脉): roster row, approval, checks, bank file and signer,
+    /// receipts and corrections. By end-to-end reference, or by --id and --period.
+    Trace {
+        #[arg(long, env = "DISBURSE_CONFIG")]
+        config: PathBuf,
+        /// The end-to-end reference (on the bank file, paid.csv, failures.csv).
+        #[arg(required_unless_present = "id", conflicts_with = "id")]
+        reference: Option<String>,
+        /// The person's ID number (with --period).
+        #[arg(long, requires = "period")]
+        id: Option<String>,
+        #[arg(long)]
+        period: Option<Period>,
+        #[arg(long)]
+        json: bool,
+    },
     /// The ledger itself (台账).
     Ledger {
         #[command(subcommand)]
@@ -219,6 +245,15 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
         Command::Report { config, period } => pipeline::report(&load(&config)?, period)?,
         Command::Status { config, period, json, all_offices } => {
             pipeline::status(&load(&config)?, period, json, all_offices)?
+        }
+        Command::Audit { config, period, json } => pipeline::audit_list(&load(&config)?, period, json)?,
+        Command::Trace { config, reference, id, period, json } => {
+            let key = match (reference, id, period) {
+                (Some(r), _, _) => pipeline::TraceKey::Reference(r),
+                (None, Some(id), Some(period)) => pipeline::TraceKey::Person { id, period },
+                _ => return Err(PipelineError::Refused("trace needs a reference, or --id with --period".into()).into()),
+            };
+            pipeline::trace(&load(&config)?, &key, json)?
         }
         Command::Ledger { command: LedgerCommand::Rebuild { config, force } } => {
             pipeline::rebuild(&load(&config)?, force)?

@@ -41,13 +41,7 @@ pub fn status(
     json: bool,
     all_offices: bool,
 ) -> Result<Outcome, PipelineError> {
-    if !crate::ledger::exists(config) {
-        return Err(PipelineError::Refused(format!(
-            "no ledger at {}: nothing has been run yet",
-            config.ledger_path.display()
-        )));
-    }
-    let ledger = crate::ledger::open(config)?;
+    let ledger = super::open_existing_ledger(config)?;
     if all_offices {
         return offices_status(config, ledger.as_ref(), period, json);
     }
@@ -57,14 +51,29 @@ pub fn status(
     };
     let mut summary = Vec::new();
     let mut docs = Vec::new();
+    let now = super::now_cn();
+    let mut unanswered_total = 0;
     for p in periods {
         let by_program = ledger.period_status(p)?;
+        let overdue = super::unanswered::count(config, ledger.as_ref(), p, now)?;
+        unanswered_total += overdue.lines;
         if json {
-            docs.push(crate::report::status_json(p, &by_program));
+            let mut doc = crate::report::status_json(p, &by_program);
+            doc["unanswered"] = serde_json::json!({"lines": overdue.lines, "amount": overdue.amount.yuan_string()});
+            docs.push(doc);
         } else {
             summary.push(format!("{p}"));
             for (program, s) in &by_program {
                 summary.push(status_line(program.code(), s));
+            }
+            if overdue.lines > 0 {
+                summary.push(format!(
+                    "  银行超过 {} 天未回复 {} 笔 {} 元：见 {}，请联系银行核实",
+                    config.pending_days,
+                    overdue.lines,
+                    overdue.amount,
+                    config.period_dir(p).join(super::unanswered::FILE).display()
+                ));
             }
         }
     }
@@ -72,7 +81,8 @@ pub fn status(
         let v = if docs.len() == 1 { docs.remove(0) } else { serde_json::Value::Array(docs) };
         summary.push(serde_json::to_string_pretty(&v).expect("json"));
     }
-    Ok(Outcome { needs_person: false, summary })
+    // Lines the bank has not answered in time need a person (SPEC §14): exit 2.
+    Ok(Outcome { needs_person: unanswered_total > 0, summary })
 }
 
 /// `status --all-offices`: `{"period": P, "offices": {CODE: {"programs": {…}}}}`

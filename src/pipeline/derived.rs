@@ -33,9 +33,22 @@ pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<P
 /// `disburse report`: rebuilds the derived files of `period` from the ledger.
 pub fn report(config: &Config, period: Period) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
+    // It may finish publishing an interrupted batch (a ledger write): audited.
+    super::audit::audited(config, "report", &[period], |facts| report_locked(config, period, facts))
+}
+
+fn report_locked(config: &Config, period: Period, facts: &mut super::audit::Facts) -> Result<Outcome, PipelineError> {
     let mut ledger = crate::ledger::open(config)?;
     let mut summary = publish::recover(config, ledger.as_mut())?;
+    facts.recovered = summary.clone();
     let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?;
+    let overdue = super::unanswered::rewrite(config, ledger.as_ref(), period, super::now_cn())?;
+    if overdue > 0 {
+        summary.push(format!(
+            "{period}：银行超过 {} 天未回复 {overdue} 笔，见 returns/unanswered.csv",
+            config.pending_days
+        ));
+    }
     summary.push(format!("{period}：失败清单、停发建议和报告已按台账重新生成；失败/退票 {open} 笔待处理"));
     Ok(Outcome { needs_person: open > 0, summary })
 }

@@ -46,3 +46,23 @@ pub fn point(name: &str) {
 #[cfg(not(feature = "fault-injection"))]
 #[inline(always)]
 pub fn point(_name: &str) {}
+
+/// The tests' clock: `DISBURSE_NOW=2026-12-31T00:00:00+08:00` makes the program
+/// take that moment for now (how old an unanswered line is can then be tested
+/// without waiting ten days). Only with the `fault-injection` feature: the
+/// installed binary always reads the system clock.
+#[cfg(feature = "fault-injection")]
+pub fn now_override() -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    let cn = chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset");
+    std::env::var("DISBURSE_NOW")
+        .ok()
+        .and_then(|v| chrono::DateTime::parse_from_rfc3339(&v).ok())
+        .map(|t| t.with_timezone(&cn))
+}
+
+/// The tests' clock (none: built without the `fault-injection` feature).
+#[cfg(not(feature = "fault-injection"))]
+#[inline(always)]
+pub fn now_override() -> Option<chrono::DateTime<chrono::FixedOffset>> {
+    None
+}

@@ -9,6 +9,7 @@ use crate::ledger::LedgerError;
 
 mod admin;
 mod archive;
+mod audit;
 mod check;
 mod continuity;
 mod derived;
@@ -22,15 +23,19 @@ mod reissue;
 mod run;
 mod stage;
 mod threads;
+mod trace;
+mod unanswered;
 mod watch;
 
 pub use admin::{init, keygen, status, verify, verify_against};
+pub use audit::audit_list;
 pub use check::check;
 pub use derived::report;
 pub use rebuild::rebuild;
 pub use receipts::{returns, Flag};
 pub use reissue::reissue;
 pub use run::run;
+pub use trace::{trace, TraceKey};
 pub use watch::{watch, WatchOptions};
 
 pub(crate) use prepare::{prepare, Prepared};
@@ -71,6 +76,9 @@ impl PipelineError {
 /// The time now in China Standard Time (UTC+8), the office's clock for file
 /// names, report headers and the manifest.
 pub(crate) fn now_cn() -> chrono::DateTime<chrono::FixedOffset> {
+    if let Some(now) = fault::now_override() {
+        return now;
+    }
     chrono::Utc::now().with_timezone(&chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset"))
 }
 
@@ -173,4 +181,18 @@ pub(crate) fn fmt2(d: rust_decimal::Decimal) -> String {
     } else {
         d.to_string()
     }
+}
+
+/// The ledger of a command that only reads it (`status`, `audit`, `trace`):
+/// refused, creating nothing, when nothing has been run yet.
+pub(crate) fn open_existing_ledger(
+    config: &crate::config::Config,
+) -> Result<Box<dyn crate::ledger::Ledger + Send>, PipelineError> {
+    if !crate::ledger::exists(config) {
+        return Err(PipelineError::Refused(format!(
+            "no ledger at {}: nothing has been run yet",
+            config.ledger_path.display()
+        )));
+    }
+    Ok(crate::ledger::open(config)?)
 }

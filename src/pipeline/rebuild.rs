@@ -18,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use super::archive::{self, Entry, State};
+use super::audit::{Audit, Facts};
 use super::receipts::{self, Archive};
 use super::{fault, publish, record, Outcome, PipelineError};
 use crate::config::Config;
@@ -99,6 +100,23 @@ pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
         ));
     }
     let _lock = Lock::acquire(&config.ledger_path)?;
+    // The ledger may be gone or unreadable: the start goes to the journal only,
+    // and the journal's events (this start included) into the new ledger.
+    let audit = Audit::begin_journal_only(config, "ledger rebuild")?;
+    let mut facts = Facts::default();
+    let result = rebuild_locked(config, force, audit.id(), &mut facts);
+    match result {
+        Ok(outcome) => {
+            let mut ledger = SqliteLedger::open(&config.ledger_path)?;
+            let result = super::unanswered::rewrite_all(config, &ledger).map(|_| outcome);
+            audit.finish(Some(&mut ledger), result, facts)
+        }
+        // The old ledger stays as it was; the refusal is in the journal.
+        Err(e) => audit.finish(None, Err(e), facts),
+    }
+}
+
+fn rebuild_locked(config: &Config, force: bool, own: &str, facts: &mut Facts) -> Result<Outcome, PipelineError> {
     let (keep, old_batches) = keep_old(config, force)?;
     let batches = verified_batches(config)?;
     let lacking = missing_from_disk(&old_batches, &batches);
@@ -142,6 +160,9 @@ pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
             ),
         ));
     }
+    let events = super::audit::restore(&config.output_dir, &mut ledger, own)?;
+    facts.total("rebuilt", lines, amount);
+    facts.periods = ledger.periods()?;
     fault::point("rebuild_install");
     ledger.install(&config.ledger_path, keep.as_deref())?;
     // The lists derived from the ledger (failures, suggested stops, the report)
@@ -151,12 +172,13 @@ pub fn rebuild(config: &Config, force: bool) -> Result<Outcome, PipelineError> {
     super::derived::rebuild(config, &rebuilt, &periods)?;
     tracing::info!(event = "ledger_rebuilt", batches = batches.len(), receipts = applied, lines, amount = %amount.yuan_string());
     let mut summary = vec![format!(
-        "台账已从 {} 重建：{} 个批次 {} 笔 {} 元，重新应用回执 {} 个",
+        "台账已从 {} 重建：{} 个批次 {} 笔 {} 元，重新应用回执 {} 个，恢复审计记录 {} 条",
         config.output_dir.display(),
         batches.len(),
         lines,
         amount.yuan_string(),
-        applied
+        applied,
+        events
     )];
     if let Some(k) = keep {
         summary.push(format!("原台账保留为 {}", k.display()));
@@ -338,7 +360,7 @@ fn replay_receipts(
     applied: &mut usize,
 ) -> Result<(), PipelineError> {
     for files in groups.unwrap_or_default() {
-        receipts::apply(config, ledger, &files, Vec::new(), Archive::Replay)?;
+        receipts::apply(config, ledger, &files, Vec::new(), Archive::Replay, &mut super::audit::Facts::default())?;
         *applied += files.len();
         fault::point("rebuild_receipt");
     }

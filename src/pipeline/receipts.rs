@@ -11,6 +11,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
+use super::audit::{audited, Facts};
 use super::{archive, io_err, publish, Outcome, PipelineError};
 use crate::bankfile::Format;
 use crate::config::Config;
@@ -57,10 +58,43 @@ enum FileOutcome {
 /// parser reads it. One malformed file refuses the whole command: the transaction
 /// is dropped and nothing is applied.
 pub fn returns(config: &Config, files: &[PathBuf]) -> Result<Outcome, PipelineError> {
+    returns_as(config, files, "returns")
+}
+
+/// [`returns`], audited as `action` (`watch` applies each file it takes this way).
+pub(crate) fn returns_as(config: &Config, files: &[PathBuf], action: &str) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
-    let mut ledger = crate::ledger::open(config)?;
-    let summary = publish::recover(config, ledger.as_mut())?;
-    apply(config, ledger.as_mut(), files, summary, Archive::Yes)
+    audited(config, action, &[], |facts| {
+        let mut ledger = crate::ledger::open(config)?;
+        let summary = publish::recover(config, ledger.as_mut())?;
+        facts.recovered = summary.clone();
+        let ledger = ledger.as_mut();
+        let outcome = apply(config, ledger, files, summary, Archive::Yes, facts)?;
+        // What the receipts left, over the periods they touched: lines and amounts by status.
+        let mut by_status = crate::ledger::ProgramStatus::default();
+        for p in facts.periods.clone() {
+            for s in ledger.period_status(p)?.values() {
+                for (mine, theirs) in [
+                    (&mut by_status.settled, s.settled),
+                    (&mut by_status.failed, s.failed),
+                    (&mut by_status.returned, s.returned),
+                    (&mut by_status.pending, s.pending),
+                ] {
+                    mine.lines += theirs.lines;
+                    mine.amount += theirs.amount;
+                }
+            }
+        }
+        for (name, b) in [
+            ("settled", by_status.settled),
+            ("failed", by_status.failed),
+            ("returned", by_status.returned),
+            ("pending", by_status.pending),
+        ] {
+            facts.total(name, b.lines, b.amount);
+        }
+        Ok(outcome)
+    })
 }
 
 /// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`
@@ -79,6 +113,7 @@ pub(crate) fn apply(
     files: &[PathBuf],
     mut summary: Vec<String>,
     archiving: Archive,
+    facts: &mut Facts,
 ) -> Result<Outcome, PipelineError> {
     let after = ledger.last_manifest_sha()?;
     let fallback = ledger.periods()?.last().copied().unwrap_or_else(super::run::this_month);
@@ -136,6 +171,9 @@ pub(crate) fn apply(
     archive::mark_applied(&config.output_dir, &archived)?;
     super::fault::point("receipts_committed");
     let failures_found = super::derived::rebuild(config, &*ledger, &touched)?;
+    for period in &touched {
+        facts.period(*period);
+    }
     // A receipt applied before may have been committed by a command that died
     // before its lists were written: its periods are rebuilt too (what they
     // list was already reported, and is not counted again).
@@ -196,7 +234,7 @@ fn apply_file(
 }
 
 /// The text layouts the office's programs use, for return files that are not XML.
-fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
+pub(crate) fn text_formats(config: &Config) -> Result<Vec<Format>, PipelineError> {
     let mut names: Vec<&str> = config.programs.values().map(|p| p.format.as_str()).collect();
     names.sort();
     names.dedup();

@@ -14,13 +14,14 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{io_err, PipelineError};
-use crate::domain::{parse_amount, Fen, PaymentStatus, Period, Text};
+use crate::domain::{parse_amount, Fen, PaymentStatus, Period, SourcePos, Text};
 use crate::ledger::LedgerLine;
 use crate::sign::manifest::RecordEntry;
 
 /// The record's columns: `reports/paid.csv`'s, then what a correction and the
-/// payee need.
-pub(crate) const HEADER: [&str; 13] = [
+/// payee need, then where the line came from (`trace`). A record written before
+/// the last two were added has [`OLD_COLUMNS`] and reads the same.
+pub(crate) const HEADER: [&str; 15] = [
     "program",
     "end_to_end_id",
     "township",
@@ -34,7 +35,12 @@ pub(crate) const HEADER: [&str; 13] = [
     "bank",
     "original_id",
     "retry",
+    "source_file",
+    "source_row",
 ];
+
+/// The columns of a record without the source columns.
+const OLD_COLUMNS: usize = 13;
 
 /// Where a batch's record lives, relative to its period folder.
 pub(crate) fn relative_path(batch: &str) -> String {
@@ -88,9 +94,14 @@ impl RecordWriter {
     }
 
     pub(crate) fn add(&mut self, lines: &[LedgerLine]) -> Result<(), PipelineError> {
+        let mut row_buf = [0u8; 20];
         for l in lines {
             let amount = l.amount.yuan_string();
             let retry = if l.original_id.is_some() { l.retry.to_string() } else { String::new() };
+            let (source_file, source_row) = match &l.source {
+                Some(pos) => (pos.file.as_str(), itoa_row(pos.row, &mut row_buf)),
+                None => ("", ""),
+            };
             self.csv
                 .write_record([
                     l.program.code(),
@@ -106,6 +117,8 @@ impl RecordWriter {
                     &l.bank,
                     l.original_id.as_deref().unwrap_or(""),
                     &retry,
+                    source_file,
+                    source_row,
                 ])
                 .map_err(|e| csv_err(&self.path, e))?;
             self.lines += 1;
@@ -151,7 +164,8 @@ pub(crate) fn read(
         .from_path(path)
         .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
     let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    if headers.iter().collect::<Vec<_>>() != HEADER {
+    let columns: Vec<&str> = headers.iter().collect();
+    if columns != HEADER && columns != HEADER[..OLD_COLUMNS] {
         return Err(bad(1, "not the columns of a payment record".into()));
     }
     let mut out = Vec::with_capacity(chunk);
@@ -194,7 +208,29 @@ fn parse_line(r: &csv::StringRecord, period: Period) -> Result<LedgerLine, Strin
         reason_text: String::new(),
         original_id,
         retry,
+        source: source_of(r),
     })
+}
+
+/// The row's source columns, if the record has them and they are filled.
+pub(crate) fn source_of(r: &csv::StringRecord) -> Option<SourcePos> {
+    let file = r.get(OLD_COLUMNS).filter(|f| !f.is_empty())?;
+    let row = r.get(OLD_COLUMNS + 1)?.parse().ok()?;
+    Some(SourcePos { file: Text::new(file), row })
+}
+
+/// `n` in decimal, in `buf` (a row number per line, without allocating).
+fn itoa_row(mut n: u64, buf: &mut [u8; 20]) -> &str {
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    std::str::from_utf8(&buf[i..]).expect("digits")
 }
 
 #[cfg(test)]
@@ -220,6 +256,7 @@ mod tests {
             reason_text: String::new(),
             original_id: original.map(str::to_string),
             retry: u32::from(original.is_some()),
+            source: Some(SourcePos { file: Text::new("rosters/2026-11/dibao.csv"), row: n + 2 }),
         }
     }
 

@@ -39,6 +39,15 @@ struct Planned<'c> {
 /// Builds, signs and commits the correction batch for `period`.
 pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
+    super::audit::audited(config, "reissue", &[period], |facts| reissue_locked(config, period, corrections_path, facts))
+}
+
+fn reissue_locked(
+    config: &Config,
+    period: Period,
+    corrections_path: &Path,
+    facts: &mut super::audit::Facts,
+) -> Result<Outcome, PipelineError> {
     let mut ledger = crate::ledger::open(config)?;
     let mut summary = publish::recover(config, ledger.as_mut())?;
     let display = corrections_path.display().to_string();
@@ -96,6 +105,8 @@ pub fn reissue(config: &Config, period: Period, corrections_path: &Path) -> Resu
     let info =
         stage::BatchInfo { batch: &batch, kind: BatchKind::Correction, signer: &signer, verified: &checked.verified };
     let staged = stage::stage(config, &frame, stage::Lines::Given(given), ledger.as_mut(), &info)?;
+    facts.batch = Some(batch.clone());
+    facts.total("reissued", staged.lines, staged.amount);
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;

@@ -1,6 +1,7 @@
 //! `disburse run`: the whole pipeline — check, bank files, signatures, manifest,
 //! reports and the ledger, committed as one (see [`super::publish`]).
 
+use super::audit::{audited, Facts};
 use super::stage::{stage, BatchInfo, Frame, Lines, Staged};
 use super::{fault, prepare, publish, summary_lines, Outcome, PipelineError, Prepared, Progress};
 use crate::config::Config;
@@ -8,7 +9,6 @@ use crate::domain::Period;
 use crate::ledger::{BatchKind, Lock};
 use crate::sign::Signer;
 
-/// Now, in China Standard Time (what banks and clerks read).
 /// The month it is now, in China Standard Time.
 pub(crate) fn this_month() -> Period {
     super::now_cn().format("%Y-%m").to_string().parse().expect("a date's year and month are a period")
@@ -28,9 +28,25 @@ pub fn run(config: &Config, period: Period, progress: &Progress) -> Result<Outco
 
 fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Outcome, PipelineError> {
     let _lock = Lock::for_config(config)?;
+    audited(config, "run", &[period], |facts| run_audited(config, period, progress, facts))
+}
+
+fn run_audited(
+    config: &Config,
+    period: Period,
+    progress: &Progress,
+    facts: &mut Facts,
+) -> Result<Outcome, PipelineError> {
     let mut ledger = crate::ledger::open(config)?;
     let mut summary = publish::recover(config, ledger.as_mut())?;
+    facts.recovered = summary.clone();
     let prepared = prepare(config, period, Some(ledger.as_ref()), progress)?;
+    let (held_lines, held_amount) = prepared
+        .totals
+        .programs
+        .values()
+        .fold((0, rust_decimal::Decimal::ZERO), |(n, a), t| (n + t.held.lines, a + t.held.amount));
+    facts.total_decimal("held", held_lines, held_amount);
     tracing::debug!(event = "phase", phase = "rosters_checked", lines = prepared.paid_lines());
     summary.extend(summary_lines(&prepared));
     if prepared.paid_lines() == 0 {
@@ -51,6 +67,8 @@ fn run_locked(config: &Config, period: Period, progress: &Progress) -> Result<Ou
     let lines = Lines::Replay(&prepared, progress);
     let info = BatchInfo { batch: &batch, kind: BatchKind::Run, signer: &signer, verified: &[] };
     let staged = stage(config, &frame, lines, ledger.as_mut(), &info)?;
+    facts.batch = Some(batch.clone());
+    facts.total("paid", staged.lines, staged.amount);
     fault::point("committed");
     publish::publish(&staged.staging_dir, &config.period_dir(period))?;
     ledger.mark_published(staged.run_id)?;

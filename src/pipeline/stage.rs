@@ -469,6 +469,7 @@ fn ledger_line(l: PaymentLine, period: Period, bank_file: Text, link: Option<Lin
         None => (None, 0),
     };
     LedgerLine {
+        source: Some(l.pos),
         end_to_end_id: l.end_to_end_id.0,
         program: l.program,
         period,

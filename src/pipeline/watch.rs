@@ -163,7 +163,7 @@ struct Ready {
 /// Applies one receipt and moves it (with its marker) out of the inbox.
 fn apply(config: &Config, inbox: &Path, file: &Ready) -> Result<Done, PipelineError> {
     let name = file_name(&file.path);
-    match super::returns(config, std::slice::from_ref(&file.path)) {
+    match super::receipts::returns_as(config, std::slice::from_ref(&file.path), "watch") {
         Ok(outcome) => {
             let dir = inbox.join("processed").join(super::now_cn().format("%Y%m%d").to_string());
             let to = move_with_marker(file, &dir)?;

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::domain::{Fen, Period, Program, Text};
 
+mod audit;
 mod pgpass;
 mod queries;
 mod receipts;
@@ -27,7 +28,8 @@ mod writer;
 
 use queries::*;
 
-const MIGRATIONS: &[&str] = &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
 
 /// The advisory-lock key taken around migrations ("disb" and "schm").
 const MIGRATION_KEY: i64 = 0x6469_7362_7363_686d;
@@ -425,6 +427,26 @@ impl Ledger for PgLedger {
         Ok(row.try_get(0)?)
     }
 
+    fn record_audit(&mut self, event: &crate::audit::AuditEvent) -> Result<(), LedgerError> {
+        audit::record_audit(&mut self.db(), &self.office, event)
+    }
+
+    fn audit_events(&self) -> Result<Vec<crate::audit::AuditEvent>, LedgerError> {
+        audit::audit_events(&mut self.db(), &self.office)
+    }
+
+    fn commit_count(&self) -> Result<u64, LedgerError> {
+        audit::commit_count(&mut self.db(), &self.office)
+    }
+
+    fn unanswered(&self, period: Period, made_by: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        audit::unanswered(&mut self.db(), &self.office, period, made_by)
+    }
+
+    fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+        audit::unanswered_count(&mut self.db(), &self.office, period, made_by)
+    }
+
     fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {
         let row = self.db().query_opt(
             "SELECT key_fingerprint FROM runs WHERE office = $1 AND manifest_sha256 = $2 ORDER BY id DESC LIMIT 1",
@@ -467,6 +489,7 @@ fn read_line(r: &Row) -> Result<LedgerLine, LedgerError> {
         reason_text: r.try_get(14)?,
         original_id: r.try_get(15)?,
         retry: retry as u32,
+        source: None,
     })
 }
 

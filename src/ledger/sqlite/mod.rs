@@ -22,8 +22,9 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v6.sql"),
     include_str!("../schema_v7.sql"),
     include_str!("../schema_v8.sql"),
-    // Versions 9 and 10 are other branches' (the audit trail, programs as data);
-    // until they are merged this is the ninth step.
+    include_str!("../schema_v9.sql"),
+    // Version 10 is another branch's (programs as data); until it is merged
+    // this is the tenth step.
     V11,
 ];
 const V11: &str = include_str!("../schema_v11.sql");
@@ -46,6 +47,7 @@ macro_rules! period_lines_from {
     };
 }
 
+mod audit;
 mod compact;
 mod files;
 mod queries;
@@ -437,6 +439,26 @@ impl Ledger for SqliteLedger {
         Ok(self
             .conn
             .query_row("SELECT EXISTS (SELECT 1 FROM runs) OR EXISTS (SELECT 1 FROM receipts)", [], |r| r.get(0))?)
+    }
+
+    fn record_audit(&mut self, event: &crate::audit::AuditEvent) -> Result<(), LedgerError> {
+        audit::record_audit(&self.conn, event)
+    }
+
+    fn audit_events(&self) -> Result<Vec<crate::audit::AuditEvent>, LedgerError> {
+        audit::audit_events(&self.conn)
+    }
+
+    fn commit_count(&self) -> Result<u64, LedgerError> {
+        audit::commit_count(&self.conn)
+    }
+
+    fn unanswered(&self, period: Period, made_by: &str) -> Result<Vec<LedgerLine>, LedgerError> {
+        audit::unanswered(&self.conn, period, made_by)
+    }
+
+    fn unanswered_count(&self, period: Period, made_by: &str) -> Result<Bucket, LedgerError> {
+        audit::unanswered_count(&self.conn, period, made_by)
     }
 
     fn run_key_fingerprint(&self, manifest_sha256: &str) -> Result<Option<String>, LedgerError> {

@@ -114,6 +114,7 @@ pub(super) fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
     let status: String = r.get(12)?;
     let parsed = (|| {
         Ok(LedgerLine {
+            source: None,
             end_to_end_id: text(r, 0)?,
             program: program.parse()?,
             period: period.parse()?,

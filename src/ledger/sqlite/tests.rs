@@ -104,6 +104,7 @@ fn period_queries_go_through_the_runs() {
 
 fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
     LedgerLine {
+        source: None,
         end_to_end_id: e2e.into(),
         program: Program::Dibao,
         period: "2026-11".parse().unwrap(),
