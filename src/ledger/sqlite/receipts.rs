@@ -557,16 +557,37 @@ pub(super) fn scan_from(
 ) -> Result<(), LedgerError> {
     use rusqlite::OpenFlags;
     let conn = Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
+    // A reference is put together here from its family's prefix (the family
+    // changes once per run and program: rows come in id order) and its number,
+    // rather than by SQL: a join and a printf per row were a third of the scan.
     let mut stmt = conn.prepare(
-        "SELECT p.id, COALESCE(p.end_to_end_id, f.ref_prefix || printf('%07d', p.ref_seq)), p.period, p.amount_fen, \
-         COALESCE(s.status, 'sent'), s.payment_id IS NOT NULL, s.receipt_id FROM payment_rows p \
-         LEFT JOIN families f ON f.run_id = p.run_id AND f.program_id = p.program_id \
+        "SELECT p.id, p.end_to_end_id, p.period, p.amount_fen, COALESCE(s.status, 'sent'), \
+         s.payment_id IS NOT NULL, s.receipt_id, p.run_id, p.program_id, p.ref_seq FROM payment_rows p \
          LEFT JOIN payment_status s ON s.payment_id = p.id WHERE p.id >= ?1 ORDER BY p.id",
     )?;
+    let mut family = conn.prepare("SELECT ref_prefix FROM families WHERE run_id = ?1 AND program_id = ?2")?;
     let mut rows = stmt.query([from])?;
     let mut chunk = Vec::with_capacity(SCAN_CHUNK);
     let mut period_cache: Option<(i64, Period)> = None;
+    let mut prefix_cache: Option<((i64, i64), String)> = None;
     while let Some(row) = rows.next()? {
+        let e2e = match row.get_ref(1)?.as_str_or_null() {
+            Ok(Some(whole)) => whole.to_string(),
+            _ => {
+                let key: (i64, i64) = (row.get(7)?, row.get(8)?);
+                let seq: i64 = row.get(9)?;
+                if prefix_cache.as_ref().map(|(k, _)| *k) != Some(key) {
+                    let prefix: String = family.query_row(params![key.0, key.1], |r| r.get(0))?;
+                    prefix_cache = Some((key, prefix));
+                }
+                let prefix = prefix_cache.as_ref().map_or("", |(_, p)| p.as_str());
+                let mut e2e = String::with_capacity(prefix.len() + 7);
+                e2e.push_str(prefix);
+                use std::fmt::Write;
+                let _ = write!(e2e, "{seq:07}");
+                e2e
+            }
+        };
         let n: i64 = row.get(2)?;
         let period = match &period_cache {
             Some((t, p)) if *t == n => *p,
@@ -577,7 +598,7 @@ pub(super) fn scan_from(
             }
         };
         chunk.push(ScanRow {
-            e2e: text_at(row, 1)?.to_string(),
+            e2e,
             found: Found {
                 pid: row.get(0)?,
                 state: PaymentState { period, amount: Fen(row.get(3)?), status: parse_status(text_at(row, 4)?)? },
