@@ -9,13 +9,18 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 
 use crate::domain::{Fen, Period, Program};
+use crate::reconcile::program_rules::ProgramRules;
+use crate::reconcile::ExclusivePair;
+
+mod programs;
+pub use programs::{preset, ChecklistConfig};
 
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("读不了配置文件 {}：{}", "cannot read config {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("config {path} is not valid: {message}")]
+    #[error("{}", crate::tr!("配置文件 {} 写得不对：{message}", "config {} is not valid: {message}", path.display()))]
     Invalid { path: PathBuf, message: String },
 }
 
@@ -39,6 +44,11 @@ pub struct Config {
     pub formats_dir: PathBuf,
     /// Share (e.g. 0.2 = 20 %) above which a changed amount raises R06.
     pub change_warn_share: Decimal,
+    /// `[[checklists]]` (比对名单, SPEC §9).
+    pub checklists: Vec<ChecklistConfig>,
+    /// Every pair of programs one person may not draw together (R02): the
+    /// configured programs' `exclusive_with`, each pair once.
+    pub exclusive: Vec<ExclusivePair>,
     /// `[checks] pending_days`: a line still without a final status this many
     /// days after its bank file was made is listed in unanswered.csv (0: every one).
     pub pending_days: u32,
@@ -132,6 +142,10 @@ pub struct ProgramConfig {
     pub sheet: Option<String>,
     pub cap: Fen,
     pub purpose: String,
+    /// The name a clerk knows the program by (built-in, or the config's `name`).
+    pub name: String,
+    /// The rule keys of SPEC §9 over the program's preset.
+    pub rules: ProgramRules,
 }
 
 #[derive(Deserialize)]
@@ -143,9 +157,11 @@ struct RawConfig {
     signing: Signing,
     inputs: RawInputs,
     payers: BTreeMap<String, Payer>,
-    programs: BTreeMap<String, RawProgram>,
+    programs: BTreeMap<String, toml::Table>,
     #[serde(default)]
     checks: RawChecks,
+    #[serde(default)]
+    checklists: Vec<programs::RawChecklist>,
 }
 
 #[derive(Deserialize)]
@@ -196,6 +212,23 @@ struct RawProgram {
     cap: String,
     #[serde(default = "default_purpose")]
     purpose: String,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    ref_prefix: Option<String>,
+}
+
+/// The keys of a `[programs.CODE]` table that are not rule keys.
+const BASE_KEYS: [&str; 9] = ["schedule", "payer", "format", "roster", "sheet", "cap", "purpose", "name", "ref_prefix"];
+
+/// Splits a `[programs.CODE]` table into its base keys and its rule keys.
+fn split_program(code: &str, table: toml::Table) -> Result<(RawProgram, programs::RawRules), String> {
+    let (base, rules): (toml::Table, toml::Table) =
+        table.into_iter().partition(|(k, _)| BASE_KEYS.contains(&k.as_str()));
+    let base: RawProgram = toml::Value::Table(base).try_into().map_err(|e| format!("programs.{code}: {e}"))?;
+    let rules: programs::RawRules =
+        toml::Value::Table(rules).try_into().map_err(|e| format!("programs.{code}: {e}"))?;
+    Ok((base, rules))
 }
 
 fn default_purpose() -> String {
@@ -216,7 +249,8 @@ impl Config {
         )
         .map_err(read)?;
         if bytes.len() as u64 > limit {
-            let message = format!(
+            let message = crate::tr!(
+                "文件大于 {}，不可能是配置文件：请检查路径指的是不是 disburse.toml",
                 "it is larger than {}, which no configuration is: check that the path names disburse.toml",
                 crate::ingest::limits::bytes(limit)
             );
@@ -225,8 +259,10 @@ impl Config {
         let sha256 = crate::fsutil::sha256_hex(&bytes);
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-            let message =
-                format!("line {line} is not UTF-8 text (saved as GBK/ANSI?): save the file as UTF-8 and run again");
+            let message = crate::tr!(
+                "第 {line} 行不是 UTF-8 文本（存成了 GBK/ANSI？）：请把文件另存为 UTF-8 后重新运行",
+                "line {line} is not UTF-8 text (saved as GBK/ANSI?): save the file as UTF-8 and run again"
+            );
             ConfigError::Invalid { path: path.to_path_buf(), message }
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
@@ -243,8 +279,23 @@ impl Config {
         no_climbing("output.dir", &raw.output.dir)?;
         let ledger = ledger_target(&raw.ledger, &raw.office, base)?;
         let mut programs = BTreeMap::new();
-        for (code, p) in raw.programs {
-            let program: Program = code.parse()?;
+        let mut prefixes = Vec::new();
+        for (code, table) in raw.programs {
+            let program = Program::define(&code).map_err(|e| format!("[programs.{code}]: {e}"))?;
+            let (p, raw_rules) = split_program(&code, table)?;
+            let name = match (p.name.as_deref().map(str::trim), program.is_built_in()) {
+                (Some(n), _) if !n.is_empty() => n.to_string(),
+                (_, true) => program.built_in_name().to_string(),
+                (_, false) => {
+                    return Err(format!(
+                        "programs.{code} needs name = \"…\" (the program's Chinese name, e.g. name = \"农垦补助\"): \
+                         only the built-in codes have one"
+                    ))
+                }
+            };
+            program.set_name(&name);
+            prefixes.push((program, p.ref_prefix.clone()));
+            let rules = programs::rules(program, raw_rules)?;
             if !raw.payers.contains_key(&p.payer) {
                 return Err(format!("programs.{code}.payer '{}' is not a [payers.{}] table", p.payer, p.payer));
             }
@@ -265,9 +316,28 @@ impl Config {
                     sheet: p.sheet,
                     cap,
                     purpose: p.purpose,
+                    name,
+                    rules,
                 },
             );
         }
+        programs::assign_prefixes(&prefixes)?;
+        let mut exclusive: Vec<ExclusivePair> = Vec::new();
+        for p in programs.values() {
+            for &other in &p.rules.exclusive_with {
+                if other != p.program
+                    && !exclusive.iter().any(|&(a, b)| (a, b) == (p.program, other) || (b, a) == (p.program, other))
+                {
+                    exclusive.push(if p.program < other { (p.program, other) } else { (other, p.program) });
+                }
+            }
+        }
+        let checklists = raw
+            .checklists
+            .into_iter()
+            .enumerate()
+            .map(|(i, c)| programs::checklist(c, i))
+            .collect::<Result<Vec<_>, _>>()?;
         let change_warn_share = match raw.checks.change_warn_share {
             Some(s) => s.parse().map_err(|_| format!("checks.change_warn_share '{s}' is not a number"))?,
             None => Decimal::new(2, 1),
@@ -289,6 +359,8 @@ impl Config {
             programs,
             formats_dir,
             change_warn_share,
+            checklists,
+            exclusive,
             pending_days: raw.checks.pending_days.unwrap_or(10),
             source_sha256: String::new(),
         })

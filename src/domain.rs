@@ -13,12 +13,15 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 mod encoding;
+mod line;
 mod lists;
 mod money;
 mod person;
+mod program;
 mod receipt;
 
 pub use encoding::{Length, TextEncoding, TextRules};
+pub use line::{LineKind, LineType};
 pub use lists::{Change, ChangeKind, Failure};
 pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 /// A short text of a line: a name, a place, a number, a reference.
@@ -34,78 +37,8 @@ pub use person::{
     id_key, luhn_digit, luhn_ok, mask_account, mask_id, mask_numbers, mask_reference, Account, AccountError, IdError,
     IdNumber,
 };
+pub use program::Program;
 pub use receipt::{Conflict, Entry, Place, ReceiptLine};
-
-/// A benefit program (救助/优抚项目). The code is what configs, reports and the
-/// ledger use; it never changes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Program {
-    /// 城乡最低生活保障金 (低保)
-    Dibao,
-    /// 特困人员供养金 (五保)
-    Wubao,
-    /// 优抚对象抚恤补助
-    Youfu,
-    /// 义务兵家庭优待金
-    Yiwubing,
-    /// 大中型水库移民后期扶持直补
-    Yimin,
-}
-
-impl Program {
-    /// All programs in their reporting order.
-    pub const ALL: [Program; 5] = [Program::Dibao, Program::Wubao, Program::Youfu, Program::Yiwubing, Program::Yimin];
-
-    /// The stable code of SPEC §1 (`dibao`, `wubao`, …).
-    pub fn code(self) -> &'static str {
-        match self {
-            Program::Dibao => "dibao",
-            Program::Wubao => "wubao",
-            Program::Youfu => "youfu",
-            Program::Yiwubing => "yiwubing",
-            Program::Yimin => "yimin",
-        }
-    }
-
-    /// The name a clerk knows the program by.
-    pub fn chinese_name(self) -> &'static str {
-        match self {
-            Program::Dibao => "城乡最低生活保障金",
-            Program::Wubao => "特困人员供养金",
-            Program::Youfu => "优抚对象抚恤补助",
-            Program::Yiwubing => "义务兵家庭优待金",
-            Program::Yimin => "大中型水库移民后期扶持直补",
-        }
-    }
-
-    /// Two upper-case letters that start every end-to-end reference of the program.
-    pub fn ref_prefix(self) -> &'static str {
-        match self {
-            Program::Dibao => "DB",
-            Program::Wubao => "WB",
-            Program::Youfu => "YF",
-            Program::Yiwubing => "YW",
-            Program::Yimin => "YM",
-        }
-    }
-}
-
-impl fmt::Display for Program {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.code())
-    }
-}
-
-impl FromStr for Program {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        Program::ALL
-            .into_iter()
-            .find(|p| p.code() == s.trim())
-            .ok_or_else(|| format!("unknown program '{s}': expected one of dibao, wubao, youfu, yiwubing, yimin"))
-    }
-}
 
 /// A payment period, a calendar month (`YYYY-MM`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -144,7 +77,12 @@ impl fmt::Display for Period {
 impl FromStr for Period {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("period '{s}' is not YYYY-MM (for example 2026-11)");
+        let bad = || {
+            crate::tr!(
+                "发放期 '{s}' 不是 年-月 的写法（例如 2026-11）",
+                "period '{s}' is not YYYY-MM (for example 2026-11)"
+            )
+        };
         let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
         if y.len() != 4 || m.len() != 2 {
             return Err(bad());
@@ -266,11 +204,15 @@ pub enum Field {
     HouseholdSize,
     Category,
     Note,
+    /// 项目类型 (SPEC §9): basic, care, back_pay, one_off, funeral.
+    LineType,
+    /// 所属期: the month a back pay covers (`YYYY-MM`).
+    Covers,
 }
 
 impl Field {
     /// Every field, in roster order.
-    pub const ALL: [Field; 12] = [
+    pub const ALL: [Field; 14] = [
         Field::Township,
         Field::Village,
         Field::Name,
@@ -283,6 +225,8 @@ impl Field {
         Field::HouseholdSize,
         Field::Category,
         Field::Note,
+        Field::LineType,
+        Field::Covers,
     ];
 
     /// A field's one-byte tag in pass 1's spill file (exhaustive, as [`Code::tag`]).
@@ -300,6 +244,8 @@ impl Field {
             Field::HouseholdSize => 9,
             Field::Category => 10,
             Field::Note => 11,
+            Field::LineType => 12,
+            Field::Covers => 13,
         }
     }
 
@@ -323,6 +269,8 @@ impl Field {
             Field::HouseholdSize => "household_size",
             Field::Category => "category",
             Field::Note => "note",
+            Field::LineType => "line_type",
+            Field::Covers => "covers",
         }
     }
 
@@ -344,12 +292,14 @@ impl Field {
             Field::IdNumber => &["身份证号", "身份证号码", "公民身份号码", "id_number"],
             Field::Account => &["银行账号", "账号", "卡号", "account"],
             Field::Bank => &["开户行", "开户银行", "bank"],
-            Field::Amount => &["金额", "发放金额", "保障金额", "补贴金额", "amount"],
+            Field::Amount => &["金额", "发放金额", "保障金额", "补贴金额", "津贴金额", "amount"],
             Field::PayeeName => &["收款人", "户名", "账户名称", "payee_name"],
             Field::PayeeType => &["收款人类型", "payee_type"],
             Field::HouseholdSize => &["保障人数", "household_size"],
             Field::Category => &["类别", "category"],
             Field::Note => &["备注", "note"],
+            Field::LineType => &["项目类型", "发放类型", "line_type"],
+            Field::Covers => &["所属期", "所属月份", "covers"],
         }
     }
 }
@@ -503,6 +453,8 @@ pub struct PaymentLine {
     pub household_size: Option<u32>,
     pub category: Text,
     pub note: Text,
+    /// 项目类型 and 所属期 (SPEC §9): with program, period and person, what makes it one payment.
+    pub kind: LineKind,
     /// Where the line came from (for corrections: the corrections file).
     pub pos: SourcePos,
 }
@@ -550,11 +502,25 @@ pub enum Code {
     R07,
     /// Paid by another office of a shared ledger (跨县重复享受, SPEC §10).
     R08,
+    /// Age outside the program's bounds (SPEC §9).
+    A01,
+    /// Annual cap per person exceeded.
+    A02,
+    /// Amount differs from the program's standard.
+    A03,
+    /// Back pay for a month already paid.
+    A04,
+    /// Payee type not allowed.
+    P01,
+    /// Institution rule broken.
+    P02,
+    /// On a warn-only check list (比对名单): paid, listed.
+    W03,
 }
 
 impl Code {
     /// Every code, in the order of SPEC §3.
-    pub const ALL: [Code; 15] = [
+    pub const ALL: [Code; 22] = [
         Code::V01,
         Code::V02,
         Code::V03,
@@ -570,6 +536,13 @@ impl Code {
         Code::R06,
         Code::R07,
         Code::R08,
+        Code::A01,
+        Code::A02,
+        Code::A03,
+        Code::A04,
+        Code::P01,
+        Code::P02,
+        Code::W03,
     ];
 
     /// A code's one-byte tag in pass 1's spill file. The match is exhaustive: a
@@ -592,6 +565,13 @@ impl Code {
             Code::R06 => 12,
             Code::R07 => 13,
             Code::R08 => 14,
+            Code::A01 => 15,
+            Code::A02 => 16,
+            Code::A03 => 17,
+            Code::A04 => 18,
+            Code::P01 => 19,
+            Code::P02 => 20,
+            Code::W03 => 21,
         }
     }
 
@@ -602,7 +582,7 @@ impl Code {
 
     pub fn severity(self) -> Severity {
         match self {
-            Code::W01 | Code::R06 => Severity::Warn,
+            Code::W01 | Code::R06 | Code::W03 => Severity::Warn,
             Code::R04 => Severity::Skip,
             Code::R07 => Severity::Refuse,
             _ => Severity::Hold,
@@ -626,6 +606,13 @@ impl Code {
             Code::R06 => "R06",
             Code::R07 => "R07",
             Code::R08 => "R08",
+            Code::A01 => "A01",
+            Code::A02 => "A02",
+            Code::A03 => "A03",
+            Code::A04 => "A04",
+            Code::P01 => "P01",
+            Code::P02 => "P02",
+            Code::W03 => "W03",
         }
     }
 }

@@ -42,6 +42,8 @@ pub struct ProgramTotals {
     pub warned: u64,
     /// R07: the roster did not match its approval; nothing was written.
     pub refused: bool,
+    /// The approval line the program was paid under (文号, approver, date: SPEC §9).
+    pub approval: Option<crate::domain::Approval>,
 }
 
 impl ProgramTotals {

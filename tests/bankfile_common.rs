@@ -47,6 +47,7 @@ pub fn line(seq: u64, name: &str, fen: i64, bank: &str) -> PaymentLine {
         household_size: Some(1),
         category: Default::default(),
         note: Default::default(),
+        kind: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }

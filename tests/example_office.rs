@@ -224,7 +224,7 @@ fn approvals_match_their_rosters() {
             })
             .collect();
         let rosters = rosters(&cfg, period);
-        assert_eq!(approvals.len(), 5);
+        assert_eq!(approvals.len(), 6);
         for (program, file, rows) in rosters {
             let total: Decimal = rows.iter().map(|r| parse_amount(r.get("amount")).unwrap_or(Decimal::ZERO)).sum();
             let (count, approved) = approvals[program.code()];
@@ -271,6 +271,7 @@ fn planted_mistakes_are_in_the_files() {
     let listed = std::fs::read_to_string(dir.join("expected_exceptions.csv")).unwrap();
     assert_eq!(listed.lines().count(), info.expected.len() + 1);
     let stops = std::fs::read_to_string(dir.join("stops.csv")).unwrap();
+    let cremated = std::fs::read_to_string(dir.join("lists/cremation.csv")).unwrap();
     for &period in &info.periods {
         let all = rosters(&cfg, period);
         let ids_in = |p: Program| -> BTreeSet<String> {
@@ -294,7 +295,20 @@ fn planted_mistakes_are_in_the_files() {
                 Code::W01 => !luhn_ok(r.get("account")),
                 Code::R01 => rows.iter().filter(|o| o.get("id_number") == id).count() == 2,
                 Code::R02 => ids_in(Program::Dibao).contains(id) && ids_in(Program::Wubao).contains(id),
-                Code::R03 => stops.lines().any(|l| l.starts_with(id) && l.ends_with("2026-10-15")),
+                Code::R03 => {
+                    stops.lines().any(|l| l.starts_with(id) && l.ends_with("2026-10-15"))
+                        || cremated.lines().any(|l| l.starts_with(id))
+                }
+                Code::A01 | Code::A03 => {
+                    let birth = IdNumber::parse(id).unwrap().birth_date();
+                    let age = disburse::reconcile::program_rules::age_on(birth, period.first_day());
+                    let rules = &cfg.programs[&e.program].rules;
+                    let standard = rules.standards.iter().rev().find(|s| age >= s.min_age);
+                    match e.code {
+                        Code::A01 => rules.min_age.is_some_and(|m| age < m),
+                        _ => standard.is_some_and(|s| parse_amount(r.get("amount")).unwrap() != s.amount.to_yuan()),
+                    }
+                }
                 Code::R05 => rows.iter().filter(|o| o.get("account") == r.get("account")).count() == 2,
                 Code::R06 => r.get("note").contains("新生儿"),
                 other => panic!("unexpected planted code {other}"),

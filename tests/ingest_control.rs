@@ -75,12 +75,14 @@ fn stops_parse_normalised_ids_reasons_and_dates() {
                 reason: StopReason::Death,
                 effective: NaiveDate::from_ymd_opt(2026, 10, 15).unwrap(),
                 row: 2,
+                program: None,
             },
             Stop {
                 id_number: "110105194912310038".into(),
                 reason: StopReason::Moved,
                 effective: NaiveDate::from_ymd_opt(2026, 11, 1).unwrap(),
                 row: 3,
+                program: None,
             },
         ]
     );

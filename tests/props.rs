@@ -89,6 +89,7 @@ proptest! {
             id_number: common::gen::id_number(3),
             reason: "death".into(),
             effective: chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap(),
+            program: None,
         }];
         reconcile_rows(&mut rows, &stops, chrono::NaiveDate::from_ymd_opt(2026, 10, 1).unwrap());
         for program in [Program::Dibao, Program::Wubao] {
@@ -120,7 +121,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn bin(office: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(common::bin()).current_dir(office).args(args).output().unwrap()
+    common::command().current_dir(office).args(args).output().unwrap()
 }
 
 fn ok(o: &std::process::Output) -> bool {

@@ -40,6 +40,7 @@ fn line(p: Program, seq: u64, town: &str, village: &str, name: &str, id17: &str,
         household_size: Some(2),
         category: Default::default(),
         note: Default::default(),
+        kind: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     }
 }

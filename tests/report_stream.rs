@@ -42,6 +42,7 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         household_size: Some(2),
         category: Default::default(),
         note: if seq.is_multiple_of(4) { "补发".into() } else { Default::default() },
+        kind: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     };
     if seq.is_multiple_of(5) {

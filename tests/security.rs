@@ -21,6 +21,7 @@ fn run_env(office: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c").arg("umask 022 && exec \"$0\" \"$@\"").arg(common::bin()).args(args).current_dir(office);
     cmd.env_remove("DISBURSE_LOG").env_remove("DISBURSE_LOG_FORMAT").env_remove("DISBURSE_CONFIG");
+    cmd.env(common::LANG.0, common::LANG.1);
     for (k, v) in env {
         cmd.env(k, v);
     }
@@ -178,7 +179,8 @@ fn secrets(office: &Path) -> BTreeSet<String> {
         for e in std::fs::read_dir(office.join("rosters").join(month)).unwrap().flatten() {
             let p = e.path();
             let stem = p.file_stem().unwrap().to_str().unwrap();
-            let Ok(program) = stem.parse::<Program>() else { continue };
+            // Rosters are named by a built-in code; approvals.csv is not a roster.
+            let Ok(program) = Program::known(stem) else { continue };
             disburse::ingest::read_roster(&p, "r", program, None, &mut |row| {
                 for f in [Field::IdNumber, Field::Account] {
                     let t = row.text(f);

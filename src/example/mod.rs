@@ -58,20 +58,17 @@ impl ExpectedHold {
 /// Why the example office could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
-    #[error("{0} is not empty; choose a new folder")]
+    #[error("{}", crate::tr!("{} 不是空目录；请换一个新目录", "{} is not empty; choose a new folder", _0.display()))]
     NotEmpty(PathBuf),
-    #[error("{0} is a file, not a folder; choose a new folder")]
+    #[error("{}", crate::tr!("{} 是一个文件，不是目录；请换一个新目录", "{} is a file, not a folder; choose a new folder", _0.display()))]
     NotADir(PathBuf),
-    #[error("cannot write {path}: {source}")]
+    #[error("{}", crate::tr!("写不了 {}：{source}", "cannot write {}: {source}", path.display()))]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot build an example file: {0}")]
+    #[error("{}", crate::tr!("示例文件生成失败：{_0}", "cannot build an example file: {_0}"))]
     Build(String),
-    #[error("{file}: the character '{ch}' cannot be written in GBK")]
+    #[error("{}", crate::tr!("{file}：字符 '{ch}' 无法用 GBK 编码写出", "{file}: the character '{ch}' cannot be written in GBK"))]
     Encoding { file: String, ch: char },
-    #[error(
-        "the example office is written but its signing key is not ({0}); make one with \
-         `disburse keygen --algorithm sm2 --out keys/signing.pem` inside the folder"
-    )]
+    #[error("{}", crate::tr!("示例办公室已写好，但签名密钥没有生成（{_0}）；请在该目录里运行 `disburse keygen --algorithm sm2 --out keys/signing.pem` 生成", "the example office is written but its signing key is not ({_0}); make one with `disburse keygen --algorithm sm2 --out keys/signing.pem` inside the folder"))]
     Keygen(#[from] SignError),
 }
 
@@ -104,6 +101,7 @@ pub fn write_files(dir: &Path) -> Result<ExampleInfo, ExampleError> {
         put(dir, &format!("rosters/{period}/approvals.csv"), render::approvals_csv(&of_period)?.as_bytes())?;
     }
     put(dir, "stops.csv", render::stops_csv(&office.stops)?.as_bytes())?;
+    put(dir, "lists/cremation.csv", render::cremations_csv(&office.cremations)?.as_bytes())?;
     let expected = expected(&office.rosters);
     put(dir, "expected_exceptions.csv", render::expected_csv(&expected)?.as_bytes())?;
     Ok(ExampleInfo { config: dir.join("disburse.toml"), periods: PERIODS.to_vec(), expected })
@@ -182,7 +180,7 @@ mod tests {
         assert!(uscc_ok(&cfg.office.uscc), "{}", cfg.office.uscc);
         assert_eq!(cfg.change_warn_share, rust_decimal::Decimal::new(2, 1));
         for p in PERIODS {
-            assert_eq!(cfg.due_programs(p).len(), 5, "{p}");
+            assert_eq!(cfg.due_programs(p).len(), 6, "{p}");
             for pc in cfg.due_programs(p) {
                 assert!(cfg.resolve(&pc.roster, p).is_file(), "{} {p}", pc.program);
             }

@@ -21,6 +21,7 @@ pub(crate) fn roster_bytes(r: &Roster) -> Result<Vec<u8>, ExampleError> {
         Program::Youfu => Ok([b"\xEF\xBB\xBF".as_slice(), youfu_csv(r)?.as_bytes()].concat()),
         Program::Yiwubing => Ok(yiwubing_csv(r)?.into_bytes()),
         Program::Yimin => Ok(yimin_csv(r)?.into_bytes()),
+        _ => Ok(gaoling_csv(r)?.into_bytes()),
     }
 }
 
@@ -187,6 +188,28 @@ fn yimin_csv(r: &Roster) -> Result<String, ExampleError> {
         })
         .collect();
     csv_text(&headers, rows, false)
+}
+
+/// 高龄津贴: a plain UTF-8 CSV with the 备注 a clerk writes.
+fn gaoling_csv(r: &Roster) -> Result<String, ExampleError> {
+    let headers = ["乡镇", "村(社区)", "姓名", "身份证号", "银行账号", "开户银行", "补贴金额", "备注"];
+    let rows = r
+        .lines
+        .iter()
+        .map(|l| {
+            [l.township, l.village, &l.name, &l.id, &l.account, l.bank, &l.amount_text, &l.note]
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        })
+        .collect();
+    csv_text(&headers, rows, false)
+}
+
+/// The cremation check list (殡葬火化数据): `id_number,date,note`.
+pub(crate) fn cremations_csv(list: &[Stop]) -> Result<String, ExampleError> {
+    let rows = list.iter().map(|(id, on, place)| vec![id.clone(), on.to_string(), place.to_string()]).collect();
+    csv_text(&["id_number", "date", "note"], rows, false)
 }
 
 /// `approvals.csv` of one period: count and total computed from the rosters as

@@ -94,6 +94,8 @@ pub(crate) type Stop = (String, &'static str, &'static str);
 pub(crate) struct Office {
     pub rosters: Vec<Roster>,
     pub stops: Vec<Stop>,
+    /// 殡葬火化数据 (a check list, SPEC §9): ID, cremation date, place.
+    pub cremations: Vec<Stop>,
 }
 
 pub(crate) const OCT: Period = Period { year: 2026, month: 10 };
@@ -114,6 +116,7 @@ pub(crate) fn build() -> Office {
     let youfu = Youfu::new(&mut g);
     let yiwubing = Yiwubing::new(&mut g);
     let yimin = Yimin::new(&mut g);
+    let gaoling = Gaoling::new(&mut g);
     let mut rosters = Vec::new();
     for period in [OCT, NOV] {
         let nov = period == NOV;
@@ -122,13 +125,17 @@ pub(crate) fn build() -> Office {
         rosters.push(roster(Program::Youfu, period, 1, youfu.lines(nov)));
         rosters.push(roster(Program::Yiwubing, period, 1, yiwubing.lines(nov)));
         rosters.push(roster(Program::Yimin, period, 1, yimin.lines(nov)));
+        rosters.push(roster(Program::Gaoling, period, 1, gaoling.lines(nov)));
     }
+    // A 高龄 recipient cremated in October is still on November's roster: the
+    // cremation list holds the line (R03) and names itself in the message.
+    let cremations = vec![(gaoling.people[Gaoling::CREMATED].id.clone(), "2026-10-18", "示例县殡仪馆")];
     let stops = vec![
         (dibao.heads[Dibao::DEAD].id.clone(), "death", "2026-10-15"),
         (dibao.heads[Dibao::DROPPED].id.clone(), "cancelled", "2026-11-01"),
         (youfu.people[Youfu::FUTURE_STOP].id.clone(), "prison", "2026-12-01"),
     ];
-    Office { rosters, stops }
+    Office { rosters, stops, cremations }
 }
 
 fn roster(program: Program, period: Period, header_rows: u64, lines: Vec<Line>) -> Roster {
@@ -504,6 +511,65 @@ impl Yimin {
                     l = l.note("含补发2024、2025年度").expect("amount", Code::V04);
                 }
                 l
+            })
+            .collect()
+    }
+}
+
+/// 高龄津贴: by age on the month's first day (80–89: 100, 90–99: 200, 100 and
+/// over: 500, the config's `standards`), to the person.
+pub(crate) struct Gaoling {
+    pub people: Vec<Person>,
+}
+
+impl Gaoling {
+    /// Born in 1947: 79 in November 2026, under the program's 80 (A01).
+    const TOO_YOUNG: usize = 3;
+    /// Ninety-odd, written with the 80–89 amount (A03).
+    const WRONG_STANDARD: usize = 6;
+    /// On the cremation list from October (R03 in November).
+    pub(crate) const CREMATED: usize = 8;
+
+    fn new(g: &mut Gen) -> Gaoling {
+        let people = (0..12)
+            .map(|i| match i {
+                Self::TOO_YOUNG => g.person(2, (1947, 1947)),
+                Self::WRONG_STANDARD => g.person(5, (1929, 1933)),
+                _ => g.person(i % 9, (1930, 1944)),
+            })
+            .collect();
+        Gaoling { people }
+    }
+
+    /// The standard of the person's age on the period's first day.
+    fn standard(p: &Person, period: Period) -> Fen {
+        let birth = crate::domain::IdNumber::parse(&p.id).map(|id| id.birth_date()).ok();
+        let age = birth.map_or(0, |b| crate::reconcile::program_rules::age_on(b, period.first_day()));
+        fen(match age {
+            100.. => 500,
+            90..=99 => 200,
+            _ => 100,
+        })
+    }
+
+    fn lines(&self, nov: bool) -> Vec<Line> {
+        let period = if nov { NOV } else { OCT };
+        self.people
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| nov || *i != Self::TOO_YOUNG)
+            .map(|(i, p)| {
+                let l = Line::of(p, Self::standard(p, period));
+                match i {
+                    Self::TOO_YOUNG => l.expect("id_number", Code::A01).note("明年满80周岁"),
+                    Self::WRONG_STANDARD if nov => {
+                        let mut l = Line::of(p, fen(100)).expect("amount", Code::A03);
+                        l.note = "按80周岁档填写".into();
+                        l
+                    }
+                    Self::CREMATED if nov => l.expect("id_number", Code::R03),
+                    _ => l,
+                }
             })
             .collect()
     }

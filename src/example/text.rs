@@ -118,6 +118,34 @@ roster = "rosters/{period}/yimin.csv"
 cap = "600.00"
 purpose = "GOVT"
 
+[programs.gaoling]
+# 高龄津贴：每月发放，80周岁以上（按身份证出生日期算到发放月1日）；金额按年龄档核对，不符的暂缓（A03）
+# Old-age allowance: monthly, 80 and over on the month's first day (from the ID number); amounts checked by age band
+schedule = "monthly"
+payer = "main"
+format = "pain001-v09"
+roster = "rosters/{period}/gaoling.csv"
+cap = "1000.00"
+purpose = "BENE"
+# 年龄下限（不到的暂缓，A01）/ youngest age paid (below it the line is held, A01)
+min_age = 80
+# 按年龄的发放标准：名册金额与标准不同的暂缓（A03）/ standard amount by age (a different amount is held, A03)
+standards = [
+  { min_age = 80, amount = "100.00" },
+  { min_age = 90, amount = "200.00" },
+  { min_age = 100, amount = "500.00" },
+]
+# 其他可设的规则 / other rule keys: max_age, annual_cap, exclusive_with, payees, guardian_only_for_minors,
+# guardian_categories, institutions, institution_categories, funeral_months（见 README / see the README）
+
+# 比对名单：名单上的人，hold 暂缓（R03）、warn 照发并提示（W03）；提示里写明是哪个名单
+# Check lists: people on a list are held (hold, R03) or paid and flagged (warn, W03); the message names the list
+[[checklists]]
+name = "殡葬火化数据"
+file = "lists/cremation.csv"
+effect = "hold"
+# programs = ["dibao", "wubao"]   # 不写则对所有项目 / absent: every program
+
 [checks]
 # 与上一个已发月份相比，金额变动超过这个比例（0.2 = 20%）就提示核实（R06，照发）
 # An amount that changed by more than this share against the previous paid month is flagged (R06, still paid)
@@ -134,13 +162,15 @@ This folder was made by `disburse init` for practice; every person, ID and accou
 
 | 文件 File | 是什么 What it is |
 |---|---|
-| `disburse.toml` | 配置：付款单位、付款账户、五个项目的发放月份、格式和单笔上限 / configuration |
+| `disburse.toml` | 配置：付款单位、付款账户、六个项目的发放月份、格式和单笔上限 / configuration |
 | `rosters/2026-10/`, `rosters/2026-11/` | 两个月的发放名册 / the rosters of two months |
 | `  dibao.xlsx` | 城乡低保（Excel，第1行是标题）/ minimum living allowance |
 | `  wubao.csv` | 特困供养（GBK 编码）/ extreme-poverty support |
 | `  youfu.csv` | 优抚（英文表头，UTF-8 带 BOM）/ veterans' pensions |
 | `  yiwubing.csv` | 义务兵家庭优待金 / conscript-family allowance |
 | `  yimin.csv` | 水库移民直补 / reservoir-migrant subsidy |
+| `  gaoling.csv` | 高龄津贴（按年龄档核对金额）/ old-age allowance, checked by age band |
+| `lists/cremation.csv` | 殡葬火化数据（比对名单，名单上的人暂缓发放）/ cremation data: a check list that holds |
 | `  approvals.csv` | 审批单：每个项目的笔数、总金额、审批文号 / approvals: count, total, reference |
 | `stops.csv` | 停发名单（死亡、服刑等）/ stop list |
 | `expected_exceptions.csv` | 名册里故意留的错误，运行后应出现在异常清单里 / mistakes planted on purpose |
@@ -163,5 +193,6 @@ When lines are held the exit status is 2: read `out/<period>/reports/exceptions.
 11月名册里故意留了这些错误 / November's rosters hold these planted mistakes: 身份证校验位错 (V02)、
 账号被 Excel 变成 6.22848E+18 (V03)、超过单笔上限 (V04)、缺姓名 (V01)、收款人与本人不符 (V06)、
 同一人重复 (R01)、低保和特困同时享受 (R02)、已死亡仍在册 (R03)、两个不相干的人共用一个账号 (R05)、
-卡号校验不过 (W01，照发并提示)。先发10月再发11月，还会看到金额变动超过20%的提示 (R06)。
+卡号校验不过 (W01，照发并提示)、高龄津贴不满80周岁 (A01)、金额与年龄档标准不符 (A03)、
+已在殡葬火化数据中 (R03，提示写明名单)。先发10月再发11月，还会看到金额变动超过20%的提示 (R06)。
 "#;

@@ -64,6 +64,19 @@ pub struct Stop {
     pub effective: NaiveDate,
     /// The line in stops.csv.
     pub row: u64,
+    /// stops.csv `program` (SPEC §9): the one program stopped; `None` (empty): every program.
+    pub program: Option<Program>,
+}
+
+/// One person on a check list (比对名单, SPEC §9): cremation data, the public
+/// payroll, … as `id_number[,date][,note]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Listed {
+    /// Normalised, as [`Stop::id_number`].
+    pub id_number: String,
+    pub date: Option<NaiveDate>,
+    pub note: String,
+    pub row: u64,
 }
 
 /// One line of a corrections file: where a failed payment goes instead.
@@ -90,23 +103,28 @@ pub struct Correction {
 /// One line per program; `total` is the exact decimal as written.
 pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, IngestError> {
     let cols = Layout {
-        what: "approvals file",
+        what: crate::lang::pick("审批表", "approvals file"),
         required: &["program", "count", "total"],
         optional: &["reference", "approved_by", "approved_on"],
         max_lines: limits::APPROVAL_LINES,
     };
     let mut seen: HashMap<Program, u64> = HashMap::new();
     read_table(path, display, &cols, |line| {
-        let program: Program = line.get("program").parse().map_err(|e: String| line.bad("program", e))?;
+        let program = Program::known(line.get("program")).map_err(|e: String| line.bad("program", e))?;
         if let Some(first) = seen.insert(program, line.row) {
-            let why = format!("{program} is approved twice (also on row {first}): keep one line per program");
+            let why = crate::tr!(
+                "{program} 审批了两次（第 {first} 行也有）：每个项目只留一行",
+                "{program} is approved twice (also on row {first}): keep one line per program"
+            );
             return Err(line.bad("program", why));
         }
-        let count = parse_count(line.get("count"))
-            .ok_or_else(|| line.bad("count", format!("'{}' is not a whole number of lines", line.get("count"))))?;
+        let count = parse_count(line.get("count")).ok_or_else(|| {
+            let why = crate::tr!("'{}' 不是整数笔数", "'{}' is not a whole number of lines", line.get("count"));
+            line.bad("count", why)
+        })?;
         let total = parse_amount(line.get("total")).map_err(|e| line.bad("total", e.to_string()))?;
         if total < Decimal::ZERO {
-            return Err(line.bad("total", format!("total {total} is negative")));
+            return Err(line.bad("total", crate::tr!("合计 {total} 是负数", "total {total} is negative")));
         }
         Ok(Approval {
             program,
@@ -122,23 +140,142 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
 /// Reads the stop list (`id_number,reason,effective`).
 pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> {
     let cols = Layout {
-        what: "stop list",
+        what: crate::lang::pick("停发名单", "stop list"),
         required: &["id_number", "reason", "effective"],
-        optional: &[],
+        optional: &["program"],
         max_lines: limits::STOP_LINES,
     };
     read_table(path, display, &cols, |line| {
         let raw = line.get("id_number");
-        let id = IdNumber::parse(raw).map_err(|e| line.bad("id_number", format!("ID number {}: {e}", mask_id(raw))))?;
+        let id = IdNumber::parse(raw)
+            .map_err(|e| line.bad("id_number", crate::tr!("身份证号 {}：{e}", "ID number {}: {e}", mask_id(raw))))?;
         let reason = StopReason::parse(line.get("reason")).ok_or_else(|| {
-            let why = format!("reason '{}' is not one of death, prison, cancelled, moved", line.get("reason"));
+            let why = crate::tr!(
+                "停发原因 '{}' 不是 死亡、服刑、注销、迁出（death、prison、cancelled、moved）之一",
+                "reason '{}' is not one of death, prison, cancelled, moved",
+                line.get("reason")
+            );
             line.bad("reason", why)
         })?;
         let effective = parse_date(line.get("effective")).ok_or_else(|| {
-            line.bad("effective", format!("'{}' is not a date such as 2026-11-01", line.get("effective")))
+            let why = crate::tr!(
+                "'{}' 不是 2026-11-01 这样的日期",
+                "'{}' is not a date such as 2026-11-01",
+                line.get("effective")
+            );
+            line.bad("effective", why)
         })?;
-        Ok(Stop { id_number: id.as_str().to_string(), reason, effective, row: line.row })
+        let program = match line.get("program") {
+            "" => None,
+            p => Some(Program::from_clerk(p).map_err(|e| line.bad("program", e))?),
+        };
+        Ok(Stop { id_number: id.as_str().to_string(), reason, effective, row: line.row, program })
     })
+}
+
+/// One care institution (供养机构) of an `institutions` file (`name,account,bank`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Institution {
+    pub name: String,
+    /// Digits only (validated).
+    pub account: String,
+    pub bank: String,
+}
+
+/// Reads an institutions file (`name,account,bank`, SPEC §9): the accounts an
+/// `institution` payee may be paid to. An account that is not one refuses it.
+pub fn read_institutions(path: &Path, display: &str) -> Result<Vec<Institution>, IngestError> {
+    let cols = Layout {
+        what: "institutions file",
+        required: &["name", "account"],
+        optional: &["bank"],
+        max_lines: limits::STOP_LINES,
+    };
+    read_table(path, display, &cols, |line| {
+        let raw = line.get("account");
+        let account =
+            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        Ok(Institution {
+            name: line.get("name").to_string(),
+            account: account.as_str().to_string(),
+            bank: line.get("bank").to_string(),
+        })
+    })
+}
+
+/// Reads a check list (`id_number[,date][,note]`, SPEC §9): with a header row
+/// (`id_number`/`身份证号`, `date`/`日期`, `note`/`备注`) or without one (the
+/// first cell is then an ID number). A line whose ID number is not one refuses
+/// the list: a skipped line would pay someone the list names.
+pub fn read_checklist(path: &Path, display: &str) -> Result<Vec<Listed>, IngestError> {
+    let source = match text::sniff(path, display, "check list")? {
+        Sniffed::Text(source) => source,
+        Sniffed::Xlsx | Sniffed::Xls => {
+            let reason = "is an Excel workbook, but a check list must be a CSV file: save it as CSV with the \
+                          columns id_number,date,note"
+                .to_string();
+            return Err(IngestError::Refused { file: display.to_string(), reason });
+        }
+    };
+    let mut records = Records::new(source, display);
+    let mut rec = StringRecord::new();
+    let mut columns: Option<[Option<usize>; 3]> = None;
+    let mut out = Vec::new();
+    let bad = |row: u64, field: &str, reason: String| IngestError::BadLine {
+        file: display.to_string(),
+        row,
+        field: field.to_string(),
+        reason,
+    };
+    while let Some(row) = records.next(&mut rec)? {
+        if rec.iter().all(|c| c.trim().is_empty()) {
+            continue;
+        }
+        if out.len() as u64 >= limits::STOP_LINES {
+            return Err(IngestError::TooLarge {
+                file: display.to_string(),
+                place: format!("line {row}"),
+                what: format!("more than {} lines", limits::STOP_LINES),
+                limit: format!("{} lines a check list may have", limits::STOP_LINES),
+            });
+        }
+        let cols = match columns {
+            Some(c) => c,
+            None => {
+                let first = rec.get(0).unwrap_or("").trim();
+                if IdNumber::parse(first).is_ok() {
+                    *columns.insert([Some(0), Some(1), Some(2)])
+                } else {
+                    let names: Vec<String> = rec.iter().map(normalise).collect();
+                    let find = |alts: &[&str]| names.iter().position(|n| alts.contains(&n.as_str()));
+                    let id = find(&["id_number", "身份证号", "身份证号码", "公民身份号码"]);
+                    if id.is_none() {
+                        return Err(bad(
+                            row,
+                            "id_number",
+                            "the first line is neither a header with id_number \
+                                   (身份证号) nor an ID number"
+                                .to_string(),
+                        ));
+                    }
+                    let date = find(&["date", "日期", "火化日期", "死亡日期"]);
+                    columns = Some([id, date, find(&["note", "备注"])]);
+                    continue;
+                }
+            }
+        };
+        let cell = |i: Option<usize>| i.and_then(|i| rec.get(i)).map_or("", str::trim);
+        let raw = cell(cols[0]);
+        let id = IdNumber::parse(raw).map_err(|e| bad(row, "id_number", format!("ID number {}: {e}", mask_id(raw))))?;
+        let date = match cell(cols[1]) {
+            "" => None,
+            d => {
+                Some(parse_date(d).ok_or_else(|| bad(row, "date", format!("'{d}' is not a date such as 2026-11-01")))?)
+            }
+        };
+        out.push(Listed { id_number: id.as_str().to_string(), date, note: cell(cols[2]).to_string(), row });
+    }
+    Ok(out)
 }
 
 /// Reads a corrections file (`end_to_end_id,account,bank,payee_name`, and
@@ -146,7 +283,7 @@ pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> 
 /// the file.
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
     let cols = Layout {
-        what: "corrections file",
+        what: crate::lang::pick("更正表", "corrections file"),
         required: &["end_to_end_id", "account"],
         optional: &["bank", "payee_name", "payee_type", "verified_by"],
         max_lines: limits::CORRECTION_LINES,
@@ -156,18 +293,24 @@ pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, I
         let e2e = line.get("end_to_end_id");
         let e2e_ok = !e2e.is_empty() && e2e.len() <= 35 && e2e.chars().all(|c| c.is_ascii_alphanumeric());
         if !e2e_ok {
-            let why = format!("'{e2e}' is not a payment reference (letters and digits, at most 35)");
+            let why = crate::tr!(
+                "'{e2e}' 不是交易编号（字母和数字，最多 35 位）",
+                "'{e2e}' is not a payment reference (letters and digits, at most 35)"
+            );
             return Err(line.bad("end_to_end_id", why));
         }
         if let Some(first) = seen.insert(e2e.to_string(), line.row) {
-            return Err(line.bad("end_to_end_id", format!("{e2e} is corrected twice (also on row {first})")));
+            let why =
+                crate::tr!("{e2e} 更正了两次（第 {first} 行也有）", "{e2e} is corrected twice (also on row {first})");
+            return Err(line.bad("end_to_end_id", why));
         }
         let raw = line.get("account");
         if raw.is_empty() {
-            return Err(line.bad("account", "the account is missing (is the file cut short?)".to_string()));
+            let why = crate::tr!("没有账号（文件被截断了？）", "the account is missing (is the file cut short?)");
+            return Err(line.bad("account", why));
         }
-        let account =
-            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        let account = Account::parse(raw)
+            .map_err(|e| line.bad("account", crate::tr!("账号 {}：{e}", "account {}: {e}", mask_account(raw))))?;
         Ok(Correction {
             end_to_end_id: e2e.to_string(),
             account: account.as_str().to_string(),
@@ -224,7 +367,8 @@ fn read_table<T>(
     let source = match text::sniff(path, display, layout.what)? {
         Sniffed::Text(source) => source,
         Sniffed::Xlsx | Sniffed::Xls => {
-            let reason = format!(
+            let reason = crate::tr!(
+                "这是 Excel 工作簿，但{}必须是 CSV 文件：请另存为 CSV，列为 {}",
                 "is an Excel workbook, but the {} must be a CSV file: save it as CSV with the columns {}",
                 layout.what,
                 all_columns(layout)
@@ -300,7 +444,7 @@ fn header_index(
             file: display.to_string(),
             row,
             missing: missing.join(", "),
-            accepted: format!("the first line names the columns {}", all_columns(layout)),
+            accepted: crate::tr!("第一行写列名：{}", "the first line names the columns {}", all_columns(layout)),
         });
     }
     Ok(index)

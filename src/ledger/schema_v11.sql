@@ -117,10 +117,12 @@ CREATE TABLE payment_rows (
     end_to_end_id  TEXT,                            -- ... or, when it is not, the reference whole
     original_id    TEXT,                            -- a correction's first original (its reference)
     retry          INTEGER NOT NULL DEFAULT 0,
+    line_type      TEXT NOT NULL DEFAULT 'basic',   -- schema_v10.sql
+    covers         TEXT NOT NULL DEFAULT '',
     CHECK ((ref_seq IS NULL) <> (end_to_end_id IS NULL))
 );
 INSERT INTO payment_rows (id, run_id, program_id, period, person, version, amount_fen, file_id, ref_seq,
-                          end_to_end_id, original_id, retry)
+                          end_to_end_id, original_id, retry, line_type, covers)
     SELECT p.id, p.run_id, c.id,
            CAST(substr(p.period, 1, 4) AS INTEGER) * 100 + CAST(substr(p.period, 6, 2) AS INTEGER),
            k.person, pa.version, p.amount_fen, b.id,
@@ -132,7 +134,7 @@ INSERT INTO payment_rows (id, run_id, program_id, period, person, version, amoun
                       AND substr(p.end_to_end_id, 1, length(f.ref_prefix)) = f.ref_prefix
                       AND substr(p.end_to_end_id, -7) NOT GLOB '*[^0-9]*')
            THEN NULL ELSE p.end_to_end_id END,
-           p.original_id, p.retry
+           p.original_id, p.retry, p.line_type, p.covers
     FROM payments p
     JOIN v11_keyed k ON k.id = p.id
     JOIN program_codes c ON c.code = p.program
@@ -148,9 +150,10 @@ DROP TABLE payments;
 DROP TABLE bank_files;
 ALTER TABLE bank_files_v11 RENAME TO bank_files;
 
--- Never pay anyone twice: one original line per person, program and period ...
+-- Never pay anyone twice: one original line per person, program, period, line
+-- type and covered month (schema_v10.sql) ...
 CREATE UNIQUE INDEX one_payment_per_person
-    ON payment_rows (period, program_id, person) WHERE original_id IS NULL;
+    ON payment_rows (period, program_id, person, line_type, covers) WHERE original_id IS NULL;
 -- ... and one correction per original and retry.
 CREATE UNIQUE INDEX one_correction_per_retry
     ON payment_rows (original_id, retry) WHERE original_id IS NOT NULL;
@@ -191,6 +194,6 @@ SELECT p.id AS id,
        pa.payee_name AS payee_name, pa.account AS account, pa.bank AS bank,
        p.amount_fen AS amount_fen,
        (SELECT b.name FROM bank_files b WHERE b.id = p.file_id) AS bank_file,
-       p.original_id AS original_id, p.retry AS retry,
+       p.original_id AS original_id, p.retry AS retry, p.line_type AS line_type, p.covers AS covers,
        p.program_id AS program_id, p.period AS period_n, p.person AS person, p.file_id AS file_id
 FROM payment_rows p JOIN parties pa ON pa.person = p.person AND pa.version = p.version;

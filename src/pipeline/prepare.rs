@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 
+use super::progress::Unit;
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
@@ -27,6 +28,8 @@ use crate::report::{ExceptionLog, Exceptions};
 use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::spill::{Spill, SpillWriter};
 use crate::validate::{self, Checked, Rules};
+
+mod program_checks;
 
 /// What pass 1 keeps of a row besides its [`Entry`].
 #[derive(Debug, Clone, Copy)]
@@ -53,6 +56,8 @@ struct Roster {
     display: String,
     sheet: Option<String>,
     rules: Rules,
+    /// The program's own rules (SPEC §9), asked of each row as it is read.
+    row_rules: program_checks::RowRules,
     /// Its rows are `entries[start..start + len]`.
     start: usize,
     len: usize,
@@ -79,6 +84,8 @@ pub(crate) struct Prepared {
     dropped: BTreeMap<Program, Vec<Change>>,
     /// Where pass 2 keeps its exception log (beside pass 1's spill files).
     scratch: PathBuf,
+    /// The approval lines read (their 文号 and approver go into the totals).
+    approvals: Vec<crate::domain::Approval>,
 }
 
 /// What pass 2 collected besides the lines.
@@ -128,7 +135,8 @@ impl Prepared {
         let mut finding = 0usize;
         let mut change = 0usize;
         for r in &self.rosters {
-            let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+            let label = crate::tr!("写出 {} {}", "writing {} {}", super::program_label(r.program), r.display);
+            let mut bar = progress.bar(&label, Some(r.len as u64), Unit::Lines);
             let refused = self.refused.contains(&r.program);
             let spill = r.spill.as_ref().ok_or_else(|| internal(&r.display, 0, "was not read in pass 1"))?;
             let mut rows = spill.reader(r.program).map_err(io_err(&r.path))?;
@@ -173,7 +181,8 @@ impl Prepared {
 
 /// Pass 2 disagrees with pass 1: a fault in this program, never in the roster.
 fn internal(display: &str, row: u64, what: &str) -> PipelineError {
-    PipelineError::Refused(format!(
+    PipelineError::Refused(crate::tr!(
+        "{display} 第 {row} 行：核对过的行{what}（内部错误，什么都没有发放；请报告这个程序错误）",
         "{display} row {row}: the checked rows {what} (internal error, nothing was paid; please report it)"
     ))
 }
@@ -211,7 +220,8 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, PipelineError> {
     let due = config.due_programs(period);
     if due.is_empty() {
-        return Err(PipelineError::Refused(format!(
+        return Err(PipelineError::Refused(crate::tr!(
+            "{period} 没有到期要发放的项目：请检查配置里各项目的发放周期（schedule）",
             "no program is due in {period}: check the schedules in the config"
         )));
     }
@@ -222,8 +232,9 @@ pub(crate) fn prepare(
     let approvals_path = config.resolve(&config.approvals, period);
     let approvals = ingest::read_approvals(&approvals_path, &config.display_path(&config.approvals, period))?;
     let stops = read_stops(config, period)?;
+    let lists = program_checks::load_checklists(config, period)?;
 
-    let read = read_all(config, period, &due, &formats, progress)?;
+    let read = read_all(config, period, &due, &formats, progress, (&stops, &lists))?;
     let mut p = Prepared {
         period,
         totals: RunTotals::default(),
@@ -237,6 +248,7 @@ pub(crate) fn prepare(
         changes: Vec::new(),
         dropped: BTreeMap::new(),
         scratch: config.output_dir.clone(),
+        approvals: approvals.clone(),
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
@@ -270,13 +282,7 @@ pub(crate) fn prepare(
     std::thread::scope(|s| {
         let facts = s.spawn(move || concat(facts, total_rows));
         p.entries = concat(entries, total_rows);
-        p.findings = reconcile::reconcile_with(
-            &mut p.entries,
-            checked,
-            reconcile::BUILT_IN_EXCLUSIVE,
-            &stops,
-            period.first_day(),
-        );
+        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &config.exclusive, &stops, period.first_day());
         p.facts = facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     });
     fault::point("reconcile");
@@ -333,20 +339,22 @@ fn read_all(
     due: &[&ProgramConfig],
     formats: &BTreeMap<Program, Format>,
     progress: &Progress,
+    (stops, lists): (&[StopEntry], &[reconcile::program_rules::CheckList]),
 ) -> Result<Vec<(Roster, Rows)>, PipelineError> {
-    let rosters: Vec<Roster> = due
-        .iter()
-        .map(|p| Roster {
+    let mut rosters: Vec<Roster> = Vec::with_capacity(due.len());
+    for p in due {
+        rosters.push(Roster {
             program: p.program,
             path: config.resolve(&p.roster, period),
             display: config.display_path(&p.roster, period),
             sheet: p.sheet.clone(),
             rules: Rules { cap: p.cap, text: formats[&p.program].text_rules() },
+            row_rules: program_checks::RowRules::of(config, p, period, stops)?,
             start: 0,
             len: 0,
             spill: None,
-        })
-        .collect();
+        });
+    }
     // Costliest first, each thread taking the next roster when it is done with
     // one. A workbook costs about ten times a text file of its size to read (it
     // is compressed XML): ranked by bytes alone, a 50,000-row .xlsx came last and
@@ -362,7 +370,7 @@ fn read_all(
     let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
         let mut out = Vec::new();
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget)));
+            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget, lists)));
         }
         out
     };
@@ -442,7 +450,9 @@ fn read_one(
     spill_dir: &std::path::Path,
     progress: &Progress,
     budget: &Budget,
+    lists: &[reconcile::program_rules::CheckList],
 ) -> Result<Rows, PipelineError> {
+    let cx = r.row_rules.context(lists);
     let rows_at_most = match size_of(r) {
         (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
         (_, true) => 0,
@@ -450,7 +460,12 @@ fn read_one(
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
     let mut place_index: FastMap<(Text, Text), u32> = FastMap::default();
-    let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+    let label = crate::tr!("读入 {} {}", "reading {} {}", super::program_label(r.program), r.display);
+    let total = match size_of(r) {
+        (_, false) if progress.shown() => super::progress::count_lines(&r.path),
+        _ => None,
+    };
+    let mut bar = progress.bar(&label, total, Unit::Lines);
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;
@@ -463,6 +478,7 @@ fn read_one(
             return;
         }
         let mut c = validate::check_row(&row, &r.rules);
+        reconcile::program_rules::check_row_rules(&mut c, &cx);
         if spilled.is_ok() {
             spilled = spill.push(&c);
         }
@@ -512,7 +528,7 @@ pub(super) fn paid_by_exclusive(
 ) -> Result<Vec<reconcile::PaidElsewhere>, PipelineError> {
     let mut out = Vec::new();
     let mut known = None;
-    for other in reconcile::exclusive_partners(program, reconcile::BUILT_IN_EXCLUSIVE) {
+    for other in reconcile::exclusive_partners(program, &config.exclusive) {
         let known = match &known {
             Some(k) => k,
             None => known.insert(ledger.periods()?),
@@ -541,7 +557,12 @@ pub(super) fn read_stops(config: &Config, period: Period) -> Result<Vec<StopEntr
     let stops = ingest::read_stops(&path, &config.display_path(pattern, period))?;
     Ok(stops
         .into_iter()
-        .map(|s| StopEntry { id_number: s.id_number, reason: s.reason.code().to_string(), effective: s.effective })
+        .map(|s| StopEntry {
+            id_number: s.id_number,
+            reason: s.reason.code().to_string(),
+            effective: s.effective,
+            program: s.program,
+        })
         .collect())
 }
 
@@ -580,7 +601,7 @@ impl Prepared {
             &period,
         ));
         let elsewhere = paid_by_exclusive(ledger, config, program, self.period)?;
-        let pairs = reconcile::BUILT_IN_EXCLUSIVE;
+        let pairs = &config.exclusive;
         reconcile::hold_paid_by_exclusive(
             &mut self.entries[rows.clone()],
             start,
@@ -589,6 +610,7 @@ impl Prepared {
             &elsewhere,
             &mut self.findings,
         );
+        self.apply_program_rules(ledger, r, config)?;
         let Some((prev_period, prev)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
         let amounts: FastMap<u64, Fen> =
             prev.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect();
@@ -620,6 +642,7 @@ impl Prepared {
             let mut touched = vec![false; places[r].len()];
             let prog = t.programs.entry(roster.program).or_default();
             prog.refused = refused;
+            prog.approval = self.approvals.iter().find(|a| a.program == roster.program).cloned();
             for i in roster.start..roster.start + roster.len {
                 let (e, f) = (&self.entries[i], &self.facts[i]);
                 let has_finding = {

@@ -14,14 +14,15 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{io_err, PipelineError};
-use crate::domain::{parse_amount, Fen, PaymentStatus, Period, SourcePos, Text};
+use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, SourcePos, Text};
 use crate::ledger::LedgerLine;
 use crate::sign::manifest::RecordEntry;
 
 /// The record's columns: `reports/paid.csv`'s, then what a correction and the
-/// payee need, then where the line came from (`trace`). A record written before
-/// the last two were added has [`OLD_COLUMNS`] and reads the same.
-pub(crate) const HEADER: [&str; 15] = [
+/// payee need, then where the line came from (`trace`), then the line type and
+/// covered month (SPEC §9). A record written before the last ones were added has
+/// [`OLD_COLUMNS`] or [`SOURCE_COLUMNS`] and reads the same (its lines basic).
+pub(crate) const HEADER: [&str; 17] = [
     "program",
     "end_to_end_id",
     "township",
@@ -37,10 +38,14 @@ pub(crate) const HEADER: [&str; 15] = [
     "retry",
     "source_file",
     "source_row",
+    "line_type",
+    "covers",
 ];
 
 /// The columns of a record without the source columns.
 const OLD_COLUMNS: usize = 13;
+/// The columns of a record with the source columns but without the line type.
+const SOURCE_COLUMNS: usize = 15;
 
 /// Where a batch's record lives, relative to its period folder.
 pub(crate) fn relative_path(batch: &str) -> String {
@@ -119,6 +124,8 @@ impl RecordWriter {
                     &retry,
                     source_file,
                     source_row,
+                    l.kind.line_type.code(),
+                    l.kind.covers_str(),
                 ])
                 .map_err(|e| csv_err(&self.path, e))?;
             self.lines += 1;
@@ -165,7 +172,7 @@ pub(crate) fn read(
         .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
     let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
     let columns: Vec<&str> = headers.iter().collect();
-    if columns != HEADER && columns != HEADER[..OLD_COLUMNS] {
+    if columns != HEADER && columns != HEADER[..OLD_COLUMNS] && columns != HEADER[..SOURCE_COLUMNS] {
         return Err(bad(1, "not the columns of a payment record".into()));
     }
     let mut out = Vec::with_capacity(chunk);
@@ -209,6 +216,10 @@ fn parse_line(r: &csv::StringRecord, period: Period) -> Result<LedgerLine, Strin
         original_id,
         retry,
         source: source_of(r),
+        kind: match (r.get(SOURCE_COLUMNS), r.get(SOURCE_COLUMNS + 1)) {
+            (Some(t), Some(c)) => LineKind::from_columns(t, c).ok_or(format!("line type '{t}' / covers '{c}'"))?,
+            _ => LineKind::BASIC,
+        },
     })
 }
 
@@ -256,6 +267,7 @@ mod tests {
             reason_text: String::new(),
             original_id: original.map(str::to_string),
             retry: u32::from(original.is_some()),
+            kind: LineKind::BASIC,
             source: Some(SourcePos { file: Text::new("rosters/2026-11/dibao.csv"), row: n + 2 }),
         }
     }

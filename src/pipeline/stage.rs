@@ -126,6 +126,7 @@ pub(crate) fn stage(
         created_at: created.to_rfc3339(),
         key_fingerprint: crate::sign::key_fingerprint(&info.signer.public_key_pem()),
         verified: info.verified.to_vec(),
+        approvals: frame.totals.programs.values().filter_map(|t| t.approval.clone()).collect(),
     };
     let (tx, rx) = sync_channel::<ToLedger>(8);
     let (used_tx, used_rx) = sync_channel::<Vec<LedgerLine>>(8);
@@ -487,6 +488,7 @@ fn ledger_line(l: PaymentLine, period: Period, bank_file: Text, link: Option<Lin
         reason_text: String::new(),
         original_id,
         retry,
+        kind: l.kind,
     }
 }
 
@@ -532,6 +534,9 @@ fn write_manifest(
                 held_amount: super::fmt2(t.held.amount),
                 skipped_lines: t.skipped.lines,
                 skipped_amount: super::fmt2(t.skipped.amount),
+                approval_reference: t.approval.as_ref().map(|a| a.reference.clone()).unwrap_or_default(),
+                approved_by: t.approval.as_ref().map(|a| a.approved_by.clone()).unwrap_or_default(),
+                approved_on: t.approval.as_ref().map(|a| a.approved_on.clone()).unwrap_or_default(),
             };
             (p.code().to_string(), e)
         })

@@ -118,7 +118,7 @@ mod tests {
     use crate::domain::{Field, Program};
 
     fn entry(id: u64, account: u128, household: u64) -> Entry {
-        Entry { program: Program::Dibao, row: id, id, account, household, institution: false, payable: true }
+        Entry { program: Program::Dibao, row: id, id, account, household, institution: false, payable: true, kind: 0 }
     }
 
     #[test]
@@ -147,6 +147,7 @@ mod tests {
             id_number: crate::domain::IdNumber::parse(ID[id as usize]).unwrap().as_str().to_string(),
             reason: "death".into(),
             effective: effective.parse().unwrap(),
+            program: None,
         };
         let key = |i: usize| crate::domain::IdNumber::parse(ID[i]).unwrap().key();
         let mut entries: Vec<Entry> = (0..5).map(|i| entry(key(i), 100 + i as u128, i as u64)).collect();

@@ -176,9 +176,10 @@ pub fn hold_reported_deceased(entries: &mut [Entry], deceased: &FastMap<u64, Str
     }
 }
 
-/// R04: a payable row whose person this program already paid (or has in
-/// flight) in the period is skipped: never sent again, listed for the record.
-/// Returns the run indices skipped.
+/// R04: a payable basic row whose person this program already paid (or has in
+/// flight) a basic line in the period is skipped: never sent again, listed for
+/// the record. Returns the run indices skipped. Other line types:
+/// [`skip_other_lines_already_paid`].
 pub fn skip_already_paid(
     entries: &mut [Entry],
     start: usize,
@@ -192,10 +193,31 @@ pub fn skip_already_paid(
     }
     let already: Arc<str> = format!("{period}已发放（或在途），不再重复发放").into();
     for (i, e) in entries.iter_mut().enumerate() {
-        if e.id != 0 && e.payable && paid.contains(&e.id) {
+        if e.id != 0 && e.payable && e.kind == 0 && paid.contains(&e.id) {
             e.payable = false;
             skipped.push(start + i);
             found.push(Finding { index: start + i, code: Code::R04, field: Field::IdNumber, message: already.clone() });
+        }
+    }
+    skipped
+}
+
+/// R04 for lines other than basic ones (SPEC §9): skipped when the ledger has
+/// the same person, line type and covered month (`paid`: (ID key, kind key)).
+pub fn skip_other_lines_already_paid(
+    entries: &mut [Entry],
+    start: usize,
+    paid: &HashSet<(u64, u32)>,
+    period: Period,
+    found: &mut Vec<Finding>,
+) -> Vec<usize> {
+    let mut skipped = Vec::new();
+    for (i, e) in entries.iter_mut().enumerate() {
+        if e.id != 0 && e.payable && e.kind != 0 && paid.contains(&(e.id, e.kind)) {
+            e.payable = false;
+            skipped.push(start + i);
+            let message = format!("{period}的这一项（同一项目类型、所属期）已发放（或在途），不再重复发放").into();
+            found.push(Finding { index: start + i, code: Code::R04, field: Field::LineType, message });
         }
     }
     skipped
@@ -236,7 +258,9 @@ pub fn compare_with_previous(
             continue;
         }
         seen_now.insert(e.id);
-        if !e.payable {
+        // Only basic lines compare with the last period's (a care fee or a
+        // back pay is not a change of the allowance).
+        if !e.payable || e.kind != 0 {
             continue;
         }
         let index = start + i;

@@ -24,6 +24,7 @@ use crate::validate::Checked;
 
 pub mod corrections;
 mod ledger_checks;
+pub mod program_rules;
 pub use ledger_checks::*;
 
 /// A person stopped from a date on (death, prison, cancelled, moved).
@@ -32,6 +33,8 @@ pub struct StopEntry {
     pub id_number: String,
     pub reason: String,
     pub effective: chrono::NaiveDate,
+    /// The one program the stop is for (stops.csv `program`, SPEC §9); `None`: every program.
+    pub program: Option<Program>,
 }
 
 /// What reconcile needs of one roster row.
@@ -49,6 +52,9 @@ pub struct Entry {
     pub institution: bool,
     /// Not held (yet).
     pub payable: bool,
+    /// [`crate::domain::LineKind::key`]: 0 for a basic line. With program and
+    /// person, what makes one payment (SPEC §9).
+    pub kind: u32,
 }
 
 impl Entry {
@@ -63,6 +69,7 @@ impl Entry {
             household: line.map_or(0, |l| household_key(&l.payee_name, &l.village)),
             institution: line.is_some_and(|l| l.payee_type == PayeeType::Institution),
             payable: line.is_some(),
+            kind: c.kind.key(),
         }
     }
 }
@@ -92,7 +99,7 @@ pub struct Finding {
 /// `payable`. Findings come in rule order (R01, R02, R03, R05): a stable sort by
 /// index gives each row its findings in the order a clerk reads them.
 pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate) -> Vec<Finding> {
-    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id), i));
+    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id, e.kind), i));
     let duplicates = shared_keys(keyed);
     let accounts = accounts_of(entries);
     reconcile_with(entries, RosterChecks { duplicates, accounts }, BUILT_IN_EXCLUSIVE, stops, period_start)
@@ -112,7 +119,8 @@ pub struct RosterChecks {
 
 /// [`RosterChecks`] of one program's roster (indices into `entries`).
 pub fn check_roster(entries: &[Entry]) -> RosterChecks {
-    let duplicates = shared_keys(entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| (e.id, i)));
+    let duplicates =
+        shared_keys(entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.id, e.kind), i)));
     let mut accounts = accounts_of(entries);
     accounts.sort_unstable();
     RosterChecks { duplicates, accounts }
@@ -188,7 +196,9 @@ fn hold(entries: &mut [Entry], found: &mut Vec<Finding>, index: usize, code: Cod
     found.push(Finding { index, code, field, message });
 }
 
-/// R01: the same person twice in one program's roster: every copy is held.
+/// R01: the same person twice in one program's roster with the same line type
+/// and covered month (SPEC §9: a basic line and a care line are two payments):
+/// every copy is held.
 fn hold_duplicates_in_program(entries: &mut [Entry], duplicates: Vec<Vec<usize>>, found: &mut Vec<Finding>) {
     for group in duplicates {
         let where_rows: Vec<String> = group.iter().map(|&i| entries[i].row.to_string()).collect();
@@ -276,16 +286,24 @@ pub(crate) fn hold_stopped(
     period_start: chrono::NaiveDate,
     found: &mut Vec<Finding>,
 ) {
-    let stopped: FastMap<u64, &StopEntry> = stops
-        .iter()
-        .filter(|s| s.effective <= period_start)
-        .filter_map(|s| crate::domain::id_key(&s.id_number).map(|k| (k, s)))
-        .collect();
+    let mut stopped: FastMap<u64, Vec<&StopEntry>> = FastMap::default();
+    for s in stops.iter().filter(|s| s.effective <= period_start) {
+        if let Some(k) = crate::domain::id_key(&s.id_number) {
+            stopped.entry(k).or_default().push(s);
+        }
+    }
     if stopped.is_empty() {
         return;
     }
     for i in 0..entries.len() {
-        let Some(s) = stopped.get(&entries[i].id) else { continue };
+        let Some(list) = stopped.get(&entries[i].id) else { continue };
+        let e = &entries[i];
+        let Some(s) = list.iter().find(|s| s.program.is_none_or(|p| p == e.program)) else { continue };
+        // A funeral grant (丧葬补助) is paid because the person died (SPEC §9):
+        // the death does not hold it; the funeral rule checks it instead.
+        if s.reason == "death" && is_funeral(e.kind) {
+            continue;
+        }
         let why = match s.reason.as_str() {
             "death" => "死亡",
             "prison" => "服刑",
@@ -293,9 +311,15 @@ pub(crate) fn hold_stopped(
             "moved" => "迁出",
             other => other,
         };
-        let msg = format!("此人在停发名单中（{why}，{}起停发），不予发放：如有误请先更正停发名单", s.effective);
+        let scope = s.program.map(|p| format!("停发{}", p.chinese_name())).unwrap_or_else(|| "全部项目停发".into());
+        let msg = format!("此人在停发名单中（{why}，{}起{scope}），不予发放：如有误请先更正停发名单", s.effective);
         hold(entries, found, i, Code::R03, Field::IdNumber, msg.into());
     }
+}
+
+/// Whether a [`Entry::kind`] is a funeral line.
+pub fn is_funeral(kind: u32) -> bool {
+    kind % 8 == u32::from(crate::domain::LineType::Funeral.tag())
 }
 
 /// R05: one account receiving for different people who are not one household and
@@ -442,8 +466,12 @@ mod tests {
             checked(Program::Youfu, 2, "王五", C, "1234567890", "王五"),
             checked(Program::Yimin, 2, "赵六", "360426199101010071", "1234567890", "赵六"),
         ];
-        let stops =
-            vec![StopEntry { id_number: C.into(), reason: "death".into(), effective: "2026-10-15".parse().unwrap() }];
+        let stops = vec![StopEntry {
+            id_number: C.into(),
+            reason: "death".into(),
+            effective: "2026-10-15".parse().unwrap(),
+            program: None,
+        }];
         reconcile_rows(&mut rows, &stops, "2026-11-01".parse().unwrap());
         assert_eq!(codes(&rows[0]), vec![Code::R01]);
         assert_eq!(codes(&rows[1]), vec![Code::R01]);
@@ -527,6 +555,7 @@ mod tests {
             household: 1,
             institution: false,
             payable,
+            kind: 0,
         };
         let mut entries = vec![entry(11, true), entry(22, true), entry(33, false), entry(0, true), entry(44, true)];
         let elsewhere: HashMap<u64, String> =

@@ -71,13 +71,13 @@ pub enum ReportSet {
 /// Why a report could not be written. Nothing half-written is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("could not write report {}: {}", path.display(), crate::fsutil::Explained(cause))]
+    #[error("{}", crate::tr!("写不了报告 {}：{}", "could not write report {}: {}", path.display(), crate::fsutil::Explained(cause)))]
     Io { path: PathBuf, cause: io::Error },
-    #[error("could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display())]
+    #[error("{}", crate::tr!("生成表格 {} 失败：{message}；请检查目录可写、磁盘未满，然后重新运行", "could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display()))]
     Xlsx { path: PathBuf, message: String },
-    #[error("internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)")]
+    #[error("{}", crate::tr!("内部错误：发放 {paid} 笔，却只交给报告 {files} 个银行文件名；没有写任何报告（请报告这个程序错误）", "internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)"))]
     BankFilesMismatch { paid: usize, files: usize },
-    #[error("internal error: a {} line came after {} lines, but the reports need the lines grouped by program; no report was written (please report this bug)", program.code(), after.code())]
+    #[error("{}", crate::tr!("内部错误：{} 的一笔排在 {} 之后，报告要求同一项目的发放排在一起；没有写任何报告（请报告这个程序错误）", "internal error: a {} line came after {} lines, but the reports need the lines grouped by program; no report was written (please report this bug)", program.code(), after.code()))]
     LinesOutOfOrder { program: Program, after: Program },
 }
 
@@ -220,10 +220,10 @@ fn period_cn(p: Period) -> String {
 
 /// Programs that appear in the totals (in reporting order).
 fn programs_of(t: &RunTotals) -> Vec<Program> {
-    Program::ALL
-        .into_iter()
-        .filter(|p| t.programs.contains_key(p) || t.places.keys().any(|k| k.program == *p))
-        .collect()
+    // Any program a config defines (SPEC §9), in Program's reporting order.
+    let all: std::collections::BTreeSet<Program> =
+        t.programs.keys().copied().chain(t.places.keys().map(|k| k.program)).collect();
+    all.into_iter().collect()
 }
 
 /// The Chinese meaning of each check code (SPEC §3), for the HTML report.
@@ -244,6 +244,13 @@ fn code_meaning(code: &str) -> &'static str {
         "R06" => "金额较上期变动超过设定比例（照发，请核对）",
         "R07" => "名册与审批笔数或金额不符，该项目整体不发放",
         "R08" => "本期已由省内其他办公室发放（跨县重复享受）",
+        "A01" => "年龄不符合本项目的年龄条件",
+        "A02" => "超过本项目每人每年发放上限",
+        "A03" => "金额与本项目标准不符",
+        "A04" => "补发的月份已经发放过",
+        "P01" => "收款人类型不符合本项目规定",
+        "P02" => "供养机构规定不符（应发机构账户或机构不在名单中）",
+        "W03" => "在提示性比对名单中（照发，请核对）",
         _ => "",
     }
 }

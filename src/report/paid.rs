@@ -122,7 +122,8 @@ impl PaidReports {
         for (i, l) in paid.iter().enumerate() {
             self.push_csv(l, file(i))?;
         }
-        for p in Program::ALL {
+        let programs: std::collections::BTreeSet<Program> = paid.iter().map(|l| l.program).collect();
+        for p in programs {
             for l in paid.iter().filter(|l| l.program == p) {
                 self.push_sheets(l)?;
             }

@@ -127,6 +127,7 @@ pub fn refresh_html(reports_dir: &Path, failures: &[Failure]) -> Result<bool, Re
             skipped: untally(skipped),
             warned,
             refused,
+            approval: None,
         };
         totals.programs.insert(p, t);
     }

@@ -223,9 +223,9 @@ fn grand_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, tag: &str) -> Resu
         let t = r.totals.programs.get(&p).cloned().unwrap_or_default();
         ws.write_number_with_format(row, 0, (i + 1) as f64, &s.count)?;
         ws.write_string_with_format(row, 1, p.chinese_name(), &s.text)?;
-        let note = if t.refused { "与审批不符，整体未发放" } else { "" };
+        let note = approval_note(&t);
         tallies(ws, s, row, 2, &[t.approved, t.paid, t.held, t.skipped], false)?;
-        ws.write_string_with_format(row, 10, note, &s.text)?;
+        ws.write_string_with_format(row, 10, super::scrub(&note), &s.text)?;
         for (acc, x) in [
             (&mut sum.approved, t.approved),
             (&mut sum.paid, t.paid),
@@ -241,6 +241,24 @@ fn grand_sheet(ws: &mut Worksheet, s: &Styles, r: &RunReport, tag: &str) -> Resu
     tallies(ws, s, row, 2, &[sum.approved, sum.paid, sum.held, sum.skipped], true)?;
     ws.write_string_with_format(row, 10, "", &s.total_text)?;
     sign_off(ws, s, row + 1, 10, "本次发放金额合计", sum.paid.amount)
+}
+
+/// 备注 of a program's row: the approval it was paid under (文号, approver,
+/// date: SPEC §9), and the refusal if the roster did not match it.
+fn approval_note(t: &ProgramTotals) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(a) = &t.approval {
+        for (label, v) in [("审批文号", &a.reference), ("审批人", &a.approved_by), ("审批日期", &a.approved_on)]
+        {
+            if !v.is_empty() {
+                parts.push(format!("{label}：{v}"));
+            }
+        }
+    }
+    if t.refused {
+        parts.push("与审批不符，整体未发放".to_string());
+    }
+    parts.join("；")
 }
 
 /// Lines and amount of each tally, side by side from column `col`.

@@ -10,7 +10,7 @@ use rust_decimal::Decimal;
 
 use crate::domain::{
     parse_amount, Account, AccountError, Cell, Code, EndToEndId, Exception, Fen, Field, IdError, IdNumber, Length,
-    PayeeType, PaymentLine, Program, RosterRow, Text, TextRules,
+    LineKind, LineType, PayeeType, PaymentLine, Period, Program, RosterRow, Text, TextRules,
 };
 
 /// One row after validation.
@@ -27,6 +27,8 @@ pub struct Checked {
     pub id: Option<IdNumber>,
     /// The amount as written (0 when missing or not a number): what the approval covers.
     pub written_amount: Decimal,
+    /// 项目类型 and 所属期 as read (basic when absent or unreadable: such a row is held).
+    pub kind: LineKind,
     /// The line to pay, when nothing holds it.
     pub line: Option<PaymentLine>,
     /// Every hold and warning found, in field order.
@@ -114,6 +116,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
         name: Text::new(cells.text(Field::Name)),
         id: None,
         written_amount: Decimal::ZERO,
+        kind: LineKind::BASIC,
         line: None,
         exceptions: Vec::new(),
     };
@@ -145,6 +148,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
         ));
     }
     let household_size = check_household(&cells, &mut problems);
+    c.kind = check_kind(&cells, &mut problems);
     let warn_luhn = account.as_ref().is_some_and(Account::is_card_failing_luhn);
     for (code, field, msg) in problems {
         c.exceptions.push(c.exception(code, field.code(), msg));
@@ -172,6 +176,7 @@ pub fn check_row(row: &RosterRow, rules: &Rules) -> Checked {
             household_size,
             category: Text::new(cells.text(Field::Category)),
             note: Text::new(cells.text(Field::Note)),
+            kind: c.kind,
             pos: row.pos.clone(),
         });
     }
@@ -288,6 +293,44 @@ fn check_payee_type(row: &Cells, problems: &mut Problems) -> Option<PayeeType> {
         ));
     }
     t
+}
+
+/// 项目类型 and 所属期 (SPEC §9): an unknown type, or a back pay without the
+/// month it makes up, is held (V01) — paid as basic it could pay a month twice.
+/// Only a back pay keeps its `covers`.
+fn check_kind(row: &Cells, problems: &mut Problems) -> LineKind {
+    let raw = row.text(Field::LineType);
+    let Some(line_type) = LineType::parse(raw) else {
+        problems.push((
+            Code::V01,
+            Field::LineType,
+            format!(
+                "项目类型“{raw}”无法识别，应为基本/护理费/补发/一次性/丧葬补助（basic/care/back_pay/one_off/funeral）"
+            ),
+        ));
+        return LineKind::BASIC;
+    };
+    if line_type != LineType::BackPay {
+        return LineKind { line_type, covers: None };
+    }
+    let covers = row.text(Field::Covers);
+    let month = covers.replace(['/', '.', '年'], "-").trim_end_matches('月').to_string();
+    let month = match month.split_once('-') {
+        Some((y, m)) if m.len() == 1 => format!("{y}-0{m}"),
+        _ => month,
+    };
+    match month.parse::<Period>() {
+        Ok(p) => LineKind { line_type, covers: Some(p) },
+        Err(_) => {
+            let msg = if covers.is_empty() {
+                "补发必须填写所属期（补的是哪个月，如2026-09），否则无法防止同一个月发两次".to_string()
+            } else {
+                format!("所属期“{covers}”不是年月（如2026-09）")
+            };
+            problems.push((Code::V01, Field::Covers, msg));
+            LineKind { line_type, covers: None }
+        }
+    }
 }
 
 fn check_household(row: &Cells, problems: &mut Problems) -> Option<u32> {

@@ -21,8 +21,8 @@ use rust_decimal::Decimal;
 
 use super::Checked;
 use crate::domain::{
-    file_text, Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, PayeeType, PaymentLine, Program, SourcePos,
-    Text,
+    file_text, Account, Code, EndToEndId, Exception, Fen, Field, IdNumber, LineKind, LineType, PayeeType, PaymentLine,
+    Period, Program, SourcePos, Text,
 };
 
 /// Where pass 1 writes one roster's rows.
@@ -59,11 +59,13 @@ impl SpillWriter {
     /// Writes one checked row. Every field is named (no `..`): a field added to
     /// [`Checked`] does not compile until the spill writes it.
     pub fn push(&mut self, c: &Checked) -> io::Result<()> {
-        let Checked { program: _, file, row, township, village, name, id, written_amount, line, exceptions } = c;
+        let Checked { program: _, file, row, township, village, name, id, written_amount, kind, line, exceptions } = c;
         let w = &mut self.row;
         w.clear();
         put_str(w, file);
         put_u64(w, *row);
+        w.push(kind.line_type.tag());
+        put_u64(w, kind.covers.map_or(0, |p| p.year as u64 * 12 + u64::from(p.month)));
         put_str(w, township);
         put_str(w, village);
         put_str(w, name);
@@ -103,6 +105,12 @@ impl SpillReader<'_> {
         let r = &mut self.input;
         let file = get_file(r, &mut self.file)?;
         let row = get_u64(r)?;
+        let line_type = parse_again(LineType::from_tag(get_u8(r)?))?;
+        let covers = match get_u64(r)? {
+            0 => None,
+            n => Some(Period { year: ((n - 1) / 12) as i32, month: ((n - 1) % 12 + 1) as u32 }),
+        };
+        let kind = LineKind { line_type, covers };
         let township = get_str(r)?;
         let village = get_str(r)?;
         let name = get_str(r)?;
@@ -119,6 +127,7 @@ impl SpillReader<'_> {
             name,
             id,
             written_amount,
+            kind,
             line: None,
             exceptions: Vec::new(),
         };
@@ -154,6 +163,7 @@ fn put_line(w: &mut Vec<u8>, l: &PaymentLine, c: &Checked) {
         household_size,
         category,
         note,
+        kind: _,
         pos: SourcePos { file, row },
     } = l;
     put_str(w, &end_to_end_id.0);
@@ -196,6 +206,7 @@ fn get_line(r: &mut impl BufRead, c: &Checked) -> io::Result<PaymentLine> {
         },
         category: get_str(r)?,
         note: get_str(r)?,
+        kind: c.kind,
         pos: SourcePos { file: get_same(r, &c.file)?, row: get_u64(r)? },
     })
 }

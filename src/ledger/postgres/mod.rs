@@ -28,8 +28,12 @@ mod writer;
 
 use queries::*;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("schema_v1.sql"), include_str!("schema_v2.sql"), include_str!("schema_v3.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("schema_v1.sql"),
+    include_str!("schema_v2.sql"),
+    include_str!("schema_v3.sql"),
+    include_str!("schema_v4.sql"),
+];
 
 /// The advisory-lock key taken around migrations ("disb" and "schm").
 const MIGRATION_KEY: i64 = 0x6469_7362_7363_686d;
@@ -489,6 +493,8 @@ fn read_line(r: &Row) -> Result<LedgerLine, LedgerError> {
         reason_text: r.try_get(14)?,
         original_id: r.try_get(15)?,
         retry: retry as u32,
+        kind: crate::domain::LineKind::from_columns(r.try_get(17)?, r.try_get(18)?)
+            .ok_or_else(|| LedgerError::Corrupt("a payment's line type or covered month is not one".into()))?,
         source: None,
     })
 }

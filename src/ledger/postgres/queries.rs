@@ -7,7 +7,7 @@
 pub(super) const LINE_COLUMNS: &str =
     "p.end_to_end_id, p.program, p.period, p.id_number, p.name, p.township, p.village, \
      p.payee_name, p.account, p.bank, p.amount_fen, p.bank_file, COALESCE(s.status, 'sent'), \
-     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry";
+     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry, p.line_type, p.covers";
 
 /// Every payment, with its status row if it has one.
 pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.end_to_end_id = p.end_to_end_id";
@@ -33,7 +33,7 @@ pub(super) fn payments_in_file_sql() -> String {
 
 /// The people office `$1` paid in program `$3`, period `$2` (original lines): R04.
 pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.id_number FROM runs r JOIN payments p ON p.run_id = r.id \
-     WHERE r.office = $1 AND r.period = $2 AND p.program = $3 AND p.original_id IS NULL";
+     WHERE r.office = $1 AND r.period = $2 AND p.program = $3 AND p.original_id IS NULL AND p.line_type = 'basic'";
 
 /// The people other offices than `$1` paid in program `$3`, period `$2`, with
 /// the office: R08. Every original line counts, whatever its status, as the

@@ -13,12 +13,12 @@ use super::{error_text, LedgerError};
 use crate::domain::{Period, Text};
 use crate::ledger::{FileRecord, LedgerLine, NewRun, RunWriter};
 
-/// The payment columns a run writes, in [`COPY_TYPES`] order (`line_type` and
-/// `covers` keep their defaults until SPEC §9's line types reach the ledger).
+/// The payment columns a run writes, in [`COPY_TYPES`] order.
 const COPY_SQL: &str = "COPY payments (end_to_end_id, office, run_id, program, period, id_number, name, township, \
-     village, payee_name, account, bank, amount_fen, bank_file, original_id, retry) FROM STDIN BINARY";
+     village, payee_name, account, bank, amount_fen, bank_file, original_id, retry, line_type, covers) \
+     FROM STDIN BINARY";
 
-const COPY_TYPES: [Type; 16] = [
+const COPY_TYPES: [Type; 18] = [
     Type::TEXT,
     Type::TEXT,
     Type::INT8,
@@ -35,6 +35,8 @@ const COPY_TYPES: [Type; 16] = [
     Type::TEXT,
     Type::TEXT,
     Type::INT4,
+    Type::TEXT,
+    Type::TEXT,
 ];
 
 /// A run being recorded: an open transaction on the ledger's connection,
@@ -91,6 +93,23 @@ impl<'a> PgRun<'a> {
                 &[&office, &open.run_id, &v.original_id, &retry, &v.verified_by, &v.reason],
             )?;
         }
+        for a in &run.approvals {
+            let count = a.count as i64;
+            open.client.execute(
+                "INSERT INTO approvals (office, run_id, program, count, total, reference, approved_by, approved_on) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                &[
+                    &office,
+                    &open.run_id,
+                    &a.program.code(),
+                    &count,
+                    &a.total.to_string(),
+                    &a.reference,
+                    &a.approved_by,
+                    &a.approved_on,
+                ],
+            )?;
+        }
         Ok(open)
     }
 
@@ -107,7 +126,8 @@ impl<'a> PgRun<'a> {
         let mut w = BinaryCopyInWriter::new(sink, &COPY_TYPES);
         for l in lines {
             let retry = i32::try_from(l.retry).unwrap_or(i32::MAX);
-            let values: [&(dyn ToSql + Sync); 16] = [
+            let covers = l.covers_text();
+            let values: [&(dyn ToSql + Sync); 18] = [
                 &l.end_to_end_id.as_str(),
                 &self.office,
                 &self.run_id,
@@ -124,6 +144,8 @@ impl<'a> PgRun<'a> {
                 &l.bank_file.as_str(),
                 &l.original_id.as_deref(),
                 &retry,
+                &l.kind.line_type.code(),
+                &covers,
             ];
             w.write(&values)?;
         }

@@ -11,7 +11,7 @@ use super::{
     Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaidAmounts, PaymentState,
     ProgramStatus, ReceiptBatch, RunRecord, RunWriter, StagedLine, StatusSet, Verdict,
 };
-use crate::domain::{Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
+use crate::domain::{Approval, Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
 const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v1.sql"),
@@ -23,8 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../schema_v7.sql"),
     include_str!("../schema_v8.sql"),
     include_str!("../schema_v9.sql"),
-    // Version 10 is another branch's (programs as data); until it is merged
-    // this is the tenth step.
+    include_str!("../schema_v10.sql"),
     V11,
 ];
 const V11: &str = include_str!("../schema_v11.sql");
@@ -236,6 +235,42 @@ impl Ledger for SqliteLedger {
 
     fn live_people(&self, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
         self.people(LIVE_PEOPLE_SQL, program, period)
+    }
+
+    fn paid_other_lines(&self, program: Program, period: Period) -> Result<HashSet<(u64, u32)>, LedgerError> {
+        let mut stmt = self.conn.prepare_cached(PAID_OTHER_LINES_SQL)?;
+        let mut rows = stmt.query(params![program.code(), period.to_string()])?;
+        let mut out = HashSet::new();
+        while let Some(r) = rows.next()? {
+            let (id, line_type, covers) = (text_at(r, 0)?, text_at(r, 1)?, text_at(r, 2)?);
+            let kind = crate::domain::LineKind::from_columns(line_type, covers)
+                .ok_or_else(|| LedgerError::Corrupt(format!("line type '{line_type}' / covers '{covers}'")))?;
+            if let Some(k) = crate::domain::id_key(id) {
+                out.insert((k, kind.key()));
+            }
+        }
+        Ok(out)
+    }
+
+    fn approvals_of_period(&self, period: Period) -> Result<Vec<(String, Approval)>, LedgerError> {
+        let mut stmt = self.conn.prepare(
+            "SELECT r.batch, a.program, a.count, a.total, a.reference, a.approved_by, a.approved_on \
+             FROM approvals a JOIN runs r ON r.id = a.run_id WHERE r.period = ?1 ORDER BY r.id, a.program",
+        )?;
+        let mut rows = stmt.query(params![period.to_string()])?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            let approval = Approval {
+                program: text_at(r, 1)?.parse().map_err(LedgerError::Corrupt)?,
+                count: r.get::<_, i64>(2)? as u64,
+                total: text_at(r, 3)?.parse().map_err(|_| LedgerError::Corrupt("approval total".into()))?,
+                reference: text_at(r, 4)?.to_string(),
+                approved_by: text_at(r, 5)?.to_string(),
+                approved_on: text_at(r, 6)?.to_string(),
+            };
+            out.push((text_at(r, 0)?.to_string(), approval));
+        }
+        Ok(out)
     }
 
     /// Streamed row by row: a million-line period is not loaded to compare a

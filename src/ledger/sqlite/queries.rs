@@ -66,7 +66,7 @@ pub(super) const PERIODS_SQL: &str = "SELECT DISTINCT r.period FROM runs r \
 pub(super) const LINE_COLUMNS: &str =
     "p.end_to_end_id, p.program, p.period, p.id_number, p.name, p.township, p.village, \
      p.payee_name, p.account, p.bank, p.amount_fen, p.bank_file, COALESCE(s.status, 'sent'), \
-     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry";
+     COALESCE(s.reason_code, ''), COALESCE(s.reason_text, ''), p.original_id, p.retry, p.line_type, p.covers";
 /// Every payment, with its status row if it has one.
 pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.payment_id = p.id";
 
@@ -76,7 +76,14 @@ pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.
 pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.person FROM runs r \
      CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
      CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) WHERE p.original_id IS NULL";
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) WHERE p.original_id IS NULL \
+     AND p.line_type = 'basic'";
+/// The lines other than basic ones program `?1` has an original of in period
+/// `?2`, with their type and covered month (R04 of SPEC §9's line types).
+pub(super) const PAID_OTHER_LINES_SQL: &str = "SELECT p.id_number, p.line_type, p.covers FROM runs r \
+     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
+     CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program = g.program WHERE p.original_id IS NULL AND p.line_type <> 'basic'";
 
 /// People reported deceased with no correction settled since (`s.reason_code =
 /// 'MD07'` is the partial index `status_deceased`).
@@ -132,6 +139,11 @@ pub(super) fn read_line(r: &rusqlite::Row) -> rusqlite::Result<ParsedLine> {
             reason_text: r.get(14).map_err(|e| e.to_string())?,
             original_id: r.get(15).map_err(|e| e.to_string())?,
             retry: r.get(16).map_err(|e| e.to_string())?,
+            kind: {
+                let (t, c): (String, String) =
+                    (r.get(17).map_err(|e| e.to_string())?, r.get(18).map_err(|e| e.to_string())?);
+                crate::domain::LineKind::from_columns(&t, &c).ok_or(format!("line type '{t}' / covers '{c}'"))?
+            },
         })
     })();
     Ok(parsed)

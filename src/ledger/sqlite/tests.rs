@@ -122,6 +122,7 @@ fn line(e2e: &str, id: &str, original: Option<&str>, retry: u32) -> LedgerLine {
         reason_text: String::new(),
         original_id: original.map(str::to_string),
         retry,
+        kind: crate::domain::LineKind::BASIC,
     }
 }
 
@@ -140,6 +141,7 @@ fn run(batch: &str) -> NewRun {
         created_at: "t".into(),
         key_fingerprint: "fp".into(),
         verified: Vec::new(),
+        approvals: Vec::new(),
     }
 }
 

@@ -14,11 +14,11 @@ pub(super) const ROWS_PER_INSERT: usize = 64;
 /// ledger time, copying pages that were about to be written anyway).
 pub(super) const PAYMENT_COLUMNS: &str =
     "INSERT OR ROLLBACK INTO payment_rows (run_id, program_id, period, person, version, amount_fen, file_id, \
-     ref_seq, end_to_end_id, original_id, retry) VALUES ";
+     ref_seq, end_to_end_id, original_id, retry, line_type, covers) VALUES ";
 
 /// `(?,?,…)` repeated `rows` times.
 pub(super) fn payment_values(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
     let mut sql = String::from(PAYMENT_COLUMNS);
     for i in 0..rows {
         if i > 0 {
@@ -89,7 +89,7 @@ impl<'c> PaymentInserts<'c> {
 }
 
 /// Parameters per payment row (the columns of [`PAYMENT_COLUMNS`]).
-pub(super) const PAYMENT_PARAMS: usize = 11;
+pub(super) const PAYMENT_PARAMS: usize = 13;
 
 /// One payment row's parameters, in [`PAYMENT_COLUMNS`] order.
 pub(super) fn payment_row<'a>(values: &mut Vec<Value<'a>>, run_id: i64, period: i64, l: &'a LedgerLine, r: &Resolved) {
@@ -105,6 +105,8 @@ pub(super) fn payment_row<'a>(values: &mut Vec<Value<'a>>, run_id: i64, period: 
         if r.seq.is_some() { Value::Null } else { Value::Text(&l.end_to_end_id) },
         l.original_id.as_deref().map_or(Value::Null, Value::Text),
         Value::Int(i64::from(l.retry)),
+        Value::Text(l.kind.line_type.code()),
+        Value::Text(l.kind.covers_str()),
     ]);
 }
 
@@ -217,6 +219,22 @@ impl<'a> SqliteRun<'a> {
             open.conn.execute(
                 "INSERT INTO verifications (run_id, original_id, retry, verified_by, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![open.run_id, v.original_id, v.retry, v.verified_by, v.reason],
+            )?;
+        }
+        // The approval each program was paid under (schema_v10.sql).
+        for a in &run.approvals {
+            open.conn.execute(
+                "INSERT INTO approvals (run_id, program, count, total, reference, approved_by, approved_on) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![
+                    open.run_id,
+                    a.program.code(),
+                    a.count as i64,
+                    a.total.to_string(),
+                    a.reference,
+                    a.approved_by,
+                    a.approved_on
+                ],
             )?;
         }
         open.next_id = open.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM payment_rows", [], |r| r.get(0))?;

@@ -65,6 +65,7 @@ fn line(p: Program, seq: u64) -> PaymentLine {
         household_size: Some(2),
         category: Text::default(),
         note: ["", "补发", " 补发10月 ", "=1+1"][seq as usize % 4].into(),
+        kind: Default::default(),
         pos: SourcePos { file: "roster.xlsx".into(), row: seq + 1 },
     };
     match seq % 6 {
