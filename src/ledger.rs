@@ -388,16 +388,21 @@ pub trait Ledger {
             .collect())
     }
     /// Calls `f` with (program, ID number, account, payee name, village) of each
-    /// line of `period` that stands (not failed or returned): what the new
-    /// accounts of a correction batch are compared with (R05). The default reads
-    /// the period's lines; a backend should stream them.
+    /// line of `period` that stands (not failed or returned) and is paid into one
+    /// of `accounts`: what the new accounts of a correction batch are compared
+    /// with (R05). The default reads the period's lines; a backend should stream
+    /// them, and look at a line's status only when its account is one of these
+    /// (a correction batch names a few accounts, a period has a million lines).
     fn for_each_standing_line(
         &self,
         period: Period,
+        accounts: &HashSet<&str>,
         f: &mut dyn FnMut(Program, &str, &str, &str, &str),
     ) -> Result<(), LedgerError> {
         for l in self.payments_of_period(period)? {
-            if !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
+            if accounts.contains(l.account.as_str())
+                && !matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned)
+            {
                 f(l.program, &l.id_number, &l.account, &l.payee_name, &l.village);
             }
         }

@@ -59,7 +59,9 @@ fn small_files_validate_and_round_trip() {
         line(2, "A&B <C> \"D\" 'E'", 1, "某县农村信用合作联社城关分社"),
         line(3, "欧阳娜娜", 123456789, ""),
     ];
-    for (name, v) in [("pain001-v03", "03"), ("pain001-v09", "09")] {
+    for (name, v) in
+        [("pain001-v03", "03"), ("pain001-v09", "09"), ("pain001-v03-indented", "03"), ("pain001-v09-indented", "09")]
+    {
         let dir = tempfile::tempdir().unwrap();
         let files = write(name, &lines, dir.path()).unwrap();
         assert_eq!(files.len(), 1);
@@ -99,7 +101,9 @@ fn small_files_validate_and_round_trip() {
 fn large_files_validate() {
     let lines = lines(20_000);
     let total: Fen = lines.iter().map(|l| l.amount).sum();
-    for (name, v) in [("pain001-v03", "03"), ("pain001-v09", "09")] {
+    for (name, v) in
+        [("pain001-v03", "03"), ("pain001-v09", "09"), ("pain001-v03-indented", "03"), ("pain001-v09-indented", "09")]
+    {
         let dir = tempfile::tempdir().unwrap();
         let files = write(name, &lines, dir.path()).unwrap();
         assert_eq!((files[0].lines, files[0].total), (20_000, total));

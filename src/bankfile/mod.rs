@@ -152,10 +152,14 @@ pub fn builtin_formats() -> &'static [(&'static str, &'static str)] {
 
 const PAIN_V03: &str = "pain001-v03";
 const PAIN_V09: &str = "pain001-v09";
+/// The same pain.001 indented, one element per line (for a person to read): a
+/// format's `-indented` variant. The plain names write it compact.
+const INDENTED: &str = "-indented";
 
 #[derive(Debug, Clone)]
 enum Kind {
-    Pain(pain::Version),
+    /// The version, and whether indented.
+    Pain(pain::Version, bool),
     Text(Box<layout::Checked>),
 }
 
@@ -167,11 +171,16 @@ pub struct Format {
 }
 
 impl Format {
-    /// Loads `pain001-v03`, `pain001-v09`, or `<name>.toml` from `formats_dir` (then the built-ins).
+    /// Loads `pain001-v03`, `pain001-v09` (each also `-indented`), or `<name>.toml`
+    /// from `formats_dir` (then the built-ins).
     pub fn load(name: &str, formats_dir: &Path) -> Result<Format, BankFileError> {
-        let kind = match name {
-            PAIN_V03 => Kind::Pain(pain::Version::V03),
-            PAIN_V09 => Kind::Pain(pain::Version::V09),
+        let (plain, indented) = match name.strip_suffix(INDENTED) {
+            Some(plain) => (plain, true),
+            None => (name, false),
+        };
+        let kind = match plain {
+            PAIN_V03 => Kind::Pain(pain::Version::V03, indented),
+            PAIN_V09 => Kind::Pain(pain::Version::V09, indented),
             _ => Kind::Text(Box::new(load_layout(name, formats_dir)?)),
         };
         Ok(Format { name: name.to_string(), kind })
@@ -184,8 +193,8 @@ impl Format {
     /// What the layout says about itself (bank, channel), for listings.
     pub fn description(&self) -> &str {
         match &self.kind {
-            Kind::Pain(pain::Version::V03) => "ISO 20022 pain.001.001.03 credit transfer (UTF-8)",
-            Kind::Pain(pain::Version::V09) => "ISO 20022 pain.001.001.09 credit transfer (UTF-8)",
+            Kind::Pain(pain::Version::V03, _) => "ISO 20022 pain.001.001.03 credit transfer (UTF-8)",
+            Kind::Pain(pain::Version::V09, _) => "ISO 20022 pain.001.001.09 credit transfer (UTF-8)",
             Kind::Text(c) => &c.layout.description,
         }
     }
@@ -193,7 +202,7 @@ impl Format {
     /// The name rules validation must enforce before writing (V05).
     pub fn text_rules(&self) -> TextRules {
         match &self.kind {
-            Kind::Pain(_) => TextRules { encoding: TextEncoding::Utf8, name_max: Some(Length::Chars(pain::NAME_MAX)) },
+            Kind::Pain(..) => TextRules { encoding: TextEncoding::Utf8, name_max: Some(Length::Chars(pain::NAME_MAX)) },
             Kind::Text(c) => {
                 let max = c
                     .detail_fields()
@@ -255,7 +264,7 @@ impl Format {
     pub fn read_returns(&self, bytes: &[u8], file: &str) -> Result<Vec<ReceiptLine>, BankFileError> {
         match &self.kind {
             Kind::Text(c) => text::read_returns(c, bytes, file),
-            Kind::Pain(_) => Err(self.no_text_returns(file)),
+            Kind::Pain(..) => Err(self.no_text_returns(file)),
         }
     }
 
@@ -278,7 +287,7 @@ impl Format {
     ) -> Result<u64, BankFileError> {
         match &self.kind {
             Kind::Text(c) => text::stream_returns(c, input, file, sink),
-            Kind::Pain(_) => Err(self.no_text_returns(file)),
+            Kind::Pain(..) => Err(self.no_text_returns(file)),
         }
     }
 
@@ -317,7 +326,7 @@ impl Format {
     fn read(&self, bytes: &[u8]) -> Result<(Vec<ParsedPayment>, Vec<Controls>), BankFileError> {
         let file = self.file_label();
         match &self.kind {
-            Kind::Pain(_) => pain::read(bytes, &file),
+            Kind::Pain(..) => pain::read(bytes, &file),
             Kind::Text(c) => text::read(c, bytes, &file).map(|(p, s)| (p, vec![s])),
         }
     }
@@ -329,7 +338,7 @@ impl Format {
     fn line_limit(&self) -> u64 {
         match &self.kind {
             Kind::Text(c) => c.layout.line_limit.map_or(u64::MAX, |n| n as u64),
-            Kind::Pain(_) => u64::MAX,
+            Kind::Pain(..) => u64::MAX,
         }
     }
 
@@ -351,7 +360,7 @@ impl Format {
             let file_id = if of == 1 { head.batch_id.clone() } else { format!("{}-{:03}", head.batch_id, i + 1) };
             let part = Part { number: i + 1, of, file_id, lines: p.lines, total: p.total };
             let name = match &self.kind {
-                Kind::Pain(_) => format!("{}.xml", part.file_id),
+                Kind::Pain(..) => format!("{}.xml", part.file_id),
                 Kind::Text(c) => {
                     let ctx = text::FileCtx::new(head, &part);
                     c.file_name.render(|ph| ctx.placeholder(&c.layout.amount, ph))
@@ -388,7 +397,7 @@ fn load_layout(name: &str, formats_dir: &Path) -> Result<layout::Checked, BankFi
     } else if let Some((_, t)) = builtin_formats().iter().find(|(n, _)| *n == name) {
         (format!("{name} (built-in)"), t.to_string())
     } else {
-        let mut known = vec![PAIN_V03, PAIN_V09];
+        let mut known = vec![PAIN_V03, PAIN_V09, "pain001-v03-indented", "pain001-v09-indented"];
         known.extend(builtin_formats().iter().map(|(n, _)| *n));
         return Err(BankFileError::Other(format!(
             "bank format '{name}' not found: no {} and no built-in of that name (built-in: {})",

@@ -94,16 +94,16 @@ impl<'a> BankWriter<'a> {
         let parts = format.parts(&head, &plan)?;
         let parts_only: Vec<&Part> = parts.iter().map(|(p, _)| p).collect();
         let lines = match &format.kind {
-            Kind::Pain(_) => {
+            Kind::Pain(_, indented) => {
                 pain::check_head(&head, &parts_only)?;
-                Lines::Pain(pain::LineWriter::new(&head))
+                Lines::Pain(pain::LineWriter::new(&head, *indented))
             }
             Kind::Text(c) => Lines::Text(text::LineWriter::new(c, &text::FileCtx::new(&head, parts_only[0]))?),
         };
         let mut files = Vec::with_capacity(parts.len());
         for (part, name) in parts {
             let (h, t) = match &format.kind {
-                Kind::Pain(v) => pain::head_and_tail(*v, &head, &part),
+                Kind::Pain(v, indented) => pain::head_and_tail(*v, *indented, &head, &part),
                 Kind::Text(c) => text::head_and_tail(c, &text::FileCtx::new(&head, &part))?,
             };
             files.push(PlannedFile { part, name, head: h, tail: t });

@@ -296,10 +296,7 @@ fn standing_entries(ledger: &dyn Ledger, period: Period, planned: &[Planned<'_>]
     let accounts: HashSet<&str> =
         planned.iter().filter_map(|p| p.checked.line.as_ref()).map(|l| l.account.as_str()).collect();
     let mut out = Vec::new();
-    ledger.for_each_standing_line(period, &mut |program, id, account, payee_name, village| {
-        if !accounts.contains(account) {
-            return;
-        }
+    ledger.for_each_standing_line(period, &accounts, &mut |program, id, account, payee_name, village| {
         let Ok(a) = crate::domain::Account::parse(account) else { return };
         out.push(Entry {
             program,

@@ -22,26 +22,34 @@ pub(super) fn query_lines(
 /// The last period before `?2` with a payment of program `?1`.
 pub(super) const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
      AND EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id AND g.program = ?1)";
-/// Per person, what program `?1` paid in period `?2` (failed and returned lines
-/// were not paid).
+/// What program `?1` paid in period `?2`, line by line (failed and returned
+/// lines were not paid), in id order: [`SqliteLedger::last_paid_before`] adds a
+/// person's lines up. Why not `GROUP BY`: it sorted a million ID numbers in a
+/// temporary B-tree, every run after the first month (the previous month is read
+/// back), while the lines come out of their stretches already in order.
 pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
-    "SELECT p.id_number, SUM(p.amount_fen), MAX(p.name) FROM ",
-    period_lines_from!(2),
-    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number"
-);
-/// The people program `?1` paid in period `?2` by a line (original or
-/// correction) that has not failed or been returned (R02 across runs).
-pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
-    "SELECT DISTINCT p.id_number FROM ",
+    "SELECT p.id_number, p.amount_fen, p.name FROM ",
     period_lines_from!(2),
     " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
+/// The people (person keys) program `?1` paid in period `?2` by a line
+/// (original or correction) that has not failed or been returned (R02 across
+/// runs), from the payment rows alone.
+pub(super) const LIVE_PEOPLE_SQL: &str = "SELECT DISTINCT p.person FROM runs r \
+     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) \
+     LEFT JOIN payment_status s ON s.payment_id = p.id \
+     WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')";
 /// Program, person, account, payee and village of every line of period `?1`
-/// that stands (R05 of a correction batch).
+/// that stands and is paid into an account of `temp.standing_accounts` (R05 of
+/// a correction batch). The account is a term on `p` alone, so SQLite tests it
+/// before it probes the line's status row.
 pub(super) const STANDING_LINES_SQL: &str = concat!(
     "SELECT p.program, p.id_number, p.account, p.payee_name, p.village FROM ",
     period_lines_from!(1),
-    " WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
+    " WHERE p.account IN (SELECT account FROM temp.standing_accounts) \
+     AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
 /// Lines and amounts of period `?1` by program, status and whether a correction.
 pub(super) const PERIOD_STATUS_SQL: &str = concat!(
@@ -62,13 +70,14 @@ pub(super) const LINE_COLUMNS: &str =
 /// Every payment, with its status row if it has one.
 pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.payment_id = p.id";
 
-/// The people program `?1` paid in period `?2` (original lines only), found
-/// through the period's runs and their stretches of ids as in
-/// [`period_lines_from`], without the status rows it does not need.
-pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.id_number FROM runs r \
+/// The people (person keys) program `?1` paid in period `?2` (original lines
+/// only), found through the period's runs and their stretches of ids as in
+/// [`period_lines_from`], from the payment rows alone.
+pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.person FROM runs r \
      CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
-     CROSS JOIN payments p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program = g.program WHERE p.original_id IS NULL AND p.line_type = 'basic'";
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) WHERE p.original_id IS NULL \
+     AND p.line_type = 'basic'";
 /// The lines other than basic ones program `?1` has an original of in period
 /// `?2`, with their type and covered month (R04 of SPEC §9's line types).
 pub(super) const PAID_OTHER_LINES_SQL: &str = "SELECT p.id_number, p.line_type, p.covers FROM runs r \
@@ -83,11 +92,11 @@ pub(super) const DECEASED_SQL: &str = "SELECT p.id_number, MAX(p.end_to_end_id) 
      JOIN payment_status cs ON cs.payment_id = c.id WHERE cs.status = 'settled' \
      AND c.original_id = COALESCE(p.original_id, p.end_to_end_id)) GROUP BY p.id_number";
 
-/// The query of [`Ledger::failure_lines`] (`?1` the period).
+/// The query of [`Ledger::failure_lines`] (`?1` the period, `?2` as YYYYMM).
 pub(super) fn failure_sql() -> String {
     format!(
         "{} WHERE s.period = ?1 AND (s.status IN ('failed', 'returned') OR s.reason_code <> '') \
-         UNION ALL {} WHERE p.period = ?1 AND p.original_id IS NOT NULL \
+         UNION ALL {} WHERE p.period_n = ?2 AND p.original_id IS NOT NULL \
          AND (s.payment_id IS NULL OR NOT (s.status IN ('failed', 'returned') OR s.reason_code <> ''))",
         select_lines("payment_status s JOIN payments p ON p.id = s.payment_id"),
         select_lines(LINES_FROM),

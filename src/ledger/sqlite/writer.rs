@@ -13,13 +13,12 @@ pub(super) const ROWS_PER_INSERT: usize = 64;
 /// every multi-row INSERT whose conflict resolution is ABORT: ~5% of a run's
 /// ledger time, copying pages that were about to be written anyway).
 pub(super) const PAYMENT_COLUMNS: &str =
-    "INSERT OR ROLLBACK INTO payments (end_to_end_id, run_id, program, period, id_number, \
-     name, township, village, payee_name, account, bank, amount_fen, bank_file, original_id, retry, line_type, \
-     covers) VALUES ";
+    "INSERT OR ROLLBACK INTO payment_rows (run_id, program_id, period, person, version, amount_fen, file_id, \
+     ref_seq, end_to_end_id, original_id, retry, line_type, covers) VALUES ";
 
 /// `(?,?,…)` repeated `rows` times.
 pub(super) fn payment_values(rows: usize) -> String {
-    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)";
+    let one = "(?,?,?,?,?,?,?,?,?,?,?,?,?)";
     let mut sql = String::from(PAYMENT_COLUMNS);
     for i in 0..rows {
         if i > 0 {
@@ -59,16 +58,21 @@ impl<'c> PaymentInserts<'c> {
         &mut self,
         conn: &Connection,
         run_id: i64,
-        period: &str,
+        period: i64,
         lines: &[LedgerLine],
+        resolved: &[Resolved],
         first_id: i64,
     ) -> Result<(), LedgerError> {
         let mut values = Vec::with_capacity(ROWS_PER_INSERT * PAYMENT_PARAMS);
         let (full, rest) = lines.split_at(lines.len() / ROWS_PER_INSERT * ROWS_PER_INSERT);
         let mut last_id = first_id - 1;
+        let mut at = 0;
         for group in full.chunks(ROWS_PER_INSERT).chain(rest.chunks(1)) {
             values.clear();
-            group.iter().for_each(|l| payment_row(&mut values, run_id, period, l));
+            for (l, r) in group.iter().zip(&resolved[at..]) {
+                payment_row(&mut values, run_id, period, l, r);
+            }
+            at += group.len();
             let stmt = if group.len() == ROWS_PER_INSERT { &mut self.many } else { &mut self.one };
             stmt.execute(&values).map_err(|e| refused(conn, group, e))?;
             last_id = last_id.saturating_add(group.len() as i64);
@@ -85,24 +89,20 @@ impl<'c> PaymentInserts<'c> {
 }
 
 /// Parameters per payment row (the columns of [`PAYMENT_COLUMNS`]).
-pub(super) const PAYMENT_PARAMS: usize = 17;
+pub(super) const PAYMENT_PARAMS: usize = 13;
 
 /// One payment row's parameters, in [`PAYMENT_COLUMNS`] order.
-pub(super) fn payment_row<'a>(values: &mut Vec<Value<'a>>, run_id: i64, period: &'a str, l: &'a LedgerLine) {
+pub(super) fn payment_row<'a>(values: &mut Vec<Value<'a>>, run_id: i64, period: i64, l: &'a LedgerLine, r: &Resolved) {
     values.extend([
-        Value::Text(&l.end_to_end_id),
         Value::Int(run_id),
-        Value::Text(l.program.code()),
-        Value::Text(period),
-        Value::Text(&l.id_number),
-        Value::Text(&l.name),
-        Value::Text(&l.township),
-        Value::Text(&l.village),
-        Value::Text(&l.payee_name),
-        Value::Text(&l.account),
-        Value::Text(&l.bank),
+        Value::Int(r.program_id),
+        Value::Int(period),
+        Value::Int(r.person),
+        Value::Int(r.version),
         Value::Int(l.amount.0),
-        Value::Text(&l.bank_file),
+        Value::Int(r.file_id),
+        r.seq.map_or(Value::Null, Value::Int),
+        if r.seq.is_some() { Value::Null } else { Value::Text(&l.end_to_end_id) },
         l.original_id.as_deref().map_or(Value::Null, Value::Text),
         Value::Int(i64::from(l.retry)),
         Value::Text(l.kind.line_type.code()),
@@ -123,16 +123,16 @@ pub(super) fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::Erro
         return LedgerError::Db(e);
     }
     let recorded = |l: &&LedgerLine| {
+        let (a, b, c) = reference_params(&l.end_to_end_id);
+        let person = crate::domain::id_key(&l.id_number).and_then(|k| i64::try_from(k).ok());
         conn.query_row(
-            "SELECT 1 FROM payments WHERE end_to_end_id = ?1 OR (program = ?2 AND period = ?3 AND id_number = ?4 \
-             AND original_id IS NULL AND ?5 IS NULL)",
-            params![
-                l.end_to_end_id.as_str(),
-                l.program.code(),
-                l.period.to_string(),
-                l.id_number.as_str(),
-                l.original_id
-            ],
+            concat!(
+                "SELECT 1 WHERE EXISTS ",
+                payment_id_of!(1, 2, 3),
+                " OR EXISTS (SELECT 1 FROM payment_rows p JOIN program_codes c ON c.id = p.program_id \
+                 WHERE p.period = ?4 AND c.code = ?5 AND p.person = ?6 AND p.original_id IS NULL AND ?7 IS NULL)"
+            ),
+            params![a, b, c, period_n(l.period), l.program.code(), person, l.original_id],
             |_| Ok(()),
         )
         .optional()
@@ -154,13 +154,16 @@ pub(super) fn refused(conn: &Connection, group: &[LedgerLine], e: rusqlite::Erro
 pub(super) struct SqliteRun<'a> {
     conn: &'a Connection,
     inserts: PaymentInserts<'a>,
+    resolver: Resolver<'a>,
     run_id: i64,
     period: Period,
     /// `period` as stored (every line of a run is of the run's period).
     period_text: String,
-    /// Files with a placeholder row, and the last one met (lines come file by file).
-    placeholders: HashSet<Text>,
+    /// Files with a placeholder row (and its id), and the last one met (lines
+    /// come file by file).
+    placeholders: HashMap<Text, i64>,
     last_file: Text,
+    last_file_id: i64,
     /// The id the next line gets, and the stretches of ids given so far.
     next_id: i64,
     ranges: Ranges,
@@ -183,11 +186,13 @@ impl<'a> SqliteRun<'a> {
         let mut open = SqliteRun {
             conn,
             inserts: PaymentInserts::prepare(conn)?,
+            resolver: Resolver::prepare(conn)?,
             run_id: 0,
             period: run.period,
             period_text: run.period.to_string(),
-            placeholders: HashSet::new(),
+            placeholders: HashMap::new(),
             last_file: Text::default(),
+            last_file_id: 0,
             next_id: 0,
             ranges: Ranges::default(),
             done: false,
@@ -232,14 +237,15 @@ impl<'a> SqliteRun<'a> {
                 ],
             )?;
         }
-        open.next_id = open.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM payments", [], |r| r.get(0))?;
+        open.next_id = open.conn.query_row("SELECT COALESCE(MAX(id), 0) + 1 FROM payment_rows", [], |r| r.get(0))?;
         Ok(open)
     }
 
     /// Writes the placeholder row of `l`'s bank file, once.
     fn placeholder(&mut self, l: &LedgerLine) -> Result<(), LedgerError> {
         self.last_file.clone_from(&l.bank_file);
-        if self.placeholders.contains(&l.bank_file) {
+        if let Some(id) = self.placeholders.get(&l.bank_file) {
+            self.last_file_id = *id;
             return Ok(());
         }
         let placed = self
@@ -254,7 +260,8 @@ impl<'a> SqliteRun<'a> {
             // and a name once published is never used again (SPEC §8).
             return Err(LedgerError::FileNameUsed { name: l.bank_file.to_string() });
         }
-        self.placeholders.insert(l.bank_file.clone());
+        self.last_file_id = self.conn.last_insert_rowid();
+        self.placeholders.insert(l.bank_file.clone(), self.last_file_id);
         Ok(())
     }
 
@@ -293,11 +300,15 @@ impl RunWriter for SqliteRun<'_> {
                     l.end_to_end_id, l.period, self.period
                 )));
             }
-            if l.bank_file != self.last_file {
+        }
+        let mut resolved = Vec::with_capacity(lines.len());
+        for l in lines {
+            if l.bank_file != self.last_file || self.last_file_id == 0 {
                 self.placeholder(l)?;
             }
+            resolved.push(self.resolver.resolve(self.run_id, l, self.last_file_id)?);
         }
-        self.inserts.insert(self.conn, self.run_id, &self.period_text, lines, self.next_id)?;
+        self.inserts.insert(self.conn, self.run_id, period_n(self.period), lines, &resolved, self.next_id)?;
         for l in lines {
             self.ranges.add(l.program, self.next_id);
             self.next_id += 1;
@@ -317,7 +328,7 @@ impl RunWriter for SqliteRun<'_> {
              WHERE name = ?1 AND run_id = ?2 AND period = ?4",
         )?;
         for file in files {
-            let stmt = if self.placeholders.remove(file.name.as_str()) { &mut complete } else { &mut insert };
+            let stmt = if self.placeholders.remove(file.name.as_str()).is_some() { &mut complete } else { &mut insert };
             stmt.execute(params![
                 file.name,
                 self.run_id,
@@ -337,7 +348,7 @@ impl RunWriter for SqliteRun<'_> {
             range.execute(params![self.run_id, program.code(), first, last])?;
         }
         drop(range);
-        if let Some(name) = self.placeholders.iter().next() {
+        if let Some(name) = self.placeholders.keys().next() {
             return Err(LedgerError::Db(rusqlite::Error::SqliteFailure(
                 rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY),
                 Some(format!("lines name bank file {name}, which the run did not write")),
