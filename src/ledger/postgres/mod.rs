@@ -182,12 +182,57 @@ impl OfficeLock {
         let office = super::target::office_code(config)?;
         let mut client = connect(url)?;
         let key = server_office_key(office);
-        let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
-        if !got {
-            return Err(LedgerError::OfficeLocked(office.to_string()));
+        let me = holder_name(std::process::id());
+        client.execute(&format!("SET application_name = '{me}'"), &[])?;
+        let deadline = std::time::Instant::now() + DEAD_HOLDER_WAIT;
+        loop {
+            let got: bool = client.query_one("SELECT pg_try_advisory_lock($1)", &[&key])?.get(0);
+            if got {
+                return Ok(OfficeLock { client, key });
+            }
+            // Another command holds it. If that command is a process of this
+            // machine that no longer exists (killed), the server has not yet
+            // noticed its connection gone and drops the lock in a moment: wait
+            // for that, briefly. A live holder is answered "locked" at once.
+            if std::time::Instant::now() >= deadline || !holder_is_dead_here(&mut client, key)? {
+                return Err(LedgerError::OfficeLocked(office.to_string()));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
-        Ok(OfficeLock { client, key })
     }
+}
+
+/// How long a command waits for the server to drop a killed command's lock.
+const DEAD_HOLDER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The name a lock's connection gives itself: this machine and process.
+fn holder_name(pid: u32) -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host: String = host.trim().chars().filter(|c| c.is_ascii_alphanumeric() || "-._".contains(*c)).collect();
+    format!("disburse lock {host} {pid}")
+}
+
+/// Whether the connection holding advisory lock `key` named itself as a
+/// process of this machine that is gone.
+fn holder_is_dead_here(client: &mut Client, key: i64) -> Result<bool, LedgerError> {
+    let k = key as u64;
+    let (hi, lo) = ((k >> 32) as i64, (k & 0xffff_ffff) as i64);
+    let rows = client.query(
+        "SELECT a.application_name FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid \
+         WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1::bigint::oid \
+         AND l.objid = $2::bigint::oid AND l.objsubid = 1",
+        &[&hi, &lo],
+    )?;
+    let Some(row) = rows.first() else { return Ok(true) };
+    let name: String = row.try_get(0)?;
+    let Some(pid) = name.rsplit(' ').next().and_then(|p| p.parse::<u32>().ok()) else { return Ok(false) };
+    if name != holder_name(pid) {
+        return Ok(false);
+    }
+    // SAFETY: kill with signal 0 only asks whether the process exists.
+    let gone = unsafe { libc::kill(pid as libc::pid_t, 0) } == -1
+        && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH);
+    Ok(gone)
 }
 
 impl Drop for OfficeLock {
