@@ -18,9 +18,9 @@ pub use programs::{preset, ChecklistConfig};
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("读不了配置文件 {}：{}", "cannot read config {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Read { path: PathBuf, source: std::io::Error },
-    #[error("config {path} is not valid: {message}")]
+    #[error("{}", crate::tr!("配置文件 {} 写得不对：{message}", "config {} is not valid: {message}", path.display()))]
     Invalid { path: PathBuf, message: String },
 }
 
@@ -249,7 +249,8 @@ impl Config {
         )
         .map_err(read)?;
         if bytes.len() as u64 > limit {
-            let message = format!(
+            let message = crate::tr!(
+                "文件大于 {}，不可能是配置文件：请检查路径指的是不是 disburse.toml",
                 "it is larger than {}, which no configuration is: check that the path names disburse.toml",
                 crate::ingest::limits::bytes(limit)
             );
@@ -258,8 +259,10 @@ impl Config {
         let sha256 = crate::fsutil::sha256_hex(&bytes);
         let text = String::from_utf8(bytes).map_err(|e| {
             let line = e.as_bytes()[..e.utf8_error().valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-            let message =
-                format!("line {line} is not UTF-8 text (saved as GBK/ANSI?): save the file as UTF-8 and run again");
+            let message = crate::tr!(
+                "第 {line} 行不是 UTF-8 文本（存成了 GBK/ANSI？）：请把文件另存为 UTF-8 后重新运行",
+                "line {line} is not UTF-8 text (saved as GBK/ANSI?): save the file as UTF-8 and run again"
+            );
             ConfigError::Invalid { path: path.to_path_buf(), message }
         })?;
         let base = path.parent().map(Path::to_path_buf).unwrap_or_default();

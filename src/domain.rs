@@ -77,7 +77,12 @@ impl fmt::Display for Period {
 impl FromStr for Period {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || format!("period '{s}' is not YYYY-MM (for example 2026-11)");
+        let bad = || {
+            crate::tr!(
+                "发放期 '{s}' 不是 年-月 的写法（例如 2026-11）",
+                "period '{s}' is not YYYY-MM (for example 2026-11)"
+            )
+        };
         let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
         if y.len() != 4 || m.len() != 2 {
             return Err(bad());

@@ -239,7 +239,10 @@ impl std::fmt::Display for Explained<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let e = self.0;
         if let Some(file) = e.get_ref().and_then(|i| i.downcast_ref::<NotAFolder>()) {
-            return write!(f, "{file}: point the path in disburse.toml at a folder, or move the file away");
+            return f.write_str(&crate::tr!(
+                "{file}：请把 disburse.toml 里的路径改成一个目录，或把这个文件移走",
+                "{file}: point the path in disburse.toml at a folder, or move the file away"
+            ));
         }
         match explain(e.kind()) {
             Some((what, todo)) => {
@@ -249,7 +252,7 @@ impl std::fmt::Display for Explained<'_> {
                     Some(code) => io::Error::from_raw_os_error(code).to_string(),
                     None => e.kind().to_string(),
                 };
-                write!(f, "{what} ({system}): {todo}")
+                f.write_str(&crate::tr!("{what}（{system}）：{todo}", "{what} ({system}): {todo}"))
             }
             None => f.write_str(strip_path(&e.to_string())),
         }
@@ -259,29 +262,50 @@ impl std::fmt::Display for Explained<'_> {
 /// What happened and what to do, by kind (the kind survives the wrappers that
 /// hide the OS error number).
 fn explain(kind: io::ErrorKind) -> Option<(&'static str, &'static str)> {
+    use crate::lang::pick;
     use io::ErrorKind as K;
     Some(match kind {
-        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => {
-            ("the disk is full", "free some space on it (or move the output folder elsewhere) and run again")
-        }
-        K::ReadOnlyFilesystem => (
-            "the disk or folder is read-only",
-            "use a folder that can be written to (change the path in disburse.toml) and run again",
+        K::StorageFull | K::QuotaExceeded | K::FileTooLarge => pick(
+            ("磁盘满了", "请腾出一些空间（或把输出目录换到别处）后重新运行"),
+            ("the disk is full", "free some space on it (or move the output folder elsewhere) and run again"),
         ),
-        K::PermissionDenied => (
-            "this account may not read or write there",
-            "ask whoever looks after this computer for access to the folder, or change the path in disburse.toml",
+        K::ReadOnlyFilesystem => pick(
+            ("磁盘或目录是只读的", "请换一个可以写的目录（改 disburse.toml 里的路径）后重新运行"),
+            (
+                "the disk or folder is read-only",
+                "use a folder that can be written to (change the path in disburse.toml) and run again",
+            ),
         ),
-        K::NotADirectory => (
-            "is not a folder (a file is in the way)",
-            "point the path in disburse.toml at a folder, or move the file away",
+        K::PermissionDenied => pick(
+            ("当前账户没有权限读写那里", "请让管理这台电脑的人开通这个目录的权限，或改 disburse.toml 里的路径"),
+            (
+                "this account may not read or write there",
+                "ask whoever looks after this computer for access to the folder, or change the path in disburse.toml",
+            ),
         ),
-        K::AlreadyExists => ("is already there", "move it away (keep it, if it was written by disburse) and run again"),
-        K::IsADirectory => ("is a folder, not a file", "point the path in disburse.toml at the file inside it"),
-        K::NotFound => ("no such file or folder", "check the path in disburse.toml and run again"),
-        K::InvalidFilename => {
-            ("the path is too long or not a valid file name", "use a shorter, plain path in disburse.toml")
-        }
+        K::NotADirectory => pick(
+            ("不是目录（有一个文件挡在那里）", "请把 disburse.toml 里的路径改成一个目录，或把那个文件移走"),
+            (
+                "is not a folder (a file is in the way)",
+                "point the path in disburse.toml at a folder, or move the file away",
+            ),
+        ),
+        K::AlreadyExists => pick(
+            ("已经存在", "请把它移走（如果是 disburse 写的，请保留好）后重新运行"),
+            ("is already there", "move it away (keep it, if it was written by disburse) and run again"),
+        ),
+        K::IsADirectory => pick(
+            ("是目录，不是文件", "请在 disburse.toml 里写它里面的文件"),
+            ("is a folder, not a file", "point the path in disburse.toml at the file inside it"),
+        ),
+        K::NotFound => pick(
+            ("没有这个文件或目录", "请检查 disburse.toml 里的路径后重新运行"),
+            ("no such file or folder", "check the path in disburse.toml and run again"),
+        ),
+        K::InvalidFilename => pick(
+            ("路径太长或不是有效的文件名", "请在 disburse.toml 里用短一些的普通路径"),
+            ("the path is too long or not a valid file name", "use a shorter, plain path in disburse.toml"),
+        ),
         _ => return None,
     })
 }

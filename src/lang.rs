@@ -38,14 +38,12 @@ pub fn set(lang: Lang) {
     let _ = CHOSEN.set(lang);
 }
 
-/// The language in force. Without [`set`], `DISBURSE_LANG` decides and then
-/// Chinese; the library's own unit tests read the English texts they were
-/// written against.
+/// The language in force. The `disburse` binary always [`set`]s it (Chinese
+/// unless asked otherwise, see [`from_args`]); a program that uses the library
+/// without choosing gets `DISBURSE_LANG`, else English — the library's callers
+/// are programs and their tests, written against the English texts.
 pub fn current() -> Lang {
-    *CHOSEN.get_or_init(|| {
-        let default = if cfg!(test) { Lang::En } else { Lang::Zh };
-        std::env::var("DISBURSE_LANG").ok().and_then(|v| Lang::parse(&v)).unwrap_or(default)
-    })
+    *CHOSEN.get_or_init(|| std::env::var("DISBURSE_LANG").ok().and_then(|v| Lang::parse(&v)).unwrap_or(Lang::En))
 }
 
 /// True when messages should be in English.
@@ -125,7 +123,7 @@ mod tests {
     fn a_message_takes_its_arguments_in_both_languages() {
         let n = 3;
         let file = "a.csv";
-        // The unit tests run in English (see `current`).
+        // Nobody chose: the library's default, English (see `current`).
         assert_eq!(crate::tr!("{file} 第 {n} 行", "{file} line {n}"), "a.csv line 3");
         assert_eq!(crate::tr!("{} 第 {} 行", "{} line {}", file, n), "a.csv line 3");
         assert_eq!(pick("中", "en"), "en");

@@ -27,38 +27,38 @@ pub use target::{check_server_url, exists, mask_url, open, server_office_key};
 /// Why the ledger could not do what was asked.
 #[derive(Debug, thiserror::Error)]
 pub enum LedgerError {
-    #[error("ledger {path}: {source}")]
+    #[error("{}", crate::tr!("台账 {}：{source}", "ledger {}: {source}", path.display()))]
     Open { path: PathBuf, source: rusqlite::Error },
     /// The ledger's folder or file could not be made or opened (a read-only
     /// folder, a file where the folder should be, a full disk): said in a
     /// clerk's words.
-    #[error("ledger {path}: {}", crate::fsutil::Explained(.source))]
+    #[error("{}", crate::tr!("台账 {}：{}", "ledger {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("ledger {path} has schema version {found}, newer than this program knows ({known}); upgrade disburse")]
+    #[error("{}", crate::tr!("台账 {} 的结构版本是 {found}，比本程序认识的（{known}）新；请升级 disburse", "ledger {} has schema version {found}, newer than this program knows ({known}); upgrade disburse", path.display()))]
     TooNew { path: PathBuf, found: i64, known: i64 },
-    #[error("another disburse run holds the lock {0}; wait for it to finish (if none is running, the lock is released automatically)")]
+    #[error("{}", crate::tr!("另一个 disburse 正在运行，占用着锁 {}；请等它结束（如果并没有在运行的，锁会自动释放）", "another disburse run holds the lock {}; wait for it to finish (if none is running, the lock is released automatically)", _0.display()))]
     Locked(PathBuf),
-    #[error("another disburse command of office {0} is using the shared ledger; wait for it to finish (the lock goes with its connection, also if it died)")]
+    #[error("{}", crate::tr!("办公室 {_0} 的另一个 disburse 命令正在使用共享台账；请等它结束（它的连接断开时锁就释放，程序中途退出也一样）", "another disburse command of office {_0} is using the shared ledger; wait for it to finish (the lock goes with its connection, also if it died)"))]
     OfficeLocked(String),
-    #[error("shared ledger {target}: {message}")]
+    #[error("{}", crate::tr!("共享台账 {target}：{message}", "shared ledger {target}: {message}"))]
     Server { target: String, message: String },
-    #[error("shared ledger: {0}")]
+    #[error("{}", crate::tr!("共享台账：{_0}", "shared ledger: {_0}"))]
     Pg(String),
-    #[error("{0}; nothing was committed: run again (the people another office paid meanwhile are then held R08)")]
+    #[error("{}", crate::tr!("{_0}；没有记入任何内容：请重新运行（其间别的办公室已发放的人届时按 R08 暂缓）", "{_0}; nothing was committed: run again (the people another office paid meanwhile are then held R08)"))]
     Contended(String),
-    #[error("{program} {period}: a payment for this person is already recorded{by}; nothing was committed")]
+    #[error("{}", crate::tr!("{program} {period}：此人的发放已有记录{by}；没有记入任何内容", "{program} {period}: a payment for this person is already recorded{by}; nothing was committed"))]
     AlreadyPaid { program: String, period: String, by: String },
-    #[error("the run's ledger transaction was rolled back after an earlier error; nothing was committed")]
+    #[error("{}", crate::tr!("前面出错后，这次发放的台账事务已回滚；没有记入任何内容", "the run's ledger transaction was rolled back after an earlier error; nothing was committed"))]
     RolledBack,
-    #[error("ledger: {0}")]
+    #[error("{}", crate::tr!("台账：{_0}", "ledger: {_0}"))]
     Db(#[from] rusqlite::Error),
-    #[error("ledger {path}: {source}")]
+    #[error("{}", crate::tr!("台账 {}：{source}", "ledger {}: {source}", path.display()))]
     File { path: PathBuf, source: std::io::Error },
-    #[error("ledger lock {path}: {}", crate::fsutil::Explained(.source))]
+    #[error("{}", crate::tr!("台账锁 {}：{}", "ledger lock {}: {}", path.display(), crate::fsutil::Explained(source)))]
     LockIo { path: PathBuf, source: std::io::Error },
-    #[error("ledger holds a value it cannot read: {0}")]
+    #[error("{}", crate::tr!("台账里有读不懂的值：{_0}", "ledger holds a value it cannot read: {_0}"))]
     Corrupt(String),
-    #[error("bank file name {name} was already published by an earlier run of this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed")]
+    #[error("{}", crate::tr!("银行文件名 {name} 本办公室以前的发放已经用过：文件名不能重复（银行可能把新文件当成旧文件）；请在格式的 file_name 里加上 {{batch_id}}，如果那个文件不是本办公室发放写的，就把它移走；没有记入任何内容", "bank file name {name} was already published by an earlier run of this office: a name is never used twice (the bank may take the new file for the old one); make the format's file_name include {{batch_id}}, or move the file away if no run of this office wrote it; nothing was committed"))]
     FileNameUsed { name: String },
 }
 

@@ -5,11 +5,14 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 use disburse::config::Config;
 use disburse::domain::Period;
+use disburse::lang::{self, Lang};
 use disburse::pipeline::{self, Outcome, PipelineError, Progress};
+
+mod cli_zh;
 
 /// mimalloc instead of the system allocator: a run makes and frees a few small
 /// strings per roster line on four threads, and glibc's malloc spent an eighth of
@@ -33,6 +36,9 @@ struct Cli {
     /// Log format on stderr: `text` for people, `json` (one object per line) for cron.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "DISBURSE_LOG_FORMAT")]
     log_format: LogFormat,
+    /// Language of messages, help and summaries: `zh` (the default) or `en`; also `DISBURSE_LANG`.
+    #[arg(long, global = true, value_parser = ["zh", "en"])]
+    lang: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -177,42 +183,117 @@ enum LedgerCommand {
 fn main() -> ExitCode {
     // SAFETY: sets a plain integer option of the allocator; no pointer is involved.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) };
-    let cli = match Cli::try_parse() {
+    // The language first: the help clap prints while parsing is already in it.
+    let language = lang::from_args(std::env::args_os());
+    lang::set(language);
+    let mut command = Cli::command();
+    if language == Lang::Zh {
+        command = cli_zh::localize(command);
+    }
+    let cli = match command.try_get_matches().and_then(|mut m| Cli::from_arg_matches_mut(&mut m)) {
         Ok(cli) => cli,
-        Err(e) => return argument_error(e),
+        Err(e) => return argument_error(e, language),
     };
     let json = cli.log_format == LogFormat::Json;
-    init_logging(cli.log_format);
     let progress =
         Progress::new(cli.log_format == LogFormat::Text && std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    match dispatch(cli.command, &progress) {
+    init_logging(cli.log_format, progress.log_writer());
+    let name = command_name(&cli.command);
+    let result = dispatch(cli.command, &progress);
+    // The display is gone before the summary or the refusal is printed.
+    progress.clear();
+    match result {
         Ok(outcome) => {
             for line in &outcome.summary {
                 println!("{line}");
             }
-            ExitCode::from(outcome.exit_code())
+            let code = outcome.exit_code();
+            if json {
+                final_event(name, code, Some(&outcome));
+            }
+            ExitCode::from(code)
         }
         Err(e) => {
             // One message: a JSON event for cron, a plain line for a person.
             let message = message(&e);
+            let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
             if json {
                 tracing::error!(event = "refused", error = %message, "refused");
+                final_event(name, code, None);
             } else {
                 eprintln!("disburse: {message}");
             }
-            let code = e.downcast_ref::<PipelineError>().map(PipelineError::exit_code).unwrap_or(1);
             ExitCode::from(code)
         }
     }
 }
 
+/// The command's name as typed (`ledger rebuild` for the nested one), for the final event.
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Init { .. } => "init",
+        Command::Check { .. } => "check",
+        Command::Run { .. } => "run",
+        Command::Returns { .. } => "returns",
+        Command::Reissue { .. } => "reissue",
+        Command::Watch { .. } => "watch",
+        Command::Report { .. } => "report",
+        Command::Status { .. } => "status",
+        Command::Audit { .. } => "audit",
+        Command::Trace { .. } => "trace",
+        Command::Ledger { .. } => "ledger rebuild",
+        Command::Verify { .. } => "verify",
+        Command::Keygen { .. } => "keygen",
+    }
+}
+
+/// The last line a command writes under `--log-format json` (SPEC §13): its exit
+/// status and what it counted, so cron's mail or a log shipper needs no other
+/// line. Written as one JSON object beside the tracing events (same `timestamp`,
+/// `level` and `event` keys) because its totals nest, which tracing's fields cannot.
+fn final_event(command: &str, exit: u8, outcome: Option<&Outcome>) {
+    let mut event = serde_json::Map::new();
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Micros, true);
+    event.insert("timestamp".into(), now.into());
+    event.insert("level".into(), if exit == 1 || exit == 3 { "ERROR" } else { "INFO" }.into());
+    event.insert("event".into(), "finished".into());
+    event.insert("command".into(), command.into());
+    event.insert("exit".into(), exit.into());
+    if let Some(o) = outcome {
+        event.insert("needs_person".into(), o.needs_person.into());
+        event.insert("totals".into(), serde_json::Value::Object(o.totals.0.clone()));
+    }
+    eprintln!("{}", serde_json::Value::Object(event));
+}
+
 /// `--help` and `--version` print and exit 0; any other argument error (an
 /// unknown flag, a missing argument, a period that is not `YYYY-MM`) is a
 /// refusal, exit 1 (SPEC §7): clap's own status 2 would read to cron as "done,
-/// lines held".
-fn argument_error(e: clap::Error) -> ExitCode {
-    let _ = e.print();
-    ExitCode::from(if e.use_stderr() { 1 } else { 0 })
+/// lines held". In Chinese the help's fixed words and the refusal are clap's
+/// English said again (see `cli_zh`).
+fn argument_error(e: clap::Error, language: Lang) -> ExitCode {
+    use clap::error::ErrorKind;
+    use std::io::IsTerminal;
+    let code = if e.use_stderr() { 1 } else { 0 };
+    if language == Lang::En {
+        let _ = e.print();
+        return ExitCode::from(code);
+    }
+    let shown = matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
+        || e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand;
+    if shown {
+        let rendered = e.render();
+        let terminal = if e.use_stderr() { std::io::stderr().is_terminal() } else { std::io::stdout().is_terminal() };
+        let text = cli_zh::words(&if terminal { rendered.ansi().to_string() } else { rendered.to_string() });
+        if e.use_stderr() {
+            eprint!("{text}");
+        } else {
+            print!("{text}");
+        }
+    } else {
+        eprintln!("disburse: {}", cli_zh::refusal(&e));
+    }
+    ExitCode::from(code)
 }
 
 /// The error and its causes on one line, each cause once: many of the
@@ -251,7 +332,13 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
             let key = match (reference, id, period) {
                 (Some(r), _, _) => pipeline::TraceKey::Reference(r),
                 (None, Some(id), Some(period)) => pipeline::TraceKey::Person { id, period },
-                _ => return Err(PipelineError::Refused("trace needs a reference, or --id with --period".into()).into()),
+                _ => {
+                    let why = disburse::tr!(
+                        "trace 需要一个交易编号，或者 --id 加 --period",
+                        "trace needs a reference, or --id with --period"
+                    );
+                    return Err(PipelineError::Refused(why).into());
+                }
             };
             pipeline::trace(&load(&config)?, &key, json)?
         }
@@ -266,14 +353,17 @@ fn dispatch(command: Command, progress: &Progress) -> anyhow::Result<Outcome> {
     })
 }
 
-fn init_logging(format: LogFormat) {
+/// Logs on stderr; at a desk through the progress display, which steps aside for each line.
+fn init_logging(format: LogFormat, writer: pipeline::LogWriter) {
     // Under cron (json) the run's events are the record; at a desk the summary on stdout is.
     let default = if format == LogFormat::Json { "info" } else { "warn" };
     let filter = tracing_subscriber::EnvFilter::try_from_env("DISBURSE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match format {
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).init(),
-        LogFormat::Text => builder.with_target(false).init(),
+        LogFormat::Json => {
+            builder.with_writer(std::io::stderr).json().flatten_event(true).with_current_span(false).init()
+        }
+        LogFormat::Text => builder.with_writer(move || writer.clone()).with_target(false).init(),
     }
 }

@@ -71,7 +71,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn run(office: &Path, args: &[&str]) -> Output {
-    std::process::Command::new(common::bin()).current_dir(office).args(args).output().expect("run disburse")
+    common::command().current_dir(office).args(args).output().expect("run disburse")
 }
 
 fn status_json(office: &Path) -> String {

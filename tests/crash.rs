@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::pg::{copy_office, open_ledger, Backend};
-use common::{bin, expect, gen};
+use common::{expect, gen};
 use disburse::bankfile::Format;
 
 const LINES: u64 = 6_000;
@@ -74,7 +74,7 @@ purpose = "PENS"
 "#;
 
 fn run_cmd(dir: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
+    let mut c = common::command();
     c.args(["run", "--config", dir.join("disburse.toml").to_str().unwrap(), "--period", "2026-11"]);
     c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     c
@@ -263,7 +263,7 @@ fn statuses(dir: &Path) -> BTreeMap<String, String> {
 }
 
 fn cmd(dir: &Path, args: &[&str]) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
+    let mut c = common::command();
     c.args(args).args(["--config", dir.join("disburse.toml").to_str().unwrap()]);
     c.stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
     c
@@ -370,7 +370,7 @@ fn killed_returns_and_reissue_end_where_a_clean_run_ends_on(backend: Backend) {
 
 /// The status `--json` of the period, as printed.
 fn status_json(dir: &Path) -> String {
-    let out = std::process::Command::new(bin())
+    let out = common::command()
         .args(["status", "--config", dir.join("disburse.toml").to_str().unwrap(), "--period", "2026-11", "--json"])
         .output()
         .unwrap();

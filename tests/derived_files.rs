@@ -25,7 +25,7 @@ fn paid_and_answered(tmp: &Path) -> (Office, PathBuf, BTreeSet<String>) {
 }
 
 fn returns(o: &Office, receipt: &Path) -> Command {
-    let mut c = Command::new(common::bin());
+    let mut c = common::command();
     c.args(["returns", "--config", o.c(), receipt.to_str().unwrap()]);
     c
 }
@@ -66,7 +66,7 @@ fn killed_after_the_commit_the_receipt_read_again_lists_every_failure() {
     assert_eq!(s.code(), None, "died after the commit");
     assert!(listed(&o).is_empty(), "the crash came before the lists");
     let again = returns(&o, &receipt).output().unwrap();
-    assert!(common::text(&again).contains("已处理过"), "{}", common::text(&again));
+    assert!(common::text(&again).contains("applied before"), "{}", common::text(&again));
     assert_eq!(again.status.code(), Some(0), "reading a receipt again changes nothing in the ledger");
     assert_eq!(listed(&o), rejected, "every failure on the clerk's list");
     assert!(deaths_listed(&o) >= 1, "the MD07 line suggested for the stop list");

@@ -53,7 +53,7 @@ fn a_rerun_with_lines_still_held_exits_2() {
     let c = config.to_str().unwrap();
     expect(&["run", "--config", c, "--period", "2026-11"], 2);
     let again = expect(&["run", "--config", c, "--period", "2026-11"], 2);
-    assert!(text(&again).contains("没有新的"), "{}", text(&again));
+    assert!(text(&again).contains("nothing new to pay"), "{}", text(&again));
 }
 
 /// A failed check (and a failed run) leaves no reports of an earlier check that

@@ -25,6 +25,7 @@ fn limited(dir: &Path, args: &[&str]) -> Output {
         .current_dir(dir)
         .env_remove("DISBURSE_LOG")
         .env_remove("DISBURSE_LOG_FORMAT")
+        .env(common::LANG.0, common::LANG.1)
         .output()
         .expect("run disburse")
 }

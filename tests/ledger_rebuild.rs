@@ -148,7 +148,7 @@ fn a_lost_ledger_is_refused_then_rebuilt_to_what_it_said() {
     assert_eq!(o.statuses(), said, "status --json of every period as the lost ledger said it");
     for p in PERIODS {
         let again = o.go(&["run"], &["--period", p], &[0, 2]);
-        assert!(!again.contains("写出"), "{p}: nothing paid again:\n{again}");
+        assert!(!again.contains("bank files written"), "{p}: nothing paid again:\n{again}");
         let inbox = o.path(&format!("inbox-{p}"));
         o.reissue(p, &inbox.join("corrections.csv"));
         o.returns(&[inbox.join("pain002.xml"), inbox.join("camt054.xml")]);

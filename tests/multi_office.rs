@@ -10,7 +10,7 @@ mod common;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
-use common::{bin, expect, gen, pg, read_csv, text};
+use common::{expect, gen, pg, read_csv, text};
 
 const CODES: [&str; 4] = ["330729", "330781", "330782", "330783"];
 
@@ -62,7 +62,7 @@ cap = "3000.00"
 "#;
 
 fn run(config: &Path) -> std::process::Command {
-    let mut c = std::process::Command::new(bin());
+    let mut c = common::command();
     c.args(["run", "--config", config.to_str().unwrap(), "--period", "2026-11"]);
     c
 }
@@ -156,7 +156,7 @@ fn four_offices_at_once_pay_each_person_once_in_the_province() {
     for config in &configs {
         let again = common::disburse(&["run", "--config", config.to_str().unwrap(), "--period", "2026-11"]);
         assert!(matches!(again.status.code(), Some(0) | Some(2)), "{}", text(&again));
-        assert!(text(&again).contains("没有新的"), "{}", text(&again));
+        assert!(text(&again).contains("nothing new to pay"), "{}", text(&again));
     }
     assert_eq!(province_lines(&url).len(), lines.len());
 }
@@ -210,7 +210,7 @@ fn a_receipt_for_another_offices_lines_is_flagged_never_applied() {
     };
     let before = (status(&a), status(&b));
     let wrong = expect(&["returns", "--config", b.to_str().unwrap(), receipt.to_str().unwrap()], 2);
-    assert!(text(&wrong).contains("标记待查 40"), "every line flagged at the wrong office: {}", text(&wrong));
+    assert!(text(&wrong).contains("40 flagged"), "every line flagged at the wrong office: {}", text(&wrong));
     assert_eq!((status(&a), status(&b)), before, "nothing applied by the wrong office");
     expect(&["returns", "--config", a.to_str().unwrap(), receipt.to_str().unwrap()], 2);
     let after = status(&a);

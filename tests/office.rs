@@ -129,7 +129,7 @@ fn pay_receipts_reissue_and_second_month_on(backend: Backend) {
     let files_before = listing(&dir.join("out"));
     // Lines of the period are still held, so nothing new paid still needs a person (SPEC §7): exit 2.
     let again = expect(&["run", "--config", c, "--period", "2026-10"], 2);
-    assert_eq!(text(&again).lines().filter(|l| l.contains("没有新的")).count(), 1, "says so in one line");
+    assert_eq!(text(&again).lines().filter(|l| l.contains("nothing new to pay")).count(), 1, "says so in one line");
     assert_eq!(dump(&config), ledger_before);
     assert_eq!(listing(&dir.join("out")), files_before);
     // A later check of a paid period writes beside the run's reports, never over them.
@@ -146,7 +146,7 @@ fn pay_receipts_reissue_and_second_month_on(backend: Backend) {
     let camt = inbox.join("camt054.xml");
     printed += &text(&expect(&["returns", "--config", c, p002.to_str().unwrap(), camt.to_str().unwrap()], 2));
     let twice = expect(&["returns", "--config", c, p002.to_str().unwrap()], 0);
-    assert!(text(&twice).contains("已处理过"));
+    assert!(text(&twice).contains("applied before"));
     assert_eq!(dump(&config).len(), ledger_before.len());
 
     let failures = read_csv(&oct.join("returns/failures.csv"));

@@ -121,7 +121,7 @@ fn copy_dir(from: &Path, to: &Path) {
 }
 
 fn bin(office: &Path, args: &[&str]) -> std::process::Output {
-    std::process::Command::new(common::bin()).current_dir(office).args(args).output().unwrap()
+    common::command().current_dir(office).args(args).output().unwrap()
 }
 
 fn ok(o: &std::process::Output) -> bool {

@@ -63,7 +63,7 @@ fn the_same_reference_twice_in_one_receipt() {
     let path = tmp.path().join("twice.xml");
     std::fs::write(&path, receipt(&body)).unwrap();
     let out = expect(&["returns", "--config", c, path.to_str().unwrap()], 2);
-    assert!(text(&out).contains("更新 2 笔"), "{}", text(&out));
+    assert!(text(&out).contains("2 updated"), "{}", text(&out));
     assert_eq!(status_of(dir, &e2e(1)).0, PaymentStatus::Settled);
     assert_eq!(status_of(dir, &e2e(2)), (PaymentStatus::Sent, String::new()));
     assert_eq!(status_of(dir, &e2e(3)).0, PaymentStatus::Settled);
@@ -91,7 +91,7 @@ fn known_and_unknown_references_mixed() {
     let path = tmp.path().join("mixed.xml");
     std::fs::write(&path, receipt(&body)).unwrap();
     let out = expect(&["returns", "--config", c, path.to_str().unwrap()], 2);
-    assert!(text(&out).contains("4 行，更新 2 笔，标记待查 2 行"), "{}", text(&out));
+    assert!(text(&out).contains("4 lines, 2 updated, 2 flagged"), "{}", text(&out));
     assert_eq!(status_of(dir, &e2e(1)).0, PaymentStatus::Settled);
     assert_eq!(status_of(dir, &e2e(2)).0, PaymentStatus::Failed);
     let flags = flag_rows(dir);
@@ -120,13 +120,13 @@ fn a_whole_answer_applied_twice_changes_nothing() {
     assert!(v["programs"]["dibao"]["failed"]["lines"].as_u64().unwrap() > 0, "{v}");
 
     let same = expect(&["returns", "--config", c, p002.to_str().unwrap()], 0);
-    assert!(text(&same).contains("已处理过"), "{}", text(&same));
+    assert!(text(&same).contains("applied before"), "{}", text(&same));
     let mut other = std::fs::read(&p002).unwrap();
     other.extend_from_slice(b"\n\n");
     let copy = tmp.path().join("copy.xml");
     std::fs::write(&copy, other).unwrap();
     let again = expect(&["returns", "--config", c, copy.to_str().unwrap()], 0);
-    assert!(text(&again).contains("更新 0 笔，标记待查 0 行"), "{}", text(&again));
+    assert!(text(&again).contains("0 updated, 0 flagged"), "{}", text(&again));
     assert_eq!(status(), s1);
     assert_eq!(failures(), f1);
 }

@@ -39,7 +39,7 @@ fn returns_bounded(config: &Path, file: &Path) -> std::process::Output {
         config.display(),
         file.display()
     );
-    std::process::Command::new("sh").arg("-c").arg(script).output().unwrap()
+    std::process::Command::new("sh").arg("-c").arg(script).env(common::LANG.0, common::LANG.1).output().unwrap()
 }
 
 #[test]

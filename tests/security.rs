@@ -21,6 +21,7 @@ fn run_env(office: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = std::process::Command::new("sh");
     cmd.arg("-c").arg("umask 022 && exec \"$0\" \"$@\"").arg(common::bin()).args(args).current_dir(office);
     cmd.env_remove("DISBURSE_LOG").env_remove("DISBURSE_LOG_FORMAT").env_remove("DISBURSE_CONFIG");
+    cmd.env(common::LANG.0, common::LANG.1);
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, expect, fake_bank, office, read_csv, text};
+use common::{expect, fake_bank, office, read_csv, text};
 
 /// (settled, failed, returned) lines over all programs of 2026-10.
 fn counts(config: &str) -> (u64, u64, u64) {
@@ -49,7 +49,7 @@ fn paid_office() -> (tempfile::TempDir, PathBuf, fake_bank::Answer, Vec<String>)
 }
 
 fn spawn_watch(config: &str, inbox: &Path, logs: &Path, settle_ms: u64) -> Child {
-    Command::new(bin())
+    common::command()
         .args(["watch", "--config", config, "--inbox", inbox.to_str().unwrap()])
         .args(["--settle-ms", &settle_ms.to_string()])
         .env("DISBURSE_LOG", "info")

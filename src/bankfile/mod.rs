@@ -34,13 +34,13 @@ pub enum BankFileError {
     #[error(transparent)]
     Io(#[from] std::io::Error),
     /// A layout file in `formats/` is not valid.
-    #[error("bank format {source_name}: {message}")]
+    #[error("{}", crate::tr!("银行文件格式 {source_name}：{message}", "bank format {source_name}: {message}"))]
     Layout { source_name: String, message: String },
     /// One payment line cannot be written as it is (never cut or replaced).
-    #[error("line {end_to_end_id}: {message}")]
+    #[error("{}", crate::tr!("{end_to_end_id} 这一笔：{message}", "line {end_to_end_id}: {message}"))]
     Line { end_to_end_id: String, message: String },
     /// A file (return or re-read bank file) does not follow its layout.
-    #[error("{file}{}: {message}", if *line > 0 { format!(", line {line}") } else { String::new() })]
+    #[error("{}", crate::tr!("{file}{}：{message}", "{file}{}: {message}", if *line > 0 { crate::tr!("，第 {line} 行", ", line {line}") } else { String::new() }))]
     Malformed { file: String, line: u64, message: String },
 }
 

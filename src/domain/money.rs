@@ -108,9 +108,9 @@ impl Sum for Fen {
 /// Why an amount text is not an amount.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AmountError {
-    #[error("amount is empty")]
+    #[error("{}", crate::tr!("金额是空的", "amount is empty"))]
     Empty,
-    #[error("'{0}' is not a number")]
+    #[error("{}", crate::tr!("'{_0}' 不是数字", "'{_0}' is not a number"))]
     NotANumber(String),
 }
 

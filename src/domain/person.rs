@@ -25,17 +25,17 @@ fn birth_of(digits: &[u8]) -> Option<chrono::NaiveDate> {
 /// Why an ID number is not valid; the message is what a clerk reads.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum IdError {
-    #[error("ID number has {0} characters, expected 18")]
+    #[error("{}", crate::tr!("身份证号有 {_0} 位，应为 18 位", "ID number has {_0} characters, expected 18"))]
     Length(usize),
-    #[error("ID number looks like a spreadsheet float ({0}): its last digits are lost; type it again as text")]
+    #[error("{}", crate::tr!("身份证号被表格软件变成了数字（{_0}）：末几位已经丢失；请以文本格式重新录入", "ID number looks like a spreadsheet float ({_0}): its last digits are lost; type it again as text"))]
     Float(String),
-    #[error("ID number is a 15-digit legacy number; ask for the 18-digit number")]
+    #[error("{}", crate::tr!("身份证号是 15 位旧号码；请取得 18 位号码", "ID number is a 15-digit legacy number; ask for the 18-digit number"))]
     Legacy,
-    #[error("ID number has a character that is not a digit (only the last may be X)")]
+    #[error("{}", crate::tr!("身份证号里有非数字字符（只有最后一位可以是 X）", "ID number has a character that is not a digit (only the last may be X)"))]
     Characters,
-    #[error("ID number carries a birth date that does not exist ({0})")]
+    #[error("{}", crate::tr!("身份证号里的出生日期不存在（{_0}）", "ID number carries a birth date that does not exist ({_0})"))]
     BirthDate(String),
-    #[error("ID number fails its check digit (expected {expected}, found {found}): a digit was mistyped")]
+    #[error("{}", crate::tr!("身份证号校验码不对（应为 {expected}，实为 {found}）：有一位录错了", "ID number fails its check digit (expected {expected}, found {found}): a digit was mistyped"))]
     Check { expected: char, found: char },
 }
 
@@ -257,11 +257,11 @@ pub struct Account(Text);
 /// Why an account number is not usable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccountError {
-    #[error("account number was turned into a float by a spreadsheet ({0}); the real digits are lost, type it again as text")]
+    #[error("{}", crate::tr!("银行账号被表格软件变成了数字（{_0}）：真实的数字已经丢失，请以文本格式重新录入", "account number was turned into a float by a spreadsheet ({_0}); the real digits are lost, type it again as text"))]
     Float(String),
-    #[error("account number may hold only digits")]
+    #[error("{}", crate::tr!("银行账号只能是数字", "account number may hold only digits"))]
     Characters,
-    #[error("account number has {0} digits, expected 8 to 32")]
+    #[error("{}", crate::tr!("银行账号有 {_0} 位，应为 8 到 32 位", "account number has {_0} digits, expected 8 to 32"))]
     Length(usize),
 }
 

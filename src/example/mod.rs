@@ -58,20 +58,17 @@ impl ExpectedHold {
 /// Why the example office could not be written.
 #[derive(Debug, thiserror::Error)]
 pub enum ExampleError {
-    #[error("{0} is not empty; choose a new folder")]
+    #[error("{}", crate::tr!("{} 不是空目录；请换一个新目录", "{} is not empty; choose a new folder", _0.display()))]
     NotEmpty(PathBuf),
-    #[error("{0} is a file, not a folder; choose a new folder")]
+    #[error("{}", crate::tr!("{} 是一个文件，不是目录；请换一个新目录", "{} is a file, not a folder; choose a new folder", _0.display()))]
     NotADir(PathBuf),
-    #[error("cannot write {path}: {source}")]
+    #[error("{}", crate::tr!("写不了 {}：{source}", "cannot write {}: {source}", path.display()))]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("cannot build an example file: {0}")]
+    #[error("{}", crate::tr!("示例文件生成失败：{_0}", "cannot build an example file: {_0}"))]
     Build(String),
-    #[error("{file}: the character '{ch}' cannot be written in GBK")]
+    #[error("{}", crate::tr!("{file}：字符 '{ch}' 无法用 GBK 编码写出", "{file}: the character '{ch}' cannot be written in GBK"))]
     Encoding { file: String, ch: char },
-    #[error(
-        "the example office is written but its signing key is not ({0}); make one with \
-         `disburse keygen --algorithm sm2 --out keys/signing.pem` inside the folder"
-    )]
+    #[error("{}", crate::tr!("示例办公室已写好，但签名密钥没有生成（{_0}）；请在该目录里运行 `disburse keygen --algorithm sm2 --out keys/signing.pem` 生成", "the example office is written but its signing key is not ({_0}); make one with `disburse keygen --algorithm sm2 --out keys/signing.pem` inside the folder"))]
     Keygen(#[from] SignError),
 }
 

@@ -103,7 +103,7 @@ pub struct Correction {
 /// One line per program; `total` is the exact decimal as written.
 pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, IngestError> {
     let cols = Layout {
-        what: "approvals file",
+        what: crate::lang::pick("审批表", "approvals file"),
         required: &["program", "count", "total"],
         optional: &["reference", "approved_by", "approved_on"],
         max_lines: limits::APPROVAL_LINES,
@@ -112,14 +112,19 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
     read_table(path, display, &cols, |line| {
         let program = Program::known(line.get("program")).map_err(|e: String| line.bad("program", e))?;
         if let Some(first) = seen.insert(program, line.row) {
-            let why = format!("{program} is approved twice (also on row {first}): keep one line per program");
+            let why = crate::tr!(
+                "{program} 审批了两次（第 {first} 行也有）：每个项目只留一行",
+                "{program} is approved twice (also on row {first}): keep one line per program"
+            );
             return Err(line.bad("program", why));
         }
-        let count = parse_count(line.get("count"))
-            .ok_or_else(|| line.bad("count", format!("'{}' is not a whole number of lines", line.get("count"))))?;
+        let count = parse_count(line.get("count")).ok_or_else(|| {
+            let why = crate::tr!("'{}' 不是整数笔数", "'{}' is not a whole number of lines", line.get("count"));
+            line.bad("count", why)
+        })?;
         let total = parse_amount(line.get("total")).map_err(|e| line.bad("total", e.to_string()))?;
         if total < Decimal::ZERO {
-            return Err(line.bad("total", format!("total {total} is negative")));
+            return Err(line.bad("total", crate::tr!("合计 {total} 是负数", "total {total} is negative")));
         }
         Ok(Approval {
             program,
@@ -135,20 +140,30 @@ pub fn read_approvals(path: &Path, display: &str) -> Result<Vec<Approval>, Inges
 /// Reads the stop list (`id_number,reason,effective`).
 pub fn read_stops(path: &Path, display: &str) -> Result<Vec<Stop>, IngestError> {
     let cols = Layout {
-        what: "stop list",
+        what: crate::lang::pick("停发名单", "stop list"),
         required: &["id_number", "reason", "effective"],
         optional: &["program"],
         max_lines: limits::STOP_LINES,
     };
     read_table(path, display, &cols, |line| {
         let raw = line.get("id_number");
-        let id = IdNumber::parse(raw).map_err(|e| line.bad("id_number", format!("ID number {}: {e}", mask_id(raw))))?;
+        let id = IdNumber::parse(raw)
+            .map_err(|e| line.bad("id_number", crate::tr!("身份证号 {}：{e}", "ID number {}: {e}", mask_id(raw))))?;
         let reason = StopReason::parse(line.get("reason")).ok_or_else(|| {
-            let why = format!("reason '{}' is not one of death, prison, cancelled, moved", line.get("reason"));
+            let why = crate::tr!(
+                "停发原因 '{}' 不是 死亡、服刑、注销、迁出（death、prison、cancelled、moved）之一",
+                "reason '{}' is not one of death, prison, cancelled, moved",
+                line.get("reason")
+            );
             line.bad("reason", why)
         })?;
         let effective = parse_date(line.get("effective")).ok_or_else(|| {
-            line.bad("effective", format!("'{}' is not a date such as 2026-11-01", line.get("effective")))
+            let why = crate::tr!(
+                "'{}' 不是 2026-11-01 这样的日期",
+                "'{}' is not a date such as 2026-11-01",
+                line.get("effective")
+            );
+            line.bad("effective", why)
         })?;
         let program = match line.get("program") {
             "" => None,
@@ -268,7 +283,7 @@ pub fn read_checklist(path: &Path, display: &str) -> Result<Vec<Listed>, IngestE
 /// the file.
 pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, IngestError> {
     let cols = Layout {
-        what: "corrections file",
+        what: crate::lang::pick("更正表", "corrections file"),
         required: &["end_to_end_id", "account"],
         optional: &["bank", "payee_name", "payee_type", "verified_by"],
         max_lines: limits::CORRECTION_LINES,
@@ -278,18 +293,24 @@ pub fn read_corrections(path: &Path, display: &str) -> Result<Vec<Correction>, I
         let e2e = line.get("end_to_end_id");
         let e2e_ok = !e2e.is_empty() && e2e.len() <= 35 && e2e.chars().all(|c| c.is_ascii_alphanumeric());
         if !e2e_ok {
-            let why = format!("'{e2e}' is not a payment reference (letters and digits, at most 35)");
+            let why = crate::tr!(
+                "'{e2e}' 不是交易编号（字母和数字，最多 35 位）",
+                "'{e2e}' is not a payment reference (letters and digits, at most 35)"
+            );
             return Err(line.bad("end_to_end_id", why));
         }
         if let Some(first) = seen.insert(e2e.to_string(), line.row) {
-            return Err(line.bad("end_to_end_id", format!("{e2e} is corrected twice (also on row {first})")));
+            let why =
+                crate::tr!("{e2e} 更正了两次（第 {first} 行也有）", "{e2e} is corrected twice (also on row {first})");
+            return Err(line.bad("end_to_end_id", why));
         }
         let raw = line.get("account");
         if raw.is_empty() {
-            return Err(line.bad("account", "the account is missing (is the file cut short?)".to_string()));
+            let why = crate::tr!("没有账号（文件被截断了？）", "the account is missing (is the file cut short?)");
+            return Err(line.bad("account", why));
         }
-        let account =
-            Account::parse(raw).map_err(|e| line.bad("account", format!("account {}: {e}", mask_account(raw))))?;
+        let account = Account::parse(raw)
+            .map_err(|e| line.bad("account", crate::tr!("账号 {}：{e}", "account {}: {e}", mask_account(raw))))?;
         Ok(Correction {
             end_to_end_id: e2e.to_string(),
             account: account.as_str().to_string(),
@@ -346,7 +367,8 @@ fn read_table<T>(
     let source = match text::sniff(path, display, layout.what)? {
         Sniffed::Text(source) => source,
         Sniffed::Xlsx | Sniffed::Xls => {
-            let reason = format!(
+            let reason = crate::tr!(
+                "这是 Excel 工作簿，但{}必须是 CSV 文件：请另存为 CSV，列为 {}",
                 "is an Excel workbook, but the {} must be a CSV file: save it as CSV with the columns {}",
                 layout.what,
                 all_columns(layout)
@@ -422,7 +444,7 @@ fn header_index(
             file: display.to_string(),
             row,
             missing: missing.join(", "),
-            accepted: format!("the first line names the columns {}", all_columns(layout)),
+            accepted: crate::tr!("第一行写列名：{}", "the first line names the columns {}", all_columns(layout)),
         });
     }
     Ok(index)

@@ -98,7 +98,7 @@ impl<'a> HeaderSearch<'a> {
     /// no non-blank row at all.
     pub(super) fn end_of_file(&self) -> IngestError {
         if self.rows_seen == 0 {
-            return IngestError::Empty { file: self.display.to_string(), what: "roster" };
+            return IngestError::Empty { file: self.display.to_string(), what: crate::lang::pick("名册", "roster") };
         }
         self.give_up()
     }
@@ -111,14 +111,17 @@ impl<'a> HeaderSearch<'a> {
                 file,
                 row: *row,
                 missing: missing.iter().map(|f| describe(*f)).collect::<Vec<_>>().join(", "),
-                accepted: format!("accepted names: {}", accepted_list(missing)),
+                accepted: crate::tr!("可用的列名：{}", "accepted names: {}", accepted_list(missing)),
             },
             _ => IngestError::NoHeader {
                 file,
                 searched: SEARCH_ROWS,
-                needs: "the roster needs columns 乡镇, 村(社区), 姓名, 身份证号, 银行账号, 金额 \
-                        (or their English names township, village, name, id_number, account, amount)"
-                    .to_string(),
+                needs: crate::tr!(
+                    "名册需要这几列：乡镇、村(社区)、姓名、身份证号、银行账号、金额（英文列名 township、village、name、\
+                     id_number、account、amount 也可以）",
+                    "the roster needs columns 乡镇, 村(社区), 姓名, 身份证号, 银行账号, 金额 (or their English names \
+                     township, village, name, id_number, account, amount)"
+                ),
             },
         }
     }

@@ -33,66 +33,54 @@ pub use control::{
 #[derive(Debug, thiserror::Error)]
 pub enum IngestError {
     /// Anything not covered by a more specific variant.
-    #[error("{file}: {reason}")]
+    #[error("{}", crate::tr!("{file}：{reason}", "{file}: {reason}"))]
     Refused { file: String, reason: String },
 
-    #[error("{file}: file not found: check the path in disburse.toml or put the file there")]
+    #[error("{}", crate::tr!("{file}：找不到文件：请检查 disburse.toml 里的路径，或把文件放到那里", "{file}: file not found: check the path in disburse.toml or put the file there"))]
     NotFound { file: String },
 
-    #[error("{file}: is a folder, not a file: point the configuration at the file inside it")]
+    #[error("{}", crate::tr!("{file}：这是一个目录，不是文件：请在配置里写它里面的文件", "{file}: is a folder, not a file: point the configuration at the file inside it"))]
     IsDirectory { file: String },
 
-    #[error("{file}: could not be read: {}", crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("{file}：读不了：{}", "{file}: could not be read: {}", crate::fsutil::Explained(source)))]
     Io {
         file: String,
         #[source]
         source: std::io::Error,
     },
 
-    #[error("{file}: the file is empty: export the {what} again")]
+    #[error("{}", crate::tr!("{file}：文件是空的：请重新导出 {what}", "{file}: the file is empty: export the {what} again"))]
     Empty { file: String, what: &'static str },
 
-    #[error("{file}: is not a CSV file or Excel workbook ({looks_like}): export the data again as .csv or .xlsx")]
+    #[error("{}", crate::tr!("{file}：不是 CSV 文件也不是 Excel 工作簿（{looks_like}）：请重新导出为 .csv 或 .xlsx", "{file}: is not a CSV file or Excel workbook ({looks_like}): export the data again as .csv or .xlsx"))]
     NotASpreadsheet { file: String, looks_like: String },
 
-    #[error(
-        "{file}: line {line} is not valid {encoding} text{hint}: save the file again as \
-         \"CSV UTF-8\" (or GBK) and run again"
-    )]
+    #[error("{}", crate::tr!("{file}：第 {line} 行不是有效的 {encoding} 文本{hint}：请另存为“CSV UTF-8”（或 GBK）后重新运行", "{file}: line {line} is not valid {encoding} text{hint}: save the file again as \"CSV UTF-8\" (or GBK) and run again"))]
     Encoding { file: String, line: u64, encoding: &'static str, hint: &'static str },
 
-    #[error("{file}: line {line}: the CSV text is malformed ({reason}): open the file in Excel or WPS and save it again as CSV")]
+    #[error("{}", crate::tr!("{file}：第 {line} 行：CSV 格式有误（{reason}）：请用 Excel 或 WPS 打开后重新另存为 CSV", "{file}: line {line}: the CSV text is malformed ({reason}): open the file in Excel or WPS and save it again as CSV"))]
     Csv { file: String, line: u64, reason: String },
 
-    #[error("{file}: no header row found in the first {searched} rows: {needs}")]
+    #[error("{}", crate::tr!("{file}：前 {searched} 行里找不到表头行：{needs}", "{file}: no header row found in the first {searched} rows: {needs}"))]
     NoHeader { file: String, searched: u64, needs: String },
 
-    #[error(
-        "{file}: row {row} looks like the header but lacks the column(s) {missing}: add them \
-         ({accepted})"
-    )]
+    #[error("{}", crate::tr!("{file}：第 {row} 行像是表头，但缺少列 {missing}：请补上（{accepted}）", "{file}: row {row} looks like the header but lacks the column(s) {missing}: add them ({accepted})"))]
     MissingColumns { file: String, row: u64, missing: String, accepted: String },
 
-    #[error(
-        "{file}: row {row}: columns {first} and {second} both mean {field}: keep one of them \
-         (rename or delete the other)"
-    )]
+    #[error("{}", crate::tr!("{file}：第 {row} 行：列 {first} 和 {second} 都表示 {field}：只保留一列（把另一列改名或删掉）", "{file}: row {row}: columns {first} and {second} both mean {field}: keep one of them (rename or delete the other)"))]
     DuplicateColumn { file: String, row: u64, field: String, first: String, second: String },
 
-    #[error("{file}: the workbook could not be read ({reason}): open it in Excel or WPS and save it again as .xlsx")]
+    #[error("{}", crate::tr!("{file}：工作簿读不了（{reason}）：请用 Excel 或 WPS 打开后重新另存为 .xlsx", "{file}: the workbook could not be read ({reason}): open it in Excel or WPS and save it again as .xlsx"))]
     Workbook { file: String, reason: String },
 
-    #[error("{file}: has no sheet named '{sheet}'; its sheets are: {available}: fix the sheet name in disburse.toml")]
+    #[error("{}", crate::tr!("{file}：没有名为 '{sheet}' 的工作表；它的工作表有：{available}：请改正 disburse.toml 里的工作表名", "{file}: has no sheet named '{sheet}'; its sheets are: {available}: fix the sheet name in disburse.toml"))]
     NoSuchSheet { file: String, sheet: String, available: String },
 
     /// A file beyond one of the limits of [`limits`] (SPEC §12).
-    #[error(
-        "{file}: {place}: {what} (the limit is {limit}): the file is damaged or not what it should be; export \
-         it again (or split it) and run again"
-    )]
+    #[error("{}", crate::tr!("{file}：{place}：{what}（上限是 {limit}）：文件已损坏或不是应有的文件；请重新导出（或拆分）后再运行", "{file}: {place}: {what} (the limit is {limit}): the file is damaged or not what it should be; export it again (or split it) and run again"))]
     TooLarge { file: String, place: String, what: String, limit: String },
 
-    #[error("{file}: row {row}, {field}: {reason}: correct the line and run again")]
+    #[error("{}", crate::tr!("{file}：第 {row} 行，{field}：{reason}：请改正这一行后重新运行", "{file}: row {row}, {field}: {reason}: correct the line and run again"))]
     BadLine { file: String, row: u64, field: String, reason: String },
 }
 
@@ -119,7 +107,7 @@ pub fn read_roster(
     sheet: Option<&str>,
     visit: &mut dyn FnMut(RosterRow),
 ) -> Result<RosterInfo, IngestError> {
-    match text::sniff(path, display, "roster")? {
+    match text::sniff(path, display, crate::lang::pick("名册", "roster"))? {
         text::Sniffed::Xlsx => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xlsx, visit),
         text::Sniffed::Xls => roster_excel::read(path, display, program, sheet, roster_excel::Kind::Xls, visit),
         text::Sniffed::Text(source) => roster_csv::read(source, display, program, visit),

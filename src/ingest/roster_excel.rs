@@ -195,7 +195,9 @@ fn pick_sheet(sheets: &[calamine::Sheet], display: &str, want: Option<&str>) -> 
             }
         });
     }
-    let first = sheets.first().ok_or_else(|| IngestError::Empty { file: display.to_string(), what: "roster" })?;
+    let first = sheets
+        .first()
+        .ok_or_else(|| IngestError::Empty { file: display.to_string(), what: crate::lang::pick("名册", "roster") })?;
     if first.visible != SheetVisible::Visible {
         let visible = quoted(&mut sheets.iter().filter(|s| s.visible == SheetVisible::Visible));
         return Err(IngestError::Refused {

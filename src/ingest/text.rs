@@ -77,7 +77,10 @@ pub(super) fn sniff(path: &Path, display: &str, what: &'static str) -> Result<Sn
     }
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if matches!(ext.as_str(), "xlsx" | "xlsm" | "xls") {
-        return Err(not_sheet(&format!("it is named .{ext} but its content is not an Excel workbook")));
+        return Err(not_sheet(&crate::tr!(
+            "文件名是 .{ext}，但内容不是 Excel 工作簿",
+            "it is named .{ext} but its content is not an Excel workbook"
+        )));
     }
     let encoding = detect(&head);
     let delimiter = delimiter(&head);
@@ -116,21 +119,28 @@ fn read_window(file: &mut File) -> io::Result<Vec<u8>> {
 
 /// Recognises files that are certainly not CSV text, to refuse them with a name.
 fn binary_kind(head: &[u8]) -> Option<&'static str> {
-    const MAGIC: &[(&[u8], &str)] = &[
-        (b"\x89PNG", "it is a PNG image"),
-        (b"\xFF\xD8\xFF", "it is a JPEG image"),
-        (b"GIF8", "it is a GIF image"),
-        (b"%PDF", "it is a PDF document"),
-        (b"\x1F\x8B", "it is a gzip archive"),
-        (b"Rar!", "it is a RAR archive"),
-        (b"7z\xBC\xAF", "it is a 7-Zip archive"),
-        (b"\xFF\xFE", "it is UTF-16 text, as Excel's \"Unicode text\" export writes"),
-        (b"\xFE\xFF", "it is UTF-16 text"),
+    use crate::lang::pick;
+    let magic: [(&[u8], &str); 9] = [
+        (b"\x89PNG", pick("这是一张 PNG 图片", "it is a PNG image")),
+        (b"\xFF\xD8\xFF", pick("这是一张 JPEG 图片", "it is a JPEG image")),
+        (b"GIF8", pick("这是一张 GIF 图片", "it is a GIF image")),
+        (b"%PDF", pick("这是一个 PDF 文档", "it is a PDF document")),
+        (b"\x1F\x8B", pick("这是一个 gzip 压缩包", "it is a gzip archive")),
+        (b"Rar!", pick("这是一个 RAR 压缩包", "it is a RAR archive")),
+        (b"7z\xBC\xAF", pick("这是一个 7-Zip 压缩包", "it is a 7-Zip archive")),
+        (
+            b"\xFF\xFE",
+            pick(
+                "这是 UTF-16 文本，Excel 另存为“Unicode 文本”时就是这样",
+                "it is UTF-16 text, as Excel's \"Unicode text\" export writes",
+            ),
+        ),
+        (b"\xFE\xFF", pick("这是 UTF-16 文本", "it is UTF-16 text")),
     ];
-    if let Some((_, kind)) = MAGIC.iter().find(|(m, _)| head.starts_with(m)) {
+    if let Some((_, kind)) = magic.iter().find(|(m, _)| head.starts_with(m)) {
         return Some(kind);
     }
-    head.contains(&0).then_some("it contains binary data")
+    head.contains(&0).then_some(pick("文件里有二进制数据", "it contains binary data"))
 }
 
 /// A tab when the first lines hold more tabs than commas (a tab-delimited export

@@ -273,7 +273,7 @@ pub fn audit_list(config: &Config, period: Option<Period>, json: bool) -> Result
     } else {
         events.iter().flat_map(audit::render_zh).collect()
     };
-    Ok(Outcome { needs_person: false, summary })
+    Ok(Outcome::new(false, summary))
 }
 
 /// The OS user running the program: `USER`/`LOGNAME`, else the numeric uid.

@@ -68,13 +68,20 @@ fn check_reports(config: &Config, period: Period, progress: &Progress) -> Result
     let target = if period_dir.join("manifest.json").exists() { period_dir.join("check") } else { period_dir.clone() };
     report::write_summary_reports(&reports, &r, ReportSet::Check)?;
     publish::publish(&staging, &target)?;
-    let mut summary = vec![format!("{} {} 检查完成（未发放，未写账本）", config.office.name, period)];
+    let mut summary = vec![crate::tr!(
+        "{} {} 检查完成（未发放，未写账本）",
+        "{} {}: checked (nothing paid, nothing recorded in the ledger)",
+        config.office.name,
+        period
+    )];
     summary.extend(summary_lines(&prepared));
-    summary.push(format!(
+    summary.push(crate::tr!(
         "暂缓 {} 笔，警告 {} 笔；明细见 {}",
+        "held {} lines, warned {} lines; see {}",
         prepared.held_lines(),
         prepared.warned_lines(),
         target.join("reports/exceptions.csv").display()
     ));
-    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+    let totals = super::prepared_totals(&prepared).count("warned_lines", prepared.warned_lines());
+    Ok(Outcome::new(prepared.held_lines() + prepared.warned_lines() > 0, summary).with(totals))
 }

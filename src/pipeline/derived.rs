@@ -50,5 +50,5 @@ fn report_locked(config: &Config, period: Period, facts: &mut super::audit::Fact
         ));
     }
     summary.push(format!("{period}：失败清单、停发建议和报告已按台账重新生成；失败/退票 {open} 笔待处理"));
-    Ok(Outcome { needs_person: open > 0, summary })
+    Ok(Outcome::new(open > 0, summary))
 }

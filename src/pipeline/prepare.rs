@@ -16,6 +16,7 @@ use std::path::PathBuf;
 
 use rust_decimal::Decimal;
 
+use super::progress::Unit;
 use super::{fault, io_err, PipelineError, Progress};
 use crate::bankfile::Format;
 use crate::config::{Config, ProgramConfig};
@@ -134,7 +135,8 @@ impl Prepared {
         let mut finding = 0usize;
         let mut change = 0usize;
         for r in &self.rosters {
-            let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+            let label = crate::tr!("写出 {} {}", "writing {} {}", super::program_label(r.program), r.display);
+            let mut bar = progress.bar(&label, Some(r.len as u64), Unit::Lines);
             let refused = self.refused.contains(&r.program);
             let spill = r.spill.as_ref().ok_or_else(|| internal(&r.display, 0, "was not read in pass 1"))?;
             let mut rows = spill.reader(r.program).map_err(io_err(&r.path))?;
@@ -179,7 +181,8 @@ impl Prepared {
 
 /// Pass 2 disagrees with pass 1: a fault in this program, never in the roster.
 fn internal(display: &str, row: u64, what: &str) -> PipelineError {
-    PipelineError::Refused(format!(
+    PipelineError::Refused(crate::tr!(
+        "{display} 第 {row} 行：核对过的行{what}（内部错误，什么都没有发放；请报告这个程序错误）",
         "{display} row {row}: the checked rows {what} (internal error, nothing was paid; please report it)"
     ))
 }
@@ -217,7 +220,8 @@ pub(crate) fn prepare(
 ) -> Result<Prepared, PipelineError> {
     let due = config.due_programs(period);
     if due.is_empty() {
-        return Err(PipelineError::Refused(format!(
+        return Err(PipelineError::Refused(crate::tr!(
+            "{period} 没有到期要发放的项目：请检查配置里各项目的发放周期（schedule）",
             "no program is due in {period}: check the schedules in the config"
         )));
     }
@@ -456,7 +460,12 @@ fn read_one(
     let mut rows =
         Rows { entries: Vec::with_capacity(rows_at_most), facts: Vec::with_capacity(rows_at_most), ..Rows::default() };
     let mut place_index: FastMap<(Text, Text), u32> = FastMap::default();
-    let mut bar = progress.spinner(&format!("{} {}", r.program, r.display));
+    let label = crate::tr!("读入 {} {}", "reading {} {}", super::program_label(r.program), r.display);
+    let total = match size_of(r) {
+        (_, false) if progress.shown() => super::progress::count_lines(&r.path),
+        _ => None,
+    };
+    let mut bar = progress.bar(&label, total, Unit::Lines);
     let mut spill = SpillWriter::create(spill_dir).map_err(io_err(spill_dir))?;
     let mut spilled = Ok(());
     let mut over: Option<PipelineError> = None;

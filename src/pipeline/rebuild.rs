@@ -183,7 +183,7 @@ fn rebuild_locked(config: &Config, force: bool, own: &str, facts: &mut Facts) ->
     if let Some(k) = keep {
         summary.push(format!("原台账保留为 {}", k.display()));
     }
-    Ok(Outcome { needs_person: false, summary })
+    Ok(Outcome::new(false, summary))
 }
 
 /// The batches the old ledger committed whose manifest is not among those on

@@ -12,7 +12,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 
 use super::audit::{audited, Facts};
-use super::{archive, io_err, publish, Outcome, PipelineError};
+use super::{archive, io_err, publish, Outcome, PipelineError, Totals};
 use crate::bankfile::Format;
 use crate::config::Config;
 use crate::domain::{mask_numbers, mask_reference, PaymentStatus, Period, ReceiptLine};
@@ -123,6 +123,7 @@ pub(crate) fn apply(
     let mut flags = Vec::new();
     let mut touched = BTreeSet::new();
     let mut applied_total = 0;
+    let (mut files_applied, mut receipt_lines) = (0u64, 0u64);
     let mut seen = Vec::new();
     let mut batch = ledger.begin_receipts()?;
     tracing::debug!(event = "phase", phase = "receipts_begun");
@@ -135,17 +136,23 @@ pub(crate) fn apply(
             FileOutcome::Seen { sha256 } => {
                 seen.push(sha256);
                 tracing::info!(event = "receipt_already_applied", file = %name);
-                summary.push(format!("{name}：此回执已处理过，没有任何改动"));
+                summary.push(crate::tr!(
+                    "{name}：此回执已处理过，没有任何改动",
+                    "{name}: this receipt was applied before; nothing changed"
+                ));
                 continue;
             }
         };
         applied_total += applied.updated;
+        files_applied += 1;
+        receipt_lines += applied.lines;
         let period = t.last().copied().unwrap_or(fallback);
         to_archive.push((path, sha256, period));
         touched.extend(t);
         tracing::info!(event = "receipt_applied", file = %name, kind = %kind, lines = applied.lines, updated = applied.updated, flagged = f.len());
-        summary.push(format!(
+        summary.push(crate::tr!(
             "{}（{}）：{} 行，更新 {} 笔，标记待查 {} 行",
+            "{} ({}): {} lines, {} updated, {} flagged",
             name,
             kind,
             applied.lines,
@@ -184,16 +191,39 @@ pub(crate) fn apply(
     super::derived::rebuild(config, &*ledger, &again)?;
     tracing::debug!(event = "phase", phase = "failures_written");
     for f in flags.iter().take(20) {
-        summary.push(format!("  待查 {} {} {}：{}", f.file, f.location, f.end_to_end_id, f.problem));
+        summary.push(crate::tr!(
+            "  待查 {} {} {}：{}",
+            "  flagged {} {} {}: {}",
+            f.file,
+            f.location,
+            f.end_to_end_id,
+            f.problem
+        ));
     }
     if flags.len() > 20 {
-        summary.push(format!("  ……另有 {} 行待查", flags.len() - 20));
+        summary.push(crate::tr!("  ……另有 {} 行待查", "  … and {} more flagged lines", flags.len() - 20));
     }
     if !flags.is_empty() && archiving == Archive::Yes {
         write_flags(config, &flags)?;
     }
-    summary.push(format!("共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行", flags.len()));
-    Ok(Outcome { needs_person: !flags.is_empty() || failures_found > 0, summary })
+    summary.push(crate::tr!(
+        "共更新 {applied_total} 笔；失败/退票 {failures_found} 笔待处理；待查 {} 行",
+        "{applied_total} updated in all; {failures_found} failed or returned to handle; {} flagged",
+        flags.len()
+    ));
+    let mut periods = Vec::new();
+    for p in &touched {
+        periods.push(super::admin::status_totals(*p, None, &ledger.period_status(*p)?));
+    }
+    let totals = Totals::default()
+        .count("files", files.len() as u64)
+        .count("files_applied", files_applied)
+        .count("receipt_lines", receipt_lines)
+        .count("updated_lines", applied_total)
+        .count("flagged_lines", flags.len() as u64)
+        .count("failures_open", failures_found)
+        .list("periods", periods);
+    Ok(Outcome::new(!flags.is_empty() || failures_found > 0, summary).with(totals))
 }
 
 /// Reads one receipt file into the batch. Its lines are decided while it is read
@@ -341,7 +371,9 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
     let name = sink.file;
     let (streamed, sha256) = parse_and_hash(path, name, sink);
     let sha256 = sha256.map_err(io_err(path))?;
-    let refuse = |e: String| PipelineError::Refused(format!("{name}: {e}; nothing was applied"));
+    let refuse = |e: String| {
+        PipelineError::Refused(crate::tr!("{name}：{e}；什么都没有导入", "{name}: {e}; nothing was applied"))
+    };
     if let Some(parsed) = streamed.map_err(|e| refuse(e.to_string()))? {
         for g in &parsed.group_statuses {
             group(g, sink)?;
@@ -358,17 +390,26 @@ fn read_file(path: &Path, text_formats: &[Format], sink: &mut Sink<'_>) -> Resul
     for f in text_formats {
         match f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |_| ()) {
             // A file with no receipt line is not a receipt (an empty or half-uploaded file).
-            Ok(0) => errors.push(format!("as {}: no receipt line", f.name())),
+            Ok(0) => errors.push(crate::tr!("按 {} 读：没有回盘行", "as {}: no receipt line", f.name())),
             Ok(_) => {
-                f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |l| sink.push(l))
-                    .map_err(|e| refuse(format!("as {}: {e} (the file changed while it was read)", f.name())))?;
+                f.stream_returns(&mut open().map_err(io_err(path))?, name, &mut |l| sink.push(l)).map_err(|e| {
+                    refuse(crate::tr!(
+                        "按 {} 读：{e}（读的时候文件变了）",
+                        "as {}: {e} (the file changed while it was read)",
+                        f.name()
+                    ))
+                })?;
                 sink.check()?;
                 return Ok((sha256, Read { kind: f.name().to_string(), account: None, camt: false }));
             }
-            Err(e) => errors.push(format!("as {}: {e}", f.name())),
+            Err(e) => errors.push(crate::tr!("按 {} 读：{e}", "as {}: {e}", f.name())),
         }
     }
-    Err(refuse(format!("not a receipt this office can read ({})", errors.join("; "))))
+    Err(refuse(crate::tr!(
+        "不是本办公室能读的回盘（{}）",
+        "not a receipt this office can read ({})",
+        errors.join(crate::lang::pick("；", "; "))
+    )))
 }
 
 /// Parses an XML receipt on one thread and hashes it on another while this one

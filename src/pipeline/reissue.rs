@@ -12,7 +12,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
 
-use super::{fault, prepare, publish, stage, Outcome, PipelineError};
+use super::{fault, prepare, publish, stage, Outcome, PipelineError, Totals};
 use crate::config::Config;
 use crate::domain::{
     id_key, Cell, Exception, Field, PaymentLine, PaymentStatus, Period, Program, RosterRow, SourcePos,
@@ -91,8 +91,16 @@ fn reissue_locked(
     write_exceptions(config, period, &exceptions)?;
     let needs_person = !refused.is_empty() || warned;
     if checked.lines.is_empty() {
-        summary.push(format!("{period}：没有可更正发放的行，未写任何文件"));
-        return Ok(Outcome { needs_person: !refused.is_empty(), summary });
+        summary.push(crate::tr!(
+            "{period}：没有可更正发放的行，未写任何文件",
+            "{period}: no line can be reissued; no file written"
+        ));
+        let totals = Totals::default()
+            .text("period", period.to_string())
+            .count("sent_lines", 0u64)
+            .text("sent_amount", "0.00")
+            .count("refused_lines", refused.len() as u64);
+        return Ok(Outcome::new(!refused.is_empty(), summary).with(totals));
     }
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Correction)?;
@@ -112,8 +120,19 @@ fn reissue_locked(
     ledger.mark_published(staged.run_id)?;
     super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     tracing::info!(event = "reissue_committed", period = %period, batch = %batch, lines = count, refused = refused.len());
-    summary.push(format!("{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件", staged.files.len()));
-    Ok(Outcome { needs_person, summary })
+    summary.push(crate::tr!(
+        "{period} 更正第{n}批：{count} 笔重新发放，{} 个银行文件",
+        "{period} correction batch {n}: {count} lines paid again, {} bank files",
+        staged.files.len()
+    ));
+    let totals = Totals::default()
+        .text("period", period.to_string())
+        .text("batch", batch)
+        .count("files", staged.files.len() as u64)
+        .count("sent_lines", staged.lines)
+        .fen("sent_amount", staged.amount)
+        .count("refused_lines", refused.len() as u64);
+    Ok(Outcome::new(needs_person, summary).with(totals))
 }
 
 type Plan<'c> = Result<Planned<'c>, String>;

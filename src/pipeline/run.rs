@@ -53,12 +53,19 @@ fn run_audited(
         let skipped: u64 = prepared.totals.programs.values().map(|t| t.skipped.lines).sum();
         if skipped > 0 {
             tracing::info!(event = "run_nothing_new", period = %period, skipped, "nothing new to pay");
-            summary.push(format!("{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件"));
+            summary.push(crate::tr!(
+                "{period}：没有新的应发人员（{skipped} 笔已发放或在途），未写任何新文件",
+                "{period}: nothing new to pay ({skipped} lines already paid or in flight); no new file written"
+            ));
             // Lines still held this period need a person even when nothing new is paid (SPEC §7).
-            return Ok(Outcome { needs_person: prepared.held_lines() > 0, summary });
+            return Ok(Outcome::new(prepared.held_lines() > 0, summary).with(super::prepared_totals(&prepared)));
         }
-        summary.push(format!("{period}：没有可发放的行，未写任何文件；暂缓 {} 笔", prepared.held_lines()));
-        return Ok(Outcome { needs_person: true, summary });
+        summary.push(crate::tr!(
+            "{period}：没有可发放的行，未写任何文件；暂缓 {} 笔",
+            "{period}: no line can be paid; no file written; {} lines held",
+            prepared.held_lines()
+        ));
+        return Ok(Outcome::new(true, summary).with(super::prepared_totals(&prepared)));
     }
     let signer = Signer::load(&config.signing.algorithm, &config.signing.key, &config.signing.distid)?;
     let n = ledger.next_batch_number(period, BatchKind::Run)?;
@@ -78,14 +85,21 @@ fn run_audited(
         // failures so far: drawn again. (A first batch has no receipt yet.)
         super::derived::rebuild(config, ledger.as_ref(), &std::collections::BTreeSet::from([period]))?;
     }
-    summary.push(format!(
+    summary.push(crate::tr!(
         "{period} 第{n}批：写出 {} 个银行文件，发放 {} 笔；暂缓 {} 笔，警告 {} 笔",
+        "{period} batch {n}: {} bank files written, {} lines paid; {} held, {} warned",
         staged.files.len(),
         staged.lines,
         prepared.held_lines(),
         prepared.warned_lines()
     ));
-    Ok(Outcome { needs_person: prepared.held_lines() + prepared.warned_lines() > 0, summary })
+    let totals = super::prepared_totals(&prepared)
+        .text("batch", batch)
+        .count("files", staged.files.len() as u64)
+        .count("sent_lines", staged.lines)
+        .fen("sent_amount", staged.amount)
+        .count("warned_lines", prepared.warned_lines());
+    Ok(Outcome::new(prepared.held_lines() + prepared.warned_lines() > 0, summary).with(totals))
 }
 
 /// One event per program and one for the run, with stable field names for log shippers.
@@ -96,11 +110,11 @@ fn log_committed(prepared: &Prepared, staged: &Staged, batch: &str) {
             period = %prepared.period,
             program = program.code(),
             approved_lines = t.approved.lines,
-            approved_amount = %t.approved.amount,
+            approved_amount = %super::fmt2(t.approved.amount),
             paid_lines = t.paid.lines,
-            paid_amount = %t.paid.amount,
+            paid_amount = %super::fmt2(t.paid.amount),
             held_lines = t.held.lines,
-            held_amount = %t.held.amount,
+            held_amount = %super::fmt2(t.held.amount),
             skipped_lines = t.skipped.lines,
             refused = t.refused,
         );

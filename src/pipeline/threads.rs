@@ -44,15 +44,15 @@ use crate::sign::Signer;
 /// error, if it has one, is reported instead.
 #[derive(Debug, thiserror::Error)]
 pub enum Stopped {
-    #[error("the bank file signer stopped (its error follows)")]
+    #[error("{}", crate::tr!("银行文件签名中断（原因见后）", "the bank file signer stopped (its error follows)"))]
     Signer,
-    #[error("the bank file writer stopped (its error follows)")]
+    #[error("{}", crate::tr!("银行文件写出中断（原因见后）", "the bank file writer stopped (its error follows)"))]
     Writer,
-    #[error("the ledger stopped recording (its error follows)")]
+    #[error("{}", crate::tr!("台账记录中断（原因见后）", "the ledger stopped recording (its error follows)"))]
     Ledger,
-    #[error("the ledger stopped recording before the run was complete")]
+    #[error("{}", crate::tr!("发放还没完成，台账记录就中断了", "the ledger stopped recording before the run was complete"))]
     LedgerEarly,
-    #[error("cannot start the {name} thread ({source}): the machine is out of resources; try again")]
+    #[error("{}", crate::tr!("无法启动 {name} 线程（{source}）：机器资源不足；请稍后再试", "cannot start the {name} thread ({source}): the machine is out of resources; try again"))]
     NoThread { name: &'static str, source: std::io::Error },
 }
 

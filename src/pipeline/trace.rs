@@ -82,7 +82,7 @@ pub fn trace(config: &Config, key: &TraceKey, json: bool) -> Result<Outcome, Pip
     } else {
         crate::audit::trace::render_zh(&t)
     };
-    Ok(Outcome { needs_person: false, summary })
+    Ok(Outcome::new(false, summary))
 }
 
 /// Everything about one line (its corrections are added by the caller).

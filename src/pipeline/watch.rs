@@ -142,7 +142,7 @@ fn finish(config: &Config, s: Session, once: bool) -> Result<Outcome, PipelineEr
         lock.push(".lock");
         return Err(PipelineError::Ledger(crate::ledger::LedgerError::Locked(lock.into())));
     }
-    Ok(Outcome { needs_person, summary: vec![line] })
+    Ok(Outcome::new(needs_person, vec![line]))
 }
 
 /// What happened to one ready file.

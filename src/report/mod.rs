@@ -71,13 +71,13 @@ pub enum ReportSet {
 /// Why a report could not be written. Nothing half-written is left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum ReportError {
-    #[error("could not write report {}: {}", path.display(), crate::fsutil::Explained(cause))]
+    #[error("{}", crate::tr!("写不了报告 {}：{}", "could not write report {}: {}", path.display(), crate::fsutil::Explained(cause)))]
     Io { path: PathBuf, cause: io::Error },
-    #[error("could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display())]
+    #[error("{}", crate::tr!("生成表格 {} 失败：{message}；请检查目录可写、磁盘未满，然后重新运行", "could not build spreadsheet {}: {message}; check that the folder is writable and the disk is not full, then run again", path.display()))]
     Xlsx { path: PathBuf, message: String },
-    #[error("internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)")]
+    #[error("{}", crate::tr!("内部错误：发放 {paid} 笔，却只交给报告 {files} 个银行文件名；没有写任何报告（请报告这个程序错误）", "internal error: {paid} paid lines but {files} bank file names were handed to the reports; no report was written (please report this bug)"))]
     BankFilesMismatch { paid: usize, files: usize },
-    #[error("internal error: a {} line came after {} lines, but the reports need the lines grouped by program; no report was written (please report this bug)", program.code(), after.code())]
+    #[error("{}", crate::tr!("内部错误：{} 的一笔排在 {} 之后，报告要求同一项目的发放排在一起；没有写任何报告（请报告这个程序错误）", "internal error: a {} line came after {} lines, but the reports need the lines grouped by program; no report was written (please report this bug)", program.code(), after.code()))]
     LinesOutOfOrder { program: Program, after: Program },
 }
 

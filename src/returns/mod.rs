@@ -88,13 +88,13 @@ impl GroupStatus {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReturnsError {
     /// The file is XML but broken, or breaks a rule of its message type.
-    #[error("{file}: line {line}: {message}")]
+    #[error("{}", crate::tr!("{file}：第 {line} 行：{message}", "{file}: line {line}: {message}"))]
     Malformed { file: String, line: u64, message: String },
     /// Well-formed XML, but not a message this program reads.
-    #[error("{file}: line {line}: not a pain.002 or camt.054 receipt ({found}); ask the bank for a pain.002.001.03/.10 status report or a camt.054.001.02/.04/.06/.08 notification")]
+    #[error("{}", crate::tr!("{file}：第 {line} 行：不是 pain.002 或 camt.054 回盘（{found}）；请向银行要 pain.002.001.03/.10 状态报告或 camt.054.001.02/.04/.06/.08 入账通知", "{file}: line {line}: not a pain.002 or camt.054 receipt ({found}); ask the bank for a pain.002.001.03/.10 status report or a camt.054.001.02/.04/.06/.08 notification"))]
     NotAReceipt { file: String, line: u64, found: String },
     /// `formats/reasons.toml` (built-in or the office's) is not a valid table.
-    #[error("reason table {file}: {message}")]
+    #[error("{}", crate::tr!("原因代码表 {file}：{message}", "reason table {file}: {message}"))]
     ReasonTable { file: String, message: String },
 }
 

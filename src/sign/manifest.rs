@@ -246,48 +246,37 @@ fn safe_name(s: &str) -> String {
 /// Why a period folder failed verification. Each names the file and what is wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum VerifyError {
-    #[error("cannot read {}: {source}", path.display())]
+    #[error("{}", crate::tr!("读不了 {}：{source}", "cannot read {}: {source}", path.display()))]
     Io { path: PathBuf, source: io::Error },
-    #[error("{} is missing", path.display())]
+    #[error("{}", crate::tr!("缺少 {}", "{} is missing", path.display()))]
     Missing { path: PathBuf },
-    #[error("{} is not a valid manifest: {reason}", path.display())]
+    #[error("{}", crate::tr!("{} 不是有效的清单：{reason}", "{} is not a valid manifest: {reason}", path.display()))]
     ManifestParse { path: PathBuf, reason: String },
-    #[error("{}: format_version {found} is not supported (this program reads {FORMAT_VERSION})", path.display())]
+    #[error("{}", crate::tr!("{}：不支持 format_version {found}（本程序读的是 {FORMAT_VERSION}）", "{}: format_version {found} is not supported (this program reads {FORMAT_VERSION})", path.display()))]
     UnsupportedVersion { path: PathBuf, found: u32 },
-    #[error("{}: the public key is not usable: {reason}", path.display())]
+    #[error("{}", crate::tr!("{}：公钥不能用：{reason}", "{}: the public key is not usable: {reason}", path.display()))]
     BadKey { path: PathBuf, reason: String },
-    #[error(
-        "{} was signed with a different key than the pinned key {}: \
-         treat the folder as untrusted and ask who produced it",
-        manifest.display(), pinned.display()
-    )]
+    #[error("{}", crate::tr!("{} 的签名密钥不是指定的公钥 {}：这个目录不可信，请查明是谁生成的", "{} was signed with a different key than the pinned key {}: treat the folder as untrusted and ask who produced it", manifest.display(), pinned.display()))]
     KeyMismatch { manifest: PathBuf, pinned: PathBuf },
-    #[error("signature {} does not verify for {}: the file or its signature was changed, or another key signed it", sig.display(), path.display())]
+    #[error("{}", crate::tr!("签名 {} 与 {} 对不上：文件或签名被改过，或者是另一把密钥签的", "signature {} does not verify for {}: the file or its signature was changed, or another key signed it", sig.display(), path.display()))]
     BadSignature { path: PathBuf, sig: PathBuf },
-    #[error("{} has a path that leaves the period folder or is empty: `{entry}`", manifest.display())]
+    #[error("{}", crate::tr!("{} 里有一个路径为空或指向发放期目录之外：`{entry}`", "{} has a path that leaves the period folder or is empty: `{entry}`", manifest.display()))]
     UnsafePath { manifest: PathBuf, entry: String },
-    #[error("{}: size is {actual} bytes, the manifest says {expected}: the file was changed or truncated", path.display())]
+    #[error("{}", crate::tr!("{}：大小是 {actual} 字节，清单记的是 {expected}：文件被改过或被截断", "{}: size is {actual} bytes, the manifest says {expected}: the file was changed or truncated", path.display()))]
     SizeMismatch { path: PathBuf, expected: u64, actual: u64 },
-    #[error("{}: SHA-256 is {actual}, the manifest says {expected}: the file was changed", path.display())]
+    #[error("{}", crate::tr!("{}：SHA-256 是 {actual}，清单记的是 {expected}：文件被改过", "{}: SHA-256 is {actual}, the manifest says {expected}: the file was changed", path.display()))]
     DigestMismatch { path: PathBuf, expected: String, actual: String },
-    #[error("{}: cannot count its lines and total: {reason}", path.display())]
+    #[error("{}", crate::tr!("{}：无法统计笔数和金额：{reason}", "{}: cannot count its lines and total: {reason}", path.display()))]
     CountFailed { path: PathBuf, reason: String },
-    #[error("{}: the manifest's total `{total}` is not an amount in yuan with two decimals", path.display())]
+    #[error("{}", crate::tr!("{}：清单里的合计 `{total}` 不是两位小数的元金额", "{}: the manifest's total `{total}` is not an amount in yuan with two decimals", path.display()))]
     BadTotal { path: PathBuf, total: String },
-    #[error(
-        "{}: it holds {lines} lines totalling {total} yuan, the manifest says {expected_lines} lines totalling {expected_total} yuan",
-        path.display()
-    )]
+    #[error("{}", crate::tr!("{}：文件里是 {lines} 笔共 {total} 元，清单记的是 {expected_lines} 笔共 {expected_total} 元", "{}: it holds {lines} lines totalling {total} yuan, the manifest says {expected_lines} lines totalling {expected_total} yuan", path.display()))]
     CountMismatch { path: PathBuf, expected_lines: u64, lines: u64, expected_total: String, total: String },
-    #[error("{}: size {actual} bytes and SHA-256 do not match the manifest's record entry: the payment record was changed", path.display())]
+    #[error("{}", crate::tr!("{}：大小 {actual} 字节和 SHA-256 与清单记录不符：发放记录被改过", "{}: size {actual} bytes and SHA-256 do not match the manifest's record entry: the payment record was changed", path.display()))]
     RecordMismatch { path: PathBuf, actual: u64 },
-    #[error("{} is not listed in the manifest: someone added it after the run; remove it or find out where it came from", path.display())]
+    #[error("{}", crate::tr!("{} 不在清单里：是发放之后有人加进去的；请移走它，或查明它的来历", "{} is not listed in the manifest: someone added it after the run; remove it or find out where it came from", path.display()))]
     ExtraFile { path: PathBuf },
-    #[error(
-        "chain broken: {} names previous manifest SHA-256 {sha256}, but no manifest with that digest is in {}/history, \
-         the other period folders beside it, or their history folders",
-        manifest.display(), period_dir.display()
-    )]
+    #[error("{}", crate::tr!("清单链断了：{} 指向上一份清单 SHA-256 {sha256}，但在 {}/history、旁边其他发放期目录及其 history 里都找不到这份清单", "chain broken: {} names previous manifest SHA-256 {sha256}, but no manifest with that digest is in {}/history, the other period folders beside it, or their history folders", manifest.display(), period_dir.display()))]
     ChainBroken { manifest: PathBuf, period_dir: PathBuf, sha256: String },
 }
 

@@ -54,41 +54,33 @@ pub const DEFAULT_DISTID: &str = "1234567812345678";
 /// Why signing or verifying failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
-    #[error("unknown signature algorithm `{0}`: use `sm2` or `ed25519`")]
+    #[error("{}", crate::tr!("不认识的签名算法 `{_0}`：请用 `sm2` 或 `ed25519`", "unknown signature algorithm `{_0}`: use `sm2` or `ed25519`"))]
     UnknownAlgorithm(String),
-    #[error(
-        "key file {path} can be read by other users (mode {mode:o}); \
-         run `chmod 600 {path}` and try again"
-    )]
+    #[error("{}", crate::tr!("密钥文件 {0} 别的用户也能读（权限 {1:o}）；请运行 `chmod 600 {0}` 后再试", "key file {0} can be read by other users (mode {1:o}); run `chmod 600 {0}` and try again", path.display(), mode))]
     KeyReadableByOthers { path: PathBuf, mode: u32 },
-    #[error("cannot read key file {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("读不了密钥文件 {}：{}", "cannot read key file {}: {}", path.display(), crate::fsutil::Explained(source)))]
     ReadKey { path: PathBuf, source: io::Error },
-    #[error("key file {path} is not a {algorithm} PKCS#8 PEM private key ({reason}); check the file and the configured algorithm")]
+    #[error("{}", crate::tr!("密钥文件 {} 不是 {algorithm} PKCS#8 PEM 私钥（{reason}）；请检查文件和配置里的签名算法", "key file {} is not a {algorithm} PKCS#8 PEM private key ({reason}); check the file and the configured algorithm", path.display()))]
     BadPrivateKey { path: PathBuf, algorithm: Algorithm, reason: String },
-    #[error(
-        "public key is not a {algorithm} SPKI PEM public key ({reason}); check the key and the configured algorithm"
-    )]
+    #[error("{}", crate::tr!("公钥不是 {algorithm} SPKI PEM 公钥（{reason}）；请检查公钥和配置里的签名算法", "public key is not a {algorithm} SPKI PEM public key ({reason}); check the key and the configured algorithm"))]
     BadPublicKey { algorithm: Algorithm, reason: String },
-    #[error("distinguishing ID `{0}` is not usable (at most 8191 bytes); check signing.distid in the config")]
+    #[error("{}", crate::tr!("签名者标识 `{_0}` 不能用（最多 8191 字节）；请检查配置里的 signing.distid", "distinguishing ID `{_0}` is not usable (at most 8191 bytes); check signing.distid in the config"))]
     BadDistId(String),
-    #[error("signature file is not base64 text ({0}); it may be damaged or not a disburse .sig file")]
+    #[error("{}", crate::tr!("签名文件不是 base64 文本（{_0}）；它可能已损坏，或者不是 disburse 的 .sig 文件", "signature file is not base64 text ({_0}); it may be damaged or not a disburse .sig file"))]
     BadSigEncoding(String),
-    #[error(
-        "{path} changed while it was being signed (something is still writing to it?); \
-         no signature was written: sign it again once nothing writes to it"
-    )]
+    #[error("{}", crate::tr!("{} 在签名过程中被改动了（还有程序在写它？）；没有写出签名：等没有程序写它时再签", "{} changed while it was being signed (something is still writing to it?); no signature was written: sign it again once nothing writes to it", path.display()))]
     ChangedWhileSigning { path: PathBuf },
-    #[error("cannot read the data to verify: {0}")]
+    #[error("{}", crate::tr!("读不了要校验的数据：{_0}", "cannot read the data to verify: {_0}"))]
     ReadData(io::Error),
-    #[error("signature does not match: the file or its .sig was changed, or it was signed with another key or distinguishing ID")]
+    #[error("{}", crate::tr!("签名对不上：文件或它的 .sig 被改过，或者是用另一把密钥、另一个签名者标识签的", "signature does not match: the file or its .sig was changed, or it was signed with another key or distinguishing ID"))]
     BadSignature,
-    #[error("{path} already exists; refusing to overwrite a key (move it away first)")]
+    #[error("{}", crate::tr!("{} 已经存在；不覆盖已有的密钥（请先把它移走）", "{} already exists; refusing to overwrite a key (move it away first)", path.display()))]
     KeyExists { path: PathBuf },
-    #[error("cannot write {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("写不了 {}：{}", "cannot write {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Write { path: PathBuf, source: io::Error },
-    #[error("cannot read {}: {}", path.display(), crate::fsutil::Explained(source))]
+    #[error("{}", crate::tr!("读不了 {}：{}", "cannot read {}: {}", path.display(), crate::fsutil::Explained(source)))]
     Read { path: PathBuf, source: io::Error },
-    #[error("the system random number generator failed: {0}")]
+    #[error("{}", crate::tr!("系统随机数发生器出错：{_0}", "the system random number generator failed: {_0}"))]
     Rng(String),
     #[error("{0}")]
     Other(String),

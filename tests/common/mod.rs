@@ -20,9 +20,21 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_disburse"))
 }
 
+/// The language the suite's messages are asserted in: the tests were written
+/// against the English texts (`DISBURSE_LANG=en`); the Chinese default has its own
+/// tests (tests/language.rs), which run the binary without it.
+pub const LANG: (&str, &str) = ("DISBURSE_LANG", "en");
+
+/// `disburse` as a command to build on, in the suite's language ([`LANG`]).
+pub fn command() -> std::process::Command {
+    let mut c = std::process::Command::new(bin());
+    c.env(LANG.0, LANG.1);
+    c
+}
+
 /// Runs `disburse args…`, returning its output (never panics on a non-zero exit).
 pub fn disburse(args: &[&str]) -> Output {
-    std::process::Command::new(bin()).args(args).output().expect("run disburse")
+    command().args(args).output().expect("run disburse")
 }
 
 /// Runs and asserts the exit status, printing stdout/stderr when it differs.
