@@ -418,7 +418,7 @@ fn a_program_code_nobody_built_in_works_end_to_end() {
         refs.iter().any(|r| r.starts_with("NB202603")) && refs.iter().any(|r| r.starts_with("DB202603")),
         "{refs:?}"
     );
-    let mut wb = calamine::open_workbook_auto(o.dir.join("out/2026-03/reports/summary.xlsx")).unwrap();
+    let wb = calamine::open_workbook_auto(o.dir.join("out/2026-03/reports/summary.xlsx")).unwrap();
     assert!(wb.sheet_names().iter().any(|n| n == "农垦职工生活补助"), "{:?}", wb.sheet_names());
     // Its annual cap counts across runs.
     o.rosters("2026-04", &[("nongken_buzhu", vec![row(1, "农垦甲", &p, "700.00")]), ("dibao", vec![])]);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::{PipelineError, Prepared};
 use crate::config::{Config, ProgramConfig};
-use crate::domain::{id_key, Fen, PaymentStatus, Period, Program};
+use crate::domain::{id_key, Fen, Period, Program};
 use crate::ingest;
 use crate::ledger::Ledger;
 use crate::reconcile::program_rules::{self, CheckList, Institutions, ProgramRules, RowContext};
@@ -136,7 +136,8 @@ impl Prepared {
                 );
             }
         }
-        if let Some(cap) = pc.rules.annual_cap {
+        let payable = self.entries[rows.clone()].iter().any(|e| e.payable);
+        if let (Some(cap), true) = (pc.rules.annual_cap, payable) {
             let paid = paid_this_year(ledger, program, period)?;
             let facts = &self.facts;
             program_rules::hold_over_annual_cap(
@@ -154,20 +155,32 @@ impl Prepared {
 }
 
 /// Per person (ID key), what `program` paid them in `period`'s calendar year up
-/// to and including `period` (earlier batches), by lines that stand.
+/// to and including `period` (earlier batches), by lines that stand. Read period
+/// by period through [`Ledger::last_paid_before`] (one aggregate of the program's
+/// lines each): loading whole periods was a re-check's largest cost.
 fn paid_this_year(ledger: &dyn Ledger, program: Program, period: Period) -> Result<FastMap<u64, Fen>, PipelineError> {
     let mut out: FastMap<u64, Fen> = FastMap::default();
-    for q in ledger.periods()?.into_iter().filter(|q| q.year == period.year && *q <= period) {
-        for l in ledger.payments_of_period(q)? {
-            if l.program != program || matches!(l.status, PaymentStatus::Failed | PaymentStatus::Returned) {
-                continue;
-            }
-            if let Some(k) = id_key(&l.id_number) {
-                out.entry(k).or_insert(Fen(0)).0 += l.amount.0;
+    let mut before = next_month(period);
+    while let Some((q, amounts)) = ledger.last_paid_before(program, before)? {
+        if q.year != period.year {
+            break;
+        }
+        for (id, (fen, _)) in amounts {
+            if let Some(k) = id_key(&id) {
+                out.entry(k).or_insert(Fen(0)).0 += fen.0;
             }
         }
+        before = q;
     }
     Ok(out)
+}
+
+fn next_month(p: Period) -> Period {
+    if p.month == 12 {
+        Period { year: p.year + 1, month: 1 }
+    } else {
+        Period { year: p.year, month: p.month + 1 }
+    }
 }
 
 /// The last amount `program` paid each of `people` before `period`, looking
