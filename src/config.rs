@@ -221,6 +221,7 @@ struct RawConfig {
     checks: RawChecks,
     #[serde(default)]
     checklists: Vec<programs::RawChecklist>,
+    #[serde(default)]
     notice: RawNotice,
 }
 
