@@ -471,7 +471,7 @@ fn ledger_target(raw: &RawLedger, office: &Office, base: &Path) -> Result<Ledger
             Ok(LedgerTarget::File(base.join(path)))
         }
         (None, Some(url)) => {
-            crate::ledger::check_server_url(url)?;
+            crate::pgurl::check_server_url(url)?;
             if office.code.is_none() {
                 return Err("a shared ledger ([ledger] url) needs the office's 行政区划代码: add code = \"330729\" \
                             (your own six digits) under [office]"

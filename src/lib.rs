@@ -17,6 +17,7 @@ pub mod fsutil;
 pub mod ingest;
 pub mod lang;
 pub mod ledger;
+pub mod pgurl;
 pub mod pipeline;
 pub mod reconcile;
 pub mod report;

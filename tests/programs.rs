@@ -492,19 +492,24 @@ fn the_ledger_index_keys_line_type_and_covers() {
     o.rosters("2026-03", &[("wubao", vec![row(1, "张", &a, "100.00"), row(1, "张", &a, "30.00").line("care", "")])]);
     o.run("2026-03");
     let db = rusqlite::Connection::open(o.dir.join("state/ledger.db")).unwrap();
-    let dup = db.execute(
-        "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, township, village, payee_name, \
-         account, bank, amount_fen, bank_file, line_type, covers) SELECT 'X1', run_id, program, period, id_number, name, \
-         township, village, payee_name, account, bank, amount_fen, bank_file, line_type, covers FROM payments LIMIT 1",
-        [],
-    );
+    // A payment row (schema v11) copied with a reference of its own: the same
+    // key again, then the same person under another line type and month.
+    let copy = |line_type: &str, covers: &str, reference: &str| {
+        db.execute(
+            "INSERT INTO payment_rows (run_id, program_id, period, person, version, amount_fen, file_id, ref_seq, \
+             end_to_end_id, original_id, retry, line_type, covers) SELECT run_id, program_id, period, person, version, \
+             amount_fen, file_id, NULL, ?3, original_id, retry, COALESCE(?1, line_type), COALESCE(?2, covers) \
+             FROM payment_rows WHERE line_type = 'basic' LIMIT 1",
+            rusqlite::params![
+                (!line_type.is_empty()).then_some(line_type),
+                (!line_type.is_empty()).then_some(covers),
+                reference
+            ],
+        )
+    };
+    let dup = copy("", "", "X1");
     assert!(dup.is_err(), "a second identical line is refused by the index");
-    let other = db.execute(
-        "INSERT INTO payments (end_to_end_id, run_id, program, period, id_number, name, township, village, payee_name, \
-         account, bank, amount_fen, bank_file, line_type, covers) SELECT 'X2', run_id, program, period, id_number, name, \
-         township, village, payee_name, account, bank, amount_fen, bank_file, 'back_pay', '2026-01' FROM payments LIMIT 1",
-        [],
-    );
+    let other = copy("back_pay", "2026-01", "X2");
     assert!(other.is_ok(), "{other:?}");
 }
 

@@ -66,7 +66,7 @@ pub(super) fn footer_kind(first: &str, id_cell: &str) -> Option<FooterKind> {
     if has_id_number(id_cell) {
         return None;
     }
-    let text = super::header::normalise(first);
+    let text = super::normalise::normalise(first);
     let text = text.trim_start_matches(|c: char| !c.is_alphanumeric() && !is_cjk(c));
     if TOTAL_WORDS.iter().any(|w| text.starts_with(w)) {
         return Some(FooterKind::Total);

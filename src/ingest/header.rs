@@ -7,23 +7,11 @@
 use crate::domain::{file_text, Cell, Field, Program, RosterRow, SourcePos, Text};
 
 use super::footer::footer_kind;
+pub(super) use super::normalise::normalise;
 use super::{accepted_names, column_letter, IngestError, SkippedRow};
 
 /// How many non-blank rows may come before the header.
 pub(super) const SEARCH_ROWS: u64 = 20;
-
-/// Normalises a header the way `Field::headers()` lists them: no spaces (also
-/// full-width U+3000 and a stray BOM), full-width forms to half-width, ASCII lower-case.
-pub(super) fn normalise(s: &str) -> String {
-    s.chars()
-        .filter(|c| !c.is_whitespace() && *c != '\u{FEFF}' && *c != '\u{200B}')
-        .map(|c| match c {
-            '\u{FF01}'..='\u{FF5E}' => char::from_u32(c as u32 - 0xFEE0).unwrap_or(c),
-            _ => c,
-        })
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
 
 /// The roster field a header cell names, if any. Beyond [`normalise`], the marks
 /// templates add are dropped: `*` for a required column and a `(元)` unit, so

@@ -18,6 +18,7 @@ mod control;
 mod footer;
 mod header;
 pub(crate) mod limits;
+mod normalise;
 mod roster_csv;
 mod roster_excel;
 mod text;
