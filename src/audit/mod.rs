@@ -154,16 +154,14 @@ pub fn mask_text(s: &str) -> String {
     mask_numbers(&mask_url_password(s)).into_owned()
 }
 
-/// `scheme://user:password@host` → `scheme://user:***@host`.
+/// Every URL in `s` with its password masked, in the user part or in a
+/// `password=` parameter ([`crate::pgurl::mask_url`], the rule the ledger's own
+/// messages follow).
 fn mask_url_password(s: &str) -> String {
-    let Some(scheme_end) = s.find("://") else { return s.to_string() };
-    let rest = &s[scheme_end + 3..];
-    let Some(at) = rest.find('@') else { return s.to_string() };
-    let userinfo = &rest[..at];
-    match userinfo.split_once(':') {
-        Some((user, _)) => format!("{}{}:***{}", &s[..scheme_end + 3], user, &rest[at..]),
-        None => s.to_string(),
-    }
+    s.split(' ')
+        .map(|w| if w.contains("://") { crate::pgurl::mask_url(w) } else { w.to_string() })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Folds journal lines (each an event in full, in the order written) into one
@@ -258,6 +256,14 @@ mod tests {
 
     fn s(v: &[&str]) -> Vec<String> {
         v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn a_url_password_in_free_text_is_masked_wherever_the_url_carries_it() {
+        let said = "cannot reach postgresql://clerk:hunter2@db/p and postgres://clerk@db/p?password=hunter3 now";
+        let masked = mask_text(said);
+        assert!(!masked.contains("hunter2") && !masked.contains("hunter3"), "{masked}");
+        assert!(masked.contains("postgresql://clerk:***@db/p") && masked.ends_with(" now"), "{masked}");
     }
 
     #[test]
