@@ -200,9 +200,12 @@ fn the_month_across_batches_returns_reissue_and_the_notice() {
             assert!(!text.contains(id), "{}: a full ID number", book.display());
         }
     }
+    // The second batch's lists: its lines already paid (R04) are in
+    // exceptions.csv one by one, and only counted in exceptions.xlsx.
     let exceptions = data_rows(&reports.join("exceptions.xlsx"));
     let csv = common::read_csv(&reports.join("exceptions.csv"));
-    assert_eq!(exceptions.len(), csv.len() - 1);
+    assert_r04_counted(&reports, n1);
+    assert_eq!(exceptions.len(), csv[1..].iter().filter(|r| r[4] != "R04").count());
     assert!(exceptions.iter().any(|r| r[5] == "暂缓"));
     assert!(exceptions.iter().all(|r| r[1].chars().all(|c| !c.is_ascii_alphabetic())), "programs by their names");
     // October → November changes, in words.
@@ -212,4 +215,48 @@ fn the_month_across_batches_returns_reissue_and_the_notice() {
     assert!(!nov_changes.is_empty(), "November changes against October");
     assert!(kinds.iter().all(|k| ["新增", "减少（停发）", "金额变化"].contains(k)), "{kinds:?}");
     assert!(!english_words(&all_text(&reports.join("notice.xlsx"))).iter().any(|w| w != "xlsx"));
+}
+
+/// exceptions.xlsx of `dir` lists every exception of exceptions.csv but the R04
+/// lines (already paid in the period), in the same order, and says above its
+/// table how many it left out (`r04`, and nothing of them when none).
+fn assert_r04_counted(dir: &Path, r04: usize) {
+    let csv = common::read_csv(&dir.join("exceptions.csv"));
+    let code = csv[0].iter().position(|h| h == "code").unwrap();
+    assert_eq!(csv[1..].iter().filter(|r| r[code] == "R04").count(), r04, "{}", dir.display());
+    let others: Vec<&str> = csv[1..].iter().map(|r| r[code].as_str()).filter(|c| *c != "R04").collect();
+    let book = dir.join("exceptions.xlsx");
+    let rows = data_rows(&book);
+    let codes: Vec<&str> = rows.iter().map(|r| r[4].as_str()).collect();
+    assert_eq!(codes, others, "{}: every exception but R04, in order", book.display());
+    let text = all_text(&book);
+    let note = format!("另有 {r04} 行本期已发放（R04），不再发放，本表不列；逐行明细见同一文件夹中同名的文本清单");
+    if r04 > 0 {
+        assert!(text.contains(&note), "{}: {text}", book.display());
+        // Above the table: on the first sheet, before its header row.
+        let (_, first) = sheets(&book).into_iter().next().unwrap();
+        let head = first.iter().position(|r| r.first().is_some_and(|c| c == "序号")).unwrap();
+        assert!(first[..head].iter().flatten().any(|c| c == &note), "{first:?}");
+    } else {
+        assert!(!text.contains("本期已发放"), "{}: {text}", book.display());
+    }
+}
+
+/// `check` of a period already paid holds every line as R04: exceptions.csv
+/// lists each, exceptions.xlsx only counts them and keeps the other exceptions
+/// (the held line); a first run, with no R04 line, says nothing of them.
+#[test]
+fn lines_already_paid_are_counted_not_listed_in_exceptions_xlsx() {
+    let (_tmp, config) = common::office();
+    let office = config.parent().unwrap().to_path_buf();
+    run(&config, &["run", "--period", "2026-11"], &[2]);
+    let reports = office.join("out/2026-11/reports");
+    assert_r04_counted(&reports, 0);
+    let paid = common::read_csv(&reports.join("paid.csv")).len() - 1;
+    assert!(paid > 50);
+    run(&config, &["check", "--period", "2026-11"], &[0, 2]);
+    let check = office.join("out/2026-11/check/reports");
+    assert_r04_counted(&check, paid);
+    let held = data_rows(&check.join("exceptions.xlsx"));
+    assert!(held.iter().any(|r| r[5] == "暂缓"), "the held line is still listed: {held:?}");
 }

@@ -3,21 +3,34 @@
 //! after every command that writes the ledger, for the periods it touched, and
 //! on demand by `disburse report`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{publish, record, Outcome, PipelineError};
 use crate::config::Config;
 use crate::domain::{Account, EndToEndId, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos, Text};
-use crate::ledger::{Ledger, LedgerLine, Lock};
+use crate::ledger::{Ledger, LedgerLine, Lock, ProgramStatus};
 use crate::report::{MonthLines, PaidHead};
 use crate::sign::manifest;
 
-/// Rebuilds the derived files of `periods`; returns how many failed or returned
-/// lines still need a person. Called after a commit: if a file cannot be
-/// written, the error says that the ledger holds everything and how to get the
-/// lists back.
-pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<Period>) -> Result<u64, PipelineError> {
-    let mut open = 0;
+/// What rebuilding the derived files of some periods found.
+#[derive(Debug, Default)]
+pub(crate) struct Derived {
+    /// Failed or returned lines that still need a person, over the periods.
+    pub open: u64,
+    /// Each period's lines and amounts by program and status, as the ledger now
+    /// holds them (the command reports them without a second pass over the period).
+    pub status: BTreeMap<Period, BTreeMap<Program, ProgramStatus>>,
+}
+
+/// Rebuilds the derived files of `periods`. Called after a commit: if a file
+/// cannot be written, the error says that the ledger holds everything and how
+/// to get the lists back.
+pub(crate) fn rebuild(
+    config: &Config,
+    ledger: &dyn Ledger,
+    periods: &BTreeSet<Period>,
+) -> Result<Derived, PipelineError> {
+    let mut out = Derived::default();
     for &period in periods {
         let rebuilt =
             crate::report::rebuild(ledger, &config.period_dir(period), period, &config.office.name).map_err(|e| {
@@ -28,9 +41,10 @@ pub(crate) fn rebuild(config: &Config, ledger: &dyn Ledger, periods: &BTreeSet<P
                  again)"
                 ))
             })?;
-        open += rebuilt.open_failures;
+        out.open += rebuilt.open_failures;
+        out.status.insert(period, rebuilt.status);
     }
-    Ok(open)
+    Ok(out)
 }
 
 /// `disburse report`: rebuilds the derived files of `period` from the ledger.
@@ -45,7 +59,7 @@ fn report_locked(config: &Config, period: Period, facts: &mut super::audit::Fact
     let mut summary = publish::recover(config, ledger.as_mut())?;
     facts.recovered = summary.clone();
     rebuild_month_lines(config, period)?;
-    let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?;
+    let open = rebuild(config, ledger.as_ref(), &BTreeSet::from([period]))?.open;
     let overdue = super::unanswered::rewrite(config, ledger.as_ref(), period, super::now_cn())?;
     if overdue > 0 {
         summary.push(format!(
@@ -80,36 +94,36 @@ pub(crate) fn rebuild_month_lines(config: &Config, period: Period) -> Result<(),
     let totals = crate::totals::RunTotals::default();
     let head = PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &totals };
     let mut month = MonthLines::create(&reports, head, config.notice.clone())?;
-    // First walk: the CSVs and the totals, batch after batch; which programs
-    // each record holds, so the second walk reads only those.
-    let mut holds: Vec<BTreeSet<Program>> = Vec::with_capacity(records.len());
+    // First walk: the CSVs and the totals, batch after batch; where each
+    // record's stretches of one program are, so the second walk reads only those.
+    let mut readers = Vec::with_capacity(records.len());
+    let mut stretches = Vec::with_capacity(records.len());
     for (batch, path) in &records {
-        let mut programs = BTreeSet::new();
-        record::read(path, period, RECORD_CHUNK, &mut |lines| {
+        let mut reader = record::RecordReader::open(path, period)?;
+        stretches.push(reader.read_all(RECORD_CHUNK, &mut |lines| {
             for l in lines {
-                programs.insert(l.program);
                 let correction = l.original_id.is_some();
                 let bank_file = l.bank_file.clone();
                 month.push_csv(&payment_line(l, path)?, &bank_file, batch, correction)?;
             }
             Ok(())
-        })?;
-        holds.push(programs);
+        })?);
+        readers.push(reader);
     }
-    // Second walk: the workbooks, one sheet per program.
-    let all: BTreeSet<Program> = holds.iter().flatten().copied().collect();
+    // Second walk: the workbooks, one sheet per program, each program's
+    // stretches batch after batch (every line read once more, not once per program).
+    let all: BTreeSet<Program> = stretches.iter().flatten().map(|s| s.program).collect();
     for program in all {
-        for ((batch, path), programs) in records.iter().zip(&holds) {
-            if !programs.contains(&program) {
-                continue;
+        for (((batch, path), reader), held) in records.iter().zip(&mut readers).zip(&stretches) {
+            for s in held.iter().filter(|s| s.program == program) {
+                reader.read_stretch(s, RECORD_CHUNK, &mut |lines| {
+                    for l in lines {
+                        let correction = l.original_id.is_some();
+                        month.push_sheet(&payment_line(l, path)?, batch, correction)?;
+                    }
+                    Ok(())
+                })?;
             }
-            record::read(path, period, RECORD_CHUNK, &mut |lines| {
-                for l in lines.into_iter().filter(|l| l.program == program) {
-                    let correction = l.original_id.is_some();
-                    month.push_sheet(&payment_line(l, path)?, batch, correction)?;
-                }
-                Ok(())
-            })?;
         }
     }
     let (_, paid) = month.finish()?;

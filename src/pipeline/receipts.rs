@@ -69,33 +69,37 @@ pub(crate) fn returns_as(config: &Config, files: &[PathBuf], action: &str) -> Re
         let summary = publish::recover(config, ledger.as_mut())?;
         facts.recovered = summary.clone();
         let ledger = ledger.as_mut();
-        let outcome = apply(config, ledger, files, summary, Archive::Yes, facts)?;
-        // What the receipts left, over the periods they touched: lines and amounts by status.
-        let mut by_status = crate::ledger::ProgramStatus::default();
-        for p in facts.periods.clone() {
-            for s in ledger.period_status(p)?.values() {
-                for (mine, theirs) in [
-                    (&mut by_status.settled, s.settled),
-                    (&mut by_status.failed, s.failed),
-                    (&mut by_status.returned, s.returned),
-                    (&mut by_status.pending, s.pending),
-                ] {
-                    mine.lines += theirs.lines;
-                    mine.amount += theirs.amount;
-                }
-            }
-        }
-        for (name, b) in [
-            ("settled", by_status.settled),
-            ("failed", by_status.failed),
-            ("returned", by_status.returned),
-            ("pending", by_status.pending),
-        ] {
-            facts.total(name, b.lines, b.amount);
-        }
-        Ok(outcome)
+        apply(config, ledger, files, summary, Archive::Yes, facts)
     })
 }
+
+/// What the receipts left over the periods they touched (`status`, each
+/// period's as the derived files were rebuilt from it), into the audit facts:
+/// lines and amounts by status.
+fn total_statuses(facts: &mut Facts, status: &std::collections::BTreeMap<Period, PeriodStatus>) {
+    let mut by_status = crate::ledger::ProgramStatus::default();
+    for s in status.values().flat_map(|by_program| by_program.values()) {
+        for (mine, theirs) in [
+            (&mut by_status.settled, s.settled),
+            (&mut by_status.failed, s.failed),
+            (&mut by_status.returned, s.returned),
+            (&mut by_status.pending, s.pending),
+        ] {
+            mine.lines += theirs.lines;
+            mine.amount += theirs.amount;
+        }
+    }
+    for (name, b) in [
+        ("settled", by_status.settled),
+        ("failed", by_status.failed),
+        ("returned", by_status.returned),
+        ("pending", by_status.pending),
+    ] {
+        facts.total(name, b.lines, b.amount);
+    }
+}
+
+type PeriodStatus = std::collections::BTreeMap<crate::domain::Program, crate::ledger::ProgramStatus>;
 
 /// Whether applied receipts are archived (SPEC §8): not when `ledger rebuild`
 /// replays the archived copies themselves.
@@ -177,10 +181,12 @@ pub(crate) fn apply(
     tracing::debug!(event = "phase", phase = "receipts_committed");
     archive::mark_applied(&config.output_dir, &archived)?;
     super::fault::point("receipts_committed");
-    let failures_found = super::derived::rebuild(config, &*ledger, &touched)?;
+    let derived = super::derived::rebuild(config, &*ledger, &touched)?;
+    let failures_found = derived.open;
     for period in &touched {
         facts.period(*period);
     }
+    total_statuses(facts, &derived.status);
     // A receipt applied before may have been committed by a command that died
     // before its lists were written: its periods are rebuilt too (what they
     // list was already reported, and is not counted again).
@@ -212,8 +218,8 @@ pub(crate) fn apply(
         flags.len()
     ));
     let mut periods = Vec::new();
-    for p in &touched {
-        periods.push(super::admin::status_totals(*p, None, &ledger.period_status(*p)?));
+    for (p, status) in &derived.status {
+        periods.push(super::admin::status_totals(*p, None, status));
     }
     let totals = Totals::default()
         .count("files", files.len() as u64)

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::Digest;
 
 use super::{io_err, PipelineError};
-use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, SourcePos, Text};
+use crate::domain::{parse_amount, Fen, LineKind, PaymentStatus, Period, Program, SourcePos, Text};
 use crate::ledger::LedgerLine;
 use crate::sign::manifest::RecordEntry;
 
@@ -163,32 +163,120 @@ pub(crate) fn read(
     chunk: usize,
     each: &mut dyn FnMut(Vec<LedgerLine>) -> Result<(), PipelineError>,
 ) -> Result<(), PipelineError> {
-    let bad = |row: u64, why: String| {
-        PipelineError::Refused(format!("{} row {row}: {why}; the payment record cannot be replayed", path.display()))
-    };
-    let mut r = csv::ReaderBuilder::new()
-        .has_headers(true)
-        .from_path(path)
-        .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
-    let headers = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
-    let columns: Vec<&str> = headers.iter().collect();
-    if columns != HEADER && columns != HEADER[..OLD_COLUMNS] && columns != HEADER[..SOURCE_COLUMNS] {
-        return Err(bad(1, "not the columns of a payment record".into()));
-    }
-    let mut out = Vec::with_capacity(chunk);
-    let mut rec = csv::StringRecord::new();
-    let mut row = 1;
-    while r.read_record(&mut rec).map_err(|e| bad(row + 1, e.to_string()))? {
-        row += 1;
-        out.push(parse_line(&rec, period).map_err(|why| bad(row, why))?);
-        if out.len() == chunk {
-            each(std::mem::replace(&mut out, Vec::with_capacity(chunk)))?;
+    RecordReader::open(path, period)?.read_all(chunk, each).map(drop)
+}
+
+/// Consecutive lines of one program in a record: where the first begins and
+/// how many there are. A record lists its lines program after program, so a
+/// month's record has a few of these, found while it is read.
+#[derive(Debug, Clone)]
+pub(crate) struct Stretch {
+    pub program: Program,
+    start: csv::Position,
+    /// The first line's row in the file (the header is row 1).
+    row: u64,
+    lines: u64,
+}
+
+/// A batch's record open for reading: whole, or again stretch by stretch.
+///
+/// Why stretches: the month's workbooks list the lines program by program
+/// across every batch, while the record lists them batch by batch; reading
+/// each record again once per program parsed every line as many times as the
+/// month has programs (`reissue` of a five-program month: six reads of a
+/// million lines). Seeking to the program's stretches reads each line once more.
+pub(crate) struct RecordReader {
+    path: PathBuf,
+    period: Period,
+    r: csv::Reader<std::fs::File>,
+}
+
+impl RecordReader {
+    /// Opens the record at `path` and checks its columns.
+    pub(crate) fn open(path: &Path, period: Period) -> Result<RecordReader, PipelineError> {
+        let mut r = csv::ReaderBuilder::new()
+            .has_headers(true)
+            .from_path(path)
+            .map_err(|e| io_err(path)(std::io::Error::other(e.to_string())))?;
+        let reader = |r| RecordReader { path: path.to_path_buf(), period, r };
+        let headers = r.headers().map_err(|e| reader_bad(path, 1, e.to_string()))?;
+        let columns: Vec<&str> = headers.iter().collect();
+        if columns != HEADER && columns != HEADER[..OLD_COLUMNS] && columns != HEADER[..SOURCE_COLUMNS] {
+            return Err(reader_bad(path, 1, "not the columns of a payment record".into()));
         }
+        Ok(reader(r))
     }
-    if !out.is_empty() {
-        each(out)?;
+
+    /// Reads every line, handing them on in chunks; returns the record's stretches.
+    pub(crate) fn read_all(
+        &mut self,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<LedgerLine>) -> Result<(), PipelineError>,
+    ) -> Result<Vec<Stretch>, PipelineError> {
+        let mut stretches: Vec<Stretch> = Vec::new();
+        let mut out = Vec::with_capacity(chunk);
+        let mut rec = csv::StringRecord::new();
+        let mut row = 1;
+        while self.r.read_record(&mut rec).map_err(|e| self.bad(row + 1, e.to_string()))? {
+            row += 1;
+            let line = parse_line(&rec, self.period).map_err(|why| self.bad(row, why))?;
+            match stretches.last_mut() {
+                Some(s) if s.program == line.program => s.lines += 1,
+                _ => {
+                    let start = rec.position().cloned().expect("a record read has its position");
+                    stretches.push(Stretch { program: line.program, start, row, lines: 1 });
+                }
+            }
+            out.push(line);
+            if out.len() == chunk {
+                each(std::mem::replace(&mut out, Vec::with_capacity(chunk)))?;
+            }
+        }
+        if !out.is_empty() {
+            each(out)?;
+        }
+        Ok(stretches)
     }
-    Ok(())
+
+    /// Reads the lines of `s` (one of this record's [`RecordReader::read_all`]
+    /// gave) again, in chunks.
+    pub(crate) fn read_stretch(
+        &mut self,
+        s: &Stretch,
+        chunk: usize,
+        each: &mut dyn FnMut(Vec<LedgerLine>) -> Result<(), PipelineError>,
+    ) -> Result<(), PipelineError> {
+        self.r.seek(s.start.clone()).map_err(|e| self.bad(s.row, e.to_string()))?;
+        let mut out = Vec::with_capacity(chunk.min(s.lines as usize));
+        let mut rec = csv::StringRecord::new();
+        for row in s.row..s.row + s.lines {
+            let changed = |path: &Path| reader_bad(path, row, "the record changed while it was read".into());
+            let read = self.r.read_record(&mut rec).map_err(|e| reader_bad(&self.path, row, e.to_string()))?;
+            if !read {
+                return Err(changed(&self.path));
+            }
+            let line = parse_line(&rec, self.period).map_err(|why| self.bad(row, why))?;
+            if line.program != s.program {
+                return Err(changed(&self.path));
+            }
+            out.push(line);
+            if out.len() == chunk {
+                each(std::mem::replace(&mut out, Vec::with_capacity(chunk)))?;
+            }
+        }
+        if !out.is_empty() {
+            each(out)?;
+        }
+        Ok(())
+    }
+
+    fn bad(&self, row: u64, why: String) -> PipelineError {
+        reader_bad(&self.path, row, why)
+    }
+}
+
+fn reader_bad(path: &Path, row: u64, why: String) -> PipelineError {
+    PipelineError::Refused(format!("{} row {row}: {why}; the payment record cannot be replayed", path.display()))
 }
 
 /// One record row as the ledger line it was (status `sent`: receipts are replayed after).
@@ -292,5 +380,53 @@ mod tests {
         })
         .unwrap();
         assert_eq!(back, lines);
+    }
+
+    /// Stretches are the runs of one program's lines, however the programs
+    /// alternate; each reads back exactly its own lines (quoted line breaks
+    /// included), in any order and more than once.
+    #[test]
+    fn each_stretch_reads_back_its_own_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let programs = ["dibao", "dibao", "wubao", "dibao", "yimin", "yimin", "yimin", "wubao"];
+        let lines: Vec<LedgerLine> = programs
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let mut l = line(i as u64, None);
+                l.program = p.parse().unwrap();
+                l.village = Text::new(format!("东村\n{i}组"));
+                l
+            })
+            .collect();
+        let mut w = RecordWriter::create(dir.path(), "R001").unwrap();
+        w.add(&lines).unwrap();
+        let path = dir.path().join(w.finish().unwrap().path);
+        let period = "2026-11".parse().unwrap();
+        let mut reader = RecordReader::open(&path, period).unwrap();
+        let mut all = Vec::new();
+        let stretches = reader
+            .read_all(3, &mut |c| {
+                all.extend(c);
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(all, lines);
+        let runs: Vec<(&str, u64)> = stretches.iter().map(|s| (s.program.code(), s.lines)).collect();
+        assert_eq!(runs, [("dibao", 2), ("wubao", 1), ("dibao", 1), ("yimin", 3), ("wubao", 1)]);
+        let mut starts = vec![0];
+        for s in &stretches {
+            starts.push(starts.last().unwrap() + s.lines as usize);
+        }
+        for i in [3, 0, 4, 1, 2, 0] {
+            let mut back = Vec::new();
+            reader
+                .read_stretch(&stretches[i], 2, &mut |c| {
+                    back.extend(c);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(back, lines[starts[i]..starts[i + 1]], "stretch {i}");
+        }
     }
 }

@@ -25,11 +25,15 @@ pub enum DerivedError {
 }
 
 /// What rebuilding a period found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Rebuilt {
     /// Failed or returned lines that still need a person (no correction
     /// settled or in flight).
     pub open_failures: u64,
+    /// The period's lines and amounts by program and status, as written into
+    /// report.json: the caller reports them without adding the period up again
+    /// (a pass over every line of it).
+    pub status: BTreeMap<Program, ProgramStatus>,
 }
 
 /// Rebuilds the derived files of `period` in `period_dir` from the ledger
@@ -61,10 +65,11 @@ pub fn rebuild(ledger: &dyn Ledger, period_dir: &Path, period: Period, office: &
         write_death_list(&stops, &deaths)?;
     }
     let reports = period_dir.join("reports");
-    if save_ledger_status(&reports, period, &ledger.period_status(period)?)? {
+    let status = ledger.period_status(period)?;
+    if save_ledger_status(&reports, period, &status)? {
         super::refresh_html(&reports, &failures)?;
     }
-    Ok(Rebuilt { open_failures: open })
+    Ok(Rebuilt { open_failures: open, status })
 }
 
 fn is_failure(l: &LedgerLine) -> bool {

@@ -12,8 +12,9 @@
 //! batch never replaces an earlier one's lines.
 //!
 //! Memory stays flat: the CSVs take the lines as they are read; the workbooks,
-//! whose sheets are one per program, take them in a second walk per program
-//! (the caller reads the records again), so nothing is held.
+//! whose sheets are one per program, take them in a second walk, program by
+//! program (the caller reads each program's stretches of the records again),
+//! so nothing is held.
 //!
 //! The 公示 is for the public: it lists each beneficiary once. A correction
 //! line (更正发放, a new account for a failed payment) is the same person and

@@ -397,18 +397,34 @@ impl Ledger for SqliteLedger {
         self.query_lines(&select_lines(period_lines_from!(1)), &[&period.to_string()])
     }
 
-    /// One aggregate over the period: `disburse status` on a million-line period
-    /// had read every line into memory (600 MB).
+    /// One pass over the period's lines, added up by program, status and
+    /// whether a correction: `disburse status` on a million-line period had read
+    /// every line into memory (600 MB).
     fn period_status(&self, period: Period) -> Result<BTreeMap<Program, ProgramStatus>, LedgerError> {
+        let mut codes: HashMap<i64, Program> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare_cached("SELECT id, code FROM program_codes")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                codes.insert(r.get(0)?, text_at(r, 1)?.parse().map_err(LedgerError::Corrupt)?);
+            }
+        }
         let mut stmt = self.conn.prepare_cached(PERIOD_STATUS_SQL)?;
         let mut rows = stmt.query(params![period.to_string()])?;
-        let mut out: BTreeMap<Program, ProgramStatus> = BTreeMap::new();
+        let mut sums: HashMap<(i64, PaymentStatus, bool), Bucket> = HashMap::new();
         while let Some(r) = rows.next()? {
-            let program: Program = text_at(r, 0)?.parse().map_err(LedgerError::Corrupt)?;
-            let status = parse_status(text_at(r, 1)?)?;
-            let lines: i64 = r.get(3)?;
-            let b = Bucket { lines: lines as u64, amount: Fen(r.get(4)?) };
-            out.entry(program).or_default().add_lines(status, r.get(2)?, b);
+            let status = match r.get_ref(1)? {
+                rusqlite::types::ValueRef::Null => PaymentStatus::Sent,
+                _ => parse_status(text_at(r, 1)?)?,
+            };
+            let b = sums.entry((r.get(0)?, status, r.get(2)?)).or_default();
+            b.lines += 1;
+            b.amount += Fen(r.get(3)?);
+        }
+        let mut out: BTreeMap<Program, ProgramStatus> = BTreeMap::new();
+        for ((id, status, correction), b) in sums {
+            let program = *codes.get(&id).ok_or_else(|| LedgerError::Corrupt(format!("program id {id}")))?;
+            out.entry(program).or_default().add_lines(status, correction, b);
         }
         Ok(out)
     }

@@ -51,12 +51,17 @@ pub(super) const STANDING_LINES_SQL: &str = concat!(
     " WHERE p.account IN (SELECT account FROM temp.standing_accounts) \
      AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
-/// Lines and amounts of period `?1` by program, status and whether a correction.
-pub(super) const PERIOD_STATUS_SQL: &str = concat!(
-    "SELECT p.program, COALESCE(s.status, 'sent'), p.original_id IS NOT NULL, COUNT(*), SUM(p.amount_fen) FROM ",
-    period_lines_from!(1),
-    " GROUP BY 1, 2, 3"
-);
+/// Program (its `program_codes` id), status row's status if any, whether a
+/// correction, and amount of every line of period `?1`, from the payment rows
+/// alone: [`SqliteLedger::period_status`] adds them up. Why neither the
+/// `payments` view nor `GROUP BY`: the view joins `parties` for every line, and
+/// the grouping sorted a million lines in a temporary B-tree, where a map of a
+/// few dozen keys adds them up as they come (as [`PAID_IN_PERIOD_SQL`] does).
+pub(super) const PERIOD_STATUS_SQL: &str = "SELECT p.program_id, s.status, p.original_id IS NOT NULL, p.amount_fen \
+     FROM runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?1 \
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) \
+     LEFT JOIN payment_status s ON s.payment_id = p.id";
 /// The periods with a payment.
 pub(super) const PERIODS_SQL: &str = "SELECT DISTINCT r.period FROM runs r \
      WHERE EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id) ORDER BY r.period";

@@ -93,6 +93,9 @@ fn period_queries_go_through_the_runs() {
         let p = plan(sql);
         assert!(!p.contains("SCAN p") && !p.contains("SCAN payments") && !p.contains("SCAN g"), "{sql}: {p}");
     }
+    // A period's status adds its lines up in a map: no person's details, no sort.
+    let status = plan(PERIOD_STATUS_SQL);
+    assert!(!status.contains("parties") && !status.contains("TEMP B-TREE"), "{status}");
     // The rule's index begins with the period (schema_v11.sql): a run's entries go
     // into its own period's part of the index, however long the history.
     let first: String = l.conn.query_row("PRAGMA index_info(one_payment_per_person)", [], |r| r.get(2)).unwrap();

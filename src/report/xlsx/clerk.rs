@@ -16,7 +16,7 @@ use rust_decimal::Decimal;
 use rust_xlsxwriter::{Workbook, XlsxError};
 
 use super::{heading, num, page_setup, period_cn, save, xerr, Styles, ROWS_PER_SHEET};
-use crate::domain::{Change, Exception, Failure, Field, Period};
+use crate::domain::{Change, Code, Exception, Failure, Field, Period};
 use crate::report::{change_cn, code_meaning, masked_id, scrub, severity_cn, status_cn, ExceptionSource, ReportError};
 
 /// A cell of a list.
@@ -31,6 +31,8 @@ enum Value<'a> {
 struct Table {
     title: String,
     left: String,
+    /// The sub-title's right half (empty for most lists).
+    right: String,
     head: &'static [&'static str],
     widths: &'static [f64],
 }
@@ -55,7 +57,7 @@ impl Sheets<'_> {
         };
         let ws = self.wb.add_worksheet_with_constant_memory()?;
         ws.set_name(name)?;
-        heading(ws, &self.s, &self.t.title, &self.t.left, "", self.t.head)?;
+        heading(ws, &self.s, &self.t.title, &self.t.left, &self.t.right, self.t.head)?;
         page_setup(ws, 2, self.t.widths)?;
         ws.set_freeze_panes(3, 0)?;
         self.row = 3;
@@ -137,6 +139,11 @@ fn field_cn(code: &str) -> &'static str {
 }
 
 /// `exceptions.xlsx`: the held and flagged lines, in Chinese.
+///
+/// Lines already paid in the period (R04) are left out and only counted, in
+/// the line above the table: `check` of a period already paid holds every line
+/// as R04, and a million rows that all say so help no clerk (and took most of
+/// the command's time). exceptions.csv lists them one by one.
 pub(in crate::report) fn exceptions(
     path: &Path,
     office: &str,
@@ -146,13 +153,14 @@ pub(in crate::report) fn exceptions(
     let t = Table {
         title: format!("{office} {} 发放异常清单", period_cn(period)),
         left: "行号为名册中的行号；暂缓的行未发放，改正后可再次运行补发".into(),
+        right: already_paid_note(list.counts().by_code.get(&Code::R04).copied().unwrap_or(0)),
         head: &["序号", "项目", "行号", "栏目", "代码", "处理", "问题类别", "说明", "姓名", "身份证号"],
         widths: &[7.0, 20.0, 7.0, 10.0, 7.0, 12.0, 26.0, 60.0, 10.0, 22.0],
     };
     write_list(path, &t, &mut |put| {
         let mut n = 0u64;
         let mut failed = None;
-        let read = list.for_each(&mut |e: &Exception| {
+        let read = list.for_each_but(Some(Code::R04), &mut |e: &Exception| {
             n += 1;
             let row = if e.row == 0 { Value::Text("".into()) } else { Value::Count(e.row) };
             let cells = [
@@ -179,6 +187,16 @@ pub(in crate::report) fn exceptions(
     })
 }
 
+/// What exceptions.xlsx says of the R04 lines it leaves out: nothing when none.
+/// In words, not by file name: the clerk's workbooks carry no English
+/// (exceptions.csv is the text list of the same name beside it).
+fn already_paid_note(r04: u64) -> String {
+    if r04 == 0 {
+        return String::new();
+    }
+    format!("另有 {r04} 行本期已发放（R04），不再发放，本表不列；逐行明细见同一文件夹中同名的文本清单")
+}
+
 /// `changes.xlsx`: who is new, who dropped, whose amount changed.
 pub(in crate::report) fn changes(
     path: &Path,
@@ -189,6 +207,7 @@ pub(in crate::report) fn changes(
     let t = Table {
         title: format!("{office} {} 与上期相比变动清单", period_cn(period)),
         left: "上期为上一个已发放的月份".into(),
+        right: String::new(),
         head: &["序号", "项目", "姓名", "身份证号", "变动", "上期金额", "本期金额"],
         widths: &[7.0, 22.0, 12.0, 22.0, 14.0, 14.0, 14.0],
     };
@@ -218,6 +237,7 @@ pub(in crate::report) fn failures(
     let t = Table {
         title: format!("{office} {} 银行回盘失败及退票清单", period_cn(period)),
         left: "核实并更正账号后，填写更正清单办理更正发放".into(),
+        right: String::new(),
         head: &[
             "序号",
             "项目",
