@@ -77,7 +77,7 @@ pub(crate) const CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Roster lines of one command, all rosters together: each keeps about 100 bytes
 /// in memory for reconciliation (IDs and accounts as integers, amount, village).
-pub(crate) const ROSTER_LINES: u64 = 3_000_000;
+pub(crate) const ROSTER_LINES: u64 = 12_000_000;
 
 /// The names of all distinct places (township and village) of one command's
 /// rosters, in bytes: each is kept in memory. A province has ~100,000 villages

@@ -333,16 +333,27 @@ fn check_kind(row: &Cells, problems: &mut Problems) -> LineKind {
     }
 }
 
+/// The most people one line may count (保障人数).
+pub const MAX_HOUSEHOLD: u32 = 9_999;
+
 fn check_household(row: &Cells, problems: &mut Problems) -> Option<u32> {
     let raw = row.text(Field::HouseholdSize);
     if raw.is_empty() {
         return None;
     }
     let n = raw.strip_suffix(".0").unwrap_or(raw).trim_end_matches('人').parse::<u32>().ok().filter(|n| *n > 0);
-    if n.is_none() {
-        problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数")));
+    match n {
+        None => problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数"))),
+        // A care home's line counts its residents; no line counts ten thousand
+        // (and pass 1 keeps the number in two bytes a row).
+        Some(n) if n > MAX_HOUSEHOLD => problems.push((
+            Code::V01,
+            Field::HouseholdSize,
+            format!("保障人数“{raw}”过大（一行最多{MAX_HOUSEHOLD}人），请核实"),
+        )),
+        Some(_) => return n,
     }
-    n
+    None
 }
 
 /// V05: a name must be letters of a person's or an institution's name, and fit

@@ -94,7 +94,7 @@ impl Prepared {
                 &mut self.findings,
             );
             for i in skipped {
-                self.facts[i].skipped = true;
+                self.facts[i].skip();
             }
             let mut cache: HashMap<Period, Arc<HashSet<u64>>> = HashMap::new();
             let mut failed = None;

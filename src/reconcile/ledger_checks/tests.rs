@@ -5,7 +5,7 @@ fn p(s: &str) -> Period {
 }
 
 fn entry(program: Program, id: u64) -> Entry {
-    Entry { program, row: id, id, account: u128::from(id), household: id, institution: false, payable: true, kind: 0 }
+    Entry { program, row: id as u32, id, institution: false, payable: true, kind: 0 }
 }
 
 const QUARTERLY: DueMonths =
