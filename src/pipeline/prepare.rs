@@ -1,7 +1,7 @@
 //! The two passes over the rosters that every paying command makes.
 //!
 //! Pass 1 ([`prepare`]) reads and checks every row, keeps in memory only the few
-//! numbers reconciliation and the totals need ([`Entry`] and [`Facts`], ~90 bytes
+//! numbers reconciliation and the totals need ([`Entry`] and [`Facts`], 40 bytes
 //! a row), writes each checked row to a [`Spill`] file, and decides every row:
 //! paid, held, or already paid. Pass 2 ([`Prepared::replay`]) reads the checked
 //! rows back from the spill, applies the decisions, and hands each line to pay to
@@ -464,9 +464,12 @@ struct Kept<'a> {
     roster: usize,
 }
 
+// R01 and R05 keep a row's index in 32 bits.
+const _: () = assert!(ingest::limits::ROSTER_LINES < u32::MAX as u64);
+
 /// What all the rosters of one command may keep in memory together (SPEC §12):
-/// each line keeps ~100 bytes for reconciliation, and each distinct place its
-/// names. Shared by the threads that read rosters.
+/// each line keeps 40 bytes ([`Entry`] and [`Facts`]), and each distinct place
+/// its names. Shared by the threads that read rosters.
 #[derive(Default)]
 struct Budget {
     lines: std::sync::atomic::AtomicU64,
@@ -515,8 +518,11 @@ fn size_of(r: &Roster) -> (u64, bool) {
 /// account and an amount, with separators. Only used to size vectors: a roster
 /// of shorter (broken) rows just has its vectors grow.
 const MIN_ROW_BYTES: u64 = 40;
-/// Rows reserved up front at most (~90 MB of address space).
-const MAX_RESERVED_ROWS: usize = 1 << 20;
+/// Rows reserved up front at most: 160 MB of address space, of which only the
+/// rows read take memory. A province's three-million-row roster fills its
+/// vectors without the copies of doubling them (each copy holding the rows
+/// twice over while it lasts).
+const MAX_RESERVED_ROWS: usize = 1 << 22;
 
 /// Pass 1 over one roster; its checked rows are spilled into `spill_dir`.
 ///

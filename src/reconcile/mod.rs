@@ -234,8 +234,9 @@ fn shared_keys(keyed: impl Iterator<Item = (usize, u64, u32, Program)>) -> Vec<V
         }
     };
     let mut all: Vec<u128> = collect_sized(keyed.map(|(i, id, kind, p)| {
-        let index = u32::try_from(i).expect("a run's rows are fewer than 2^32 (ingest::limits::ROSTER_LINES)");
-        (u128::from(id) << 64) | (class_of(p, kind) << 32) | u128::from(index)
+        // A run has fewer than 2^32 rows: the pipeline refuses more than
+        // `ingest::limits::ROSTER_LINES` (asserted at compile time there).
+        (u128::from(id) << 64) | (class_of(p, kind) << 32) | (i as u128 & 0xffff_ffff)
     }));
     all.sort_unstable();
     let mut groups = Vec::new();

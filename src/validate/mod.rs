@@ -451,6 +451,24 @@ mod tests {
         assert_eq!(line.id_number.as_str(), "11010519491231002X");
     }
 
+    /// 保障人数 is a positive whole number of people, at most [`MAX_HOUSEHOLD`]
+    /// (what pass 1 keeps of it fits two bytes): anything else holds the line.
+    #[test]
+    fn household_size_is_a_count_of_people_within_bounds() {
+        let size = |raw: &str| {
+            let mut cells = good();
+            cells.push((Field::HouseholdSize, Cell::Text(raw.into())));
+            let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+            (c.line.as_ref().map(|l| l.household_size), codes(&c))
+        };
+        assert_eq!(size("3"), (Some(Some(3)), vec![]));
+        assert_eq!(size("3人"), (Some(Some(3)), vec![]));
+        assert_eq!(size("9999"), (Some(Some(9999)), vec![]));
+        for bad in ["10000", "65536", "4294967295", "4294967296", "0", "-1", "2.5", "三"] {
+            assert_eq!(size(bad), (None, vec![Code::V01]), "{bad}");
+        }
+    }
+
     #[test]
     fn excel_float_artefact_snaps_but_text_does_not() {
         let mut cells = good();
