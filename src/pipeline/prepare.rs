@@ -702,9 +702,7 @@ impl Prepared {
             &mut self.findings,
         );
         self.apply_program_rules(ledger, r, config)?;
-        let Some((prev_period, prev)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
-        let amounts: FastMap<u64, Fen> =
-            prev.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect();
+        let Some((prev_period, amounts)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
         let previous = reconcile::Previous { period: prev_period, amounts: &amounts };
         let facts = &self.facts;
         let seen_now = reconcile::compare_with_previous(
@@ -716,7 +714,9 @@ impl Prepared {
             &mut self.changes,
             &mut self.findings,
         );
-        self.dropped.entry(program).or_default().extend(reconcile::dropped_since(program, &prev, &seen_now));
+        let gone = reconcile::dropped_since(&amounts, &seen_now);
+        let named = ledger.people_named(program, prev_period, &gone)?;
+        self.dropped.entry(program).or_default().extend(reconcile::dropped_changes(program, &amounts, &gone, named));
         Ok(())
     }
 
