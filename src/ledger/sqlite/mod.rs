@@ -321,13 +321,18 @@ impl Ledger for SqliteLedger {
             .optional()?
             .flatten();
         let Some(last) = last else { return Ok(None) };
+        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIOD_SQL)?;
+        let unpaid: HashSet<i64> = unpaid.query_map(params![last], |r| r.get(0))?.collect::<Result<_, _>>()?;
         let mut stmt = self.conn.prepare_cached(PAID_IN_PERIOD_SQL)?;
         let mut rows = stmt.query(params![program.code(), last])?;
         let mut map = PaidByPerson::default();
         while let Some(r) = rows.next()? {
+            if unpaid.contains(&r.get::<_, i64>(0)?) {
+                continue;
+            }
             // A negative person is an ID number not of the national form: no key.
-            if let Ok(k) = u64::try_from(r.get::<_, i64>(0)?) {
-                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(1)?);
+            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
+                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
             }
         }
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))

@@ -97,6 +97,8 @@ fn period_queries_go_through_the_runs() {
     // into its own period's part of the index, however long the history.
     let first: String = l.conn.query_row("PRAGMA index_info(one_payment_per_person)", [], |r| r.get(2)).unwrap();
     assert_eq!(first, "period");
+    let unpaid = plan(UNPAID_IN_PERIOD_SQL);
+    assert!(unpaid.contains("USING INDEX status_needing_a_person"), "{unpaid}");
     let people = plan(PAID_PEOPLE_SQL);
     assert!(people.contains("SEARCH g USING PRIMARY KEY (run_id=? AND program=?)"), "{people}");
     assert!(people.contains("SEARCH p USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{people}");
