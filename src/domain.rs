@@ -34,8 +34,8 @@ pub use money::{parse_amount, AmountError, Fen, YUAN_MAX};
 pub type Text = compact_str::CompactString;
 
 pub use person::{
-    id_key, luhn_digit, luhn_ok, mask_account, mask_id, mask_numbers, mask_reference, Account, AccountError, IdError,
-    IdNumber,
+    id_key, id_number_of_key, luhn_digit, luhn_ok, mask_account, mask_id, mask_numbers, mask_reference, Account,
+    AccountError, IdError, IdNumber,
 };
 pub use program::Program;
 pub use receipt::{Conflict, Entry, Place, ReceiptLine};

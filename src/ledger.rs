@@ -346,8 +346,35 @@ impl ProgramStatus {
     }
 }
 
-/// Per person (ID number): the amount paid in a period and the name it was paid under.
-pub type PaidAmounts = HashMap<String, (Fen, String)>;
+/// Per person ([`crate::domain::id_key`]): what a program paid them in a period
+/// by the lines that stand (not failed or returned), added up. Keys, not ID
+/// numbers and names: a million people are compared with the roster month after
+/// month, and only the few dropped since need their details
+/// ([`Ledger::people_named`]). An ID number not of the national form (none a
+/// run pays: V02 holds it) has no key and is left out.
+pub type PaidByPerson = HashMap<u64, Fen, foldhash::fast::RandomState>;
+
+/// [`Ledger::people_named`]'s answer gathered line by line: per person, the
+/// greatest ID number text and the greatest name of their lines (as SQL's `MAX`
+/// gives them), in key order.
+#[derive(Default)]
+struct PeopleNamed(BTreeMap<u64, (String, String)>);
+
+impl PeopleNamed {
+    fn add(&mut self, key: u64, id_number: &str, name: &str) {
+        let (kept_id, kept_name) = self.0.entry(key).or_default();
+        if id_number > kept_id.as_str() {
+            *kept_id = id_number.to_string();
+        }
+        if name > kept_name.as_str() {
+            *kept_name = name.to_string();
+        }
+    }
+
+    fn into_list(self) -> Vec<(u64, String, String)> {
+        self.0.into_iter().map(|(k, (id, name))| (k, id, name)).collect()
+    }
+}
 
 /// What the pipeline needs from a ledger. Implemented by [`SqliteLedger`].
 pub trait Ledger {
@@ -410,7 +437,19 @@ pub trait Ledger {
     }
     /// The latest period before `period` in which `program` paid, with each
     /// person's amount that reached or is on its way (not failed or returned).
-    fn last_paid_before(&self, program: Program, period: Period) -> Result<Option<(Period, PaidAmounts)>, LedgerError>;
+    fn last_paid_before(&self, program: Program, period: Period)
+        -> Result<Option<(Period, PaidByPerson)>, LedgerError>;
+    /// (ID key, ID number, name) of each of `people` whom `program` paid in
+    /// `period` by a line that stands, under the greatest name when their lines
+    /// differ; people it did not pay so are left out. What the few people
+    /// dropped since the last paid period are listed under (changes.csv), read
+    /// for them alone rather than for everyone [`Ledger::last_paid_before`] gives.
+    fn people_named(
+        &self,
+        program: Program,
+        period: Period,
+        people: &[u64],
+    ) -> Result<Vec<(u64, String, String)>, LedgerError>;
     /// Opens a run's transaction: lines are added as they are written, and the
     /// files and manifest recorded at [`RunWriter::commit`]. Nothing of it is
     /// visible, or kept, unless that commit succeeds — a crash or an error before

@@ -340,6 +340,19 @@ pub fn id_key(s: &str) -> Option<u64> {
     Some(b[..17].iter().fold(0u64, |k, d| k * 10 + u64::from(d - b'0')) * 11 + check + 1)
 }
 
+/// The ID number whose [`id_key`] is `key` (check character `X`, as
+/// [`IdNumber::parse`] writes it), or `None` when no ID number has that key.
+/// What a ledger that stores ID numbers as text looks a few keys up by.
+pub fn id_number_of_key(key: u64) -> Option<String> {
+    let n = key.checked_sub(1)?;
+    let (digits, check) = (n / 11, n % 11);
+    if digits >= 100_000_000_000_000_000 {
+        return None;
+    }
+    let check = if check == 10 { 'X' } else { char::from(b'0' + check as u8) };
+    Some(format!("{digits:017}{check}"))
+}
+
 /// The Luhn (ISO/IEC 7812) check over a digit string.
 pub fn luhn_ok(digits: &str) -> bool {
     let n = digits.len();
@@ -374,6 +387,18 @@ pub fn luhn_digit(body: &str) -> char {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key names one ID number (its `x` read as `X`); no other number is a key.
+    #[test]
+    fn keys_turn_back_into_their_id_numbers() {
+        for id in ["110105194912310011", "11010519491231002X", "000000000000000000", "99999999999999999X"] {
+            assert_eq!(id_number_of_key(id_key(id).unwrap()).as_deref(), Some(id));
+        }
+        assert_eq!(id_number_of_key(id_key("11010519491231002x").unwrap()).as_deref(), Some("11010519491231002X"));
+        assert_eq!(id_number_of_key(0), None);
+        assert_eq!(id_number_of_key(id_key("99999999999999999X").unwrap() + 1), None);
+        assert_eq!(id_number_of_key(u64::MAX), None);
+    }
 
     /// The ASCII path masks as the character path does, for every length.
     #[test]

@@ -75,9 +75,12 @@ pub(crate) const CONTROL_LINE_BYTES: usize = 4096;
 /// The configuration file, read whole (a real one is a few KB).
 pub(crate) const CONFIG_BYTES: u64 = 4 * 1024 * 1024;
 
-/// Roster lines of one command, all rosters together: each keeps about 100 bytes
-/// in memory for reconciliation (IDs and accounts as integers, amount, village).
-pub(crate) const ROSTER_LINES: u64 = 3_000_000;
+/// Roster lines of one command, all rosters together: each keeps 40 bytes in
+/// memory until its line is written (its ID as an integer, row, line type,
+/// amount, place), 400 MB for a province's ten million; the payees R05 sorts
+/// go to disk past a million. Twelve million leaves room under SPEC §12's 1 GB
+/// for the rest of a run (the ledger's cache, the writers, the holds found).
+pub(crate) const ROSTER_LINES: u64 = 12_000_000;
 
 /// The names of all distinct places (township and village) of one command's
 /// rosters, in bytes: each is kept in memory. A province has ~100,000 villages

@@ -1,7 +1,7 @@
 //! The two passes over the rosters that every paying command makes.
 //!
 //! Pass 1 ([`prepare`]) reads and checks every row, keeps in memory only the few
-//! numbers reconciliation and the totals need ([`Entry`] and [`Facts`], ~90 bytes
+//! numbers reconciliation and the totals need ([`Entry`] and [`Facts`], 40 bytes
 //! a row), writes each checked row to a [`Spill`] file, and decides every row:
 //! paid, held, or already paid. Pass 2 ([`Prepared::replay`]) reads the checked
 //! rows back from the spill, applies the decisions, and hands each line to pay to
@@ -29,24 +29,58 @@ use crate::totals::{PlaceKey, PlaceTotals, RunTotals};
 use crate::validate::spill::{Spill, SpillWriter};
 use crate::validate::{self, Checked, Rules};
 
+mod payees;
 mod program_checks;
 
-/// What pass 1 keeps of a row besides its [`Entry`].
+/// What pass 1 keeps of a row besides its [`Entry`]: 16 bytes.
+///
+/// Not the amount as written: a valid line's is its amount to pay, and what
+/// the rest add up to is kept per place ([`Rows::approved`]), so the totals
+/// need no 16-byte `Decimal` a row.
 #[derive(Debug, Clone, Copy)]
 struct Facts {
-    /// The line passed validation (before reconcile and the ledger).
-    valid: bool,
-    /// The amount to pay, when valid.
+    /// The amount to pay, when valid (0 otherwise).
     amount: Fen,
-    /// The amount as written: what the approval covers.
-    written: Decimal,
     /// Index into the roster's places.
     place: u32,
-    household_size: Option<u32>,
+    /// 保障人数 when written (validation keeps it under 10,000), 0 when not.
+    household_size: u16,
+    /// [`Facts::VALID`], [`Facts::NOTED`], [`Facts::SKIPPED`].
+    flags: u8,
+}
+
+impl Facts {
+    /// The line passed validation (before reconcile and the ledger).
+    const VALID: u8 = 1;
     /// Validation found something (a hold or a warning).
-    noted: bool,
+    const NOTED: u8 = 2;
     /// Already paid in an earlier run of the period (R04).
-    skipped: bool,
+    const SKIPPED: u8 = 4;
+
+    fn valid(&self) -> bool {
+        self.flags & Facts::VALID != 0
+    }
+
+    fn noted(&self) -> bool {
+        self.flags & Facts::NOTED != 0
+    }
+
+    fn skipped(&self) -> bool {
+        self.flags & Facts::SKIPPED != 0
+    }
+
+    fn skip(&mut self) {
+        self.flags |= Facts::SKIPPED;
+    }
+
+    /// The people a paid line counts for: its household, or one.
+    fn people(&self) -> u64 {
+        if self.household_size == 0 {
+            1
+        } else {
+            u64::from(self.household_size)
+        }
+    }
 }
 
 /// One roster due in the period, as pass 1 read it.
@@ -187,7 +221,7 @@ impl Prepared {
     fn same_as_pass_one(&self, c: &Checked, i: usize) -> bool {
         let (e, f) = (&self.entries[i], &self.facts[i]);
         let amount = c.line.as_ref().map_or(Fen(0), |l| l.amount);
-        c.id.as_ref().map_or(0, |id| id.key()) == e.id && c.line.is_some() == f.valid && amount == f.amount
+        c.id.as_ref().map_or(0, |id| id.key()) == e.id && c.line.is_some() == f.valid() && amount == f.amount
     }
 }
 
@@ -246,7 +280,7 @@ pub(crate) fn prepare(
     let stops = read_stops(config, period)?;
     let lists = program_checks::load_checklists(config, period)?;
 
-    let read = read_all(config, period, &due, &formats, progress, (&stops, &lists))?;
+    let (read, payees) = read_all(config, period, &due, &formats, progress, (&stops, &lists))?;
     let mut p = Prepared {
         period,
         totals: RunTotals::default(),
@@ -265,13 +299,9 @@ pub(crate) fn prepare(
     };
     let total_rows: usize = read.iter().map(|(_, rows)| rows.entries.len()).sum();
     let mut places: Vec<Vec<(Text, Text)>> = Vec::new();
+    let mut approved: Vec<Vec<Decimal>> = Vec::new();
     let (mut entries, mut facts) = (Vec::with_capacity(read.len()), Vec::with_capacity(read.len()));
-    // Sized once: extended roster by roster, the accounts (32 bytes a payable
-    // row) were copied again at every doubling while one core waited.
-    let mut checked = reconcile::RosterChecks {
-        accounts: Vec::with_capacity(read.iter().map(|(_, rows)| rows.checked.accounts.len()).sum()),
-        ..Default::default()
-    };
+    let mut checked = reconcile::RosterChecks::default();
     let mut start = 0;
     for (roster, mut rows) in read {
         let (count, total) = rows.written;
@@ -296,19 +326,24 @@ pub(crate) fn prepare(
         p.rosters.push(Roster { start, len, spill, ..roster });
         start += len;
         places.push(rows.places);
+        approved.push(rows.approved);
         entries.push(rows.entries);
         facts.push(rows.facts);
     }
     tracing::debug!(event = "phase", phase = "rosters_read", rows = total_rows);
-    // The rows' facts are joined into one vector on another thread while this
-    // one joins their entries and reconciles them: both copies and the
-    // reconciliation were ~0.2 s of a million-line run with one core idle.
+    let starts: Vec<usize> = p.rosters.iter().map(|r| r.start).collect();
+    let mut payees = payees::Merged::new(payees, starts, total_rows).map_err(io_err(&config.output_dir))?;
+    // The rows' entries are joined into one vector, then their facts on another
+    // thread while this one reconciles: at the peak of a join only one of them
+    // is held twice over (a row's part and its copy).
+    p.entries = concat(entries, total_rows);
     std::thread::scope(|s| {
         let facts = s.spawn(move || concat(facts, total_rows));
-        p.entries = concat(entries, total_rows);
-        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &config.exclusive, &stops, period.first_day());
+        let day = period.first_day();
+        p.findings = reconcile::reconcile_with(&mut p.entries, checked, &mut payees, &config.exclusive, &stops, day);
         p.facts = facts.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
     });
+    payees.finish().map_err(io_err(&config.output_dir))?;
     fault::point("reconcile");
     tracing::debug!(event = "phase", phase = "reconciled");
     if let Some(ledger) = ledger {
@@ -320,7 +355,7 @@ pub(crate) fn prepare(
     }
     p.findings.sort_by_key(|f| f.index); // stable: each row's findings stay in order
     p.changes.sort_by_key(|c| c.index);
-    p.totals = p.total(&places);
+    p.totals = p.total(&places, &approved);
     Ok(p)
 }
 
@@ -340,6 +375,8 @@ struct Rows {
     entries: Vec<Entry>,
     facts: Vec<Facts>,
     places: Vec<(Text, Text)>,
+    /// Per place, its rows' amounts as written (what the approval covers).
+    approved: Vec<Decimal>,
     spill: Option<Spill>,
     /// What reconcile finds roster by roster ([`reconcile::check_roster`]).
     checked: reconcile::RosterChecks,
@@ -353,9 +390,13 @@ impl Rows {
     /// Count and total as written (what the approval must match), summed on
     /// the thread that read the roster.
     fn sum_written(&mut self) {
-        self.written = (self.facts.len() as u64, self.facts.iter().map(|f| f.written).sum());
+        self.written = (self.facts.len() as u64, self.approved.iter().sum());
     }
 }
+
+/// Every roster's rows in the order of `due`, and the payable lines' payees
+/// (as each reading thread kept them, see [`payees`]).
+type ReadAll = (Vec<(Roster, Rows)>, Vec<payees::PayeeRuns>);
 
 /// Reads every due roster, two at a time (the rosters do not depend on each
 /// other), returning them in the order of `due`.
@@ -366,7 +407,7 @@ fn read_all(
     formats: &BTreeMap<Program, Format>,
     progress: &Progress,
     (stops, lists): (&[StopEntry], &[reconcile::program_rules::CheckList]),
-) -> Result<Vec<(Roster, Rows)>, PipelineError> {
+) -> Result<ReadAll, PipelineError> {
     let mut rosters: Vec<Roster> = Vec::with_capacity(due.len());
     for p in due {
         rosters.push(Roster {
@@ -393,26 +434,42 @@ fn read_all(
     order.sort_by_key(|&i| std::cmp::Reverse(cost(&rosters[i])));
     let next = std::sync::atomic::AtomicUsize::new(0);
     let budget = Budget::default();
-    let take_turns = || -> Vec<(usize, Result<Rows, PipelineError>)> {
-        let mut out = Vec::new();
+    let dir = &config.output_dir;
+    let take_turns = || -> (Vec<(usize, Result<Rows, PipelineError>)>, payees::PayeeRuns) {
+        let (mut out, mut payees) = (Vec::new(), payees::PayeeRuns::new(dir));
         while let Some(&i) = order.get(next.fetch_add(1, std::sync::atomic::Ordering::Relaxed)) {
-            out.push((i, read_one(&rosters[i], &config.output_dir, progress, &budget, lists)));
+            let kept = Kept { budget: &budget, payees: &mut payees, roster: i };
+            out.push((i, read_one(&rosters[i], dir, progress, kept, lists)));
         }
-        out
+        (out, payees)
     };
-    let mut results: Vec<(usize, Result<Rows, PipelineError>)> = std::thread::scope(|s| {
+    let (mut results, payees) = std::thread::scope(|s| {
         let other = s.spawn(take_turns);
-        let mut a = take_turns();
-        a.extend(other.join().unwrap_or_else(|e| std::panic::resume_unwind(e)));
-        a
+        let (mut a, mine) = take_turns();
+        let (b, theirs) = other.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
+        a.extend(b);
+        (a, vec![mine, theirs])
     });
     results.sort_by_key(|(i, _)| *i);
-    rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect()
+    let read: Result<Vec<_>, PipelineError> =
+        rosters.into_iter().zip(results).map(|(r, (_, rows))| rows.map(|rows| (r, rows))).collect();
+    Ok((read?, payees))
 }
 
+/// Where one roster's reading keeps what outlives it besides its rows: the
+/// command's memory budget and the thread's payees (roster `roster` of `due`).
+struct Kept<'a> {
+    budget: &'a Budget,
+    payees: &'a mut payees::PayeeRuns,
+    roster: usize,
+}
+
+// R01 and R05 keep a row's index in 32 bits.
+const _: () = assert!(ingest::limits::ROSTER_LINES < u32::MAX as u64);
+
 /// What all the rosters of one command may keep in memory together (SPEC §12):
-/// each line keeps ~100 bytes for reconciliation, and each distinct place its
-/// names. Shared by the threads that read rosters.
+/// each line keeps 40 bytes ([`Entry`] and [`Facts`]), and each distinct place
+/// its names. Shared by the threads that read rosters.
 #[derive(Default)]
 struct Budget {
     lines: std::sync::atomic::AtomicU64,
@@ -461,8 +518,11 @@ fn size_of(r: &Roster) -> (u64, bool) {
 /// account and an amount, with separators. Only used to size vectors: a roster
 /// of shorter (broken) rows just has its vectors grow.
 const MIN_ROW_BYTES: u64 = 40;
-/// Rows reserved up front at most (~90 MB of address space).
-const MAX_RESERVED_ROWS: usize = 1 << 20;
+/// Rows reserved up front at most: 160 MB of address space, of which only the
+/// rows read take memory. A province's three-million-row roster fills its
+/// vectors without the copies of doubling them (each copy holding the rows
+/// twice over while it lasts).
+const MAX_RESERVED_ROWS: usize = 1 << 22;
 
 /// Pass 1 over one roster; its checked rows are spilled into `spill_dir`.
 ///
@@ -475,9 +535,10 @@ fn read_one(
     r: &Roster,
     spill_dir: &std::path::Path,
     progress: &Progress,
-    budget: &Budget,
+    kept: Kept<'_>,
     lists: &[reconcile::program_rules::CheckList],
 ) -> Result<Rows, PipelineError> {
+    let Kept { budget, payees, roster } = kept;
     let cx = r.row_rules.context(lists);
     let rows_at_most = match size_of(r) {
         (bytes, false) => usize::try_from(bytes / MIN_ROW_BYTES).unwrap_or(usize::MAX).min(MAX_RESERVED_ROWS),
@@ -513,21 +574,24 @@ fn read_one(
         let next = place_index.len() as u32;
         let place = *place_index.entry(key).or_insert_with_key(|k| {
             rows.places.push(k.clone());
+            rows.approved.push(Decimal::ZERO);
             if let Err(e) = budget.new_place(k.0.len() + k.1.len(), &r.display, c.row) {
                 over = Some(e);
             }
             next
         });
+        rows.approved[place as usize] += c.written_amount;
+        if let Some(payee) = reconcile::Payee::of(&c) {
+            if let Err(e) = payees.push(payee, roster, rows.entries.len()) {
+                over.get_or_insert(io_err(spill_dir)(e));
+            }
+        }
         rows.entries.push(Entry::of(&c));
-        rows.facts.push(Facts {
-            valid: c.line.is_some(),
-            amount: c.line.as_ref().map_or(Fen(0), |l| l.amount),
-            written: c.written_amount,
-            place,
-            household_size: c.line.as_ref().and_then(|l| l.household_size),
-            noted: !c.exceptions.is_empty(),
-            skipped: false,
-        });
+        let household_size =
+            c.line.as_ref().and_then(|l| l.household_size).map_or(0, |n| u16::try_from(n).unwrap_or(0));
+        let flags =
+            if c.line.is_some() { Facts::VALID } else { 0 } | if c.exceptions.is_empty() { 0 } else { Facts::NOTED };
+        rows.facts.push(Facts { amount: c.line.as_ref().map_or(Fen(0), |l| l.amount), place, household_size, flags });
         bar.tick();
     })?;
     if let Some(e) = over {
@@ -617,7 +681,7 @@ impl Prepared {
             &mut self.findings,
         );
         for i in skipped {
-            self.facts[i].skipped = true;
+            self.facts[i].skip();
         }
         let elsewhere = ledger.paid_elsewhere(program, self.period)?;
         let period = self.period.to_string();
@@ -638,9 +702,7 @@ impl Prepared {
             &mut self.findings,
         );
         self.apply_program_rules(ledger, r, config)?;
-        let Some((prev_period, prev)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
-        let amounts: FastMap<u64, Fen> =
-            prev.iter().filter_map(|(id, (fen, _))| id_key(id).map(|k| (k, *fen))).collect();
+        let Some((prev_period, amounts)) = ledger.last_paid_before(program, self.period)? else { return Ok(()) };
         let previous = reconcile::Previous { period: prev_period, amounts: &amounts };
         let facts = &self.facts;
         let seen_now = reconcile::compare_with_previous(
@@ -652,7 +714,9 @@ impl Prepared {
             &mut self.changes,
             &mut self.findings,
         );
-        self.dropped.entry(program).or_default().extend(reconcile::dropped_since(program, &prev, &seen_now));
+        let gone = reconcile::dropped_since(&amounts, &seen_now);
+        let named = ledger.people_named(program, prev_period, &gone)?;
+        self.dropped.entry(program).or_default().extend(reconcile::dropped_changes(program, &amounts, &gone, named));
         Ok(())
     }
 
@@ -660,50 +724,54 @@ impl Prepared {
     /// refused program count as held. `self.findings` must be in row order (as
     /// `prepare` leaves them): a row's findings are found by walking them
     /// alongside the rows, not by a set lookup per row.
-    fn total(&self, places: &[Vec<(Text, Text)>]) -> RunTotals {
+    ///
+    /// What is held adds up as written: a place's amount as written
+    /// (`approved`) less what it pays and what was paid before (R04), whose
+    /// amounts as written are their amounts to pay.
+    fn total(&self, places: &[Vec<(Text, Text)>], approved: &[Vec<Decimal>]) -> RunTotals {
         let mut t = RunTotals::default();
         let mut noted = self.findings.iter().map(|f| f.index).peekable();
         for (r, roster) in self.rosters.iter().enumerate() {
             let refused = self.refused.contains(&roster.program);
             let mut by_place: Vec<PlaceTotals> = vec![PlaceTotals::default(); places[r].len()];
-            let mut touched = vec![false; places[r].len()];
+            let mut skipped_fen: Vec<Fen> = vec![Fen(0); places[r].len()];
             let prog = t.programs.entry(roster.program).or_default();
             prog.refused = refused;
             prog.approval = self.approvals.iter().find(|a| a.program == roster.program).cloned();
+            prog.approved.lines += roster.len as u64;
             for i in roster.start..roster.start + roster.len {
                 let (e, f) = (&self.entries[i], &self.facts[i]);
                 let has_finding = {
                     while noted.next_if(|&n| n < i).is_some() {}
                     noted.peek() == Some(&i)
                 };
-                prog.approved.add(f.written);
-                touched[f.place as usize] = true;
                 let place = &mut by_place[f.place as usize];
-                if f.skipped {
-                    prog.skipped.add(f.written);
+                if f.skipped() {
+                    prog.skipped.add_fen(f.amount);
+                    skipped_fen[f.place as usize] += f.amount;
                 } else if e.payable && !refused {
                     prog.paid.add_fen(f.amount);
                     place.paid.add_fen(f.amount);
                     place.households += 1;
-                    place.people += f.household_size.unwrap_or(1) as u64;
-                    if f.noted || has_finding {
+                    place.people += f.people();
+                    if f.noted() || has_finding {
                         prog.warned += 1;
                     }
                 } else {
-                    prog.held.add(f.written);
-                    place.held.add(f.written);
+                    prog.held.lines += 1;
+                    place.held.lines += 1;
                 }
             }
-            for ((township, village), (v, used)) in places[r].iter().zip(by_place.into_iter().zip(touched)) {
-                if used {
-                    let key = PlaceKey {
-                        program: roster.program,
-                        township: township.to_string(),
-                        village: village.to_string(),
-                    };
-                    let slot = t.places.entry(key).or_default();
-                    slot.absorb(&v);
-                }
+            for (n, place) in by_place.iter_mut().enumerate() {
+                place.held.amount = approved[r][n] - place.paid.amount - skipped_fen[n].to_yuan();
+                prog.held.amount += place.held.amount;
+                prog.approved.amount += approved[r][n];
+            }
+            // Every place has a row (the index is built from them).
+            for ((township, village), v) in places[r].iter().zip(by_place) {
+                let key =
+                    PlaceKey { program: roster.program, township: township.to_string(), village: village.to_string() };
+                t.places.entry(key).or_default().absorb(&v);
             }
         }
         t

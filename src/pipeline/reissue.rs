@@ -251,7 +251,8 @@ fn check_batch<'c>(
         reconcile::hold_paid_by_exclusive(&mut entries[start..end], start, program, pairs, &elsewhere, &mut held);
         start = end;
     }
-    held.extend(corrections::check_accounts(&mut entries, &standing_entries(ledger, period, &planned)?));
+    let payees: Vec<Option<reconcile::Payee>> = planned.iter().map(|p| reconcile::Payee::of(&p.checked)).collect();
+    held.extend(corrections::check_accounts(&mut entries, &payees, &standing_entries(ledger, period, &planned)?));
     // One name per line, with everything it vouched against (dead and stopped).
     let mut verified: Vec<(usize, Verified)> = Vec::new();
     for f in persons.vouched.iter().filter(|f| entries[f.index].payable) {
@@ -292,22 +293,21 @@ fn check_batch<'c>(
 
 /// The period's standing lines that share an account with a line of the batch,
 /// as entries (institutions are not recorded in the ledger: none counts as one).
-fn standing_entries(ledger: &dyn Ledger, period: Period, planned: &[Planned<'_>]) -> Result<Vec<Entry>, PipelineError> {
+fn standing_entries(
+    ledger: &dyn Ledger,
+    period: Period,
+    planned: &[Planned<'_>],
+) -> Result<Vec<(Entry, reconcile::Payee)>, PipelineError> {
     let accounts: HashSet<&str> =
         planned.iter().filter_map(|p| p.checked.line.as_ref()).map(|l| l.account.as_str()).collect();
     let mut out = Vec::new();
     ledger.for_each_standing_line(period, &accounts, &mut |program, id, account, payee_name, village| {
         let Ok(a) = crate::domain::Account::parse(account) else { return };
-        out.push(Entry {
-            program,
-            row: 0,
-            id: id_key(id).unwrap_or(0),
-            account: a.key(),
-            household: reconcile::household_key(payee_name, village),
-            institution: false,
-            payable: true,
-            kind: 0,
-        });
+        let entry = Entry { program, row: 0, id: id_key(id).unwrap_or(0), institution: false, payable: true, kind: 0 };
+        out.push((
+            entry,
+            reconcile::Payee { account: a.key(), household: reconcile::household_key(payee_name, village) },
+        ));
     })?;
     Ok(out)
 }

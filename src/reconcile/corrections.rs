@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use super::{hold_reported_deceased, hold_shared_accounts, hold_stopped, Entry, FastMap, Finding, StopEntry};
+use super::{hold_reported_deceased, hold_shared_accounts, hold_stopped, Entry, FastMap, Finding, Payee, StopEntry};
 use crate::domain::{Code, Severity};
 
 /// Whether a receipt's reason says the person died: its code is the death code
@@ -85,14 +85,19 @@ pub fn check_persons(
 /// correction line on an account that receives for different people who are not
 /// one household and not an institution is held; the standing lines are only
 /// compared with (they were paid).
-pub fn check_accounts(entries: &mut [Entry], standing: &[Entry]) -> Vec<Finding> {
+pub fn check_accounts(entries: &mut [Entry], payees: &[Option<Payee>], standing: &[(Entry, Payee)]) -> Vec<Finding> {
     let n = entries.len();
-    let mut all: Vec<Entry> = entries.iter().copied().chain(standing.iter().copied()).collect();
-    let mut accounts: Vec<(u128, usize)> =
-        all.iter().enumerate().filter(|(_, e)| e.payable && e.account != 0).map(|(i, e)| (e.account, i)).collect();
-    accounts.sort_unstable();
+    let mut all: Vec<Entry> = entries.iter().copied().chain(standing.iter().map(|(e, _)| *e)).collect();
+    let mut sorted: Vec<(Payee, usize)> = payees
+        .iter()
+        .copied()
+        .chain(standing.iter().map(|(_, p)| Some(*p)))
+        .enumerate()
+        .filter_map(|(i, p)| p.filter(|p| all[i].payable && p.account != 0).map(|p| (p, i)))
+        .collect();
+    sorted.sort_unstable();
     let mut found = Vec::new();
-    hold_shared_accounts(&mut all, accounts, &mut found);
+    hold_shared_accounts(&mut all, sorted, &mut found);
     found.retain(|f| f.index < n);
     for f in &found {
         if f.code.severity() == Severity::Hold {
@@ -117,8 +122,12 @@ mod tests {
     use super::*;
     use crate::domain::{Field, Program};
 
-    fn entry(id: u64, account: u128, household: u64) -> Entry {
-        Entry { program: Program::Dibao, row: id, id, account, household, institution: false, payable: true, kind: 0 }
+    fn entry(id: u64) -> Entry {
+        Entry { program: Program::Dibao, row: id as u32, id, institution: false, payable: true, kind: 0 }
+    }
+
+    fn paying(id: u64, account: u128, household: u64) -> (Entry, Payee) {
+        (entry(id), Payee { account, household })
     }
 
     #[test]
@@ -150,7 +159,7 @@ mod tests {
             program: None,
         };
         let key = |i: usize| crate::domain::IdNumber::parse(ID[i]).unwrap().key();
-        let mut entries: Vec<Entry> = (0..5).map(|i| entry(key(i), 100 + i as u128, i as u64)).collect();
+        let mut entries: Vec<Entry> = (0..5).map(|i| entry(key(i))).collect();
         let deceased: FastMap<u64, String> =
             [(key(0), "E0".to_string()), (key(1), "E1".to_string()), (key(4), "E4".to_string())].into_iter().collect();
         let stops = vec![stopped(2, "2026-10-15"), stopped(3, "2026-11-02"), stopped(4, "2026-11-01")];
@@ -169,9 +178,11 @@ mod tests {
     fn a_new_account_shared_with_another_person_is_held() {
         // 0 and 1 share an account in the batch; 2 takes the account a standing
         // line of another person is paid on; 3 the account of its own household.
-        let mut entries = vec![entry(1, 500, 1), entry(2, 500, 2), entry(3, 600, 3), entry(4, 700, 9)];
-        let standing = vec![entry(7, 600, 7), entry(8, 700, 9), entry(9, 800, 9)];
-        let found = check_accounts(&mut entries, &standing);
+        let batch = [paying(1, 500, 1), paying(2, 500, 2), paying(3, 600, 3), paying(4, 700, 9)];
+        let mut entries: Vec<Entry> = batch.iter().map(|(e, _)| *e).collect();
+        let payees: Vec<Option<Payee>> = batch.iter().map(|(_, p)| Some(*p)).collect();
+        let standing = vec![paying(7, 600, 7), paying(8, 700, 9), paying(9, 800, 9)];
+        let found = check_accounts(&mut entries, &payees, &standing);
         let held: Vec<(usize, Code, Field)> = found.iter().map(|f| (f.index, f.code, f.field)).collect();
         assert_eq!(
             held,

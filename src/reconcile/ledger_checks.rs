@@ -285,20 +285,43 @@ pub fn compare_with_previous(
     seen_now
 }
 
-/// People paid in the last paid period who are not on the roster now (by ID
-/// number, sorted), as `dropped` changes. `previous`: ID number → (amount, name).
-pub fn dropped_since(program: Program, previous: &crate::ledger::PaidAmounts, seen_now: &FastSet<u64>) -> Vec<Change> {
-    let mut dropped: Vec<_> =
-        previous.iter().filter(|(id, _)| crate::domain::id_key(id).is_none_or(|k| !seen_now.contains(&k))).collect();
-    dropped.sort();
+/// People (ID keys) paid in the last paid period who are not on the roster
+/// now, sorted: the ledger names only these ([`crate::ledger::Ledger::people_named`])
+/// for [`dropped_changes`].
+pub fn dropped_since(previous: &FastMap<u64, Fen>, seen_now: &FastSet<u64>) -> Vec<u64> {
+    let mut dropped: Vec<u64> = previous.keys().copied().filter(|k| !seen_now.contains(k)).collect();
+    dropped.sort_unstable();
     dropped
-        .into_iter()
-        .map(|(id, (amount, name))| Change {
+}
+
+/// The `dropped` changes of `dropped` (from [`dropped_since`]), by ID number,
+/// each with the amount `previous` has for them. `named`: (ID key, ID number,
+/// name) as the ledger gave them; a person it no longer names (a receipt came in
+/// between) is still listed, by their key's ID number, without a name.
+pub fn dropped_changes(
+    program: Program,
+    previous: &FastMap<u64, Fen>,
+    dropped: &[u64],
+    named: Vec<(u64, String, String)>,
+) -> Vec<Change> {
+    let mut names: FastMap<u64, (String, String)> = named.into_iter().map(|(k, id, name)| (k, (id, name))).collect();
+    let mut out: Vec<(String, String, Fen)> = dropped
+        .iter()
+        .map(|k| {
+            let (id, name) = names
+                .remove(k)
+                .unwrap_or_else(|| (crate::domain::id_number_of_key(*k).unwrap_or_default(), String::new()));
+            (id, name, previous.get(k).copied().unwrap_or(Fen(0)))
+        })
+        .collect();
+    out.sort();
+    out.into_iter()
+        .map(|(id, name, amount)| Change {
             program,
-            id_number_masked: crate::domain::mask_id(id),
-            name: name.clone(),
+            id_number_masked: crate::domain::mask_id(&id),
+            name,
             kind: ChangeKind::Dropped,
-            previous_amount: Some(*amount),
+            previous_amount: Some(amount),
             amount: None,
         })
         .collect()

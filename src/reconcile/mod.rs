@@ -37,24 +37,25 @@ pub struct StopEntry {
     pub program: Option<Program>,
 }
 
-/// What reconcile needs of one roster row.
+/// What reconcile needs of one roster row: 24 bytes, so that ten million rows
+/// of a province's month are reconciled in a quarter of a gigabyte. Who a line
+/// pays (its account and household) is not here: only R05 asks, and it sorts
+/// [`Payee`]s kept beside the entries (spilled to disk past a bound, by the
+/// pipeline) instead of every entry carrying 24 more bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Entry {
-    pub program: Program,
-    /// The row in its roster (for the messages that name the other rows).
-    pub row: u64,
     /// [`crate::domain::IdNumber::key`] of a valid ID number, 0 if none.
     pub id: u64,
-    /// [`crate::domain::Account::key`] of the account of a payable line, 0 if none.
-    pub account: u128,
-    /// Who receives, as one number: the payee's name and village ([`household_key`]).
-    pub household: u64,
-    pub institution: bool,
-    /// Not held (yet).
-    pub payable: bool,
+    /// The row in its roster (for the messages that name the other rows);
+    /// `u32::MAX` for a row past it (no roster has four billion rows).
+    pub row: u32,
     /// [`crate::domain::LineKind::key`]: 0 for a basic line. With program and
     /// person, what makes one payment (SPEC §9).
     pub kind: u32,
+    pub program: Program,
+    pub institution: bool,
+    /// Not held (yet).
+    pub payable: bool,
 }
 
 impl Entry {
@@ -63,14 +64,29 @@ impl Entry {
         let line = c.line.as_ref();
         Entry {
             program: c.program,
-            row: c.row,
+            row: u32::try_from(c.row).unwrap_or(u32::MAX),
             id: c.id.as_ref().map_or(0, |i| i.key()),
-            account: line.map_or(0, |l| l.account.key()),
-            household: line.map_or(0, |l| household_key(&l.payee_name, &l.village)),
             institution: line.is_some_and(|l| l.payee_type == PayeeType::Institution),
             payable: line.is_some(),
             kind: c.kind.key(),
         }
+    }
+}
+
+/// Who a payable line pays, as numbers, for R05: the account
+/// ([`crate::domain::Account::key`]) and the household ([`household_key`]).
+/// Ordered by account first: R05 sorts them to find shared accounts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Payee {
+    pub account: u128,
+    pub household: u64,
+}
+
+impl Payee {
+    /// The payee of a payable row; `None` when the row is held.
+    pub fn of(c: &Checked) -> Option<Payee> {
+        let l = c.line.as_ref()?;
+        Some(Payee { account: l.account.key(), household: household_key(&l.payee_name, &l.village) })
     }
 }
 
@@ -95,35 +111,35 @@ pub struct Finding {
     pub message: Arc<str>,
 }
 
-/// Runs R01, R02, R03 and R05 over all entries of the run. A hold clears
-/// `payable`. Findings come in rule order (R01, R02, R03, R05): a stable sort by
-/// index gives each row its findings in the order a clerk reads them.
-pub fn reconcile(entries: &mut [Entry], stops: &[StopEntry], period_start: chrono::NaiveDate) -> Vec<Finding> {
-    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.program, e.id, e.kind), i));
-    let duplicates = shared_keys(keyed);
-    let accounts = accounts_of(entries);
-    reconcile_with(entries, RosterChecks { duplicates, accounts }, BUILT_IN_EXCLUSIVE, stops, period_start)
+/// Runs R01, R02, R03 and R05 over all entries of the run (`payees[i]`: the
+/// payee of entry `i`, if payable). A hold clears `payable`. Findings come in
+/// rule order (R01, R02, R03, R05): a stable sort by index gives each row its
+/// findings in the order a clerk reads them.
+pub fn reconcile(
+    entries: &mut [Entry],
+    payees: &[Option<Payee>],
+    stops: &[StopEntry],
+    period_start: chrono::NaiveDate,
+) -> Vec<Finding> {
+    let duplicates =
+        shared_keys(entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| (i, e.id, e.kind, e.program)));
+    let mut sorted: Vec<(Payee, usize)> = payees.iter().enumerate().filter_map(|(i, p)| p.map(|p| (p, i))).collect();
+    sorted.sort_unstable();
+    reconcile_with(entries, RosterChecks { duplicates }, sorted, BUILT_IN_EXCLUSIVE, stops, period_start)
 }
 
 /// What [`reconcile`] can find roster by roster, on the threads that read them:
-/// sorting the whole run's IDs and accounts was most of reconciling, with one
-/// core idle.
+/// sorting the whole run's IDs was much of reconciling, with one core idle.
 #[derive(Debug, Default)]
 pub struct RosterChecks {
     /// R01: rows of one program that name the same person, as groups of indices.
     pub duplicates: Vec<Vec<usize>>,
-    /// (account, index) of every payable row, in any order; sorted roster by
-    /// roster (as [`check_roster`] gives them), R05's sort only merges the runs.
-    pub accounts: Vec<(u128, usize)>,
 }
 
 /// [`RosterChecks`] of one program's roster (indices into `entries`).
 pub fn check_roster(entries: &[Entry]) -> RosterChecks {
-    let duplicates =
-        shared_keys(entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| ((e.id, e.kind), i)));
-    let mut accounts = accounts_of(entries);
-    accounts.sort_unstable();
-    RosterChecks { duplicates, accounts }
+    let keyed = entries.iter().enumerate().filter(|(_, e)| e.id != 0).map(|(i, e)| (i, e.id, e.kind, e.program));
+    RosterChecks { duplicates: shared_keys(keyed) }
 }
 
 impl RosterChecks {
@@ -131,12 +147,7 @@ impl RosterChecks {
     pub fn append(&mut self, roster: RosterChecks, start: usize) {
         let at = |i: usize| start + i;
         self.duplicates.extend(roster.duplicates.into_iter().map(|g| g.into_iter().map(at).collect()));
-        self.accounts.extend(roster.accounts.into_iter().map(|(a, i)| (a, at(i))));
     }
-}
-
-fn accounts_of(entries: &[Entry]) -> Vec<(u128, usize)> {
-    collect_sized(entries.iter().enumerate().filter(|(_, e)| e.payable).map(|(i, e)| (e.account, i)))
 }
 
 /// Collects into a vector sized once for the most the iterator can give.
@@ -152,39 +163,31 @@ fn collect_sized<T>(items: impl Iterator<Item = T>) -> Vec<T> {
     all
 }
 
-/// [`reconcile`] with what was found roster by roster ([`check_roster`]).
+/// [`reconcile`] with what was found roster by roster ([`check_roster`]) and
+/// the payable lines' payees in account order (`payees`: (payee, index), as
+/// many sorted runs merged; R05 skips the lines the rules before it held).
 pub fn reconcile_with(
     entries: &mut [Entry],
     checked: RosterChecks,
+    payees: impl IntoIterator<Item = (Payee, usize)>,
     pairs: &[ExclusivePair],
     stops: &[StopEntry],
     period_start: chrono::NaiveDate,
 ) -> Vec<Finding> {
-    let RosterChecks { duplicates, accounts } = checked;
-    // The accounts are merged on another thread while the rules before R05 run.
-    // (A stable sort merges sorted runs in linear passes.) R05 then skips the
-    // lines those rules held.
-    std::thread::scope(|s| {
-        let sorted = s.spawn(move || {
-            let mut accounts = accounts;
-            accounts.sort();
-            accounts
-        });
-        let mut found = Vec::new();
-        hold_duplicates_in_program(entries, duplicates, &mut found);
-        hold_exclusive_overlap(entries, pairs, &mut found);
-        hold_stopped(entries, stops, period_start, &mut found);
-        let accounts = sorted.join().unwrap_or_else(|e| std::panic::resume_unwind(e));
-        hold_shared_accounts(entries, accounts, &mut found);
-        found
-    })
+    let mut found = Vec::new();
+    hold_duplicates_in_program(entries, checked.duplicates, &mut found);
+    hold_exclusive_overlap(entries, pairs, &mut found);
+    hold_stopped(entries, stops, period_start, &mut found);
+    hold_shared_accounts(entries, payees, &mut found);
+    found
 }
 
 /// [`reconcile`] over checked rows, holding lines in place (for callers that
 /// have every row at hand, and the tests).
 pub fn reconcile_rows(rows: &mut [Checked], stops: &[StopEntry], period_start: chrono::NaiveDate) {
     let mut entries: Vec<Entry> = rows.iter().map(Entry::of).collect();
-    for f in reconcile(&mut entries, stops, period_start) {
+    let payees: Vec<Option<Payee>> = rows.iter().map(Payee::of).collect();
+    for f in reconcile(&mut entries, &payees, stops, period_start) {
         rows[f.index].hold(f.code, f.field, f.message.to_string());
     }
 }
@@ -214,20 +217,31 @@ fn hold_duplicates_in_program(entries: &mut [Entry], duplicates: Vec<Vec<usize>>
     }
 }
 
-/// The entries (ascending) of every key that more than one entry has. Sorting
-/// keys instead of hashing them into per-key vectors keeps a million rows from
-/// needing a map entry and a vector each.
-fn shared_keys<K: Ord>(keyed: impl Iterator<Item = (K, usize)>) -> Vec<Vec<usize>> {
-    let mut all: Vec<(K, usize)> = collect_sized(keyed);
+/// The entries (ascending) of every (person, line kind, program) that more
+/// than one entry has. Sorting keys instead of hashing them into per-key
+/// vectors keeps a million rows from needing a map entry and a vector each;
+/// each key packed with its index in 16 bytes (not 24) keeps the sort of a
+/// three-million-row roster under 50 MB.
+fn shared_keys(keyed: impl Iterator<Item = (usize, u64, u32, Program)>) -> Vec<Vec<usize>> {
+    // (program, kind) are few: numbered in the order met, with the index in
+    // the low 32 bits: (id, class, index) packs into one u128.
+    let mut classes: Vec<(Program, u32)> = Vec::new();
+    let mut class_of = |p: Program, k: u32| match classes.iter().position(|c| *c == (p, k)) {
+        Some(n) => n as u128,
+        None => {
+            classes.push((p, k));
+            (classes.len() - 1) as u128
+        }
+    };
+    let mut all: Vec<u128> = collect_sized(keyed.map(|(i, id, kind, p)| {
+        // A run has fewer than 2^32 rows: the pipeline refuses more than
+        // `ingest::limits::ROSTER_LINES` (asserted at compile time there).
+        (u128::from(id) << 64) | (class_of(p, kind) << 32) | (i as u128 & 0xffff_ffff)
+    }));
     all.sort_unstable();
-    groups_of_sorted(&all)
-}
-
-/// [`shared_keys`] of keys already sorted.
-fn groups_of_sorted<K: Ord>(sorted: &[(K, usize)]) -> Vec<Vec<usize>> {
     let mut groups = Vec::new();
-    for run in sorted.chunk_by(|a, b| a.0 == b.0).filter(|r| r.len() > 1) {
-        groups.push(run.iter().map(|(_, i)| *i).collect());
+    for run in all.chunk_by(|a, b| a >> 32 == b >> 32).filter(|r| r.len() > 1) {
+        groups.push(run.iter().map(|k| (k & 0xffff_ffff) as usize).collect());
     }
     groups
 }
@@ -326,26 +340,49 @@ pub fn is_funeral(kind: u32) -> bool {
 /// not an institution. One household = every line on the account names the same
 /// payee (户名) in the same village, e.g. a guardian receiving for two children.
 ///
-/// `accounts` are (account, index) of lines payable before R01–R03, sorted.
-pub(crate) fn hold_shared_accounts(entries: &mut [Entry], mut accounts: Vec<(u128, usize)>, found: &mut Vec<Finding>) {
-    accounts.retain(|&(_, i)| entries[i].payable);
-    for group in groups_of_sorted(&accounts) {
-        let people: HashSet<u64> = group.iter().map(|&i| entries[i].id).collect();
-        if people.len() < 2 {
-            continue;
+/// `payees` are (payee, index) of lines payable before R01–R03, in account
+/// order; those held since are left out.
+pub(crate) fn hold_shared_accounts(
+    entries: &mut [Entry],
+    payees: impl IntoIterator<Item = (Payee, usize)>,
+    found: &mut Vec<Finding>,
+) {
+    let mut group: Vec<(u64, usize)> = Vec::new();
+    let mut account = None;
+    for (p, i) in payees {
+        if account != Some(p.account) {
+            hold_if_shared(entries, &group, found);
+            group.clear();
+            account = Some(p.account);
         }
-        let institution = group.iter().all(|&i| entries[i].institution);
-        let first = entries[group[0]].household;
-        let household = group.iter().all(|&i| entries[i].household == first);
-        if institution || household {
-            continue;
+        if entries[i].payable {
+            group.push((p.household, i));
         }
-        let n = people.len();
-        let msg: Arc<str> =
-            format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领").into();
-        for i in group {
-            hold(entries, found, i, Code::R05, Field::Account, msg.clone());
-        }
+    }
+    hold_if_shared(entries, &group, found);
+}
+
+/// R05 for the payable lines of one account ((household, index)).
+fn hold_if_shared(entries: &mut [Entry], group: &[(u64, usize)], found: &mut Vec<Finding>) {
+    if group.len() < 2 {
+        return;
+    }
+    let people: HashSet<u64> = group.iter().map(|&(_, i)| entries[i].id).collect();
+    if people.len() < 2 {
+        return;
+    }
+    let institution = group.iter().all(|&(_, i)| entries[i].institution);
+    let household = group.iter().all(|&(h, _)| h == group[0].0);
+    if institution || household {
+        return;
+    }
+    let n = people.len();
+    let msg: Arc<str> =
+        format!("同一银行账号为{n}个不同的人收款，且不是同一户也不是供养机构：请核实账号是否录错，防止冒领").into();
+    let mut held: Vec<usize> = group.iter().map(|&(_, i)| i).collect();
+    held.sort_unstable();
+    for i in held {
+        hold(entries, found, i, Code::R05, Field::Account, msg.clone());
     }
 }
 
@@ -497,16 +534,25 @@ mod tests {
             checked(Program::Yimin, 2, "赵六", B, "1234567890", "赵六"),
         ];
         let all: Vec<Entry> = rows.iter().map(Entry::of).collect();
+        let payees: Vec<Option<Payee>> = rows.iter().map(Payee::of).collect();
         let (mut whole, mut per_roster) = (all.clone(), all.clone());
         let mut checked = RosterChecks::default();
         for (start, end) in [(0, 3), (3, 7), (7, 8)] {
             checked.append(check_roster(&all[start..end]), start);
         }
         let day = "2026-11-01".parse().unwrap();
-        let a = reconcile(&mut whole, &[], day);
-        let b = reconcile_with(&mut per_roster, checked, BUILT_IN_EXCLUSIVE, &[], day);
+        let a = reconcile(&mut whole, &payees, &[], day);
+        // The payees as sorted runs (one per roster), merged.
+        let mut runs: Vec<(Payee, usize)> = payees.iter().enumerate().filter_map(|(i, p)| p.map(|p| (p, i))).collect();
+        runs.sort_unstable();
+        let b = reconcile_with(&mut per_roster, checked, runs, BUILT_IN_EXCLUSIVE, &[], day);
         let key = |f: &Finding| (f.index, f.code, f.message.to_string());
-        assert_eq!(a.iter().map(key).collect::<Vec<_>>(), b.iter().map(key).collect::<Vec<_>>());
+        let sorted = |v: &[Finding]| {
+            let mut k: Vec<_> = v.iter().map(key).collect();
+            k.sort();
+            k
+        };
+        assert_eq!(sorted(&a), sorted(&b));
         assert_eq!(a.iter().filter(|f| f.code == Code::R01).count(), 5);
         assert_eq!(a.iter().filter(|f| f.code == Code::R05).count(), 2);
         assert_eq!(whole, per_roster);
@@ -551,8 +597,6 @@ mod tests {
             program: Program::Dibao,
             row: 2,
             id,
-            account: 7,
-            household: 1,
             institution: false,
             payable,
             kind: 0,

@@ -333,16 +333,27 @@ fn check_kind(row: &Cells, problems: &mut Problems) -> LineKind {
     }
 }
 
+/// The most people one line may count (保障人数).
+pub const MAX_HOUSEHOLD: u32 = 9_999;
+
 fn check_household(row: &Cells, problems: &mut Problems) -> Option<u32> {
     let raw = row.text(Field::HouseholdSize);
     if raw.is_empty() {
         return None;
     }
     let n = raw.strip_suffix(".0").unwrap_or(raw).trim_end_matches('人').parse::<u32>().ok().filter(|n| *n > 0);
-    if n.is_none() {
-        problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数")));
+    match n {
+        None => problems.push((Code::V01, Field::HouseholdSize, format!("保障人数“{raw}”不是正整数"))),
+        // A care home's line counts its residents; no line counts ten thousand
+        // (and pass 1 keeps the number in two bytes a row).
+        Some(n) if n > MAX_HOUSEHOLD => problems.push((
+            Code::V01,
+            Field::HouseholdSize,
+            format!("保障人数“{raw}”过大（一行最多{MAX_HOUSEHOLD}人），请核实"),
+        )),
+        Some(_) => return n,
     }
-    n
+    None
 }
 
 /// V05: a name must be letters of a person's or an institution's name, and fit
@@ -438,6 +449,24 @@ mod tests {
         let line = c.line.unwrap();
         assert_eq!(line.amount, Fen(39600));
         assert_eq!(line.id_number.as_str(), "11010519491231002X");
+    }
+
+    /// 保障人数 is a positive whole number of people, at most [`MAX_HOUSEHOLD`]
+    /// (what pass 1 keeps of it fits two bytes): anything else holds the line.
+    #[test]
+    fn household_size_is_a_count_of_people_within_bounds() {
+        let size = |raw: &str| {
+            let mut cells = good();
+            cells.push((Field::HouseholdSize, Cell::Text(raw.into())));
+            let c = check_row(&row(&cells), &rules(TextEncoding::Utf8));
+            (c.line.as_ref().map(|l| l.household_size), codes(&c))
+        };
+        assert_eq!(size("3"), (Some(Some(3)), vec![]));
+        assert_eq!(size("3人"), (Some(Some(3)), vec![]));
+        assert_eq!(size("9999"), (Some(Some(9999)), vec![]));
+        for bad in ["10000", "65536", "4294967295", "4294967296", "0", "-1", "2.5", "三"] {
+            assert_eq!(size(bad), (None, vec![Code::V01]), "{bad}");
+        }
     }
 
     #[test]

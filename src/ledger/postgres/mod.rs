@@ -13,8 +13,8 @@ use ::postgres::{Client, NoTls, Row};
 
 use super::target::{mask_url, server_office_key};
 use super::{
-    BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, OfficesStatus, ProgramStatus, ReceiptBatch,
-    RunRecord, RunWriter,
+    BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, OfficesStatus, PaidByPerson, PeopleNamed,
+    ProgramStatus, ReceiptBatch, RunRecord, RunWriter,
 };
 use crate::domain::{Fen, Period, Program, Text};
 
@@ -324,18 +324,49 @@ impl Ledger for PgLedger {
         &self,
         program: Program,
         period: Period,
-    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError> {
+    ) -> Result<Option<(Period, PaidByPerson)>, LedgerError> {
         let mut client = self.db();
         let last: Option<String> =
             client.query_one(LAST_PERIOD_SQL, &[&self.office, &program.code(), &period.to_string()])?.try_get(0)?;
         let Some(last) = last else { return Ok(None) };
         let rows = client.query(PAID_IN_PERIOD_SQL, &[&self.office, &program.code(), &last])?;
-        let mut map = HashMap::with_capacity(rows.len());
+        let mut map = PaidByPerson::with_capacity_and_hasher(rows.len(), Default::default());
         for r in rows {
-            let amount: i64 = r.try_get(1)?;
-            map.insert(r.try_get::<_, String>(0)?, (Fen(amount), r.try_get::<_, String>(2)?));
+            // An ID number not of the national form has no key (`PaidByPerson`).
+            if let Some(k) = crate::domain::id_key(r.try_get(0)?) {
+                *map.entry(k).or_insert(Fen(0)) += Fen(r.try_get(1)?);
+            }
         }
         Ok(Some((parse(&last)?, map)))
+    }
+
+    /// The payments hold ID numbers as text: the keys are turned back into
+    /// them (`x` too, which a key does not tell from `X`).
+    fn people_named(
+        &self,
+        program: Program,
+        period: Period,
+        people: &[u64],
+    ) -> Result<Vec<(u64, String, String)>, LedgerError> {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut ids: Vec<String> = Vec::with_capacity(people.len());
+        for id in people.iter().filter_map(|k| crate::domain::id_number_of_key(*k)) {
+            if id.ends_with('X') {
+                ids.push(id.replace('X', "x"));
+            }
+            ids.push(id);
+        }
+        let rows = self.db().query(NAMED_PEOPLE_SQL, &[&self.office, &program.code(), &period.to_string(), &ids])?;
+        let mut named = PeopleNamed::default();
+        for r in rows {
+            let (id, name): (&str, &str) = (r.try_get(0)?, r.try_get(1)?);
+            if let Some(k) = crate::domain::id_key(id) {
+                named.add(k, id, name);
+            }
+        }
+        Ok(named.into_list())
     }
 
     fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {

@@ -47,11 +47,20 @@ pub(super) const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE
      AND EXISTS (SELECT 1 FROM payments p WHERE p.run_id = r.id AND p.program = $2)";
 
 /// Per person, what office `$1` paid in program `$2`, period `$3` (failed and
-/// returned lines were not paid).
-pub(super) const PAID_IN_PERIOD_SQL: &str = "SELECT p.id_number, CAST(SUM(p.amount_fen) AS BIGINT), MAX(p.name) \
+/// returned lines were not paid). Without the names: only the few people
+/// dropped since are named ([`NAMED_PEOPLE_SQL`]).
+pub(super) const PAID_IN_PERIOD_SQL: &str = "SELECT p.id_number, CAST(SUM(p.amount_fen) AS BIGINT) \
      FROM runs r JOIN payments p ON p.run_id = r.id \
      LEFT JOIN payment_status s ON s.end_to_end_id = p.end_to_end_id \
      WHERE r.office = $1 AND r.period = $3 AND p.program = $2 \
+     AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number";
+
+/// The greatest name each of the ID numbers `$4` was paid under by office `$1`
+/// in program `$2`, period `$3`, by the lines that stand.
+pub(super) const NAMED_PEOPLE_SQL: &str = "SELECT p.id_number, MAX(p.name) \
+     FROM runs r JOIN payments p ON p.run_id = r.id \
+     LEFT JOIN payment_status s ON s.end_to_end_id = p.end_to_end_id \
+     WHERE r.office = $1 AND r.period = $3 AND p.program = $2 AND p.id_number = ANY($4) \
      AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') GROUP BY p.id_number";
 
 /// Lines and amounts of period `$1` by program, status and whether a

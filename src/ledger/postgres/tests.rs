@@ -22,7 +22,7 @@ fn every_office_query_names_the_office_and_the_rollup_does_not() {
     assert!(period_status_sql(false).contains("r.office = $2"));
     assert!(!period_status_sql(true).contains("r.office ="));
     assert!(period_status_sql(true).contains("GROUP BY") && period_status_sql(true).ends_with("r.office"));
-    for sql in [PAID_PEOPLE_SQL, LAST_PERIOD_SQL, PAID_IN_PERIOD_SQL, DECEASED_SQL] {
+    for sql in [PAID_PEOPLE_SQL, LAST_PERIOD_SQL, PAID_IN_PERIOD_SQL, NAMED_PEOPLE_SQL, DECEASED_SQL] {
         assert!(sql.contains("office = $1"), "{sql}");
     }
     assert!(PAID_ELSEWHERE_SQL.contains("r.office <> $1"));

@@ -8,8 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 use super::borrowed::{Borrowed, Value};
 use super::{
-    Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaidAmounts, PaymentState,
-    ProgramStatus, ReceiptBatch, RunRecord, RunWriter, StagedLine, StatusSet, Verdict,
+    Applied, BatchKind, Bucket, FileRecord, Ledger, LedgerError, LedgerLine, NewRun, PaidByPerson, PaymentState,
+    PeopleNamed, ProgramStatus, ReceiptBatch, RunRecord, RunWriter, StagedLine, StatusSet, Verdict,
 };
 use crate::domain::{Approval, Fen, PaymentStatus, Period, Program, ReceiptLine, Text};
 
@@ -314,32 +314,61 @@ impl Ledger for SqliteLedger {
         &self,
         program: Program,
         period: Period,
-    ) -> Result<Option<(Period, HashMap<String, (Fen, String)>)>, LedgerError> {
+    ) -> Result<Option<(Period, PaidByPerson)>, LedgerError> {
         let last: Option<String> = self
             .conn
             .query_row(LAST_PERIOD_SQL, params![program.code(), period.to_string()], |r| r.get(0))
             .optional()?
             .flatten();
         let Some(last) = last else { return Ok(None) };
-        let mut stmt = self.conn.prepare(PAID_IN_PERIOD_SQL)?;
+        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIOD_SQL)?;
+        let unpaid: HashSet<i64> = unpaid.query_map(params![last], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare_cached(PAID_IN_PERIOD_SQL)?;
         let mut rows = stmt.query(params![program.code(), last])?;
-        let mut map: PaidAmounts = HashMap::new();
+        let mut map = PaidByPerson::default();
         while let Some(r) = rows.next()? {
-            let (id, amount, name) = (text_at(r, 0)?, Fen(r.get(1)?), text_at(r, 2)?);
-            // A person's lines added up, under the greatest name (as `MAX` did).
-            match map.get_mut(id) {
-                Some((sum, kept)) => {
-                    *sum += amount;
-                    if name > kept.as_str() {
-                        *kept = name.to_string();
-                    }
-                }
-                None => {
-                    map.insert(id.to_string(), (amount, name.to_string()));
-                }
+            if unpaid.contains(&r.get::<_, i64>(0)?) {
+                continue;
+            }
+            // A negative person is an ID number not of the national form: no key.
+            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
+                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
             }
         }
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
+    }
+
+    /// The people go into a temporary table the query walks: each one's
+    /// originals are a probe of `one_payment_per_person`.
+    fn people_named(
+        &self,
+        program: Program,
+        period: Period,
+        people: &[u64],
+    ) -> Result<Vec<(u64, String, String)>, LedgerError> {
+        if people.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.conn.execute_batch(
+            "CREATE TEMP TABLE IF NOT EXISTS named_people (person INTEGER PRIMARY KEY); \
+             DELETE FROM temp.named_people;",
+        )?;
+        {
+            let mut add = self.conn.prepare_cached("INSERT OR IGNORE INTO temp.named_people VALUES (?1)")?;
+            for k in people.iter().filter_map(|k| i64::try_from(*k).ok()) {
+                add.execute([k])?;
+            }
+        }
+        let mut named = PeopleNamed::default();
+        {
+            let mut stmt = self.conn.prepare_cached(NAMED_PEOPLE_SQL)?;
+            let mut rows = stmt.query(params![program.code(), period_n(period)])?;
+            while let Some(r) = rows.next()? {
+                named.add(key_of_person(r.get(0)?)?, text_at(r, 1)?, text_at(r, 2)?);
+            }
+        }
+        self.conn.execute_batch("DELETE FROM temp.named_people")?;
+        Ok(named.into_list())
     }
 
     fn begin_run(&mut self, run: &NewRun) -> Result<Box<dyn RunWriter + '_>, LedgerError> {

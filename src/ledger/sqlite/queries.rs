@@ -22,25 +22,58 @@ pub(super) fn query_lines(
 /// The last period before `?2` with a payment of program `?1`.
 pub(super) const LAST_PERIOD_SQL: &str = "SELECT MAX(r.period) FROM runs r WHERE r.period < ?2 \
      AND EXISTS (SELECT 1 FROM payment_ranges g WHERE g.run_id = r.id AND g.program = ?1)";
+/// The payment rows of program `?1` in period `?2`, without a person's
+/// details: `r` a run of the period, `g` a stretch of its ids of the program,
+/// `p` a row, found as [`period_lines_from`] finds a period's lines.
+macro_rules! program_rows_from {
+    () => {
+        "runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
+         CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+         AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program)"
+    };
+}
+
 /// What program `?1` paid in period `?2`, line by line (failed and returned
-/// lines were not paid), in id order: [`SqliteLedger::last_paid_before`] adds a
-/// person's lines up. Why not `GROUP BY`: it sorted a million ID numbers in a
-/// temporary B-tree, every run after the first month (the previous month is read
-/// back), while the lines come out of their stretches already in order.
-pub(super) const PAID_IN_PERIOD_SQL: &str = concat!(
-    "SELECT p.id_number, p.amount_fen, p.name FROM ",
-    period_lines_from!(2),
-    " WHERE g.program = ?1 AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
-);
+/// lines were not paid), as (person key, amount): [`SqliteLedger::last_paid_before`]
+/// adds a person's lines up. From the payment rows alone: joining each line's
+/// person for their ID number and name cost a million probes of `parties` and a
+/// million strings every run after the first month (the previous month is read
+/// back), for the few people dropped since ([`NAMED_PEOPLE_SQL`]). Nor is each
+/// line's status row probed: the period's failed and returned lines are read
+/// first ([`UNPAID_IN_PERIOD_SQL`], a few), and the lines among them skipped —
+/// a probe a line was most of the read, and the annual cap (SPEC §9) reads up
+/// to eleven months back each December.
+pub(super) const PAID_IN_PERIOD_SQL: &str = concat!("SELECT p.id, p.person, p.amount_fen FROM ", program_rows_from!());
+/// The lines of period `?1` (YYYY-MM) that failed or came back: by the partial
+/// index `status_needing_a_person` (its condition word for word, as SQLite
+/// needs), whatever the ledger's age.
+pub(super) const UNPAID_IN_PERIOD_SQL: &str = "SELECT payment_id FROM payment_status \
+     WHERE period = ?1 AND (status IN ('failed', 'returned') OR reason_code <> '') \
+     AND status IN ('failed', 'returned')";
+/// Person, ID number and name of each line that stands of program `?1` in
+/// period `?2` (YYYYMM) paid to a person of `temp.named_people`: originals by
+/// `one_payment_per_person`, person by person, and the period's corrections by
+/// `corrections_by_period` — a few people's lines, not the period's.
+pub(super) const NAMED_PEOPLE_SQL: &str = "SELECT p.person, pa.id_number, pa.name FROM temp.named_people n \
+     CROSS JOIN payment_rows p ON p.period = ?2 AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = ?1) \
+     AND p.person = n.person AND p.original_id IS NULL \
+     JOIN parties pa ON pa.person = p.person AND pa.version = p.version \
+     LEFT JOIN payment_status s ON s.payment_id = p.id WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned') \
+     UNION ALL SELECT p.person, pa.id_number, pa.name FROM payment_rows p \
+     JOIN parties pa ON pa.person = p.person AND pa.version = p.version \
+     LEFT JOIN payment_status s ON s.payment_id = p.id \
+     WHERE p.period = ?2 AND p.original_id IS NOT NULL \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = ?1) \
+     AND p.person IN (SELECT n.person FROM temp.named_people n) \
+     AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')";
 /// The people (person keys) program `?1` paid in period `?2` by a line
 /// (original or correction) that has not failed or been returned (R02 across
 /// runs), from the payment rows alone.
-pub(super) const LIVE_PEOPLE_SQL: &str = "SELECT DISTINCT p.person FROM runs r \
-     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
-     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) \
-     LEFT JOIN payment_status s ON s.payment_id = p.id \
-     WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')";
+pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
+    "SELECT DISTINCT p.person FROM ",
+    program_rows_from!(),
+    " LEFT JOIN payment_status s ON s.payment_id = p.id WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
+);
 /// Program, person, account, payee and village of every line of period `?1`
 /// that stands and is paid into an account of `temp.standing_accounts` (R05 of
 /// a correction batch). The account is a term on `p` alone, so SQLite tests it
@@ -78,11 +111,8 @@ pub(super) const LINES_FROM: &str = "payments p LEFT JOIN payment_status s ON s.
 /// The people (person keys) program `?1` paid in period `?2` (original lines
 /// only), found through the period's runs and their stretches of ids as in
 /// [`period_lines_from`], from the payment rows alone.
-pub(super) const PAID_PEOPLE_SQL: &str = "SELECT p.person FROM runs r \
-     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?2 AND g.program = ?1 \
-     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) WHERE p.original_id IS NULL \
-     AND p.line_type = 'basic'";
+pub(super) const PAID_PEOPLE_SQL: &str =
+    concat!("SELECT p.person FROM ", program_rows_from!(), " WHERE p.original_id IS NULL AND p.line_type = 'basic'");
 /// The lines other than basic ones program `?1` has an original of in period
 /// `?2`, with their type and covered month (R04 of SPEC §9's line types).
 pub(super) const PAID_OTHER_LINES_SQL: &str = "SELECT p.id_number, p.line_type, p.covers FROM runs r \

@@ -100,6 +100,8 @@ fn period_queries_go_through_the_runs() {
     // into its own period's part of the index, however long the history.
     let first: String = l.conn.query_row("PRAGMA index_info(one_payment_per_person)", [], |r| r.get(2)).unwrap();
     assert_eq!(first, "period");
+    let unpaid = plan(UNPAID_IN_PERIOD_SQL);
+    assert!(unpaid.contains("USING INDEX status_needing_a_person"), "{unpaid}");
     let people = plan(PAID_PEOPLE_SQL);
     assert!(people.contains("SEARCH g USING PRIMARY KEY (run_id=? AND program=?)"), "{people}");
     assert!(people.contains("SEARCH p USING INTEGER PRIMARY KEY (rowid>? AND rowid<?)"), "{people}");
@@ -500,9 +502,11 @@ fn older_ledgers_migrate_with_their_data() {
         assert_eq!(l.paid_people(Program::Dibao, p11).unwrap().len(), 5);
         let (last, paid) = l.last_paid_before(Program::Dibao, "2026-12".parse().unwrap()).unwrap().unwrap();
         assert_eq!(last, p11);
-        let mut who: Vec<&String> = paid.keys().collect();
+        let mut who: Vec<u64> = paid.keys().copied().collect();
         who.sort();
-        assert_eq!(who, [&id("A"), &id("B"), &id("C"), &id("E")]);
+        let keys: Vec<u64> = ["A", "B", "C", "E"].map(|w| crate::domain::id_key(&id(w)).unwrap()).to_vec();
+        assert_eq!(who, keys, "from v{v}: D's line was returned");
+        assert_eq!(paid[&keys[2]], Fen(100), "from v{v}: C's failed line does not count, its correction does");
         assert_eq!(l.periods().unwrap(), ["2026-10".parse().unwrap(), p11]);
         assert!(l.receipt_seen("r1").unwrap());
         assert_eq!(l.files_of_period(p11).unwrap().len(), 2);
@@ -710,4 +714,56 @@ fn compact_rows_read_back_as_the_lines_written() {
 
 fn want_period() -> Period {
     "2026-11".parse().unwrap()
+}
+
+/// The previous period reads back per person: the lines that stand added up
+/// (a basic line and a care fee; a failed original and its correction), a
+/// returned line not at all; and only the people asked for are named, under
+/// the greatest name of their standing lines.
+#[test]
+fn the_last_paid_period_reads_back_as_keys_and_names_only_who_is_asked() {
+    use crate::domain::{id_key, LineKind, LineType};
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+    let (a, c, d) = ("110105194912310011", "11010519491231002X", "110105194912310038");
+    let named = |e2e: &str, who: &str, name: &str, amount: i64| LedgerLine {
+        name: name.into(),
+        amount: Fen(amount),
+        ..line(e2e, who, None, 0)
+    };
+    let care =
+        LedgerLine { kind: LineKind { line_type: LineType::Care, covers: None }, ..named("E2", a, "张三丰", 50) };
+    let lines = [named("E1", a, "张三", 100), care, named("E3", c, "王五", 100), named("E4", d, "赵六", 100)];
+    l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+    let (failed, returned) = (receipt_line("E3", PaymentStatus::Failed), receipt_line("E4", PaymentStatus::Returned));
+    apply(&mut l, "r1", &[failed, returned], &mut plain);
+    let mut fix = run("C001");
+    fix.kind = BatchKind::Correction;
+    let correction = LedgerLine { name: "李四".into(), ..line("E5", c, Some("E3"), 1) };
+    l.commit_run(&fix, &[file("f2")], &in_file("f2", &[correction])).unwrap();
+
+    let (last, paid) = l.last_paid_before(Program::Dibao, "2027-01".parse().unwrap()).unwrap().unwrap();
+    assert_eq!(last, want_period());
+    let key = |id: &str| id_key(id).unwrap();
+    let want: PaidByPerson = [(key(a), Fen(150)), (key(c), Fen(100))].into_iter().collect();
+    assert_eq!(paid, want);
+    assert!(l.last_paid_before(Program::Wubao, "2027-01".parse().unwrap()).unwrap().is_none());
+    assert!(l.last_paid_before(Program::Dibao, want_period()).unwrap().is_none(), "nothing before November");
+
+    let asked = [key(c), key(a), key(d), key("110105194912310054")];
+    let got = l.people_named(Program::Dibao, want_period(), &asked).unwrap();
+    let want = [(key(a), a.to_string(), "张三丰".to_string()), (key(c), c.to_string(), "李四".to_string())];
+    assert_eq!(got, want, "D was returned, the last one never paid; 王五 was the failed line's name");
+    assert!(l.people_named(Program::Wubao, want_period(), &asked).unwrap().is_empty());
+    assert!(l.people_named(Program::Dibao, want_period(), &[]).unwrap().is_empty());
+    // Asked again (the temporary table is emptied between calls).
+    assert_eq!(l.people_named(Program::Dibao, want_period(), &[key(c)]).unwrap(), want[1..]);
+    // A few people's lines are found by index, never by reading the period.
+    let mut stmt = l.conn.prepare(&format!("EXPLAIN QUERY PLAN {NAMED_PEOPLE_SQL}")).unwrap();
+    let plan: Vec<String> =
+        stmt.query_map(params!["dibao", 202611], |r| r.get(3)).unwrap().map(Result::unwrap).collect();
+    for index in ["one_payment_per_person", "corrections_by_period"] {
+        assert!(plan.iter().any(|d| d.contains(index)), "{index}: {plan:?}");
+    }
+    assert!(!plan.iter().any(|d| d.starts_with("SCAN p")), "{plan:?}");
 }

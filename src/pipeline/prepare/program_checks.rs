@@ -94,7 +94,7 @@ impl Prepared {
                 &mut self.findings,
             );
             for i in skipped {
-                self.facts[i].skipped = true;
+                self.facts[i].skip();
             }
             let mut cache: HashMap<Period, Arc<HashSet<u64>>> = HashMap::new();
             let mut failed = None;
@@ -165,10 +165,8 @@ fn paid_this_year(ledger: &dyn Ledger, program: Program, period: Period) -> Resu
         if q.year != period.year {
             break;
         }
-        for (id, (fen, _)) in amounts {
-            if let Some(k) = id_key(&id) {
-                out.entry(k).or_insert(Fen(0)).0 += fen.0;
-            }
+        for (k, fen) in amounts {
+            *out.entry(k).or_insert(Fen(0)) += fen;
         }
         before = q;
     }
@@ -195,9 +193,9 @@ fn last_amounts(
     let mut before = period;
     for _ in 0..24 {
         let Some((q, amounts)) = ledger.last_paid_before(program, before)? else { break };
-        for (id, (fen, _)) in amounts {
-            if let Some(k) = id_key(&id).filter(|k| people.contains(k)) {
-                out.entry(k).or_insert(fen);
+        for k in people {
+            if let Some(fen) = amounts.get(k) {
+                out.entry(*k).or_insert(*fen);
             }
         }
         if people.iter().all(|k| out.contains_key(k)) {

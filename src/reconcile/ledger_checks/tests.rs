@@ -5,7 +5,7 @@ fn p(s: &str) -> Period {
 }
 
 fn entry(program: Program, id: u64) -> Entry {
-    Entry { program, row: id, id, account: u128::from(id), household: id, institution: false, payable: true, kind: 0 }
+    Entry { program, row: id as u32, id, institution: false, payable: true, kind: 0 }
 }
 
 const QUARTERLY: DueMonths =
@@ -121,10 +121,37 @@ fn changes_against_the_previous_period_and_r06() {
     assert_eq!(kinds, vec![(0, ChangeKind::New), (1, ChangeKind::AmountChanged), (2, ChangeKind::AmountChanged)]);
     assert_eq!(found.iter().map(|f| (f.index, f.code)).collect::<Vec<_>>(), vec![(1, Code::R06)], "5% is no R06");
     assert_eq!(seen.len(), 4);
-    let mut by_id = crate::ledger::PaidAmounts::new();
-    by_id.insert("11010519491231002X".into(), (Fen(100), "张三".into()));
-    let dropped = dropped_since(Program::Dibao, &by_id, &seen);
-    assert_eq!(dropped.len(), 1);
-    assert_eq!(dropped[0].kind, ChangeKind::Dropped);
-    assert!(dropped[0].id_number_masked.contains('*'));
+    assert_eq!(dropped_since(&prev, &seen), Vec::<u64>::new(), "everyone paid before is on the roster");
+}
+
+/// Who was paid last period and is not on the roster now is listed as
+/// `dropped`, by ID number, masked, with their name and what they were paid;
+/// people still on the roster are not.
+#[test]
+fn people_paid_before_and_gone_now_are_listed_as_dropped() {
+    let ids = ["110105194912310038", "11010519491231002X", "110105194912310011", "110105194912310054"];
+    let key = |i: usize| crate::domain::id_key(ids[i]).unwrap();
+    let prev: FastMap<u64, Fen> = (0..4).map(|i| (key(i), Fen(10_000 + i as i64))).collect();
+    let seen: FastSet<u64> = [key(3), 77].into_iter().collect();
+    let dropped = dropped_since(&prev, &seen);
+    assert_eq!(dropped, {
+        let mut k = vec![key(0), key(1), key(2)];
+        k.sort();
+        k
+    });
+    // The ledger names them in its own order; one it no longer names keeps its place.
+    let named =
+        vec![(key(0), ids[0].to_string(), "王五".to_string()), (key(1), ids[1].to_string(), "张三".to_string())];
+    let changes = dropped_changes(Program::Wubao, &prev, &dropped, named);
+    let got: Vec<(&str, &str, Option<Fen>)> =
+        changes.iter().map(|c| (c.id_number_masked.as_str(), c.name.as_str(), c.previous_amount)).collect();
+    assert_eq!(
+        got,
+        [
+            ("110105********0011", "", Some(Fen(10_002))),
+            ("110105********002X", "张三", Some(Fen(10_001))),
+            ("110105********0038", "王五", Some(Fen(10_000))),
+        ]
+    );
+    assert!(changes.iter().all(|c| c.kind == ChangeKind::Dropped && c.amount.is_none() && c.program == Program::Wubao));
 }
