@@ -100,6 +100,7 @@ struct Line {
 }
 
 /// Program, format, cap (fen), share of lines in per mille, amount range (yuan).
+#[derive(Clone, Copy)]
 struct Prog {
     code: &'static str,
     per_mille: u64,
@@ -434,6 +435,11 @@ struct Args {
     lines: u64,
     seed: u64,
     period: String,
+    /// `--yimin-monthly`: 移民直补 at 50 yuan a line (600 a year in twelve
+    /// months) instead of 300: an office paid month after month (`scripts/bench
+    /// --months`) then stays within its annual cap (A02) all year, so every
+    /// month pays the same lines.
+    yimin_monthly: bool,
 }
 
 fn args() -> Res<Args> {
@@ -442,12 +448,13 @@ fn args() -> Res<Args> {
     let dir = a
         .first()
         .filter(|d| !d.starts_with("--"))
-        .ok_or("usage: gen_office DIR --lines N --seed S [--period YYYY-MM]")?;
+        .ok_or("usage: gen_office DIR --lines N --seed S [--period YYYY-MM] [--yimin-monthly]")?;
     Ok(Args {
         dir: PathBuf::from(dir),
         lines: flag("--lines").unwrap_or_else(|| "100000".into()).replace('_', "").parse()?,
         seed: flag("--seed").unwrap_or_else(|| "1".into()).parse()?,
         period: flag("--period").unwrap_or_else(|| "2026-11".into()),
+        yimin_monthly: a.iter().any(|x| x == "--yimin-monthly"),
     })
 }
 
@@ -460,7 +467,8 @@ fn generate(a: &Args) -> Res<()> {
     let mut approvals = String::from("program,count,total,reference,approved_by,approved_on\n");
     let mut stops = String::from("id_number,reason,effective\n");
     let mut base = 0u64;
-    for (k, prog) in PROGS.iter().enumerate() {
+    let progs = PROGS.map(|p| if a.yimin_monthly && p.code == "yimin" { Prog { lo: 50, hi: 50, ..p } } else { p });
+    for (k, prog) in progs.iter().enumerate() {
         let count = if k == PROGS.len() - 1 { a.lines - base } else { (a.lines * prog.per_mille / 1000).max(1) };
         let mut out = open_roster(&rdir, prog.code)?;
         let mut m = Maker { rng: &mut rng, prog, base, prev: None };

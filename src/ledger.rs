@@ -439,6 +439,29 @@ pub trait Ledger {
     /// person's amount that reached or is on its way (not failed or returned).
     fn last_paid_before(&self, program: Program, period: Period)
         -> Result<Option<(Period, PaidByPerson)>, LedgerError>;
+    /// Per person (ID key), what `program` paid them in `period`'s calendar
+    /// year up to and including `period` (earlier batches), by lines that
+    /// stand: what the annual cap (A02, SPEC §9) counts. Here period by period
+    /// through [`Ledger::last_paid_before`]; a backend that can read the year's
+    /// lines at once does (a December reads eleven months).
+    fn paid_in_year(&self, program: Program, period: Period) -> Result<PaidByPerson, LedgerError> {
+        let mut out = PaidByPerson::default();
+        let mut before = if period.month == 12 {
+            Period { year: period.year + 1, month: 1 }
+        } else {
+            Period { month: period.month + 1, ..period }
+        };
+        while let Some((q, amounts)) = self.last_paid_before(program, before)? {
+            if q.year != period.year {
+                break;
+            }
+            for (k, fen) in amounts {
+                *out.entry(k).or_insert(Fen(0)) += fen;
+            }
+            before = q;
+        }
+        Ok(out)
+    }
     /// (ID key, ID number, name) of each of `people` whom `program` paid in
     /// `period` by a line that stands, under the greatest name when their lines
     /// differ; people it did not pay so are left out. What the few people

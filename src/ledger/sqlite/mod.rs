@@ -338,6 +338,26 @@ impl Ledger for SqliteLedger {
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
     }
 
+    /// The year's lines in one read (the failed and returned ones first, by
+    /// their partial index), not a read and a map per month.
+    fn paid_in_year(&self, program: Program, period: Period) -> Result<PaidByPerson, LedgerError> {
+        let (from, to) = (Period { month: 1, ..period }.to_string(), period.to_string());
+        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIODS_SQL)?;
+        let unpaid: HashSet<i64> = unpaid.query_map(params![from, to], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare_cached(PAID_IN_PERIODS_SQL)?;
+        let mut rows = stmt.query(params![program.code(), from, to])?;
+        let mut map = PaidByPerson::default();
+        while let Some(r) = rows.next()? {
+            if unpaid.contains(&r.get::<_, i64>(0)?) {
+                continue;
+            }
+            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
+                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
+            }
+        }
+        Ok(map)
+    }
+
     /// The people go into a temporary table the query walks: each one's
     /// originals are a probe of `one_payment_per_person`.
     fn people_named(

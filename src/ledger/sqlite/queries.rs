@@ -44,6 +44,16 @@ macro_rules! program_rows_from {
 /// a probe a line was most of the read, and the annual cap (SPEC §9) reads up
 /// to eleven months back each December.
 pub(super) const PAID_IN_PERIOD_SQL: &str = concat!("SELECT p.id, p.person, p.amount_fen FROM ", program_rows_from!());
+/// What program `?1` paid from period `?2` to period `?3` (YYYY-MM), line by
+/// line: [`PAID_IN_PERIOD_SQL`] over a year's periods in one read.
+pub(super) const PAID_IN_PERIODS_SQL: &str = "SELECT p.id, p.person, p.amount_fen FROM runs r \
+     CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period BETWEEN ?2 AND ?3 AND g.program = ?1 \
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program)";
+/// [`UNPAID_IN_PERIOD_SQL`] from period `?1` to period `?2`.
+pub(super) const UNPAID_IN_PERIODS_SQL: &str = "SELECT payment_id FROM payment_status \
+     WHERE period BETWEEN ?1 AND ?2 AND (status IN ('failed', 'returned') OR reason_code <> '') \
+     AND status IN ('failed', 'returned')";
 /// The lines of period `?1` (YYYY-MM) that failed or came back: by the partial
 /// index `status_needing_a_person` (its condition word for word, as SQLite
 /// needs), whatever the ledger's age.

@@ -767,3 +767,57 @@ fn the_last_paid_period_reads_back_as_keys_and_names_only_who_is_asked() {
     }
     assert!(!plan.iter().any(|d| d.starts_with("SCAN p")), "{plan:?}");
 }
+
+/// The year's lines read at once add up as the periods read one by one do
+/// (the trait's own way): the year's periods up to the one asked, not the year
+/// before, nor later months, nor lines that failed or came back.
+#[test]
+fn a_year_read_at_once_is_its_periods_read_one_by_one() {
+    use crate::domain::id_key;
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+    let (a, c) = ("110105194912310011", "11010519491231002X");
+    let months = ["2026-10", "2026-11", "2026-12", "2027-01"];
+    for (m, period) in months.iter().enumerate() {
+        let period: Period = period.parse().unwrap();
+        let dated = |e2e: String, who: &str, amount: i64| LedgerLine {
+            period,
+            amount: Fen(amount),
+            ..line(&e2e, who, None, 0)
+        };
+        let lines = [dated(format!("A{m}"), a, 100 + m as i64), dated(format!("C{m}"), c, 1000 + m as i64)];
+        let name = format!("f{m}");
+        l.commit_run(&NewRun { period, ..run(&format!("R00{m}")) }, &[file(&name)], &in_file(&name, &lines)).unwrap();
+    }
+    apply(&mut l, "r1", &[receipt_line("C1", PaymentStatus::Failed)], &mut plain);
+    // The trait's default: period by period.
+    let by_period = |period: &str| {
+        let period: Period = period.parse().unwrap();
+        let mut out = PaidByPerson::default();
+        let mut before = Period { month: period.month + 1, ..period };
+        if period.month == 12 {
+            before = Period { year: period.year + 1, month: 1 };
+        }
+        while let Some((q, amounts)) = l.last_paid_before(Program::Dibao, before).unwrap() {
+            if q.year != period.year {
+                break;
+            }
+            for (k, fen) in amounts {
+                *out.entry(k).or_insert(Fen(0)) += fen;
+            }
+            before = q;
+        }
+        out
+    };
+    let key = |id: &str| id_key(id).unwrap();
+    for period in months {
+        let at_once = l.paid_in_year(Program::Dibao, period.parse().unwrap()).unwrap();
+        assert_eq!(at_once, by_period(period), "{period}");
+    }
+    let dec = l.paid_in_year(Program::Dibao, "2026-12".parse().unwrap()).unwrap();
+    let want: PaidByPerson = [(key(a), Fen(100 + 101 + 102)), (key(c), Fen(1000 + 1002))].into_iter().collect();
+    assert_eq!(dec, want, "October to December; C's failed November line left out");
+    let jan = l.paid_in_year(Program::Dibao, "2027-01".parse().unwrap()).unwrap();
+    assert_eq!(jan, [(key(a), Fen(103)), (key(c), Fen(1003))].into_iter().collect::<PaidByPerson>());
+    assert!(l.paid_in_year(Program::Wubao, "2026-12".parse().unwrap()).unwrap().is_empty());
+}

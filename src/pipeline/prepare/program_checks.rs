@@ -155,30 +155,10 @@ impl Prepared {
 }
 
 /// Per person (ID key), what `program` paid them in `period`'s calendar year up
-/// to and including `period` (earlier batches), by lines that stand. Read period
-/// by period through [`Ledger::last_paid_before`] (one aggregate of the program's
-/// lines each): loading whole periods was a re-check's largest cost.
+/// to and including `period` (earlier batches), by lines that stand
+/// ([`Ledger::paid_in_year`]).
 fn paid_this_year(ledger: &dyn Ledger, program: Program, period: Period) -> Result<FastMap<u64, Fen>, PipelineError> {
-    let mut out: FastMap<u64, Fen> = FastMap::default();
-    let mut before = next_month(period);
-    while let Some((q, amounts)) = ledger.last_paid_before(program, before)? {
-        if q.year != period.year {
-            break;
-        }
-        for (k, fen) in amounts {
-            *out.entry(k).or_insert(Fen(0)) += fen;
-        }
-        before = q;
-    }
-    Ok(out)
-}
-
-fn next_month(p: Period) -> Period {
-    if p.month == 12 {
-        Period { year: p.year + 1, month: 1 }
-    } else {
-        Period { year: p.year, month: p.month + 1 }
-    }
+    Ok(ledger.paid_in_year(program, period)?)
 }
 
 /// The last amount `program` paid each of `people` before `period`, looking
