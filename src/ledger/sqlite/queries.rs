@@ -45,11 +45,15 @@ macro_rules! program_rows_from {
 /// to eleven months back each December.
 pub(super) const PAID_IN_PERIOD_SQL: &str = concat!("SELECT p.id, p.person, p.amount_fen FROM ", program_rows_from!());
 /// What program `?1` paid from period `?2` to period `?3` (YYYY-MM), line by
-/// line: [`PAID_IN_PERIOD_SQL`] over a year's periods in one read.
+/// line: [`PAID_IN_PERIOD_SQL`] over a year's periods in one read. The `+`s
+/// keep `run_id` and `program_id` from being index terms: over a range of
+/// periods SQLite otherwise built an automatic index of every payment row of
+/// the ledger (history-sized, at every run) instead of reading each stretch's
+/// rowid range.
 pub(super) const PAID_IN_PERIODS_SQL: &str = "SELECT p.id, p.person, p.amount_fen FROM runs r \
      CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period BETWEEN ?2 AND ?3 AND g.program = ?1 \
-     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
-     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program)";
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND +p.run_id = g.run_id \
+     AND +p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program)";
 /// [`UNPAID_IN_PERIOD_SQL`] from period `?1` to period `?2`.
 pub(super) const UNPAID_IN_PERIODS_SQL: &str = "SELECT payment_id FROM payment_status \
      WHERE period BETWEEN ?1 AND ?2 AND (status IN ('failed', 'returned') OR reason_code <> '') \
