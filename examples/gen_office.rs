@@ -435,8 +435,8 @@ struct Args {
     lines: u64,
     seed: u64,
     period: String,
-    /// `--yimin-monthly`: 移民直补 at 50 yuan a line (600 a year in twelve
-    /// months) instead of 300: an office paid month after month (`scripts/bench
+    /// `--yimin-monthly`: 移民直补 at 49 yuan a line (49.50 for a quarter of
+    /// them: at most 594 a year in twelve months) instead of 300: an office paid month after month (`scripts/bench
     /// --months`) then stays within its annual cap (A02) all year, so every
     /// month pays the same lines.
     yimin_monthly: bool,
@@ -467,7 +467,7 @@ fn generate(a: &Args) -> Res<()> {
     let mut approvals = String::from("program,count,total,reference,approved_by,approved_on\n");
     let mut stops = String::from("id_number,reason,effective\n");
     let mut base = 0u64;
-    let progs = PROGS.map(|p| if a.yimin_monthly && p.code == "yimin" { Prog { lo: 50, hi: 50, ..p } } else { p });
+    let progs = PROGS.map(|p| if a.yimin_monthly && p.code == "yimin" { Prog { lo: 49, hi: 49, ..p } } else { p });
     for (k, prog) in progs.iter().enumerate() {
         let count = if k == PROGS.len() - 1 { a.lines - base } else { (a.lines * prog.per_mille / 1000).max(1) };
         let mut out = open_roster(&rdir, prog.code)?;
