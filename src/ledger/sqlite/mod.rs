@@ -187,6 +187,28 @@ impl SqliteLedger {
 }
 
 impl SqliteLedger {
+    /// Per person, what `program` paid from period `from` to `to` (YYYY-MM) by
+    /// lines that stand. The failed and returned lines are read first (a few,
+    /// by their partial index) and skipped: a status probe a line was most of
+    /// the read, which R06 makes every month and the annual cap over the year.
+    fn paid_between(&self, program: Program, from: &str, to: &str) -> Result<PaidByPerson, LedgerError> {
+        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIODS_SQL)?;
+        let unpaid: HashSet<i64> = unpaid.query_map(params![from, to], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        let mut stmt = self.conn.prepare_cached(PAID_IN_PERIODS_SQL)?;
+        let mut rows = stmt.query(params![program.code(), from, to])?;
+        let mut map = PaidByPerson::default();
+        while let Some(r) = rows.next()? {
+            if unpaid.contains(&r.get::<_, i64>(0)?) {
+                continue;
+            }
+            // A negative person is an ID number not of the national form: no key.
+            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
+                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
+            }
+        }
+        Ok(map)
+    }
+
     /// The people `sql` selects for (`?1` program, `?2` period), as ID number keys.
     fn people(&self, sql: &str, program: Program, period: Period) -> Result<HashSet<u64>, LedgerError> {
         let mut stmt = self.conn.prepare_cached(sql)?;
@@ -321,41 +343,13 @@ impl Ledger for SqliteLedger {
             .optional()?
             .flatten();
         let Some(last) = last else { return Ok(None) };
-        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIOD_SQL)?;
-        let unpaid: HashSet<i64> = unpaid.query_map(params![last], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut stmt = self.conn.prepare_cached(PAID_IN_PERIOD_SQL)?;
-        let mut rows = stmt.query(params![program.code(), last])?;
-        let mut map = PaidByPerson::default();
-        while let Some(r) = rows.next()? {
-            if unpaid.contains(&r.get::<_, i64>(0)?) {
-                continue;
-            }
-            // A negative person is an ID number not of the national form: no key.
-            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
-                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
-            }
-        }
+        let map = self.paid_between(program, &last, &last)?;
         Ok(Some((last.parse().map_err(LedgerError::Corrupt)?, map)))
     }
 
-    /// The year's lines in one read (the failed and returned ones first, by
-    /// their partial index), not a read and a map per month.
+    /// The year's lines in one read, not a read and a map per month.
     fn paid_in_year(&self, program: Program, period: Period) -> Result<PaidByPerson, LedgerError> {
-        let (from, to) = (Period { month: 1, ..period }.to_string(), period.to_string());
-        let mut unpaid = self.conn.prepare_cached(UNPAID_IN_PERIODS_SQL)?;
-        let unpaid: HashSet<i64> = unpaid.query_map(params![from, to], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        let mut stmt = self.conn.prepare_cached(PAID_IN_PERIODS_SQL)?;
-        let mut rows = stmt.query(params![program.code(), from, to])?;
-        let mut map = PaidByPerson::default();
-        while let Some(r) = rows.next()? {
-            if unpaid.contains(&r.get::<_, i64>(0)?) {
-                continue;
-            }
-            if let Ok(k) = u64::try_from(r.get::<_, i64>(1)?) {
-                *map.entry(k).or_insert(Fen(0)) += Fen(r.get(2)?);
-            }
-        }
-        Ok(map)
+        self.paid_between(program, &Period { month: 1, ..period }.to_string(), &period.to_string())
     }
 
     /// The people go into a temporary table the query walks: each one's

@@ -33,36 +33,27 @@ macro_rules! program_rows_from {
     };
 }
 
-/// What program `?1` paid in period `?2`, line by line (failed and returned
-/// lines were not paid), as (person key, amount): [`SqliteLedger::last_paid_before`]
-/// adds a person's lines up. From the payment rows alone: joining each line's
-/// person for their ID number and name cost a million probes of `parties` and a
-/// million strings every run after the first month (the previous month is read
-/// back), for the few people dropped since ([`NAMED_PEOPLE_SQL`]). Nor is each
-/// line's status row probed: the period's failed and returned lines are read
-/// first ([`UNPAID_IN_PERIOD_SQL`], a few), and the lines among them skipped —
-/// a probe a line was most of the read, and the annual cap (SPEC §9) reads up
-/// to eleven months back each December.
-pub(super) const PAID_IN_PERIOD_SQL: &str = concat!("SELECT p.id, p.person, p.amount_fen FROM ", program_rows_from!());
 /// What program `?1` paid from period `?2` to period `?3` (YYYY-MM), line by
-/// line: [`PAID_IN_PERIOD_SQL`] over a year's periods in one read. The `+`s
-/// keep `run_id` and `program_id` from being index terms: over a range of
-/// periods SQLite otherwise built an automatic index of every payment row of
-/// the ledger (history-sized, at every run) instead of reading each stretch's
-/// rowid range.
+/// line, as (row, person key, amount): `SqliteLedger::paid_between` adds a
+/// person's standing lines up, for the previous month (R06) and the year so far
+/// (the annual cap). From the payment rows alone: joining each line's person
+/// for their ID number and name cost a million probes of `parties` and a
+/// million strings every run after the first month, for the few people dropped
+/// since ([`NAMED_PEOPLE_SQL`]). Nor is each line's status row probed: the
+/// failed and returned lines are read first ([`UNPAID_IN_PERIODS_SQL`], a few)
+/// and skipped. The `+`s keep `run_id` and `program_id` from being index
+/// terms: over a range of periods SQLite otherwise built an automatic index of
+/// every payment row of the ledger (history-sized, at every run) instead of
+/// reading each stretch's rowid range.
 pub(super) const PAID_IN_PERIODS_SQL: &str = "SELECT p.id, p.person, p.amount_fen FROM runs r \
      CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period BETWEEN ?2 AND ?3 AND g.program = ?1 \
      CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND +p.run_id = g.run_id \
      AND +p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program)";
-/// [`UNPAID_IN_PERIOD_SQL`] from period `?1` to period `?2`.
+/// The lines from period `?1` to period `?2` (YYYY-MM) that failed or came
+/// back: by the partial index `status_needing_a_person` (its condition word for
+/// word, as SQLite needs), whatever the ledger's age.
 pub(super) const UNPAID_IN_PERIODS_SQL: &str = "SELECT payment_id FROM payment_status \
      WHERE period BETWEEN ?1 AND ?2 AND (status IN ('failed', 'returned') OR reason_code <> '') \
-     AND status IN ('failed', 'returned')";
-/// The lines of period `?1` (YYYY-MM) that failed or came back: by the partial
-/// index `status_needing_a_person` (its condition word for word, as SQLite
-/// needs), whatever the ledger's age.
-pub(super) const UNPAID_IN_PERIOD_SQL: &str = "SELECT payment_id FROM payment_status \
-     WHERE period = ?1 AND (status IN ('failed', 'returned') OR reason_code <> '') \
      AND status IN ('failed', 'returned')";
 /// Person, ID number and name of each line that stands of program `?1` in
 /// period `?2` (YYYYMM) paid to a person of `temp.named_people`: originals by
@@ -103,7 +94,7 @@ pub(super) const STANDING_LINES_SQL: &str = concat!(
 /// alone: [`SqliteLedger::period_status`] adds them up. Why neither the
 /// `payments` view nor `GROUP BY`: the view joins `parties` for every line, and
 /// the grouping sorted a million lines in a temporary B-tree, where a map of a
-/// few dozen keys adds them up as they come (as [`PAID_IN_PERIOD_SQL`] does).
+/// few dozen keys adds them up as they come (as `SqliteLedger::paid_between` does).
 pub(super) const PERIOD_STATUS_SQL: &str = "SELECT p.program_id, s.status, p.original_id IS NOT NULL, p.amount_fen \
      FROM runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?1 \
      CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
