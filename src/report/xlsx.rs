@@ -42,6 +42,9 @@ mod clerk;
 #[cfg(test)]
 mod legacy;
 mod listbook;
+mod package;
+mod sheetxml;
+mod table;
 #[cfg(test)]
 mod tests;
 

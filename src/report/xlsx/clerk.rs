@@ -5,124 +5,27 @@
 //! words (暂缓, 金额变化, 失败 …), codes with their meaning. IDs are masked and
 //! free text scrubbed, as in the CSVs: these lists go round the office.
 //!
-//! Written with rust_xlsxwriter's constant-memory sheets, row by row, split
-//! below Excel's row limit: a second run of a big period lists every line it
-//! skipped, and that must not sit in memory.
+//! Written row by row ([`super::table`]), split below Excel's row limit: a
+//! second run of a big period lists every line it skipped, and that must not
+//! sit in memory.
 
 use std::borrow::Cow;
 use std::path::Path;
 
-use rust_decimal::Decimal;
-use rust_xlsxwriter::{Workbook, XlsxError};
-
-use super::{heading, num, page_setup, period_cn, save, xerr, Styles, ROWS_PER_SHEET};
+use super::table::{Table, TableWriter, Value};
+use super::{period_cn, ROWS_PER_SHEET};
 use crate::domain::{Change, Code, Exception, Failure, Field, Period};
 use crate::report::{change_cn, code_meaning, masked_id, scrub, severity_cn, status_cn, ExceptionSource, ReportError};
 
-/// A cell of a list.
-enum Value<'a> {
-    Text(Cow<'a, str>),
-    Count(u64),
-    /// Yuan; empty when `None`.
-    Money(Option<Decimal>),
-}
-
-/// What every list shares: its title and columns.
-struct Table {
-    title: String,
-    left: String,
-    /// The sub-title's right half (empty for most lists).
-    right: String,
-    head: &'static [&'static str],
-    widths: &'static [f64],
-}
-
-/// The workbook of a list being filled: one constant-memory sheet open at a time.
-struct Sheets<'t> {
-    wb: Workbook,
-    s: Styles,
-    t: &'t Table,
-    sheets: u32,
-    /// Next row of the open sheet (0: none open).
-    row: u32,
-    rows: u64,
-}
-
-impl Sheets<'_> {
-    fn open(&mut self) -> Result<(), XlsxError> {
-        self.sheets += 1;
-        let name = match self.sheets {
-            1 => short(&self.t.title),
-            n => format!("{}({n})", short(&self.t.title)),
-        };
-        let ws = self.wb.add_worksheet_with_constant_memory()?;
-        ws.set_name(name)?;
-        heading(ws, &self.s, &self.t.title, &self.t.left, &self.t.right, self.t.head)?;
-        page_setup(ws, 2, self.t.widths)?;
-        ws.set_freeze_panes(3, 0)?;
-        self.row = 3;
-        Ok(())
-    }
-
-    fn put(&mut self, cells: &[Value]) -> Result<(), XlsxError> {
-        if self.row == 0 || self.row as usize >= ROWS_PER_SHEET + 3 {
-            self.open()?;
-        }
-        let (s, row) = (&self.s, self.row);
-        let ws = self.wb.worksheet_from_index(self.sheets as usize - 1)?;
-        for (c, v) in cells.iter().enumerate() {
-            let c = c as u16;
-            match v {
-                Value::Text(x) => ws.write_string_with_format(row, c, fit(x), &s.text)?,
-                Value::Count(n) => ws.write_number_with_format(row, c, *n as f64, &s.count)?,
-                Value::Money(Some(d)) => ws.write_number_with_format(row, c, num(*d), &s.money)?,
-                Value::Money(None) => ws.write_string_with_format(row, c, "", &s.text)?,
-            };
-        }
-        self.row += 1;
-        self.rows += 1;
-        Ok(())
-    }
-
-    /// An empty list still has its title and header, and says 无.
-    fn finish(mut self) -> Result<Workbook, XlsxError> {
-        if self.rows == 0 {
-            self.open()?;
-            let ws = self.wb.worksheet_from_index(0)?;
-            ws.merge_range(3, 0, 3, self.t.head.len() as u16 - 1, "无", &self.s.text)?;
-        }
-        Ok(self.wb)
-    }
-}
-
-/// Writes one list: title, sub-title, header, then the rows `rows` gives, a new
-/// sheet every [`ROWS_PER_SHEET`] rows; "无" on an empty list.
+/// Writes one table: title, sub-title, header, then the rows `rows` gives.
 fn write_list(
     path: &Path,
     t: &Table,
-    rows: &mut dyn FnMut(&mut dyn FnMut(&[Value]) -> Result<(), XlsxError>) -> Result<(), XlsxError>,
+    rows: &mut dyn FnMut(&mut TableWriter<'_>) -> Result<(), ReportError>,
 ) -> Result<(), ReportError> {
-    let mut sheets = Sheets { wb: Workbook::new(), s: Styles::new(), t, sheets: 0, row: 0, rows: 0 };
-    rows(&mut |cells| sheets.put(cells)).map_err(xerr(path))?;
-    let mut wb = sheets.finish().map_err(xerr(path))?;
-    save(path, &mut wb)
-}
-
-/// Excel's limit on a text cell, in characters (a little under, for UTF-16).
-const MAX_TEXT: usize = 32_000;
-
-/// A text cut to what a cell holds, ending in … when cut: a roster cell can be
-/// as long as Excel allows, and a message quoting it longer.
-fn fit(s: &str) -> Cow<'_, str> {
-    match s.char_indices().nth(MAX_TEXT) {
-        None => Cow::Borrowed(s),
-        Some((at, _)) => Cow::Owned(format!("{}…", &s[..at])),
-    }
-}
-
-/// A sheet name from a title: its last word (发放异常清单), at most 25 characters.
-fn short(title: &str) -> String {
-    title.rsplit(' ').next().unwrap_or(title).chars().take(25).collect()
+    let mut w = TableWriter::new(path, t, ROWS_PER_SHEET)?;
+    rows(&mut w)?;
+    w.finish()?.persist()
 }
 
 fn text(s: &str) -> Value<'_> {
@@ -157,7 +60,7 @@ pub(in crate::report) fn exceptions(
         head: &["序号", "项目", "行号", "栏目", "代码", "处理", "问题类别", "说明", "姓名", "身份证号"],
         widths: &[7.0, 20.0, 7.0, 10.0, 7.0, 12.0, 26.0, 60.0, 10.0, 22.0],
     };
-    write_list(path, &t, &mut |put| {
+    write_list(path, &t, &mut |w| {
         let mut n = 0u64;
         let mut failed = None;
         let read = list.for_each_but(Some(Code::R04), &mut |e: &Exception| {
@@ -175,7 +78,7 @@ pub(in crate::report) fn exceptions(
                 open(&e.name),
                 Value::Text(masked_id(&e.id_number_masked)),
             ];
-            put(&cells).map_err(|err| {
+            w.put(&cells).map_err(|err| {
                 failed = Some(err);
                 std::io::Error::other("writing exceptions.xlsx failed")
             })
@@ -183,7 +86,7 @@ pub(in crate::report) fn exceptions(
         if let Some(err) = failed {
             return Err(err);
         }
-        read.map_err(XlsxError::IoError)
+        read.map_err(|e| ReportError::io(path, e))
     })
 }
 
@@ -211,16 +114,16 @@ pub(in crate::report) fn changes(
         head: &["序号", "项目", "姓名", "身份证号", "变动", "上期金额", "本期金额"],
         widths: &[7.0, 22.0, 12.0, 22.0, 14.0, 14.0, 14.0],
     };
-    write_list(path, &t, &mut |put| {
+    write_list(path, &t, &mut |w| {
         for (i, c) in list.iter().enumerate() {
-            put(&[
+            w.put(&[
                 Value::Count(i as u64 + 1),
                 text(c.program.chinese_name()),
                 open(&c.name),
                 Value::Text(masked_id(&c.id_number_masked)),
                 text(change_cn(c.kind)),
-                Value::Money(c.previous_amount.map(|f| f.to_yuan())),
-                Value::Money(c.amount.map(|f| f.to_yuan())),
+                Value::Money(c.previous_amount),
+                Value::Money(c.amount),
             ])?;
         }
         Ok(())
@@ -254,9 +157,9 @@ pub(in crate::report) fn failures(
         ],
         widths: &[7.0, 20.0, 24.0, 12.0, 14.0, 10.0, 22.0, 12.0, 10.0, 10.0, 30.0, 24.0],
     };
-    write_list(path, &t, &mut |put| {
+    write_list(path, &t, &mut |w| {
         for (i, f) in list.iter().enumerate() {
-            put(&[
+            w.put(&[
                 Value::Count(i as u64 + 1),
                 text(f.program.chinese_name()),
                 open(&f.end_to_end_id),
@@ -264,7 +167,7 @@ pub(in crate::report) fn failures(
                 open(&f.village),
                 open(&f.name),
                 Value::Text(masked_id(&f.id_number_masked)),
-                Value::Money(Some(f.amount.to_yuan())),
+                Value::Money(Some(f.amount)),
                 text(status_cn(f.status)),
                 open(&f.reason_code),
                 open(&f.reason_text),
@@ -273,16 +176,4 @@ pub(in crate::report) fn failures(
         }
         Ok(())
     })
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn long_text_is_cut_to_a_cell() {
-        assert_eq!(super::fit("张三"), "张三");
-        let long = "名".repeat(40_000);
-        let cut = super::fit(&long);
-        assert_eq!(cut.chars().count(), super::MAX_TEXT + 1);
-        assert!(cut.ends_with('…'));
-    }
 }

@@ -190,3 +190,54 @@ impl ListWriter {
         save_staged(&path, &mut self.wb)
     }
 }
+
+/// A clerk's table as rust_xlsxwriter wrote it before [`super::table`]: title,
+/// sub-title, header, the rows (a new constant-memory sheet every
+/// `rows_per_sheet`), frozen under the header; "无" when there is no row.
+pub(super) fn table(
+    path: &Path,
+    t: &super::table::Table,
+    rows: &[Vec<super::table::Value>],
+    rows_per_sheet: usize,
+) -> Result<(), ReportError> {
+    use super::table::{fit, Value};
+    let s = Styles::new();
+    let mut wb = Workbook::new();
+    let short: String = t.title.rsplit(' ').next().unwrap_or(&t.title).chars().take(25).collect();
+    let open = |wb: &mut Workbook, n: usize| -> Result<(), XlsxError> {
+        let ws = wb.add_worksheet_with_constant_memory()?;
+        ws.set_name(if n == 1 { short.clone() } else { format!("{short}({n})") })?;
+        heading(ws, &s, &t.title, &t.left, &t.right, t.head)?;
+        page_setup(ws, 2, t.widths)?;
+        ws.set_freeze_panes(3, 0)?;
+        Ok(())
+    };
+    let written = (|| -> Result<(), XlsxError> {
+        let mut sheets = 0;
+        for (i, cells) in rows.iter().enumerate() {
+            if i % rows_per_sheet.max(1) == 0 {
+                sheets += 1;
+                open(&mut wb, sheets)?;
+            }
+            let row = (i % rows_per_sheet.max(1)) as u32 + 3;
+            let ws = wb.worksheet_from_index(sheets - 1)?;
+            for (c, v) in cells.iter().enumerate() {
+                let c = c as u16;
+                match v {
+                    Value::Text(x) => ws.write_string_with_format(row, c, fit(x), &s.text)?,
+                    Value::Count(n) => ws.write_number_with_format(row, c, *n as f64, &s.count)?,
+                    Value::Money(Some(f)) => ws.write_number_with_format(row, c, num(f.to_yuan()), &s.money)?,
+                    Value::Money(None) => ws.write_string_with_format(row, c, "", &s.text)?,
+                };
+            }
+        }
+        if rows.is_empty() {
+            open(&mut wb, 1)?;
+            let ws = wb.worksheet_from_index(0)?;
+            ws.merge_range(3, 0, 3, t.head.len() as u16 - 1, "无", &s.text)?;
+        }
+        Ok(())
+    })();
+    written.map_err(xerr(path))?;
+    save_staged(path, &mut wb)?.persist()
+}

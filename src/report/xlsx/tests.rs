@@ -9,6 +9,7 @@ use std::process::Command;
 
 use calamine::{open_workbook, Data, Reader, Xlsx};
 
+use super::table::{Table, TableWriter, Value};
 use super::{legacy, ListHead, ListKind, ListWriter, NOTICE, ROSTER};
 use super::{Chunk, ROWS_PER_SHEET};
 use crate::domain::{Account, EndToEndId, Fen, IdNumber, PayeeType, PaymentLine, Period, Program, SourcePos, Text};
@@ -200,16 +201,22 @@ fn well_formed(p: &BTreeMap<String, Vec<u8>>) {
 fn same(kind: &'static ListKind, lines: &[PaymentLine], rows: usize) -> Vec<String> {
     let dir = tempfile::tempdir().unwrap();
     let (old, new) = both(dir.path(), kind, lines, rows);
-    let (old_cells, new_cells) = (cells(&old), cells(&new));
+    same_books(&old, &new, |_, xml| xml)
+}
+
+/// [`same`] of two written workbooks, each new part read through `fix`
+/// first; the new one's sheet names.
+fn same_books(old: &Path, new: &Path, fix: impl Fn(&str, String) -> String) -> Vec<String> {
+    let (old_cells, new_cells) = (cells(old), cells(new));
     assert_eq!(old_cells.0, new_cells.0, "sheet names");
     assert_eq!(old_cells.1.len(), new_cells.1.len(), "number of cells");
     for (a, b) in old_cells.1.iter().zip(&new_cells.1) {
         assert_eq!(a, b);
     }
-    let (po, pn) = (parts(&old), parts(&new));
+    let (po, pn) = (parts(old), parts(new));
     assert_eq!(po.keys().collect::<Vec<_>>(), pn.keys().collect::<Vec<_>>(), "part names");
     for (name, xml) in &po {
-        let (a, b) = (normalized(name, xml), normalized(name, &pn[name]));
+        let (a, b) = (normalized(name, xml), fix(name, normalized(name, &pn[name])));
         if a != b {
             let at = a.bytes().zip(b.bytes()).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
             let around = |s: &str| {
@@ -373,4 +380,132 @@ fn dropped_unfinished_leaves_no_file() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "the temporary file while writing");
     drop(w);
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+/// A clerk's table written by both writers: the same workbook.
+fn same_table(t: &Table, rows: &[Vec<Value>], per_sheet: usize) -> Vec<String> {
+    let dir = tempfile::tempdir().unwrap();
+    let (old, new) = (dir.path().join("old").join("t.xlsx"), dir.path().join("new").join("t.xlsx"));
+    legacy::table(&old, t, rows, per_sheet).unwrap();
+    let mut w = TableWriter::new(&new, t, per_sheet).unwrap();
+    for r in rows {
+        w.put(r).unwrap();
+    }
+    w.finish().unwrap().persist().unwrap();
+    // The tables use the lists' styles, not the set rust_xlsxwriter made for
+    // each table in the order it met them: a cell's style is compared by what
+    // it is (font, fill, border, number format), not by its index.
+    let (po, pn) = (parts(&old), parts(&new));
+    let (so, sn) = (resolved_styles(&po["xl/styles.xml"]), resolved_styles(&pn["xl/styles.xml"]));
+    same_books(&old, &new, |name, xml| match name {
+        "xl/styles.xml" => String::from_utf8(po[name].clone()).unwrap(),
+        n if n.starts_with("xl/worksheets/") => restyled(&xml, &sn, &so),
+        _ => xml,
+    })
+}
+
+/// Each `cellXfs` style of a styles part, written out: its font, fill, border
+/// and number format in place of their indices.
+fn resolved_styles(xml: &[u8]) -> Vec<String> {
+    let xml = std::str::from_utf8(xml).unwrap();
+    let fmts: BTreeMap<String, String> =
+        elements(xml, "numFmts", "numFmt").iter().map(|f| (attr(f, "numFmtId"), attr(f, "formatCode"))).collect();
+    let (fonts, fills, borders) =
+        (elements(xml, "fonts", "font"), elements(xml, "fills", "fill"), elements(xml, "borders", "border"));
+    let pick = |list: &[String], i: String| list[i.parse::<usize>().unwrap()].clone();
+    elements(xml, "cellXfs", "xf")
+        .iter()
+        .map(|x| {
+            let fmt = attr(x, "numFmtId");
+            let fmt = fmts.get(&fmt).cloned().unwrap_or(fmt);
+            let inner = x.split_once('>').map_or("", |(_, r)| r);
+            format!(
+                "{fmt}|{}|{}|{}|{inner}",
+                pick(&fonts, attr(x, "fontId")),
+                pick(&fills, attr(x, "fillId")),
+                pick(&borders, attr(x, "borderId"))
+            )
+        })
+        .collect()
+}
+
+/// The `<tag>` elements directly inside `<list>`.
+fn elements(xml: &str, list: &str, tag: &str) -> Vec<String> {
+    let Some(a) = xml.find(&format!("<{list}")) else { return Vec::new() };
+    let inner = &xml[a..a + xml[a..].find(&format!("</{list}>")).unwrap()];
+    let (open, close) = (format!("<{tag}"), format!("</{tag}>"));
+    let mut out = Vec::new();
+    let mut rest = &inner[inner.find('>').unwrap() + 1..];
+    while let Some(i) = rest.find(&open) {
+        let el = &rest[i..];
+        let head_end = el.find('>').unwrap();
+        let end =
+            if el.as_bytes()[head_end - 1] == b'/' { head_end + 1 } else { el.find(&close).unwrap() + close.len() };
+        out.push(el[..end].to_string());
+        rest = &el[end..];
+    }
+    out
+}
+
+fn attr(el: &str, name: &str) -> String {
+    let key = format!(" {name}=\"");
+    let Some(a) = el.find(&key) else { return "0".into() };
+    let v = &el[a + key.len()..];
+    v[..v.find('"').unwrap()].to_string()
+}
+
+/// A sheet with its style indices from `from` renumbered as `to` has them
+/// (the index of the same style there).
+fn restyled(xml: &str, from: &[String], to: &[String]) -> String {
+    let mut out = String::with_capacity(xml.len());
+    let mut rest = xml;
+    while let Some(i) = rest.find(" s=\"").into_iter().chain(rest.find(" style=\"")).min() {
+        let q = i + rest[i..].find('"').unwrap() + 1;
+        let end = q + rest[q..].find('"').unwrap();
+        let style = &from[rest[q..end].parse::<usize>().unwrap()];
+        let n = to.iter().position(|s| s == style).unwrap_or_else(|| panic!("no such style before: {style}"));
+        out += &rest[..q];
+        out += &n.to_string();
+        rest = &rest[end..];
+    }
+    out + rest
+}
+
+fn table(right: &str) -> Table {
+    Table {
+        title: "某县民政局&<公示> 2026年11月 银行回盘失败及退票清单".into(),
+        left: "核实并更正账号后，填写更正清单办理更正发放".into(),
+        right: right.into(),
+        head: &["序号", "项目", "行号", "姓名", "金额", "上期金额"],
+        widths: &[7.0, 20.0, 7.0, 10.0, 12.0, 14.0],
+    }
+}
+
+fn table_rows(n: u64) -> Vec<Vec<Value<'static>>> {
+    (1..=n)
+        .map(|i| {
+            vec![
+                Value::Count(i),
+                Value::Text(NAMES[i as usize % NAMES.len()].into()),
+                if i % 3 == 0 { Value::Text("".into()) } else { Value::Count(i * 7) },
+                Value::Text(format!("_x0041_ <{i}>&\u{1}").into()),
+                Value::Money(Some(Fen(i as i64 * 12_345 - 50))),
+                Value::Money(if i % 2 == 0 { None } else { Some(Fen(-(i as i64))) }),
+            ]
+        })
+        .collect()
+}
+
+#[test]
+fn clerk_tables_match_the_old_writer() {
+    assert_eq!(same_table(&table(""), &table_rows(40), ROWS_PER_SHEET), ["银行回盘失败及退票清单"]);
+    assert_eq!(same_table(&table("另有 3 行本期已发放"), &table_rows(5), ROWS_PER_SHEET).len(), 1);
+    // 25 rows at 10 a sheet: three sheets, the header frozen on each.
+    let names = same_table(&table(""), &table_rows(25), 10);
+    assert_eq!(names, ["银行回盘失败及退票清单", "银行回盘失败及退票清单(2)", "银行回盘失败及退票清单(3)"]);
+    // No row: one sheet saying 无 under the header.
+    assert_eq!(same_table(&table(""), &[], ROWS_PER_SHEET).len(), 1);
+    // A text past a cell's limit is cut, as before.
+    let long = vec![vec![Value::Count(1), Value::Text("长".repeat(40_000).into())]];
+    same_table(&table(""), &long, ROWS_PER_SHEET);
 }
