@@ -187,6 +187,17 @@ impl SqliteLedger {
 }
 
 impl SqliteLedger {
+    /// Each program by its `program_codes` id.
+    fn program_ids(&self) -> Result<HashMap<i64, Program>, LedgerError> {
+        let mut codes = HashMap::new();
+        let mut stmt = self.conn.prepare_cached("SELECT id, code FROM program_codes")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            codes.insert(r.get(0)?, text_at(r, 1)?.parse().map_err(LedgerError::Corrupt)?);
+        }
+        Ok(codes)
+    }
+
     /// Per person, what `program` paid from period `from` to `to` (YYYY-MM) by
     /// lines that stand. The failed and returned lines are read first (a few,
     /// by their partial index) and skipped: a status probe a line was most of
@@ -321,11 +332,25 @@ impl Ledger for SqliteLedger {
                 add.execute([a])?;
             }
         }
-        let mut stmt = self.conn.prepare_cached(STANDING_LINES_SQL)?;
+        // The people paid into those accounts, then the period's standing lines of them.
+        let mut people: HashMap<(i64, i64), [String; 4]> = HashMap::new();
+        {
+            let mut stmt = self.conn.prepare_cached(PARTIES_WITH_ACCOUNTS_SQL)?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let texts = [text_at(r, 2)?, text_at(r, 3)?, text_at(r, 4)?, text_at(r, 5)?].map(str::to_string);
+                people.insert((r.get(0)?, r.get(1)?), texts);
+            }
+        }
+        let codes = self.program_ids()?;
+        let mut stmt = self.conn.prepare_cached(STANDING_ROWS_SQL)?;
         let mut rows = stmt.query(params![period.to_string()])?;
         while let Some(r) = rows.next()? {
-            let program: Program = text_at(r, 0)?.parse().map_err(LedgerError::Corrupt)?;
-            f(program, text_at(r, 1)?, text_at(r, 2)?, text_at(r, 3)?, text_at(r, 4)?);
+            let Some([id, account, payee_name, village]) = people.get(&(r.get(1)?, r.get(2)?)) else { continue };
+            let program_id: i64 = r.get(0)?;
+            let program =
+                *codes.get(&program_id).ok_or_else(|| LedgerError::Corrupt(format!("program id {program_id}")))?;
+            f(program, id, account, payee_name, village);
         }
         drop(rows);
         self.conn.execute_batch("DELETE FROM temp.standing_accounts")?;
@@ -444,14 +469,7 @@ impl Ledger for SqliteLedger {
     /// whether a correction: `disburse status` on a million-line period had read
     /// every line into memory (600 MB).
     fn period_status(&self, period: Period) -> Result<BTreeMap<Program, ProgramStatus>, LedgerError> {
-        let mut codes: HashMap<i64, Program> = HashMap::new();
-        {
-            let mut stmt = self.conn.prepare_cached("SELECT id, code FROM program_codes")?;
-            let mut rows = stmt.query([])?;
-            while let Some(r) = rows.next()? {
-                codes.insert(r.get(0)?, text_at(r, 1)?.parse().map_err(LedgerError::Corrupt)?);
-            }
-        }
+        let codes = self.program_ids()?;
         let mut stmt = self.conn.prepare_cached(PERIOD_STATUS_SQL)?;
         let mut rows = stmt.query(params![period.to_string()])?;
         let mut sums: HashMap<(i64, PaymentStatus, bool), Bucket> = HashMap::new();

@@ -79,16 +79,23 @@ pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
     program_rows_from!(),
     " LEFT JOIN payment_status s ON s.payment_id = p.id WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
-/// Program, person, account, payee and village of every line of period `?1`
-/// that stands and is paid into an account of `temp.standing_accounts` (R05 of
-/// a correction batch). The account is a term on `p` alone, so SQLite tests it
-/// before it probes the line's status row.
-pub(super) const STANDING_LINES_SQL: &str = concat!(
-    "SELECT p.program, p.id_number, p.account, p.payee_name, p.village FROM ",
-    period_lines_from!(1),
-    " WHERE p.account IN (SELECT account FROM temp.standing_accounts) \
-     AND COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
-);
+/// The people whose account is one of `temp.standing_accounts`, each version
+/// of them: (person, version, ID number, account, payee, village). From
+/// `parties` alone, read through once: R05 of a correction batch looks for
+/// standing lines that share its new accounts, and finding them from the
+/// period's lines cost a `parties` probe for each of a million lines.
+pub(super) const PARTIES_WITH_ACCOUNTS_SQL: &str =
+    "SELECT pa.person, pa.version, pa.id_number, pa.account, pa.payee_name, pa.village FROM parties pa \
+     WHERE pa.account IN (SELECT account FROM temp.standing_accounts)";
+/// Every standing line of period `?1` (neither failed nor returned) as its
+/// program (`program_codes` id), person and version, from the payment rows
+/// alone (as [`PERIOD_STATUS_SQL`]).
+pub(super) const STANDING_ROWS_SQL: &str = "SELECT p.program_id, p.person, p.version \
+     FROM runs r CROSS JOIN payment_ranges g ON g.run_id = r.id AND r.period = ?1 \
+     CROSS JOIN payment_rows p ON p.id BETWEEN g.first_id AND g.last_id AND p.run_id = g.run_id \
+     AND p.program_id = (SELECT c.id FROM program_codes c WHERE c.code = g.program) \
+     LEFT JOIN payment_status s ON s.payment_id = p.id \
+     WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')";
 /// Program (its `program_codes` id), status row's status if any, whether a
 /// correction, and amount of every line of period `?1`, from the payment rows
 /// alone: [`SqliteLedger::period_status`] adds them up. Why neither the

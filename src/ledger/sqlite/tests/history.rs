@@ -108,3 +108,51 @@ fn a_year_read_at_once_is_its_periods_read_one_by_one() {
     assert_eq!(jan, [(key(a), Fen(103)), (key(c), Fen(1003))].into_iter().collect::<PaidByPerson>());
     assert!(l.paid_in_year(Program::Wubao, "2026-12".parse().unwrap()).unwrap().is_empty());
 }
+
+/// The period's standing lines paid into the accounts asked (R05 of a
+/// correction batch): each with its own version's account, payee and village;
+/// not a failed or returned line, not another account, not another period.
+#[test]
+fn standing_lines_are_found_by_their_accounts() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut l = SqliteLedger::open(&dir.path().join("l.db")).unwrap();
+    let (a, b, c, d) = ("110105194912310011", "11010519491231002X", "110105194912310038", "110105194912310054");
+    let paid = |e2e: &str, who: &str, account: &str, village: &str| LedgerLine {
+        account: account.into(),
+        village: village.into(),
+        ..line(e2e, who, None, 0)
+    };
+    let lines = [
+        paid("E1", a, "6222000011112222", "东村"),
+        paid("E2", b, "6222000011112222", "西村"),
+        paid("E3", c, "6222000033334444", "南村"),
+        paid("E4", d, "6222000011112222", "北村"),
+    ];
+    l.commit_run(&run("R001"), &[file("f1")], &lines).unwrap();
+    apply(&mut l, "r1", &[receipt_line("E4", PaymentStatus::Returned)], &mut plain);
+    // The same person (a) in December with another account: a version of its own.
+    let mut dec = run("R001");
+    dec.period = "2026-12".parse().unwrap();
+    let later = LedgerLine { period: dec.period, ..paid("E5", a, "6222000055556666", "东村") };
+    l.commit_run(&dec, &[file("f2")], &in_file("f2", &[later])).unwrap();
+
+    let found = |period: Period, accounts: &[&str]| {
+        let accounts: HashSet<&str> = accounts.iter().copied().collect();
+        let mut out = Vec::new();
+        l.for_each_standing_line(period, &accounts, &mut |p, id, account, _payee, village| {
+            out.push((p, id.to_string(), account.to_string(), village.to_string()));
+        })
+        .unwrap();
+        out.sort();
+        out
+    };
+    let want = |id: &str, account: &str, village: &str| (Program::Dibao, id.into(), account.into(), village.into());
+    assert_eq!(
+        found(want_period(), &["6222000011112222", "6222000099990000"]),
+        [want(a, "6222000011112222", "东村"), want(b, "6222000011112222", "西村")],
+        "E4 came back; E3 is another account"
+    );
+    assert_eq!(found(want_period(), &["6222000055556666"]), [], "a's December account is not November's");
+    assert_eq!(found(dec.period, &["6222000055556666"]), [want(a, "6222000055556666", "东村")]);
+    assert_eq!(found(want_period(), &[]), []);
+}
