@@ -306,11 +306,14 @@ impl Ledger for SqliteLedger {
         Ok(out)
     }
 
-    /// Streamed row by row: a million-line period is not loaded to compare a
-    /// few corrected accounts with it. The accounts go into a temporary table
-    /// that the query probes for each line's account before it looks the line's
-    /// status up: reading every line's texts and status row (a million status
-    /// probes once a period has its receipts) made `reissue` 2.8× slower.
+    /// Neither the period's lines nor `parties` is loaded: `parties` is read
+    /// through once for the people paid into one of `accounts` (each row's
+    /// account compared here, its other texts read only when it matches), then
+    /// the period's payment rows, for the lines of those people's versions that
+    /// stand. Before, the period's lines were read through the `payments` view,
+    /// a `parties` probe each, and the accounts first went into a temporary
+    /// table one insert at a time: ~3 s of a 100,000-line correction batch
+    /// against a million-line period.
     fn for_each_standing_line(
         &self,
         period: Period,
@@ -320,27 +323,22 @@ impl Ledger for SqliteLedger {
         if accounts.is_empty() {
             return Ok(());
         }
-        self.conn.execute_batch(
-            "CREATE TEMP TABLE IF NOT EXISTS standing_accounts (account TEXT PRIMARY KEY) WITHOUT ROWID; \
-             DELETE FROM temp.standing_accounts;",
-        )?;
-        let mut sorted: Vec<&str> = accounts.iter().copied().collect();
-        sorted.sort_unstable();
-        {
-            let mut add = self.conn.prepare_cached("INSERT OR IGNORE INTO temp.standing_accounts VALUES (?1)")?;
-            for a in sorted {
-                add.execute([a])?;
-            }
-        }
         // The people paid into those accounts, then the period's standing lines of them.
         let mut people: HashMap<(i64, i64), [String; 4]> = HashMap::new();
         {
-            let mut stmt = self.conn.prepare_cached(PARTIES_WITH_ACCOUNTS_SQL)?;
+            let mut stmt = self.conn.prepare_cached(PARTIES_ACCOUNTS_SQL)?;
             let mut rows = stmt.query([])?;
             while let Some(r) = rows.next()? {
-                let texts = [text_at(r, 2)?, text_at(r, 3)?, text_at(r, 4)?, text_at(r, 5)?].map(str::to_string);
-                people.insert((r.get(0)?, r.get(1)?), texts);
+                let account = text_at(r, 0)?;
+                if !accounts.contains(account) {
+                    continue;
+                }
+                let texts = [text_at(r, 3)?, account, text_at(r, 4)?, text_at(r, 5)?].map(str::to_string);
+                people.insert((r.get(1)?, r.get(2)?), texts);
             }
+        }
+        if people.is_empty() {
+            return Ok(());
         }
         let codes = self.program_ids()?;
         let mut stmt = self.conn.prepare_cached(STANDING_ROWS_SQL)?;
@@ -352,8 +350,6 @@ impl Ledger for SqliteLedger {
                 *codes.get(&program_id).ok_or_else(|| LedgerError::Corrupt(format!("program id {program_id}")))?;
             f(program, id, account, payee_name, village);
         }
-        drop(rows);
-        self.conn.execute_batch("DELETE FROM temp.standing_accounts")?;
         Ok(())
     }
 

@@ -79,14 +79,11 @@ pub(super) const LIVE_PEOPLE_SQL: &str = concat!(
     program_rows_from!(),
     " LEFT JOIN payment_status s ON s.payment_id = p.id WHERE COALESCE(s.status, 'sent') NOT IN ('failed', 'returned')"
 );
-/// The people whose account is one of `temp.standing_accounts`, each version
-/// of them: (person, version, ID number, account, payee, village). From
-/// `parties` alone, read through once: R05 of a correction batch looks for
-/// standing lines that share its new accounts, and finding them from the
-/// period's lines cost a `parties` probe for each of a million lines.
-pub(super) const PARTIES_WITH_ACCOUNTS_SQL: &str =
-    "SELECT pa.person, pa.version, pa.id_number, pa.account, pa.payee_name, pa.village FROM parties pa \
-     WHERE pa.account IN (SELECT account FROM temp.standing_accounts)";
+/// Every version of every person: (account, person, version, ID number, payee,
+/// village), the account first: `SqliteLedger::for_each_standing_line` reads
+/// the rest only of the few whose account a correction batch names.
+pub(super) const PARTIES_ACCOUNTS_SQL: &str =
+    "SELECT pa.account, pa.person, pa.version, pa.id_number, pa.payee_name, pa.village FROM parties pa";
 /// Every standing line of period `?1` (neither failed nor returned) as its
 /// program (`program_codes` id), person and version, from the payment rows
 /// alone (as [`PERIOD_STATUS_SQL`]).
