@@ -74,6 +74,14 @@ fn report_locked(config: &Config, period: Period, facts: &mut super::audit::Fact
 /// Lines read from a payment record at a time.
 const RECORD_CHUNK: usize = 4096;
 
+/// Lines of the later batches (a correction batch, a late roster) held in
+/// memory so that the month's records are read once: ~80 MB at most. Past it
+/// they are read twice ([`two_walks`]).
+const HELD_LINES: u64 = 200_000;
+
+/// A period's batches as its manifest lists them: (batch, record path, lines).
+type Records = Vec<(String, std::path::PathBuf, u64)>;
+
 /// Rebuilds the period's month-wide line reports (paid.csv, notice.csv,
 /// roster.xlsx, notice.xlsx) from the payment records of every batch its
 /// manifest lists, and puts the month's paid totals into `report.json` for
@@ -81,24 +89,121 @@ const RECORD_CHUNK: usize = 4096;
 /// of one run batch: that batch's own reports are already the month's.
 pub(crate) fn rebuild_month_lines(config: &Config, period: Period) -> Result<(), PipelineError> {
     let period_dir = config.period_dir(period);
-    let records: Vec<(String, std::path::PathBuf)> = std::fs::read(period_dir.join(manifest::MANIFEST_FILE))
+    let records: Records = std::fs::read(period_dir.join(manifest::MANIFEST_FILE))
         .ok()
         .and_then(|b| serde_json::from_slice::<manifest::Manifest>(&b).ok())
-        .map(|m| m.records.into_iter().map(|r| (r.run_id, period_dir.join(r.path))).collect())
+        .map(|m| m.records.into_iter().map(|r| (r.run_id, period_dir.join(r.path), r.lines)).collect())
         .unwrap_or_default();
-    if records.len() < 2 && records.iter().all(|(b, _)| b.starts_with('R')) {
+    if records.len() < 2 && records.iter().all(|(b, _, _)| b.starts_with('R')) {
         return Ok(());
     }
     let reports = period_dir.join("reports");
     let generated_at = super::now_cn().format("%Y-%m-%d %H:%M").to_string();
     let totals = crate::totals::RunTotals::default();
     let head = PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &totals };
+    let later: u64 = records.iter().skip(1).map(|r| r.2).sum();
     let mut month = MonthLines::create(&reports, head, config.notice.clone())?;
-    // First walk: the CSVs and the totals, batch after batch; where each
-    // record's stretches of one program are, so the second walk reads only those.
+    let walked = if later <= HELD_LINES { one_walk(&mut month, &records, period)? } else { false };
+    if !walked {
+        // Dropped unfinished: its files are deleted, and the two walks start afresh.
+        drop(month);
+        month = MonthLines::create(&reports, head, config.notice.clone())?;
+        two_walks(&mut month, &records, period)?;
+    }
+    let (_, paid) = month.finish()?;
+    crate::report::save_month_paid(&reports, &paid)?;
+    tracing::debug!(event = "phase", phase = "month_lines_written", batches = records.len(), one_walk = walked);
+    Ok(())
+}
+
+/// A line of a later batch, held for [`one_walk`].
+struct Held {
+    line: PaymentLine,
+    bank_file: Text,
+    batch: usize,
+    correction: bool,
+}
+
+/// The month's lists with each record read once: the later batches' lines
+/// are held, then the first batch (the month's run, the bulk) is read through
+/// and goes to the CSVs and the workbooks at once, each program's held lines
+/// joining the workbooks after the first batch's of that program (the sheets
+/// are one per program, batch after batch). False, with nothing finished, if
+/// the first record does not list its programs in order (the lists need them
+/// grouped): the caller then reads the records twice.
+fn one_walk(month: &mut MonthLines, records: &Records, period: Period) -> Result<bool, PipelineError> {
+    let mut held: Vec<Held> = Vec::new();
+    for (i, (_, path, _)) in records.iter().enumerate().skip(1) {
+        record::RecordReader::open(path, period)?.read_all(RECORD_CHUNK, &mut |lines| {
+            for l in lines {
+                let correction = l.original_id.is_some();
+                let bank_file = l.bank_file.clone();
+                held.push(Held { line: payment_line(l, path)?, bank_file, batch: i, correction });
+            }
+            Ok(())
+        })?;
+    }
+    // Each program's held lines, in batch order.
+    let mut by_program: BTreeMap<Program, Vec<usize>> = BTreeMap::new();
+    for (i, h) in held.iter().enumerate() {
+        by_program.entry(h.line.program).or_default().push(i);
+    }
+    let mut pending = by_program.into_iter().peekable();
+    let (first, path, _) = &records[0];
+    let mut last: Option<Program> = None;
+    let mut in_order = true;
+    // The held lines of the programs before `next` (all of them when `None`).
+    let mut sheet_held = |month: &mut MonthLines, next: Option<Program>| -> Result<(), PipelineError> {
+        while let Some((_, idx)) = pending.next_if(|(p, _)| next.is_none_or(|n| *p < n)) {
+            for i in idx {
+                let h = &held[i];
+                month.push_sheet(&h.line, &records[h.batch].0, h.correction)?;
+            }
+        }
+        Ok(())
+    };
+    record::RecordReader::open(path, period)?.read_all(RECORD_CHUNK, &mut |lines| {
+        for l in lines {
+            if !in_order {
+                return Ok(());
+            }
+            if last.is_some_and(|p| p > l.program) {
+                in_order = false;
+                return Ok(());
+            }
+            if last != Some(l.program) {
+                // Past the first batch's lines of the programs before this one:
+                // the later batches' lines of those follow them.
+                sheet_held(month, Some(l.program))?;
+            }
+            last = Some(l.program);
+            let correction = l.original_id.is_some();
+            let bank_file = l.bank_file.clone();
+            let line = payment_line(l, path)?;
+            month.push_csv(&line, &bank_file, first, correction)?;
+            month.push_sheet(&line, first, correction)?;
+        }
+        Ok(())
+    })?;
+    if !in_order {
+        return Ok(false);
+    }
+    sheet_held(month, None)?;
+    for h in &held {
+        month.push_csv(&h.line, &h.bank_file, &records[h.batch].0, h.correction)?;
+    }
+    Ok(true)
+}
+
+/// The month's lists from records read twice: a first walk for the CSVs and
+/// the totals, batch after batch, which also finds each record's stretches of
+/// one program; a second for the workbooks, one sheet per program, each
+/// program's stretches batch after batch (every line read once more, not once
+/// per program).
+fn two_walks(month: &mut MonthLines, records: &Records, period: Period) -> Result<(), PipelineError> {
     let mut readers = Vec::with_capacity(records.len());
     let mut stretches = Vec::with_capacity(records.len());
-    for (batch, path) in &records {
+    for (batch, path, _) in records {
         let mut reader = record::RecordReader::open(path, period)?;
         stretches.push(reader.read_all(RECORD_CHUNK, &mut |lines| {
             for l in lines {
@@ -110,11 +215,9 @@ pub(crate) fn rebuild_month_lines(config: &Config, period: Period) -> Result<(),
         })?);
         readers.push(reader);
     }
-    // Second walk: the workbooks, one sheet per program, each program's
-    // stretches batch after batch (every line read once more, not once per program).
     let all: BTreeSet<Program> = stretches.iter().flatten().map(|s| s.program).collect();
     for program in all {
-        for (((batch, path), reader), held) in records.iter().zip(&mut readers).zip(&stretches) {
+        for (((batch, path, _), reader), held) in records.iter().zip(&mut readers).zip(&stretches) {
             for s in held.iter().filter(|s| s.program == program) {
                 reader.read_stretch(s, RECORD_CHUNK, &mut |lines| {
                     for l in lines {
@@ -126,9 +229,6 @@ pub(crate) fn rebuild_month_lines(config: &Config, period: Period) -> Result<(),
             }
         }
     }
-    let (_, paid) = month.finish()?;
-    crate::report::save_month_paid(&reports, &paid)?;
-    tracing::debug!(event = "phase", phase = "month_lines_written", batches = records.len());
     Ok(())
 }
 
@@ -173,3 +273,6 @@ fn payment_line(l: LedgerLine, path: &std::path::Path) -> Result<PaymentLine, Pi
         pos: SourcePos { file: Text::new(record::relative_path("")), row: 0 },
     })
 }
+
+#[cfg(test)]
+mod tests;
