@@ -21,9 +21,10 @@
 
 use std::path::Path;
 
-use super::package::{ZipSink, EMPTY_SHEET, NS_MAIN, NS_REL, XML_DECL};
+use super::package::{ZipSink, EMPTY_SHEET};
 use super::sheetxml::{
-    blank_cell, col_width, fen_text, merge_cells, number_cell, text_cell, xf, NumBuf, MAX_TEXT, SHEET_TAIL,
+    blank_cell, fen_text, heading_merges, merge_cells, number_cell, sheet_head, text_cell, xf, NumBuf, SheetHead,
+    MAX_TEXT, SHEET_TAIL,
 };
 use super::{period_cn, Chunk, ListHead, ListKind, ReportError, Staged};
 use crate::domain::{Fen, Program};
@@ -157,46 +158,19 @@ impl ListWriter {
     /// Everything before the first line: sheet properties, columns, the title,
     /// sub-title and header rows.
     fn sheet_head(&mut self, title: &str) {
-        let kind = self.kind;
-        let last = kind.head.len() as u8 - 1;
-        let tab = if self.names.len() == 1 { " tabSelected=\"1\"" } else { "" };
-        let b = &mut self.sink.buf;
-        b.extend_from_slice(XML_DECL.as_bytes());
-        b.extend_from_slice(
-            format!(
-                "<worksheet xmlns=\"{NS_MAIN}\" xmlns:r=\"{NS_REL}\"><sheetPr><pageSetUpPr fitToPage=\"1\"/></sheetPr>\
-                 <sheetViews><sheetView{tab} workbookViewId=\"0\"/></sheetViews><sheetFormatPr defaultRowHeight=\"15\"/><cols>"
-            )
-            .as_bytes(),
-        );
-        for (c, w) in kind.widths.iter().enumerate() {
-            let c = c + 1;
-            let width = col_width(*w);
-            let s = self.styles[c - 1];
-            b.extend_from_slice(
-                format!("<col min=\"{c}\" max=\"{c}\" width=\"{width}\" style=\"{s}\" customWidth=\"1\"/>").as_bytes(),
-            );
-        }
-        b.extend_from_slice(b"</cols><sheetData><row r=\"1\" ht=\"30\" customHeight=\"1\">");
-        text_cell(b, b'A', b"1", xf::TITLE, title);
-        for c in 1..=last {
-            blank_cell(b, b'A' + c, b"1", xf::TITLE);
-        }
-        // The left half of the sub-title has the default style: no `s`, no blanks.
-        let mid = last / 2;
         let left = format!("制表单位：{}", self.head.office_name);
         let right = format!("单位：元　生成时间：{}", self.head.generated_at);
-        b.extend_from_slice(b"</row><row r=\"2\">");
-        text_cell(b, b'A', b"2", 0, &left);
-        text_cell(b, b'A' + mid + 1, b"2", xf::SUB_RIGHT, &right);
-        for c in mid + 2..=last {
-            blank_cell(b, b'A' + c, b"2", xf::SUB_RIGHT);
-        }
-        b.extend_from_slice(b"</row><row r=\"3\">");
-        for (c, h) in kind.head.iter().enumerate() {
-            text_cell(b, b'A' + c as u8, b"3", xf::HEAD, h);
-        }
-        b.extend_from_slice(b"</row>");
+        let head = SheetHead {
+            title,
+            left: &left,
+            right: &right,
+            head: self.kind.head,
+            widths: self.kind.widths,
+            col_styles: Some(&self.styles),
+            frozen: false,
+            first: self.names.len() == 1,
+        };
+        sheet_head(&mut self.sink.buf, &head);
     }
 
     /// The 合计 row and the footer under the last line of a sheet, the merges
@@ -224,11 +198,7 @@ impl ListWriter {
         }
         b.extend_from_slice(b"</row>");
         let last_letter = (b'A' + last) as char;
-        let mut merges = vec![
-            format!("A1:{last_letter}1"),
-            format!("A2:{}2", (b'A' + last / 2) as char),
-            format!("{}2:{last_letter}2", (b'A' + last / 2 + 1) as char),
-        ];
+        let mut merges = heading_merges(kind.head.len());
         for (i, line) in footer.iter().enumerate() {
             // The merged footer took the columns' styles (its own is the default).
             let r = o.row + 1 + i as u32;

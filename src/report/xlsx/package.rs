@@ -12,7 +12,7 @@ use rust_xlsxwriter::utility::quote_sheet_name;
 use zip::write::{SimpleFileOptions, StreamWriter};
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-use super::sheetxml::escape_attr;
+use super::sheetxml::{escape_attr, NS_MAIN, NS_REL, XML_DECL};
 use super::{ReportError, Staged};
 use crate::fsutil::{create_private_dir, EarlyWrite};
 
@@ -23,9 +23,6 @@ pub(super) const STYLES: &str = include_str!("parts/styles.xml");
 const STYLES_EMPTY: &str = include_str!("parts/styles_empty.xml");
 const THEME: &str = include_str!("parts/theme1.xml");
 
-pub(super) const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n";
-pub(super) const NS_MAIN: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
-pub(super) const NS_REL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
 const NS_PKG_REL: &str = "http://schemas.openxmlformats.org/package/2006/relationships";
 
 /// Row XML gathered before it is handed to the compressor.

@@ -19,6 +19,10 @@ pub(super) mod xf {
     pub const TOTAL_MONEY: u8 = 8;
 }
 
+pub(super) const XML_DECL: &str = "<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>\n";
+pub(super) const NS_MAIN: &str = "http://schemas.openxmlformats.org/spreadsheetml/2006/main";
+pub(super) const NS_REL: &str = "http://schemas.openxmlformats.org/officeDocument/2006/relationships";
+
 // A style is written as one digit.
 const _: () = assert!(xf::TOTAL_MONEY < 10);
 
@@ -182,6 +186,88 @@ fn push_escaped(b: &mut Vec<u8>, text: &str) {
 /// Text for an attribute or a part name list (sheet names): the XML escapes.
 pub(super) fn escape_attr(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// What a sheet starts with, up to its first line.
+pub(super) struct SheetHead<'a> {
+    pub title: &'a str,
+    /// The sub-title's halves; an empty one is left blank.
+    pub left: &'a str,
+    pub right: &'a str,
+    pub head: &'a [&'a str],
+    pub widths: &'a [f64],
+    /// Each column's style, written on the column (the 名册's empty cells show it).
+    pub col_styles: Option<&'a [u8]>,
+    /// Rows 1–3 stay in view when scrolling (the clerk's tables).
+    pub frozen: bool,
+    /// The workbook's first sheet, the one selected when it opens.
+    pub first: bool,
+}
+
+/// The sheet's start: properties, view, columns, then the title (row 1, merged
+/// across), the sub-title (row 2, two merged halves: the left in the default
+/// style, no blanks) and the header (row 3); see [`heading_merges`].
+pub(super) fn sheet_head(b: &mut Vec<u8>, h: &SheetHead<'_>) {
+    let last = h.head.len() as u8 - 1;
+    let tab = if h.first { " tabSelected=\"1\"" } else { "" };
+    let view = if h.frozen {
+        format!(
+            "<sheetView{tab} workbookViewId=\"0\"><pane ySplit=\"3\" topLeftCell=\"A4\" activePane=\"bottomLeft\" \
+             state=\"frozen\"/><selection pane=\"bottomLeft\"/></sheetView>"
+        )
+    } else {
+        format!("<sheetView{tab} workbookViewId=\"0\"/>")
+    };
+    b.extend_from_slice(
+        format!(
+            "{XML_DECL}<worksheet xmlns=\"{NS_MAIN}\" xmlns:r=\"{NS_REL}\"><sheetPr><pageSetUpPr fitToPage=\"1\"/></sheetPr>\
+             <sheetViews>{view}</sheetViews><sheetFormatPr defaultRowHeight=\"15\"/><cols>"
+        )
+        .as_bytes(),
+    );
+    for (i, w) in h.widths.iter().enumerate() {
+        let (c, width) = (i + 1, col_width(*w));
+        let style = h.col_styles.map(|s| format!(" style=\"{}\"", s[i])).unwrap_or_default();
+        b.extend_from_slice(
+            format!("<col min=\"{c}\" max=\"{c}\" width=\"{width}\"{style} customWidth=\"1\"/>").as_bytes(),
+        );
+    }
+    b.extend_from_slice(b"</cols><sheetData><row r=\"1\" ht=\"30\" customHeight=\"1\">");
+    text_cell(b, b'A', b"1", xf::TITLE, h.title);
+    for c in 1..=last {
+        blank_cell(b, b'A' + c, b"1", xf::TITLE);
+    }
+    let mid = last / 2;
+    b.extend_from_slice(b"</row><row r=\"2\">");
+    if !h.left.is_empty() {
+        text_cell(b, b'A', b"2", 0, h.left);
+    }
+    if h.right.is_empty() {
+        blank_cell(b, b'A' + mid + 1, b"2", xf::SUB_RIGHT);
+    } else {
+        text_cell(b, b'A' + mid + 1, b"2", xf::SUB_RIGHT, h.right);
+    }
+    for c in mid + 2..=last {
+        blank_cell(b, b'A' + c, b"2", xf::SUB_RIGHT);
+    }
+    b.extend_from_slice(b"</row><row r=\"3\">");
+    for (c, name) in h.head.iter().enumerate() {
+        text_cell(b, b'A' + c as u8, b"3", xf::HEAD, name);
+    }
+    b.extend_from_slice(b"</row>");
+}
+
+/// The merges of [`sheet_head`]'s title and sub-title halves, for a sheet of
+/// `columns` columns.
+pub(super) fn heading_merges(columns: usize) -> Vec<String> {
+    let last = columns as u8 - 1;
+    let letter = |c: u8| (b'A' + c) as char;
+    let mut merges = vec![format!("A1:{}1", letter(last))];
+    if last > 0 {
+        merges.push(format!("A2:{}2", letter(last / 2)));
+        merges.push(format!("{}2:{}2", letter(last / 2 + 1), letter(last)));
+    }
+    merges
 }
 
 /// What ends every sheet: print options, margins and the A4 landscape page

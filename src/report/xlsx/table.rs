@@ -13,8 +13,11 @@
 use std::borrow::Cow;
 use std::path::Path;
 
-use super::package::{ZipSink, NS_MAIN, NS_REL, XML_DECL};
-use super::sheetxml::{blank_cell, col_width, fen_text, merge_cells, number_cell, text_cell, xf, NumBuf, SHEET_TAIL};
+use super::package::ZipSink;
+use super::sheetxml::{
+    blank_cell, fen_text, heading_merges, merge_cells, number_cell, sheet_head, text_cell, xf, NumBuf, SheetHead,
+    SHEET_TAIL,
+};
 use super::{ReportError, Staged};
 use crate::domain::Fen;
 
@@ -126,60 +129,23 @@ impl<'t> TableWriter<'t> {
     /// and header rows.
     fn sheet_head(&mut self) {
         let t = self.t;
-        let last = t.head.len() as u8 - 1;
-        let tab = if self.names.len() == 1 { " tabSelected=\"1\"" } else { "" };
-        let b = &mut self.sink.buf;
-        b.extend_from_slice(
-            format!(
-                "{XML_DECL}<worksheet xmlns=\"{NS_MAIN}\" xmlns:r=\"{NS_REL}\"><sheetPr><pageSetUpPr fitToPage=\"1\"/></sheetPr>\
-                 <sheetViews><sheetView{tab} workbookViewId=\"0\"><pane ySplit=\"3\" topLeftCell=\"A4\" activePane=\"bottomLeft\" \
-                 state=\"frozen\"/><selection pane=\"bottomLeft\"/></sheetView></sheetViews><sheetFormatPr defaultRowHeight=\"15\"/><cols>"
-            )
-            .as_bytes(),
-        );
-        for (c, w) in t.widths.iter().enumerate() {
-            let c = c + 1;
-            let width = col_width(*w);
-            b.extend_from_slice(
-                format!("<col min=\"{c}\" max=\"{c}\" width=\"{width}\" customWidth=\"1\"/>").as_bytes(),
-            );
-        }
-        b.extend_from_slice(b"</cols><sheetData><row r=\"1\" ht=\"30\" customHeight=\"1\">");
-        text_cell(b, b'A', b"1", xf::TITLE, &t.title);
-        for c in 1..=last {
-            blank_cell(b, b'A' + c, b"1", xf::TITLE);
-        }
-        // The left half of the sub-title has the default style: no `s`, no blanks.
-        let mid = last / 2;
-        b.extend_from_slice(b"</row><row r=\"2\">");
-        if !t.left.is_empty() {
-            text_cell(b, b'A', b"2", 0, &t.left);
-        }
-        if t.right.is_empty() {
-            blank_cell(b, b'A' + mid + 1, b"2", xf::SUB_RIGHT);
-        } else {
-            text_cell(b, b'A' + mid + 1, b"2", xf::SUB_RIGHT, &t.right);
-        }
-        for c in mid + 2..=last {
-            blank_cell(b, b'A' + c, b"2", xf::SUB_RIGHT);
-        }
-        b.extend_from_slice(b"</row><row r=\"3\">");
-        for (c, h) in t.head.iter().enumerate() {
-            text_cell(b, b'A' + c as u8, b"3", xf::HEAD, h);
-        }
-        b.extend_from_slice(b"</row>");
+        let head = SheetHead {
+            title: &t.title,
+            left: &t.left,
+            right: &t.right,
+            head: t.head,
+            widths: t.widths,
+            col_styles: None,
+            frozen: true,
+            first: self.names.len() == 1,
+        };
+        sheet_head(&mut self.sink.buf, &head);
     }
 
     /// The merges (title, sub-title halves and `more`) and the page setup;
     /// then the sheet's entry is complete.
     fn close_sheet(&mut self, more: &[String]) -> Result<(), ReportError> {
-        let last = self.t.head.len() as u8 - 1;
-        let last_letter = (b'A' + last) as char;
-        let mut merges = vec![format!("A1:{last_letter}1")];
-        if last > 0 {
-            merges.push(format!("A2:{}2", (b'A' + last / 2) as char));
-            merges.push(format!("{}2:{last_letter}2", (b'A' + last / 2 + 1) as char));
-        }
+        let mut merges = heading_merges(self.t.head.len());
         merges.extend_from_slice(more);
         let b = &mut self.sink.buf;
         b.extend_from_slice(b"</sheetData>");
