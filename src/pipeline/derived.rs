@@ -136,12 +136,21 @@ fn one_walk(month: &mut MonthLines, records: &Records, period: Period) -> Result
     for (i, (_, path, _)) in records.iter().enumerate().skip(1) {
         record::RecordReader::open(path, period)?.read_all(RECORD_CHUNK, &mut |lines| {
             for l in lines {
+                // The manifest's counts decided to hold them; a record longer
+                // than its count is not held past the bound.
+                if held.len() as u64 >= HELD_LINES {
+                    return Ok(());
+                }
                 let correction = l.original_id.is_some();
                 let bank_file = l.bank_file.clone();
                 held.push(Held { line: payment_line(l, path)?, bank_file, batch: i, correction });
             }
             Ok(())
         })?;
+    }
+    let counted: u64 = records.iter().skip(1).map(|r| r.2).sum();
+    if held.len() as u64 != counted {
+        return Ok(false);
     }
     // Each program's held lines, in batch order.
     let mut by_program: BTreeMap<Program, Vec<usize>> = BTreeMap::new();

@@ -133,3 +133,17 @@ fn a_first_record_out_of_program_order_is_read_twice() {
     let left: Vec<_> = std::fs::read_dir(&out).unwrap().collect();
     assert!(left.is_empty(), "nothing of the abandoned walk is left: {left:?}");
 }
+
+#[test]
+fn a_record_longer_than_its_manifest_says_is_not_held() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut records = records(
+        &dir.path().join("records"),
+        &[("R001", &[(Program::Dibao, 2, false)]), ("C001", &[(Program::Dibao, 3, true)])],
+    );
+    records[1].2 = 1;
+    let totals = RunTotals::default();
+    let head = PaidHead { office_name: "某县", period: PERIOD, generated_at: "2026-11-30 09:00", totals: &totals };
+    let mut month = MonthLines::create(&dir.path().join("out"), head, Default::default()).unwrap();
+    assert!(!one_walk(&mut month, &records, PERIOD).unwrap(), "held only as many lines as the manifest counts");
+}
