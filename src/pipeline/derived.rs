@@ -101,9 +101,8 @@ pub(crate) fn rebuild_month_lines(config: &Config, period: Period) -> Result<(),
     let generated_at = super::now_cn().format("%Y-%m-%d %H:%M").to_string();
     let totals = crate::totals::RunTotals::default();
     let head = PaidHead { office_name: &config.office.name, period, generated_at: &generated_at, totals: &totals };
-    let later: u64 = records.iter().skip(1).map(|r| r.2).sum();
     let mut month = MonthLines::create(&reports, head, config.notice.clone())?;
-    let walked = if later <= HELD_LINES { one_walk(&mut month, &records, period)? } else { false };
+    let walked = one_walk(&mut month, &records, period)?;
     if !walked {
         // Dropped unfinished: its files are deleted, and the two walks start afresh.
         drop(month);
@@ -130,8 +129,13 @@ struct Held {
 /// joining the workbooks after the first batch's of that program (the sheets
 /// are one per program, batch after batch). False, with nothing finished, if
 /// the first record does not list its programs in order (the lists need them
-/// grouped): the caller then reads the records twice.
+/// grouped), or if the later batches are more than [`HELD_LINES`] or not as
+/// many as the manifest counts: the caller then reads the records twice.
 fn one_walk(month: &mut MonthLines, records: &Records, period: Period) -> Result<bool, PipelineError> {
+    let counted: u64 = records.iter().skip(1).map(|r| r.2).sum();
+    if counted > HELD_LINES {
+        return Ok(false);
+    }
     let mut held: Vec<Held> = Vec::new();
     for (i, (_, path, _)) in records.iter().enumerate().skip(1) {
         record::RecordReader::open(path, period)?.read_all(RECORD_CHUNK, &mut |lines| {
@@ -148,7 +152,6 @@ fn one_walk(month: &mut MonthLines, records: &Records, period: Period) -> Result
             Ok(())
         })?;
     }
-    let counted: u64 = records.iter().skip(1).map(|r| r.2).sum();
     if held.len() as u64 != counted {
         return Ok(false);
     }

@@ -146,4 +146,7 @@ fn a_record_longer_than_its_manifest_says_is_not_held() {
     let head = PaidHead { office_name: "某县", period: PERIOD, generated_at: "2026-11-30 09:00", totals: &totals };
     let mut month = MonthLines::create(&dir.path().join("out"), head, Default::default()).unwrap();
     assert!(!one_walk(&mut month, &records, PERIOD).unwrap(), "held only as many lines as the manifest counts");
+    // Later batches counted past the bound are not held at all.
+    records[1].2 = HELD_LINES + 1;
+    assert!(!one_walk(&mut month, &records, PERIOD).unwrap());
 }
