@@ -20,7 +20,7 @@ fn line(batch: &str, n: u64, program: Program, original: Option<&str>) -> Ledger
         id_number: Text::new("11010519491231002X"),
         name: Text::new(format!("张{n}")),
         township: Text::new("城关镇"),
-        village: Text::new(if n % 2 == 0 { "东村" } else { "西村" }),
+        village: Text::new(if n.is_multiple_of(2) { "东村" } else { "西村" }),
         payee_name: Text::new(format!("张{n}")),
         account: Text::new("6222021234567890123"),
         bank: Text::new(""),
@@ -36,8 +36,11 @@ fn line(batch: &str, n: u64, program: Program, original: Option<&str>) -> Ledger
     }
 }
 
-/// Records of the batches in `dir`, each (batch, [(program, lines, correction)]).
-fn records(dir: &Path, batches: &[(&str, &[(Program, u64, bool)])]) -> Records {
+/// A batch to record: its name and (program, lines, whether corrections) parts.
+type Batch<'a> = (&'a str, &'a [(Program, u64, bool)]);
+
+/// Records of the batches in `dir`.
+fn records(dir: &Path, batches: &[Batch<'_>]) -> Records {
     let mut n = 0;
     batches
         .iter()
